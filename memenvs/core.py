@@ -1,0 +1,322 @@
+"""The template every task is built from: batched dynamics written once, two thin views.
+
+A :class:`Task` holds the state of ``num_envs`` episodes as numpy arrays and advances all
+of them in one call. :class:`MemoryEnv` is the single Gymnasium env (a task with one row),
+:class:`MemoryVectorEnv` the native vector env (a task with N rows). Both share every line
+of the dynamics, so they agree step for step.
+
+A task subclass implements:
+
+* ``__init__(num_envs, **knobs)``: validate knobs (:func:`check_int` and friends), set
+  ``observation_space``, ``action_space`` (single-env spaces) and allocate state arrays.
+* ``reset_rows(rows)``: start new episodes in the given rows, drawing from ``self.rng``.
+* ``step(actions) -> (reward, terminated, truncated)``: advance every row. A row whose
+  episode already ended may be stepped too (the vector env discards that result and
+  resets it), so ``step`` must not index out of bounds for such rows.
+* ``observe() -> obs[N, ...]``, ``success() -> bool[N]`` (meaningful at episode end),
+  ``oracle() -> actions[N]`` (the optimal action from the hidden state, for tests and
+  demos) and ``describe(row) -> str`` (the ``ansi`` render).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+RENDER_MODES = ["ansi", "rgb_array"]
+
+
+# --------------------------------------------------------------------------- validation
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Return ``value`` as an int in ``[low, high]`` or raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def check_range(name: str, value: Any, low: int, high: int | None = None) -> tuple[int, int]:
+    """Parse an int or a ``(min, max)`` pair into an inclusive range inside ``[low, high]``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a (min, max) pair, got {value!r}")
+        lo = check_int(f"{name}[0] (min)", value[0], low, high)
+        hi = check_int(f"{name}[1] (max)", value[1], low, high)
+        if lo > hi:
+            raise ValueError(f"{name} must have min <= max, got ({lo}, {hi})")
+        return lo, hi
+    v = check_int(name, value, low, high)
+    return v, v
+
+
+def check_min_max(
+    min_name: str, min_value: Any, max_name: str, max_value: Any, low: int, high: int | None = None
+) -> tuple[int, int]:
+    """Validate a pair of knobs ``min_name <= max_name``, both in ``[low, high]``."""
+    lo = check_int(min_name, min_value, low, high)
+    hi = check_int(max_name, max_value, low, high)
+    if lo > hi:
+        raise ValueError(f"{min_name} must be <= {max_name}, got {min_name}={lo} > {max_name}={hi}")
+    return lo, hi
+
+
+def sample_range(rng: np.random.Generator, bounds: tuple[int, int], size: int) -> np.ndarray:
+    """Draw ``size`` ints uniformly from the inclusive range ``bounds``."""
+    lo, hi = bounds
+    if lo == hi:
+        return np.full(size, lo, dtype=np.int64)
+    return rng.integers(lo, hi + 1, size=size)
+
+
+def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None = None) -> None:
+    """Set ``out[i, symbols[i]] = 1`` for every row ``i`` (where ``mask`` is true)."""
+    rows = np.arange(out.shape[0]) if mask is None else np.flatnonzero(mask)
+    cols = symbols if mask is None else symbols[rows]
+    out[rows, cols] = 1.0
+
+
+# --------------------------------------------------------------------------------- task
+class Task:
+    """Batched dynamics of one task over ``num_envs`` episodes (see the module docstring)."""
+
+    observation_space: spaces.Box
+    action_space: spaces.Space
+    #: Expected return of a uniformly random policy under this configuration.
+    random_return: float = 0.0
+    #: Best expected return of any policy that sees only the current observation.
+    memoryless_return: float = 0.0
+
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        self.rng = np.random.default_rng()
+
+    # subclasses implement these -------------------------------------------------------
+    def reset_rows(self, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def observe(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def success(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def oracle(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def describe(self, row: int) -> str:
+        raise NotImplementedError
+
+    # shared helpers -------------------------------------------------------------------
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """Return ``actions`` as an array of shape ``[N, *action_shape]`` or raise ValueError."""
+        space = self.action_space
+        arr = np.asarray(actions)
+        shape = (self.num_envs, *space.shape)
+        if arr.shape != shape:
+            if arr.size == int(np.prod(shape)):
+                arr = arr.reshape(shape)
+            else:
+                raise ValueError(
+                    f"actions must have shape {shape} for {space}, got shape {arr.shape}"
+                )
+        if not np.issubdtype(arr.dtype, np.integer):
+            if not np.issubdtype(arr.dtype, np.floating) or np.any(arr != np.round(arr)):
+                raise ValueError(f"actions must be integers for {space}, got {arr.dtype}")
+            arr = arr.astype(np.int64)
+        if isinstance(space, spaces.Discrete):
+            high = space.start + space.n
+            bad = (arr < space.start) | (arr >= high)
+        elif isinstance(space, spaces.MultiDiscrete):
+            bad = (arr < space.start) | (arr >= space.start + space.nvec)
+        else:  # pragma: no cover - every task uses Discrete or MultiDiscrete
+            raise TypeError(f"unsupported action space {space}")
+        if bad.any():
+            raise ValueError(
+                f"action {arr[bad.nonzero()[0][0]]!r} is outside the action space {space}"
+            )
+        return arr
+
+    def render_rgb(self, row: int) -> np.ndarray:
+        """The observation of ``row`` as a strip of cells (white = 1), uint8 ``[H, W, 3]``."""
+        obs = np.asarray(self.observe()[row], dtype=np.float64).reshape(-1)
+        span = max(float(self.observation_space.high.max() - self.observation_space.low.min()), 1.0)
+        values = np.clip((obs - self.observation_space.low.min()) / span, 0.0, 1.0)
+        cell = np.repeat(np.repeat(values[None, :], 24, axis=0), 24, axis=1)
+        img = np.stack([cell * 255] * 3, axis=-1).astype(np.uint8)
+        img[:, ::24] = (64, 64, 200)  # cell borders
+        return img
+
+
+# --------------------------------------------------------------------------- single env
+class MemoryEnv(gym.Env):
+    """A single-episode Gymnasium view of a :class:`Task` (one row)."""
+
+    task_cls: ClassVar[type[Task]]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, **knobs: Any) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(
+                f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        self.task = self.task_cls(1, **knobs)
+        self.observation_space = self.task.observation_space
+        self.action_space = self.task.action_space
+        self._done = True
+        self._started = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.task.rng = self.np_random
+        self.task.reset_rows(np.zeros(1, dtype=np.int64))
+        self._done = False
+        self._started = True
+        return self.task.observe()[0], {}
+
+    def step(self, action):
+        if not self._started:
+            raise ResetNeeded("Cannot call step() before reset()")
+        if self._done:
+            raise ResetNeeded("The episode has ended: call reset() before step()")
+        actions = self.task.check_actions(np.asarray(action)[None])
+        reward, terminated, truncated = self.task.step(actions)
+        done = bool(terminated[0] or truncated[0])
+        info: dict[str, Any] = {}
+        if done:
+            info["success"] = bool(self.task.success()[0])
+            self._done = True
+        return (
+            self.task.observe()[0],
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            info,
+        )
+
+    def oracle_action(self):
+        """The optimal action in the current state (reads the hidden state: a cheat)."""
+        action = self.task.oracle()[0]
+        return int(action) if np.ndim(action) == 0 else action
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return self.task.describe(0)
+        if self.render_mode == "rgb_array":
+            return self.task.render_rgb(0)
+        return None
+
+
+# --------------------------------------------------------------------------- vector env
+class MemoryVectorEnv(VectorEnv):
+    """A native numpy vector env over a :class:`Task` with ``num_envs`` rows.
+
+    Autoreset follows Gymnasium 1.x: ``NEXT_STEP`` (default; a finished row is reset by the
+    next ``step`` call, which returns its first observation with reward 0) or ``SAME_STEP``
+    (the row resets inside the step that ended it; ``info["final_obs"]`` holds its last
+    observation and ``info["final_info"]`` its final info).
+    Infos: ``info["success"]`` with mask ``info["_success"]`` for rows whose episode ended.
+    """
+
+    task_cls: ClassVar[type[Task]]
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": RENDER_MODES,
+        "render_fps": 4,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **knobs: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(
+                f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}"
+            )
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(
+                f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {autoreset_mode!r}"
+            ) from None
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        self.render_mode = render_mode
+        self.task = self.task_cls(num_envs, **knobs)
+        self.num_envs = self.task.num_envs
+        self.single_observation_space = self.task.observation_space
+        self.single_action_space = self.task.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.task.rng = self.np_random
+        self.task.reset_rows(np.arange(self.num_envs))
+        self._needs_reset[:] = False
+        self._started = True
+        return self.task.observe(), {}
+
+    def step(self, actions):
+        if not self._started:
+            raise ResetNeeded("Cannot call step() before reset()")
+        task = self.task
+        reward, terminated, truncated = task.step(task.check_actions(actions))
+        reward = reward.astype(np.float64)
+        info: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            if self._needs_reset.any():
+                rows = np.flatnonzero(self._needs_reset)
+                task.reset_rows(rows)
+                reward[rows] = 0.0
+                terminated[rows] = False
+                truncated[rows] = False
+            done = terminated | truncated
+            if done.any():
+                info = {"success": task.success() & done, "_success": done}
+            self._needs_reset = done
+            return task.observe(), reward, terminated, truncated, info
+        done = terminated | truncated
+        if done.any():
+            success = task.success() & done
+            info = {
+                "success": success,
+                "_success": done,
+                "final_obs": task.observe(),
+                "_final_obs": done,
+                "final_info": {"success": success, "_success": done},
+                "_final_info": done,
+            }
+            task.reset_rows(np.flatnonzero(done))
+        return task.observe(), reward, terminated, truncated, info
+
+    def oracle_action(self) -> np.ndarray:
+        """Optimal actions for every row from the hidden state (a cheat, for tests/demos)."""
+        return self.task.oracle()
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return "\n".join(self.task.describe(i) for i in range(self.num_envs))
+        if self.render_mode == "rgb_array":
+            return tuple(self.task.render_rgb(i) for i in range(self.num_envs))
+        return None

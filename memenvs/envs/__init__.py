@@ -1,0 +1,1 @@
+"""One module per task, each defining ``<Task>`` (dynamics), ``<Task>Env``, ``<Task>VectorEnv``."""
