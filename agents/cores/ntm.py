@@ -1,0 +1,219 @@
+"""Neural Turing Machine core (Graves et al. 2014), soft or stochastic addressing.
+
+Each step: the controller sees the input and the previous reads; its output sets, for
+every head, a key, key strength beta, interpolation gate g, shift distribution s and
+sharpening gamma >= 1 (write heads also an erase and an add vector). Write heads address
+and write first (erase then add), then read heads address and read the new memory, so a
+read at step t sees the write at step t. The output is the controller state plus the reads.
+
+``read_mode="sample"`` (and optionally ``write_mode="sample"``) turns a head's weighting
+into a categorical distribution: one slot is sampled (argmax when deterministic) and used
+as a hard one-hot weighting, as in Zaremba & Sutskever 2015. The slot choices are internal
+actions reported through :class:`CoreExtras` and trained by the policy gradient.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents import addressing as A
+from agents.cores.base import CoreExtras, MemoryCore, check_positive
+from agents.cores.state import State, reset_where
+
+MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
+MODES = ("soft", "sample")
+
+
+class NTMState(NamedTuple):
+    h: torch.Tensor  # [B, C] controller hidden (zeros for a feed-forward controller)
+    c: torch.Tensor  # [B, C] controller cell
+    memory: torch.Tensor  # [B, N, M]
+    read_weights: torch.Tensor  # [B, R, N]
+    write_weights: torch.Tensor  # [B, W, N]
+    reads: torch.Tensor  # [B, R, M]
+
+
+class NTMCore(MemoryCore):
+    """NTM memory core: ``N x M`` memory, ``R`` read heads, ``W`` write heads.
+
+    Args:
+        input_size: features per step ``F``.
+        memory_slots: ``N`` (default 128). memory_width: ``M`` (default 20).
+        read_heads / write_heads: ``R`` / ``W`` (default 1 each).
+        controller: ``"lstm"`` or ``"mlp"`` (feed-forward). controller_size: ``C``.
+        shift_range: shifts allowed in each direction (offsets ``-r..r``, default 1).
+        read_mode / write_mode: ``"soft"`` (differentiable) or ``"sample"`` (hard, sampled).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        memory_slots: int = 128,
+        memory_width: int = 20,
+        read_heads: int = 1,
+        write_heads: int = 1,
+        controller: str = "lstm",
+        controller_size: int = 100,
+        shift_range: int = 1,
+        read_mode: str = "soft",
+        write_mode: str = "soft",
+    ) -> None:
+        super().__init__()
+        self.input_size = check_positive("input_size", input_size)
+        self.N = check_positive("memory_slots", memory_slots)
+        self.M = check_positive("memory_width", memory_width)
+        self.R = check_positive("read_heads", read_heads)
+        self.W = check_positive("write_heads", write_heads)
+        self.C = check_positive("controller_size", controller_size)
+        if isinstance(shift_range, bool) or not isinstance(shift_range, int) or shift_range < 0:
+            raise ValueError(f"shift_range must be an integer >= 0, got {shift_range!r}")
+        if 2 * shift_range + 1 > self.N:
+            raise ValueError(f"shift_range must be <= (memory_slots - 1) // 2, got {shift_range}")
+        if controller not in ("lstm", "mlp"):
+            raise ValueError(f"controller must be 'lstm' or 'mlp', got {controller!r}")
+        for name, mode in (("read_mode", read_mode), ("write_mode", write_mode)):
+            if mode not in MODES:
+                raise ValueError(f"{name} must be one of {MODES}, got {mode!r}")
+        self.read_mode, self.write_mode = read_mode, write_mode
+        self.S = 2 * shift_range + 1
+        self.controller_kind = controller
+        ctrl_in = input_size + self.R * self.M
+        if controller == "lstm":
+            self.controller = nn.LSTMCell(ctrl_in, self.C)
+        else:
+            self.controller = nn.Sequential(nn.Linear(ctrl_in, self.C), nn.Tanh())
+        self.head_size = self.M + 1 + 1 + self.S + 1  # key, beta, g, s, gamma
+        self.read_proj = nn.Linear(self.C, self.R * self.head_size)
+        self.write_proj = nn.Linear(self.C, self.W * (self.head_size + 2 * self.M))
+        # learned initial reads and weightings (biased towards slot 0, as in pytorch-ntm)
+        self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
+        self.init_read_logits = nn.Parameter(torch.zeros(self.R, self.N))
+        self.init_write_logits = nn.Parameter(torch.zeros(self.W, self.N))
+        self.output_size = self.C + self.R * self.M
+        nvec = []
+        if write_mode == "sample":
+            nvec += [self.N] * self.W
+        if read_mode == "sample":
+            nvec += [self.N] * self.R
+        self.internal_action_nvec = tuple(nvec)
+
+    def initial_state(self, batch_size: int, device=None) -> NTMState:
+        dev = self.init_reads.device if device is None else device
+        zeros = torch.zeros(batch_size, self.C, device=dev)
+        memory = torch.full((batch_size, self.N, self.M), MEMORY_INIT, device=dev)
+        rw = torch.softmax(self.init_read_logits, -1).to(dev).expand(batch_size, -1, -1)
+        ww = torch.softmax(self.init_write_logits, -1).to(dev).expand(batch_size, -1, -1)
+        reads = self.init_reads.to(dev).expand(batch_size, -1, -1)
+        return NTMState(zeros, zeros, memory, rw, ww, reads)
+
+    # ------------------------------------------------------------------------------ heads
+    def _head_params(self, raw: torch.Tensor):
+        """Split ``[B, H, head_size]`` into key, beta, g, s, gamma with their activations."""
+        key, beta, gate, shift, gamma = torch.split(raw, [self.M, 1, 1, self.S, 1], dim=-1)
+        return (
+            key,
+            F.softplus(beta.squeeze(-1)),
+            torch.sigmoid(gate.squeeze(-1)),
+            torch.softmax(shift, dim=-1),
+            1.0 + F.softplus(gamma.squeeze(-1)),
+        )
+
+    def _choose(self, weights, mode, replay, extras, logps, ents, acts):
+        """Soft weights pass through; sampled heads become one-hot on the chosen slot."""
+        if mode == "soft":
+            return weights
+        if replay is not None:
+            slots = replay
+        elif extras is not None and extras.deterministic:
+            slots = weights.argmax(-1)
+        else:
+            slots = A.sample_slots(weights.detach())
+        logps.append(A.slot_log_prob(weights, slots).sum(-1))
+        ents.append(A.weight_entropy(weights).sum(-1))
+        acts.append(slots)
+        return A.one_hot_weights(slots, self.N).to(weights.dtype)
+
+    def step(
+        self,
+        x: torch.Tensor,
+        state: NTMState,
+        replay: torch.Tensor | None,
+        extras: CoreExtras | None,
+    ) -> tuple[torch.Tensor, NTMState, list, list, list]:
+        """One time step: ``x [B, F]`` -> ``y [B, C + R*M]``."""
+        B = x.shape[0]
+        ctrl_in = torch.cat([x, state.reads.reshape(B, -1)], dim=-1)
+        if self.controller_kind == "lstm":
+            h, c = self.controller(ctrl_in, (state.h, state.c))
+        else:
+            h, c = self.controller(ctrl_in), state.c
+        logps, ents, acts = [], [], []
+        n_write = self.W if self.write_mode == "sample" else 0
+
+        wraw = self.write_proj(h).view(B, self.W, self.head_size + 2 * self.M)
+        key, beta, g, s, gamma = self._head_params(wraw[..., : self.head_size])
+        erase = torch.sigmoid(wraw[..., self.head_size : self.head_size + self.M])
+        add = torch.tanh(wraw[..., self.head_size + self.M :])
+        ww = A.address(state.memory, state.write_weights, key, beta, g, s, gamma)
+        ww = self._choose(
+            ww,
+            self.write_mode,
+            None if replay is None else replay[:, :n_write],
+            extras,
+            logps,
+            ents,
+            acts,
+        )
+        memory = A.erase_and_add(state.memory, ww, erase, add)
+
+        rraw = self.read_proj(h).view(B, self.R, self.head_size)
+        key, beta, g, s, gamma = self._head_params(rraw)
+        rw = A.address(memory, state.read_weights, key, beta, g, s, gamma)
+        rw = self._choose(
+            rw,
+            self.read_mode,
+            None if replay is None else replay[:, n_write:],
+            extras,
+            logps,
+            ents,
+            acts,
+        )
+        reads = A.read(memory, rw)
+        y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
+        return y, NTMState(h, c, memory, rw, ww, reads), logps, ents, acts
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        episode_starts: torch.Tensor,
+        extras: CoreExtras | None = None,
+    ) -> tuple[torch.Tensor, NTMState]:
+        T, B = x.shape[:2]
+        initial = self.initial_state(B, x.device)
+        starts = episode_starts.bool()
+        replay = None if extras is None else extras.replay
+        trace = None if extras is None else extras.trace
+        ys, logps, ents, acts = [], [], [], []
+        for t in range(T):
+            state = reset_where(state, initial, starts[t])
+            y, state, lp, en, ac = self.step(
+                x[t], state, None if replay is None else replay[t], extras
+            )
+            ys.append(y)
+            if self.internal_action_nvec:
+                logps.append(sum(lp))
+                ents.append(sum(en))
+                acts.append(torch.cat(ac, dim=-1))
+            if trace is not None:
+                trace.setdefault("read_weights", []).append(state.read_weights.detach())
+                trace.setdefault("write_weights", []).append(state.write_weights.detach())
+        if extras is not None and self.internal_action_nvec:
+            extras.log_prob = torch.stack(logps)
+            extras.entropy = torch.stack(ents)
+            extras.actions = torch.stack(acts)
+        return torch.stack(ys), state

@@ -1,0 +1,101 @@
+"""LSTM and GRU baselines built on torch's fused (cuDNN-capable) layers."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from agents.cores.base import CoreExtras, MemoryCore, check_positive
+from agents.cores.state import State, reset_where
+
+
+class LSTMState(NamedTuple):
+    h: torch.Tensor  # [B, layers, H]
+    c: torch.Tensor  # [B, layers, H]
+
+
+class GRUState(NamedTuple):
+    h: torch.Tensor  # [B, layers, H]
+
+
+class _FusedRNNCore(MemoryCore):
+    """Runs a fused ``nn.LSTM``/``nn.GRU`` over the longest spans without an episode start.
+
+    The sequence is cut only at time steps where some row starts an episode; each span
+    runs as one fused call. With no starts inside the sequence that is a single call.
+    Results equal a step-by-step loop exactly (same math, same order per row).
+    """
+
+    rnn_cls: type[nn.RNNBase]
+    state_cls: type
+
+    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1) -> None:
+        super().__init__()
+        self.hidden_size = check_positive("hidden_size", hidden_size)
+        self.num_layers = check_positive("num_layers", num_layers)
+        self.input_size = check_positive("input_size", input_size)
+        self.rnn = self.rnn_cls(input_size, hidden_size, num_layers)
+        self.output_size = hidden_size
+        for name, param in self.rnn.named_parameters():
+            if "bias" in name:
+                nn.init.zeros_(param)
+            elif "weight" in name:
+                nn.init.orthogonal_(param, 1.0)
+
+    def initial_state(self, batch_size: int, device=None) -> State:
+        zeros = torch.zeros(batch_size, self.num_layers, self.hidden_size, device=device)
+        return self.state_cls(*([zeros] * len(self.state_cls._fields)))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        episode_starts: torch.Tensor,
+        extras: CoreExtras | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        starts = episode_starts.bool()
+        initial = self.initial_state(x.shape[1], x.device)
+        if x.shape[0] == 1:  # the rollout's one-step calls: no host sync for cut points
+            bounds = [0, 1]
+        else:
+            cuts = torch.nonzero(starts[1:].any(dim=1)).flatten().add(1).tolist()
+            bounds = [0, *cuts, x.shape[0]]
+        outputs = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            state = reset_where(state, initial, starts[a])
+            y, hx = self.rnn(x[a:b], self._to_torch(state))
+            state = self._from_torch(hx)
+            outputs.append(y)
+        return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), state
+
+
+class LSTMCore(_FusedRNNCore):
+    """LSTM baseline (Hochreiter & Schmidhuber 1997); state ``LSTMState(h, c)``, zeros at start."""
+
+    rnn_cls = nn.LSTM
+    state_cls = LSTMState
+
+    @staticmethod
+    def _to_torch(state: LSTMState):
+        return state.h.transpose(0, 1).contiguous(), state.c.transpose(0, 1).contiguous()
+
+    @staticmethod
+    def _from_torch(hx) -> LSTMState:
+        return LSTMState(hx[0].transpose(0, 1), hx[1].transpose(0, 1))
+
+
+class GRUCore(_FusedRNNCore):
+    """GRU baseline (Cho et al. 2014); state ``GRUState(h)``, zeros at start."""
+
+    rnn_cls = nn.GRU
+    state_cls = GRUState
+
+    @staticmethod
+    def _to_torch(state: GRUState):
+        return state.h.transpose(0, 1).contiguous()
+
+    @staticmethod
+    def _from_torch(hx) -> GRUState:
+        return GRUState(hx.transpose(0, 1))

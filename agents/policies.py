@@ -1,0 +1,374 @@
+"""Actor-critic policies around any :class:`~agents.cores.MemoryCore`.
+
+``features -> core -> MLP heads -> action distribution / value``. The recurrent state is
+``(actor_state, critic_state)``; ``critic_state`` is ``None`` when the core is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    BernoulliDistribution,
+    CategoricalDistribution,
+    DiagGaussianDistribution,
+    Distribution,
+    MultiCategoricalDistribution,
+    make_proba_distribution,
+)
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+)
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from agents.cores import CoreExtras, GRUCore, LSTMCore, MemoryCore, NTMCore
+from agents.cores.state import State, tree_leaves
+
+PolicyState = tuple  # (actor_state, critic_state | None)
+
+
+@dataclass
+class SequenceEval:
+    """What the update needs from replaying stored sequences; all ``[T, B]``."""
+
+    values: torch.Tensor
+    log_prob: torch.Tensor  # action log-prob plus internal (memory) action log-prob
+    entropy: torch.Tensor  # entropy of the action distribution
+    internal_entropy: torch.Tensor | None  # entropy of internal (memory) decisions
+
+
+class MemoryActorCriticPolicy(BasePolicy):
+    """Recurrent actor-critic policy with a pluggable memory core.
+
+    Args:
+        core_class: a :class:`MemoryCore` subclass, built as
+            ``core_class(features_dim, **core_kwargs)``.
+        core_kwargs: keyword arguments of the core (e.g. ``hidden_size``, ``memory_slots``).
+        net_arch: MLP heads after the core, SB3 style (``[64]`` or ``dict(pi=[..], vf=[..])``).
+        shared_core: one core for actor and critic (default) or a separate critic core.
+        bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
+            activation checkpointing: memory O(T/chunk * state + chunk * activations).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        core_class: type[MemoryCore] = LSTMCore,
+        core_kwargs: dict[str, Any] | None = None,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        shared_core: bool = True,
+        ortho_init: bool = True,
+        bptt_checkpoint: int = 0,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        use_sde: bool = False,
+    ) -> None:
+        if use_sde:
+            raise ValueError("use_sde is not supported by memory policies")
+        if (
+            isinstance(bptt_checkpoint, bool)
+            or not isinstance(bptt_checkpoint, int)
+            or bptt_checkpoint < 0
+        ):
+            raise ValueError(f"bptt_checkpoint must be an integer >= 0, got {bptt_checkpoint!r}")
+        if not (isinstance(core_class, type) and issubclass(core_class, MemoryCore)):
+            raise ValueError(f"core_class must be a MemoryCore subclass, got {core_class!r}")
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs or {"eps": 1e-5},
+            normalize_images=normalize_images,
+        )
+        self.core_class = core_class
+        self.core_kwargs = dict(core_kwargs or {})
+        self.net_arch = [64] if net_arch is None else net_arch
+        self.activation_fn = activation_fn
+        self.shared_core = shared_core
+        self.ortho_init = ortho_init
+        self.bptt_checkpoint = bptt_checkpoint
+
+        self.features_extractor = self.make_features_extractor()
+        self.features_dim = self.features_extractor.features_dim
+        self.core = core_class(self.features_dim, **self.core_kwargs)
+        self.critic_core = (
+            None if shared_core else core_class(self.features_dim, **self.core_kwargs)
+        )
+        self.internal_action_nvec = tuple(self.core.internal_action_nvec)
+        self.mlp_extractor = MlpExtractor(
+            self.core.output_size,
+            net_arch=self.net_arch,
+            activation_fn=activation_fn,
+            device=self.device,
+        )
+        self.action_dist = make_proba_distribution(action_space)
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            self.action_net, self.log_std = self.action_dist.proba_distribution_net(
+                self.mlp_extractor.latent_dim_pi, log_std_init=0.0
+            )
+        else:
+            self.action_net = self.action_dist.proba_distribution_net(
+                self.mlp_extractor.latent_dim_pi
+            )
+        self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
+        if ortho_init:
+            for module, gain in (
+                (self.features_extractor, np.sqrt(2)),
+                (self.mlp_extractor, np.sqrt(2)),
+                (self.action_net, 0.01),
+                (self.value_net, 1.0),
+            ):
+                module.apply(partial(self.init_weights, gain=gain))
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            core_class=self.core_class,
+            core_kwargs=self.core_kwargs,
+            net_arch=self.net_arch,
+            activation_fn=self.activation_fn,
+            shared_core=self.shared_core,
+            ortho_init=self.ortho_init,
+            bptt_checkpoint=self.bptt_checkpoint,
+            lr_schedule=self._dummy_schedule,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+            features_extractor_class=self.features_extractor_class,
+            features_extractor_kwargs=self.features_extractor_kwargs,
+        )
+        return data
+
+    # --------------------------------------------------------------------------- state
+    def initial_state(
+        self, batch_size: int, device: torch.device | str | None = None
+    ) -> PolicyState:
+        device = self.device if device is None else device
+        critic = (
+            None if self.critic_core is None else self.critic_core.initial_state(batch_size, device)
+        )
+        return (self.core.initial_state(batch_size, device), critic)
+
+    # ------------------------------------------------------------------------- helpers
+    def _features(self, obs: Any, T: int, B: int) -> torch.Tensor:
+        """Observations with leading ``[T * B]`` -> features ``[T, B, F]``."""
+        return self.extract_features(obs, self.features_extractor).view(T, B, -1)
+
+    def _distribution(self, latent_pi: torch.Tensor) -> Distribution:
+        out = self.action_net(latent_pi)
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            return self.action_dist.proba_distribution(out, self.log_std)
+        if isinstance(
+            self.action_dist,
+            (CategoricalDistribution, MultiCategoricalDistribution, BernoulliDistribution),
+        ):
+            return self.action_dist.proba_distribution(action_logits=out)
+        raise ValueError(f"unsupported action distribution {type(self.action_dist).__name__}")
+
+    def _run_core(
+        self,
+        core: MemoryCore,
+        x: torch.Tensor,
+        state: State,
+        starts: torch.Tensor,
+        extras: CoreExtras | None,
+    ) -> tuple[torch.Tensor, State]:
+        """Run a core over ``[T, B]``, in checkpointed chunks when asked and training."""
+        chunk = self.bptt_checkpoint
+        if chunk <= 0 or x.shape[0] <= chunk or not torch.is_grad_enabled():
+            return core(x, state, starts, extras)
+        ys, logps, ents = [], [], []
+        for a in range(0, x.shape[0], chunk):
+            sl = slice(a, a + chunk)
+            replay = None if extras is None or extras.replay is None else extras.replay[sl]
+            leaves = tree_leaves(state)
+
+            def run(x_, starts_, replay_, *leaves_, _state=state):
+                st = _rebuild(_state, list(leaves_))
+                ex = CoreExtras(replay=replay_)
+                y_, st_ = core(x_, st, starts_, ex)
+                extra = () if ex.log_prob is None else (ex.log_prob, ex.entropy)
+                return (y_, *extra, *tree_leaves(st_))
+
+            out = checkpoint(run, x[sl], starts[sl], replay, *leaves, use_reentrant=False)
+            n_extra = 0 if not self.internal_action_nvec or extras is None else 2
+            ys.append(out[0])
+            if n_extra:
+                logps.append(out[1])
+                ents.append(out[2])
+            state = _rebuild(state, list(out[1 + n_extra :]))
+        if extras is not None and logps:
+            extras.log_prob, extras.entropy = torch.cat(logps), torch.cat(ents)
+            extras.actions = extras.replay
+        return torch.cat(ys), state
+
+    def _latents(self, obs, state: PolicyState, starts: torch.Tensor, extras: CoreExtras | None):
+        """Shared forward: ``obs [T*B, ...]``, ``starts [T, B]`` -> latents ``[T, B, *]``."""
+        T, B = starts.shape
+        x = self._features(obs, T, B)
+        actor_state, critic_state = state
+        y, actor_state = self._run_core(self.core, x, actor_state, starts, extras)
+        latent_pi = self.mlp_extractor.forward_actor(y)
+        if self.critic_core is None:
+            latent_vf = self.mlp_extractor.forward_critic(y)
+        else:
+            yc, critic_state = self._run_core(self.critic_core, x, critic_state, starts, None)
+            latent_vf = self.mlp_extractor.forward_critic(yc)
+        return latent_pi, latent_vf, (actor_state, critic_state)
+
+    # --------------------------------------------------------------------- public API
+    def forward(
+        self, obs, state: PolicyState, episode_starts: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
+        """One step for the rollout: ``obs [B, ...]``, ``episode_starts [B]``.
+
+        Returns actions ``[B, ...]``, values ``[B]``, log-probs ``[B]`` (including internal
+        actions), the new state and the internal actions ``[B, R]`` (or None).
+        """
+        extras = CoreExtras(deterministic=deterministic)
+        latent_pi, latent_vf, state = self._latents(obs, state, episode_starts.view(1, -1), extras)
+        dist = self._distribution(latent_pi[0])
+        actions = dist.get_actions(deterministic=deterministic)
+        log_prob = dist.log_prob(actions)
+        internal = None
+        if extras.log_prob is not None:
+            log_prob = log_prob + extras.log_prob[0]
+            internal = extras.actions[0]
+        values = self.value_net(latent_vf[0]).flatten()
+        return actions, values, log_prob, state, internal
+
+    def evaluate_sequences(
+        self,
+        obs,
+        actions: torch.Tensor,
+        state: PolicyState,
+        episode_starts: torch.Tensor,
+        internal_actions: torch.Tensor | None = None,
+    ) -> SequenceEval:
+        """Replay stored sequences: ``obs [T*B, ...]`` (time-major), ``actions [T*B, ...]``,
+        ``episode_starts [T, B]``, ``internal_actions [T, B, R]`` teacher-forced."""
+        extras = CoreExtras(replay=internal_actions)
+        latent_pi, latent_vf, _ = self._latents(obs, state, episode_starts, extras)
+        T, B = episode_starts.shape
+        dist = self._distribution(latent_pi.reshape(T * B, -1))
+        log_prob = dist.log_prob(actions).view(T, B)
+        entropy = dist.entropy()
+        entropy = torch.zeros_like(log_prob) if entropy is None else entropy.view(T, B)
+        internal_entropy = None
+        if extras.log_prob is not None:
+            log_prob = log_prob + extras.log_prob
+            internal_entropy = extras.entropy
+        values = self.value_net(latent_vf).view(T, B)
+        return SequenceEval(values, log_prob, entropy, internal_entropy)
+
+    def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
+        """Values ``[B]`` of one step of observations from ``state`` (no sampling)."""
+        extras = CoreExtras(deterministic=True)
+        _, latent_vf, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
+        return self.value_net(latent_vf[0]).flatten()
+
+    def _predict(self, observation, deterministic: bool = False) -> torch.Tensor:
+        raise NotImplementedError(
+            "memory policies need a state: use predict(obs, state, episode_start)"
+        )
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: PolicyState | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, PolicyState]:
+        """SB3-style ``predict`` for one step of (possibly vectorized) observations.
+
+        ``state=None`` starts from the initial state; ``episode_start[B]`` resets rows.
+        Returns the actions (numpy) and the new state (pass it back on the next call).
+        """
+        self.set_training_mode(False)
+        obs_tensor, vectorized = self.obs_to_tensor(observation)
+        n = (next(iter(obs_tensor.values())) if isinstance(obs_tensor, dict) else obs_tensor).shape[
+            0
+        ]
+        if state is None:
+            state = self.initial_state(n)
+        starts = np.zeros(n, dtype=bool) if episode_start is None else np.asarray(episode_start)
+        starts_t = torch.as_tensor(starts.reshape(n), dtype=torch.bool, device=self.device)
+        with torch.no_grad():
+            actions, _, _, state, _ = self.forward(obs_tensor, state, starts_t, deterministic)
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if not vectorized:
+            actions = actions.squeeze(axis=0)
+        return actions, state
+
+
+def _rebuild(template: State, leaves: list[torch.Tensor]) -> State:
+    """Refill a state structure with new leaves (inverse of ``tree_leaves``)."""
+    if isinstance(template, torch.Tensor):
+        return leaves.pop(0)
+    if template is None:
+        return None
+    items = [_rebuild(sub, leaves) for sub in template]
+    return type(template)(*items) if hasattr(template, "_fields") else type(template)(items)
+
+
+def _policy(core_class: type[MemoryCore], extractor: type[BaseFeaturesExtractor], doc: str):
+    class _Policy(MemoryActorCriticPolicy):
+        __doc__ = doc
+
+        def __init__(
+            self, *args, core_class=core_class, features_extractor_class=extractor, **kwargs
+        ):
+            super().__init__(
+                *args,
+                core_class=core_class,
+                features_extractor_class=features_extractor_class,
+                **kwargs,
+            )
+
+    return _Policy
+
+
+MlpLstmPolicy = _policy(LSTMCore, FlattenExtractor, "Memory policy with an LSTM core.")
+MlpGruPolicy = _policy(GRUCore, FlattenExtractor, "Memory policy with a GRU core.")
+MlpNTMPolicy = _policy(NTMCore, FlattenExtractor, "Memory policy with a soft NTM core.")
+MultiInputLstmPolicy = _policy(
+    LSTMCore, CombinedExtractor, "LSTM memory policy for Dict observations."
+)
+MultiInputGruPolicy = _policy(
+    GRUCore, CombinedExtractor, "GRU memory policy for Dict observations."
+)
+MultiInputNTMPolicy = _policy(
+    NTMCore, CombinedExtractor, "NTM memory policy for Dict observations."
+)
+for _name in (
+    "MlpLstmPolicy",
+    "MlpGruPolicy",
+    "MlpNTMPolicy",
+    "MultiInputLstmPolicy",
+    "MultiInputGruPolicy",
+    "MultiInputNTMPolicy",
+):
+    globals()[_name].__name__ = globals()[_name].__qualname__ = _name

@@ -1,0 +1,409 @@
+"""MemoryPPO: recurrent PPO (Schulman et al. 2017) for any memory core, on SB3 conventions.
+
+Differences from sb3-contrib's RecurrentPPO: the core's state is opaque (any nested tuple of
+tensors), stored only where a training sequence starts; the update replays whole sequences
+(default: the whole rollout, so BPTT spans ``n_steps``) with in-sequence resets and no
+padding; minibatches are sets of whole env columns; internal stochastic decisions of a
+core (sampled memory reads) are stored, replayed and trained by the same clipped objective.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Image
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.buffer import SequenceRolloutBuffer
+from agents.cores import CoreExtras
+from agents.cores.state import index_rows
+from agents.policies import (
+    MemoryActorCriticPolicy,
+    MlpGruPolicy,
+    MlpLstmPolicy,
+    MlpNTMPolicy,
+    MultiInputGruPolicy,
+    MultiInputLstmPolicy,
+    MultiInputNTMPolicy,
+)
+
+
+def _check_number(
+    name: str, value: Any, low: float, high: float | None = None, integer: bool = False
+):
+    ok_type = (
+        isinstance(value, (int, np.integer))
+        if integer
+        else isinstance(value, (int, float, np.number))
+    )
+    if isinstance(value, bool) or not ok_type or value < low or (high is not None and value > high):
+        kind = "an integer" if integer else "a number"
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {kind} {allowed}, got {value!r}")
+    return value
+
+
+class MemoryPPO(OnPolicyAlgorithm):
+    """Recurrent PPO for memory policies.
+
+    Args (beyond SB3's PPO, whose arguments keep their meaning):
+        n_steps: steps per env per rollout; with the default ``seq_len`` this is also the
+            BPTT window, so a delay longer than the rollout cannot be learned by BPTT.
+        seq_len: length of replayed training sequences (divides ``n_steps``; default
+            ``n_steps``). The state at each sequence start is stored and carries no gradient.
+        batch_size: env-steps per minibatch, rounded to whole sequences (default: a quarter
+            of the rollout).
+        internal_ent_coef: entropy bonus for a core's internal decisions (sampled reads).
+        memory_image_interval: every this many rollouts, log an image of the core's
+            weightings over one env column (time x slot); 0 disables.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpLstmPolicy": MlpLstmPolicy,
+        "MlpGruPolicy": MlpGruPolicy,
+        "MlpNTMPolicy": MlpNTMPolicy,
+        "MultiInputLstmPolicy": MultiInputLstmPolicy,
+        "MultiInputGruPolicy": MultiInputGruPolicy,
+        "MultiInputNTMPolicy": MultiInputNTMPolicy,
+        "MemoryPolicy": MemoryActorCriticPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[MemoryActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 128,
+        seq_len: int | None = None,
+        batch_size: int | None = None,
+        n_epochs: int = 4,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: float | Schedule | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        internal_ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        memory_image_interval: int = 0,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        _check_number("n_steps", n_steps, 1, integer=True)
+        seq_len = n_steps if seq_len is None else seq_len
+        _check_number("seq_len", seq_len, 1, n_steps, integer=True)
+        if n_steps % seq_len:
+            raise ValueError(
+                f"seq_len must divide n_steps, got seq_len={seq_len}, n_steps={n_steps}"
+            )
+        if batch_size is not None:
+            _check_number("batch_size", batch_size, 1, integer=True)
+        _check_number("n_epochs", n_epochs, 1, integer=True)
+        _check_number("gamma", gamma, 0.0, 1.0)
+        _check_number("gae_lambda", gae_lambda, 0.0, 1.0)
+        _check_number("memory_image_interval", memory_image_interval, 0, integer=True)
+        if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=False,
+            sde_sample_freq=-1,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+            supported_action_spaces=(
+                spaces.Box,
+                spaces.Discrete,
+                spaces.MultiDiscrete,
+                spaces.MultiBinary,
+            ),
+        )
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.clip_range = clip_range
+        self.clip_range_vf = clip_range_vf
+        self.normalize_advantage = normalize_advantage
+        self.internal_ent_coef = internal_ent_coef
+        self.target_kl = target_kl
+        self.memory_image_interval = memory_image_interval
+        self._last_state = None
+        self._rollouts = 0
+        if _init_setup_model:
+            self._setup_model()
+
+    # ---------------------------------------------------------------------------- setup
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(
+            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
+        ).to(self.device)
+        if not isinstance(self.policy, MemoryActorCriticPolicy):
+            raise ValueError(
+                f"MemoryPPO needs a MemoryActorCriticPolicy, got {type(self.policy).__name__}"
+            )
+        self.rollout_buffer = SequenceRolloutBuffer(
+            self.n_steps, self.n_envs, self.seq_len, self.device, self.gamma, self.gae_lambda
+        )
+        n_seq = self.rollout_buffer.n_sequences
+        steps = self.n_steps * self.n_envs // 4 if self.batch_size is None else self.batch_size
+        self.sequences_per_batch = min(n_seq, max(1, round(steps / self.seq_len)))
+        self.clip_range = FloatSchedule(self.clip_range)
+        if self.clip_range_vf is not None:
+            self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+        self._last_state = self.policy.initial_state(self.n_envs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_last_state"]
+
+    def _setup_learn(
+        self, total_timesteps, callback=None, reset_num_timesteps=True, *args, **kwargs
+    ):
+        out = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, *args, **kwargs)
+        if reset_num_timesteps or self._last_state is None:
+            self._last_state = self.policy.initial_state(self.n_envs)
+        return out
+
+    def _update_info_buffer(
+        self, infos: list[dict[str, Any]], dones: np.ndarray | None = None
+    ) -> None:
+        """SB3's episode stats, plus ``info["success"]`` (memenvs) as a success flag."""
+        for i in np.flatnonzero(dones) if dones is not None else []:
+            if "success" in infos[i] and "is_success" not in infos[i]:
+                infos[i]["is_success"] = infos[i]["success"]
+        super()._update_info_buffer(infos, dones)
+
+    # -------------------------------------------------------------------------- rollout
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        assert self._last_obs is not None, "No previous observation was provided"
+        buffer: SequenceRolloutBuffer = rollout_buffer  # type: ignore[assignment]
+        policy = self.policy
+        policy.set_training_mode(False)
+        buffer.reset()
+        callback.on_rollout_start()
+        state = self._last_state
+        starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool, device=self.device)
+        obs_t = obs_as_tensor(self._last_obs, self.device)
+        clip_box = isinstance(self.action_space, spaces.Box)
+        for _ in range(n_rollout_steps):
+            buffer.store_state_if_sequence_start(state)
+            with torch.no_grad():
+                actions, values, log_probs, state, internal = policy(obs_t, state, starts)
+            env_actions = actions.cpu().numpy()
+            if clip_box:
+                env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
+            new_obs, rewards, dones, infos = env.step(env_actions)
+            self.num_timesteps += env.num_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+            rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
+            truncated = [
+                i
+                for i in np.flatnonzero(dones)
+                if infos[i].get("TimeLimit.truncated", False)
+                and infos[i].get("terminal_observation") is not None
+            ]
+            if truncated:  # bootstrap from the terminal observation, with that row's state
+                rows = torch.as_tensor(truncated, device=self.device)
+                term_obs = _stack_obs([infos[i]["terminal_observation"] for i in truncated])
+                with torch.no_grad():
+                    term_values = policy.predict_values(
+                        obs_as_tensor(term_obs, self.device),
+                        index_rows(state, rows),
+                        torch.zeros(len(truncated), dtype=torch.bool, device=self.device),
+                    )
+                rewards[rows] += self.gamma * term_values
+            buffer.add(obs_t, actions, rewards, starts, values, log_probs, internal)
+            obs_t = obs_as_tensor(new_obs, self.device)
+            starts = torch.as_tensor(dones, dtype=torch.bool, device=self.device)
+        self._last_obs, self._last_episode_starts, self._last_state = new_obs, dones, state
+        with torch.no_grad():
+            last_values = policy.predict_values(obs_t, state, starts)
+        buffer.compute_returns_and_advantage(last_values, starts)
+        self._log_memory(buffer)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _log_memory(self, buffer: SequenceRolloutBuffer) -> None:
+        """Memory diagnostics from the core's trace over env column 0 of this rollout."""
+        self._rollouts += 1
+        interval = self.memory_image_interval
+        want_image = interval > 0 and self._rollouts % interval == 0
+        if not want_image and self._rollouts % 4 != 1:
+            return
+        obs = (
+            buffer.obs
+            if not isinstance(buffer.obs, dict)
+            else {k: v for k, v in buffer.obs.items()}
+        )
+        first = (
+            {k: v[:, :1].reshape(-1, *v.shape[2:]) for k, v in obs.items()}
+            if isinstance(obs, dict)
+            else obs[:, :1].reshape(-1, *obs.shape[2:])
+        )
+        extras = CoreExtras(
+            trace={}, replay=None if buffer.internal is None else buffer.internal[:, :1]
+        )
+        state = index_rows(buffer.states[0], slice(0, 1))
+        with torch.no_grad():
+            x = self.policy._features(first, buffer.n_steps, 1)
+            self.policy.core(x, state[0], buffer.episode_starts[:, :1], extras)
+        for name, steps in extras.trace.items():
+            w = torch.stack(steps)[:, 0]  # [T, heads, N]
+            entropy = -(w * torch.log(w + 1e-6)).sum(-1).mean().item()
+            self.logger.record(f"memory/{name}_entropy", entropy)
+            if name.startswith("write"):
+                used = (w.sum(dim=(0, 1)) > 0.05).sum().item()
+                self.logger.record("memory/slots_written", used)
+            if want_image:
+                img = w[:, 0].T.clamp(0, 1).cpu().numpy()  # [N, T]: slot x time
+                img = (img / max(img.max(), 1e-6) * 255).astype(np.uint8)[None]
+                self.logger.record(
+                    f"memory/{name}", Image(img, "CHW"), exclude=("stdout", "log", "json", "csv")
+                )
+        if extras.entropy is not None:
+            self.logger.record("memory/internal_entropy", extras.entropy.mean().item())
+
+    # --------------------------------------------------------------------------- update
+    def train(self) -> None:
+        policy = self.policy
+        policy.set_training_mode(True)
+        self._update_learning_rate(policy.optimizer)
+        clip_range = self.clip_range(self._current_progress_remaining)
+        clip_range_vf = (
+            None
+            if self.clip_range_vf is None
+            else self.clip_range_vf(self._current_progress_remaining)
+        )
+        stats: dict[str, list[float]] = {k: [] for k in ("pg", "vf", "ent", "ient", "kl", "clip")}
+        continue_training = True
+        for epoch in range(self.n_epochs):
+            for batch in self.rollout_buffer.sequences(self.sequences_per_batch):
+                ev = policy.evaluate_sequences(
+                    batch.observations,
+                    batch.actions,
+                    batch.state,
+                    batch.episode_starts,
+                    batch.internal_actions,
+                )
+                adv = batch.advantages
+                if self.normalize_advantage and adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                log_ratio = ev.log_prob - batch.old_log_prob
+                ratio = torch.exp(log_ratio)
+                pg_loss = -torch.min(
+                    adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)
+                ).mean()
+                values = ev.values
+                if clip_range_vf is not None:
+                    values = batch.old_values + (values - batch.old_values).clamp(
+                        -clip_range_vf, clip_range_vf
+                    )
+                vf_loss = torch.nn.functional.mse_loss(batch.returns, values)
+                ent_loss = -ev.entropy.mean()
+                loss = pg_loss + self.ent_coef * ent_loss + self.vf_coef * vf_loss
+                if ev.internal_entropy is not None:
+                    ient_loss = -ev.internal_entropy.mean()
+                    loss = loss + self.internal_ent_coef * ient_loss
+                    stats["ient"].append(ient_loss.item())
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                stats["pg"].append(pg_loss.item())
+                stats["vf"].append(vf_loss.item())
+                stats["ent"].append(ent_loss.item())
+                stats["kl"].append(approx_kl)
+                stats["clip"].append(((ratio - 1).abs() > clip_range).float().mean().item())
+                if self.target_kl is not None and approx_kl > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at epoch {epoch}: approx_kl {approx_kl:.2f}")
+                    break
+                policy.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+                policy.optimizer.step()
+            self._n_updates += 1
+            if not continue_training:
+                break
+        buf = self.rollout_buffer
+        explained_var = explained_variance(
+            buf.values.flatten().cpu().numpy(), buf.returns.flatten().cpu().numpy()
+        )
+        record = self.logger.record
+        record("train/policy_gradient_loss", np.mean(stats["pg"]))
+        record("train/value_loss", np.mean(stats["vf"]))
+        record("train/entropy_loss", np.mean(stats["ent"]))
+        if stats["ient"]:
+            record("train/internal_entropy_loss", np.mean(stats["ient"]))
+        record("train/approx_kl", np.mean(stats["kl"]))
+        record("train/clip_fraction", np.mean(stats["clip"]))
+        record("train/loss", loss.item())
+        record("train/explained_variance", explained_var)
+        record("train/n_updates", self._n_updates, exclude="tensorboard")
+        record("train/clip_range", clip_range)
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback=None,
+        log_interval: int = 1,
+        tb_log_name: str = "MemoryPPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ):
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
+        """``(actions, state)``: pass the returned state back with the next observation."""
+        return self.policy.predict(observation, state, episode_start, deterministic)
+
+
+def _stack_obs(observations: list[Any]) -> Any:
+    if isinstance(observations[0], dict):
+        return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+    return np.stack(observations)

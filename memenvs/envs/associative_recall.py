@@ -1,0 +1,175 @@
+"""AssociativeRecall: see a list of key-value items, then name the value of a queried key."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max, sample_range
+
+
+class AssociativeRecall(Task):
+    """Batched dynamics of :class:`AssociativeRecallEnv`.
+
+    Each row's observations are laid out at reset as a code track indexed by the step ``t``
+    (width ``2 * max_items + 2``): key and value codes alternating, then the query code,
+    then the episode-over code. The only scored step is the query at ``t = 2 n``; ``t``
+    stops at ``2 n + 1``, so rows stepped after their episode ended stay in bounds.
+    """
+
+    def __init__(
+        self, num_envs: int, num_symbols: int = 16, min_items: int = 2, max_items: int = 6
+    ) -> None:
+        super().__init__(num_envs)
+        self.num_symbols = check_int("num_symbols", num_symbols, 2)
+        self.items_range = check_min_max("min_items", min_items, "max_items", max_items, 1)
+        k, max_items = self.num_symbols, self.items_range[1]
+        if max_items > k:
+            raise ValueError(
+                f"max_items must be <= num_symbols (keys are distinct symbols), "
+                f"got max_items={max_items} > num_symbols={k}"
+            )
+        # [symbol one-hot (K), key flag, value flag, query flag]
+        self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
+        self.action_space = spaces.Discrete(k)
+        self.random_return = 1.0 / k
+        self.memoryless_return = 1.0 / k
+        # observation codes: key s -> s, value s -> K+s, query s -> 2K+s, over -> 3K
+        self._table = np.zeros((3 * k + 1, k + 3), dtype=np.float32)
+        for kind in range(3):
+            self._table[kind * k + np.arange(k), np.arange(k)] = 1.0
+            self._table[kind * k : (kind + 1) * k, k + kind] = 1.0
+        self._width = 2 * max_items + 2
+        self._base = np.arange(num_envs, dtype=np.int64) * self._width
+        self._pos = np.zeros(num_envs, dtype=np.int64)
+        self.keys = np.zeros((num_envs, max_items), dtype=np.int64)
+        self.values = np.zeros((num_envs, max_items), dtype=np.int64)
+        self.num_items = np.ones(num_envs, dtype=np.int64)
+        self.query = np.zeros(num_envs, dtype=np.int64)  # index of the queried item
+        self.answer = np.zeros(num_envs, dtype=np.int64)  # its value
+        self.query_t = np.full(num_envs, 2, dtype=np.int64)  # the query step, 2 n
+        self.stop = np.full(num_envs, 3, dtype=np.int64)  # end-of-episode slot, 2 n + 1
+        self.codes = np.zeros((num_envs, self._width), dtype=np.int64)
+        self.t = np.zeros(num_envs, dtype=np.int64)
+        self.correct = np.zeros(num_envs, dtype=bool)
+
+    def reset_rows(self, rows: np.ndarray) -> None:
+        k, max_items = self.num_symbols, self.items_range[1]
+        n = len(rows)
+        num_items = sample_range(self.rng, self.items_range, n)
+        # distinct keys: the first max_items entries of a random permutation of the symbols
+        keys = np.argsort(self.rng.random((n, k)), axis=1)[:, :max_items]
+        values = self.rng.integers(0, k, size=(n, max_items))
+        query = self.rng.integers(0, num_items)
+        r = np.arange(n)
+        answer = values[r, query]
+        pos = np.arange(self._width)[None, :]
+        items = np.zeros((n, self._width), dtype=np.int64)
+        items[:, 0 : 2 * max_items : 2] = keys
+        items[:, 1 : 2 * max_items : 2] = k + values
+        qt = 2 * num_items
+        query_code = 2 * k + keys[r, query]
+        self.codes[rows] = np.where(
+            pos < qt[:, None], items, np.where(pos == qt[:, None], query_code[:, None], 3 * k)
+        )
+        self.keys[rows] = keys
+        self.values[rows] = values
+        self.num_items[rows] = num_items
+        self.query[rows] = query
+        self.answer[rows] = answer
+        self.query_t[rows] = qt
+        self.stop[rows] = qt + 1
+        self.t[rows] = 0
+        self.correct[rows] = False
+
+    def step(self, actions: np.ndarray):
+        at_query = self.t == self.query_t
+        correct = at_query & (actions == self.answer)
+        self.correct |= correct
+        self.t += 1
+        np.minimum(self.t, self.stop, out=self.t)
+        return correct.astype(np.float64), at_query, np.zeros(self.num_envs, dtype=bool)
+
+    def observe(self) -> np.ndarray:
+        np.add(self._base, self.t, out=self._pos)
+        return self._table.take(self.codes.take(self._pos), axis=0)
+
+    def success(self) -> np.ndarray:
+        return self.correct.copy()
+
+    def oracle(self) -> np.ndarray:
+        return self.answer.copy()
+
+    def describe(self, row: int) -> str:
+        t, n = int(self.t[row]), int(self.num_items[row])
+        if t < 2 * n:
+            i = t // 2
+            what = (
+                f"item {i + 1}/{n} key {self.keys[row, i]}"
+                if t % 2 == 0
+                else f"item {i + 1}/{n} value {self.values[row, i]}"
+            )
+        elif t == 2 * n:
+            what = f"query: the value of key {self.keys[row, self.query[row]]}?"
+        else:
+            what = "episode over (" + ("correct" if self.correct[row] else "wrong") + ")"
+        return f"AssociativeRecall t={t}/{2 * n + 1}  {what}"
+
+
+class AssociativeRecallEnv(MemoryEnv):
+    """See a list of key-value items, then name the value stored under a queried key.
+
+    ## Description
+    A variant of the Neural Turing Machine associative-recall task posed as RL. Each
+    episode draws `n` items (`n` uniform in `[min_items, max_items]`): a key and a value,
+    each one of `num_symbols` symbols, keys distinct within the episode, values
+    independent and uniform. The items are shown as a key step then a value step each,
+    then a query step shows one of the keys (chosen uniformly). The action taken at the
+    query step is scored; all other actions are ignored. Anchor: Graves et al. 2014,
+    "Neural Turing Machines", associative recall (there the items are sequences and the
+    answer is the next item; here they are single symbols in key-value pairs).
+
+    ## Action Space
+    `Discrete(num_symbols)`: the value named (only scored at the query step).
+
+    ## Observation Space
+    `Box(0, 1, (num_symbols + 3,), float32)`: a one-hot symbol (the key, the value or
+    the queried key), then a key flag, a value flag and a query flag. After the query
+    step the observation is all zeros.
+
+    ## Rewards
+    1 at the query step if the action equals the value of the queried key, else 0.
+
+    ## Episode End
+    Terminates after the query step, i.e. after `2 n + 1` steps. `info["success"]` is
+    true when the answer was right.
+
+    ## Arguments
+    - `num_symbols` (int >= 2, default 16): alphabet size K of keys and values.
+    - `min_items` (int >= 1, default 2): fewest items.
+    - `max_items` (int in [`min_items`, `num_symbols`], default 6): most items.
+
+    ## Optimal Return
+    1.0 (name the value stored under the queried key).
+
+    ## Random-policy Return
+    1/K (0.0625 with the defaults). Memoryless return: also 1/K at best, since the query
+    observation shows only the key and values are uniform and independent of keys.
+
+    ## Registered Configurations
+    - `memenvs/AssociativeRecall-v0`: the defaults.
+    - `memenvs/AssociativeRecall-Easy-v0`: `num_symbols=8, min_items=2, max_items=4`.
+    - `memenvs/AssociativeRecall-Medium-v0`: `num_symbols=32, min_items=4, max_items=16`.
+    - `memenvs/AssociativeRecall-Hard-v0`: `num_symbols=512, min_items=128, max_items=256`.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    task_cls = AssociativeRecall
+
+
+class AssociativeRecallVectorEnv(MemoryVectorEnv):
+    """Native vector version of :class:`AssociativeRecallEnv` (same dynamics, N rows)."""
+
+    task_cls = AssociativeRecall

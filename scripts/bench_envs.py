@@ -1,0 +1,293 @@
+"""Random-action throughput of every memenvs task, against POPGym's single envs.
+
+    python scripts/bench_envs.py [--ids ID ...] [--seconds 0.5] [--out README.md] [--json r.json]
+
+For each id: env-steps/s of the single env from ``gymnasium.make`` (with the wrappers it
+adds), of its ``.unwrapped`` env, and of the native vector env from
+``gymnasium.make_vec(id, num_envs=N)`` at N = 1, 64, 1024 (vector env-steps/s = N * calls/s).
+The reference is POPGym's ``RepeatFirstEasy`` and ``RepeatPreviousEasy`` single envs,
+measured in the same run. Actions are sampled before the timed loop; each cell runs for
+about ``--seconds`` and reports the best of ``--repeats``. Threads are pinned to one
+(OMP/OPENBLAS/MKL) and the process to one core where the OS allows it.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from itertools import cycle, islice  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import memenvs  # noqa: E402
+from memenvs.evaluate import sample_actions  # noqa: E402
+from memenvs.registry import TASKS  # noqa: E402
+
+NUM_ENVS = (1, 64, 1024)
+POPGYM_REFS = {
+    "RepeatFirstEasy": "popgym.envs.repeat_first",
+    "RepeatPreviousEasy": "popgym.envs.repeat_previous",
+}
+POOL_CALLS = 512  # distinct pre-sampled action batches, cycled through in the timed loop
+
+
+# --------------------------------------------------------------------------- timing core
+def best_rate(run: Callable[[int], None], per_call: int, seconds: float, repeats: int) -> float:
+    """Best env-steps/s of ``run(k)`` (k calls, ``per_call`` env steps each) over repeats."""
+    k, elapsed = 1, 0.0
+    while True:  # calibrate k so that one repeat takes about `seconds`
+        t0 = time.perf_counter()
+        run(k)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min(0.05, seconds / 4) or k >= 1 << 30:
+            break
+        k *= 4
+    k = max(1, round(k * seconds / max(elapsed, 1e-9)))
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(k)
+        elapsed = time.perf_counter() - t0
+        best = max(best, k * per_call / elapsed)
+    return best
+
+
+def single_runner(env: gym.Env, seed: int) -> Callable[[int], None]:
+    rng = np.random.default_rng(seed)
+    raw = sample_actions(env.action_space, (POOL_CALLS,), rng)
+    pool = [int(a) for a in raw] if raw.ndim == 1 else list(raw)
+    env.reset(seed=seed)
+    step, reset = env.step, env.reset
+
+    def run(k: int) -> None:
+        for action in islice(cycle(pool), k):
+            _, _, terminated, truncated, _ = step(action)
+            if terminated or truncated:
+                reset()
+
+    return run
+
+
+def vector_runner(env: gym.vector.VectorEnv, seed: int) -> Callable[[int], None]:
+    rng = np.random.default_rng(seed)
+    pool = list(sample_actions(env.single_action_space, (POOL_CALLS, env.num_envs), rng))
+    env.reset(seed=seed)
+    step = env.step
+
+    def run(k: int) -> None:
+        for actions in islice(cycle(pool), k):
+            step(actions)
+
+    return run
+
+
+# ------------------------------------------------------------------------------ measuring
+def bench_id(env_id: str, seconds: float, repeats: int, seed: int) -> dict[str, float]:
+    row: dict[str, float] = {}
+    env = gym.make(env_id)
+    row["single_make"] = best_rate(single_runner(env, seed), 1, seconds, repeats)
+    row["single_unwrapped"] = best_rate(single_runner(env.unwrapped, seed), 1, seconds, repeats)
+    env.close()
+    for n in NUM_ENVS:
+        venv = gym.make_vec(env_id, num_envs=n)
+        row[f"vec_{n}"] = best_rate(vector_runner(venv, seed), n, seconds, repeats)
+        venv.close()
+    return row
+
+
+def bench_popgym(seconds: float, repeats: int, seed: int) -> dict[str, float | None]:
+    import importlib
+
+    refs: dict[str, float | None] = {}
+    for name, module in POPGYM_REFS.items():
+        try:
+            env = getattr(importlib.import_module(module), name)()
+        except ImportError as err:
+            print(f"popgym reference {name} unavailable: {err}", file=sys.stderr)
+            refs[name] = None
+            continue
+        refs[name] = best_rate(single_runner(env, seed), 1, seconds, repeats)
+    return refs
+
+
+# ----------------------------------------------------------------------------- reporting
+def human(rate: float | None) -> str:
+    if rate is None:
+        return "–"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix}"
+    return f"{rate:.3g}"
+
+
+def markdown_table(results: dict[str, dict[str, float]], refs: dict[str, float | None]) -> str:
+    ref = refs.get("RepeatFirstEasy")
+    cols = ["single make", "single unwrapped", *(f"vec@{n}" for n in NUM_ENVS)]
+    lines = [
+        "| id | " + " | ".join(cols) + " | vec@1024 / POPGym RepeatFirstEasy |",
+        "| --- |" + " ---: |" * (len(cols) + 1),
+    ]
+    for env_id, row in results.items():
+        cells = [row["single_make"], row["single_unwrapped"], *(row[f"vec_{n}"] for n in NUM_ENVS)]
+        ratio = f"{row[f'vec_{NUM_ENVS[-1]}'] / ref:.0f}x" if ref else "–"
+        lines.append(f"| `{env_id}` | " + " | ".join(human(c) for c in cells) + f" | {ratio} |")
+    for name, rate in refs.items():
+        blank = " | ".join(["–"] * len(NUM_ENVS))
+        lines.append(f"| POPGym `{name}` (reference) | – | {human(rate)} | {blank} | – |")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(pinned: int | None) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        popgym_version = version("popgym")
+    except PackageNotFoundError:  # popgym is optional
+        popgym_version = None
+    exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "pinned_core": pinned,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+        "memenvs": memenvs.__version__,
+        "popgym": popgym_version,
+        "command": shlex.join([exe, *sys.argv]),
+    }
+
+
+def report(info: dict[str, Any], table: str, seconds: float, repeats: int) -> str:
+    return "\n".join(
+        [
+            "# memenvs environment throughput",
+            "",
+            "Random-action env-steps per second, best of "
+            f"{repeats} repeats of ~{seconds:g} s per cell, actions pre-sampled outside the "
+            "timed loop, one thread, one core. *single make*: `gymnasium.make(id)` with its "
+            "default wrappers; *single unwrapped*: its `.unwrapped` env; *vec@N*: the native "
+            "vector env `gymnasium.make_vec(id, num_envs=N)`, counted as N env steps per call. "
+            "The POPGym rows are its single envs (no wrappers), the reference for the goal "
+            "vec@1024 >= 100x POPGym `RepeatFirstEasy`.",
+            "",
+            f"- command: `{info['command']}`",
+            f"- date: {info['date']}",
+            f"- machine: {info['platform']}; {info['cpu']}; {info['cores']} cores"
+            f" (pinned to core {info['pinned_core']})",
+            f"- versions: python {info['python']}, numpy {info['numpy']}, gymnasium "
+            f"{info['gymnasium']}, memenvs {info['memenvs']}, popgym {info['popgym']}",
+            "",
+            table,
+            "",
+        ]
+    )
+
+
+def idle_ticks() -> dict[int, int]:
+    """Idle + iowait jiffies per core from /proc/stat (empty where unavailable)."""
+    ticks: dict[int, int] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("cpu") and line[3].isdigit():
+                    parts = line.split()
+                    ticks[int(parts[0][3:])] = int(parts[4]) + int(parts[5])
+    except (OSError, ValueError, IndexError):
+        pass
+    return ticks
+
+
+def pin_one_core() -> int | None:
+    """Pin this process to the allowed core that was idlest over the last 0.2 s."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        before = idle_ticks()
+        time.sleep(0.2)
+        after = idle_ticks()
+        core = max(allowed, key=lambda c: after.get(c, 0) - before.get(c, 0))
+        os.sched_setaffinity(0, {core})
+        return core
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    defaults = [f"memenvs/{e.name}-v0" for e in TASKS]
+    parser.add_argument("--ids", nargs="+", default=defaults, help="ids (default: every task)")
+    parser.add_argument("--seconds", type=float, default=0.5, help="time per cell and repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
+    parser.add_argument("--no-popgym", action="store_true", help="skip the POPGym reference")
+    parser.add_argument("--out", help="write the Markdown report here")
+    parser.add_argument("--json", help="write the raw numbers here")
+    args = parser.parse_args(argv)
+
+    pinned = None if args.no_pin else pin_one_core()
+    info = machine_info(pinned)
+    refs: dict[str, float | None] = {}
+    if not args.no_popgym:
+        refs = bench_popgym(args.seconds, args.repeats, args.seed)
+        for name, rate in refs.items():
+            print(f"POPGym {name}: {human(rate)} steps/s", file=sys.stderr)
+    results: dict[str, dict[str, float]] = {}
+    for env_id in args.ids:
+        results[env_id] = bench_id(env_id, args.seconds, args.repeats, args.seed)
+        cells = ", ".join(f"{k}={human(v)}" for k, v in results[env_id].items())
+        print(f"{env_id}: {cells}", file=sys.stderr)
+
+    table = markdown_table(results, refs)
+    print(table)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(report(info, table, args.seconds, args.repeats))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        payload = {
+            **info,
+            "seconds": args.seconds,
+            "repeats": args.repeats,
+            "unit": "env-steps/s",
+            "num_envs": list(NUM_ENVS),
+            "popgym_reference": refs,
+            "results": results,
+        }
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Smoke tests of the command line (`python -m memenvs`), the demo and the env benchmark."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from memenvs.__main__ import CLIError, parse_action, parse_kw
+from memenvs.evaluate import evaluate
+from memenvs.registry import TASKS, all_ids
+
+ROOT = Path(__file__).resolve().parents[1]
+DR = "memenvs/DelayedRecall-v0"
+
+
+def run(*args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return run("-m", "memenvs", *args, stdin=stdin)
+
+
+# ------------------------------------------------------------------------------ list
+def test_list_shows_every_id_with_knobs():
+    proc = cli("list")
+    assert proc.returncode == 0, proc.stderr
+    for env_id in all_ids():
+        assert env_id in proc.stdout
+    assert "delay=16" in proc.stdout
+
+
+def test_list_markdown():
+    proc = cli("list", "--markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("| id | knobs |")
+    assert f"| `{DR}` |" in proc.stdout
+
+
+# --------------------------------------------------------------------------- rollout
+def test_rollout_oracle_succeeds():
+    proc = cli("rollout", DR, "--policy", "oracle", "--episodes", "20", "--kw", "delay=(3,7)")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"success rate:\s+1\.0", proc.stdout), proc.stdout
+    assert re.search(r"mean return:\s+1\.0", proc.stdout), proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("kw", "name"),
+    [("delay=-1", "delay"), ("num_symbols=1", "num_symbols"), ("dely=5", "dely")],
+)
+def test_rollout_bad_knob_exits_2(kw, name):
+    proc = cli("rollout", DR, "--episodes", "2", "--kw", kw)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], proc.stderr
+
+
+def test_rollout_unknown_id_exits_2():
+    proc = cli("rollout", "memenvs/NoSuchTask-v0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "NoSuchTask" in proc.stderr
+
+
+def test_cli_does_not_import_torch():
+    code = (
+        "import sys; from memenvs.__main__ import main; "
+        f"main(['rollout', '{DR}', '--episodes', '3']); "
+        "bad = [m for m in ('torch', 'stable_baselines3', 'agents') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    proc = run("-c", code)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------ play
+def test_play_some_actions_then_eof():
+    proc = cli("play", DR, "--seed", "0", stdin="1\nnot-an-action\n9\n2\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "invalid action 'not-an-action'" in proc.stdout
+    assert "[0, 3]" in proc.stdout  # the allowed range is shown on bad input
+    assert "obs:" in proc.stdout and "DelayedRecall t=" in proc.stdout
+    assert "quit after 2 steps" in proc.stdout
+
+
+def test_play_q_quits():
+    proc = cli("play", DR, "--seed", "0", stdin="q\n")
+    assert proc.returncode == 0 and "quit after 0 steps" in proc.stdout
+
+
+def test_play_full_episode_by_reading_the_cue():
+    # first look at the cue (one-hot in the first K entries of the printed observation)
+    first = cli("play", DR, "--seed", "7", "--kw", "delay=1")
+    obs = re.search(r"obs: \[([^\]]*)\]", first.stdout).group(1).split()
+    cue = int(np.argmax([int(v) for v in obs[:4]]))
+    # same seed, same episode: answer the query with the cue
+    proc = cli("play", DR, "--seed", "7", "--kw", "delay=1", stdin=f"0\n0\n{cue}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "episode over after 3 steps: return 1, success True" in proc.stdout
+
+
+def test_play_bad_knob_exits_2():
+    proc = cli("play", DR, "--kw", "noise=maybe", stdin="")
+    assert proc.returncode == 2 and "noise" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------- helper units
+def test_parse_kw_literals_and_strings():
+    knobs = parse_kw(["delay=100", "span=(5, 10)", "noise=True", "name=abc", "x=-1.5"])
+    assert knobs == {"delay": 100, "span": (5, 10), "noise": True, "name": "abc", "x": -1.5}
+    with pytest.raises(CLIError):
+        parse_kw(["novalue"])
+
+
+def test_parse_action_discrete_and_multidiscrete():
+    assert parse_action("2", spaces.Discrete(3)) == 2
+    assert parse_action("3", spaces.Discrete(3)) is None
+    assert parse_action("1 2", spaces.Discrete(3)) is None
+    md = spaces.MultiDiscrete([3, 4])
+    np.testing.assert_array_equal(parse_action("2 3", md), [2, 3])
+    assert parse_action("2 4", md) is None
+    assert parse_action("2", md) is None
+    assert parse_action("a b", md) is None
+
+
+def test_evaluate_counts_exact_episodes():
+    res = evaluate(DR, "oracle", episodes=10, seed=0, max_envs=4, delay=(0, 5))
+    assert res["episodes"] == 10 and len(res["returns"]) == 10
+    assert res["success_rate"] == 1.0 and res["mean_return"] == 1.0
+    rnd = evaluate(DR, "random", episodes=400, seed=0, num_symbols=2)
+    assert 0.35 < rnd["success_rate"] < 0.65
+
+
+# --------------------------------------------------------------------------- scripts
+def test_demo_prints_table():
+    proc = run("scripts/demo.py", "--episodes", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "| id" in proc.stdout and "oracle success" in proc.stdout
+    for entry in TASKS:
+        assert f"`memenvs/{entry.name}-v0`" in proc.stdout
+
+
+def test_bench_envs_small(tmp_path):
+    out, js = tmp_path / "bench.md", tmp_path / "bench.json"
+    proc = run(
+        "scripts/bench_envs.py",
+        "--ids",
+        DR,
+        "--seconds",
+        "0.05",
+        "--out",
+        str(out),
+        "--json",
+        str(js),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"| `{DR}` |" in proc.stdout and "vec@1024" in proc.stdout
+    assert "command:" in out.read_text() and "vec@1024" in out.read_text()
+    data = json.loads(js.read_text())
+    assert set(data["results"][DR]) == {
+        "single_make",
+        "single_unwrapped",
+        "vec_1",
+        "vec_64",
+        "vec_1024",
+    }
+    assert all(v > 0 for v in data["results"][DR].values())
