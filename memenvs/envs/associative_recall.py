@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max, sample_range
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max
 
 
 class AssociativeRecall(Task):
     """Batched dynamics of :class:`AssociativeRecallEnv`.
 
-    Each row's observations are laid out at reset as a code track indexed by the step ``t``
-    (width ``2 * max_items + 2``): key and value codes alternating, then the query code,
-    then the episode-over code. The only scored step is the query at ``t = 2 n``; ``t``
-    stops at ``2 n + 1``, so rows stepped after their episode ended stay in bounds.
+    Each row keeps one int track of observation codes (key ``s`` -> ``s``, value ``s`` ->
+    ``K+s``, query ``s`` -> ``2K+s``, episode over -> ``3K``) of width ``2 M + 2`` for
+    ``M = max_items``: ``M`` (key, value) pairs, the query, then ``3K``. The row's items are
+    the last ``n`` of the ``M`` pairs (right-aligned, so the query sits in a fixed column
+    and a reset writes whole blocks), and step ``t`` shows column ``t + 2 (M - n)``. The
+    only scored step is the query at ``t = 2 n``; ``t`` stops at ``2 n + 1``, so rows
+    stepped after their end stay in bounds.
     """
 
     def __init__(
@@ -23,76 +26,75 @@ class AssociativeRecall(Task):
         super().__init__(num_envs)
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.items_range = check_min_max("min_items", min_items, "max_items", max_items, 1)
-        k, max_items = self.num_symbols, self.items_range[1]
-        if max_items > k:
+        k, m = self.num_symbols, self.items_range[1]
+        if m > k:
             raise ValueError(
                 f"max_items must be <= num_symbols (keys are distinct symbols), "
-                f"got max_items={max_items} > num_symbols={k}"
+                f"got max_items={m} > num_symbols={k}"
             )
         # [symbol one-hot (K), key flag, value flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k)
         self.random_return = 1.0 / k
         self.memoryless_return = 1.0 / k
-        # observation codes: key s -> s, value s -> K+s, query s -> 2K+s, over -> 3K
-        self._table = np.zeros((3 * k + 1, k + 3), dtype=np.float32)
-        for kind in range(3):
+        self._table = np.zeros((3 * k + 1, k + 3), dtype=np.float32)  # code -> observation
+        for kind in range(3):  # key, value, query
             self._table[kind * k + np.arange(k), np.arange(k)] = 1.0
             self._table[kind * k : (kind + 1) * k, k + kind] = 1.0
-        self._width = 2 * max_items + 2
-        self._base = np.arange(num_envs, dtype=np.int64) * self._width
-        self._pos = np.zeros(num_envs, dtype=np.int64)
-        self.keys = np.zeros((num_envs, max_items), dtype=np.int64)
-        self.values = np.zeros((num_envs, max_items), dtype=np.int64)
-        self.num_items = np.ones(num_envs, dtype=np.int64)
-        self.query = np.zeros(num_envs, dtype=np.int64)  # index of the queried item
+        self.track = np.zeros((num_envs, 2 * m + 2), dtype=np.int64)
+        self.track[:, 2 * m + 1] = 3 * k
+        self._base = np.arange(num_envs, dtype=np.int64) * (2 * m + 2)
+        self._symbols = np.tile(np.arange(k, dtype=np.int64), (num_envs, 1))
+        self._idx = np.zeros(num_envs, dtype=np.int64)
+        self.num_items = np.ones(num_envs, dtype=np.int64)  # n
+        self.query = np.zeros(num_envs, dtype=np.int64)  # the queried key
         self.answer = np.zeros(num_envs, dtype=np.int64)  # its value
         self.query_t = np.full(num_envs, 2, dtype=np.int64)  # the query step, 2 n
         self.stop = np.full(num_envs, 3, dtype=np.int64)  # end-of-episode slot, 2 n + 1
-        self.codes = np.zeros((num_envs, self._width), dtype=np.int64)
+        self.obs_off = self._base + 2 * m - 2  # base + 2 (M - n)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.correct = np.zeros(num_envs, dtype=bool)
 
     def reset_rows(self, rows: np.ndarray) -> None:
-        k, max_items = self.num_symbols, self.items_range[1]
-        n = len(rows)
-        num_items = sample_range(self.rng, self.items_range, n)
-        # distinct keys: the first max_items entries of a random permutation of the symbols
-        keys = np.argsort(self.rng.random((n, k)), axis=1)[:, :max_items]
-        values = self.rng.integers(0, k, size=(n, max_items))
-        query = self.rng.integers(0, num_items)
-        r = np.arange(n)
-        answer = values[r, query]
-        pos = np.arange(self._width)[None, :]
-        items = np.zeros((n, self._width), dtype=np.int64)
-        items[:, 0 : 2 * max_items : 2] = keys
-        items[:, 1 : 2 * max_items : 2] = k + values
-        qt = 2 * num_items
-        query_code = 2 * k + keys[r, query]
-        self.codes[rows] = np.where(
-            pos < qt[:, None], items, np.where(pos == qt[:, None], query_code[:, None], 3 * k)
-        )
-        self.keys[rows] = keys
-        self.values[rows] = values
-        self.num_items[rows] = num_items
-        self.query[rows] = query
-        self.answer[rows] = answer
-        self.query_t[rows] = qt
-        self.stop[rows] = qt + 1
+        k, (lo, m) = self.num_symbols, self.items_range
+        count = len(rows)
+        u = self.rng.random((count, m + 2))
+        n = lo + (u[:, 0] * (m - lo + 1)).astype(np.int64)
+        # distinct keys: the first M symbols of a random permutation, per row
+        keys = self.rng.permuted(self._symbols[:count], axis=1)[:, :m]
+        values = (u[:, 2:] * k).astype(np.int64)
+        item = m - n + (u[:, 1] * n).astype(np.int64)  # uniform over the row's n items
+        r = np.arange(count)
+        self.track[rows, 0 : 2 * m : 2] = keys
+        self.track[rows, 1 : 2 * m : 2] = k + values
+        self.query[rows] = keys[r, item]
+        self.track[rows, 2 * m] = 2 * k + keys[r, item]
+        self.answer[rows] = values[r, item]
+        self.num_items[rows] = n
+        self.query_t[rows] = 2 * n
+        self.stop[rows] = 2 * n + 1
+        self.obs_off[rows] = self._base[rows] + 2 * (m - n)
         self.t[rows] = 0
         self.correct[rows] = False
 
     def step(self, actions: np.ndarray):
         at_query = self.t == self.query_t
-        correct = at_query & (actions == self.answer)
+        correct = actions == self.answer
+        correct &= at_query
         self.correct |= correct
         self.t += 1
         np.minimum(self.t, self.stop, out=self.t)
         return correct.astype(np.float64), at_query, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
-        np.add(self._base, self.t, out=self._pos)
-        return self._table.take(self.codes.take(self._pos), axis=0)
+        np.add(self.t, self.obs_off, out=self._idx)
+        return self._table.take(self.track.take(self._idx), axis=0)
+
+    def items(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The keys and values shown in ``row``, in order (``n`` each)."""
+        m, n = self.items_range[1], int(self.num_items[row])
+        shown = self.track[row, 2 * (m - n) : 2 * m]
+        return shown[0::2].copy(), shown[1::2] - self.num_symbols
 
     def success(self) -> np.ndarray:
         return self.correct.copy()
@@ -103,14 +105,11 @@ class AssociativeRecall(Task):
     def describe(self, row: int) -> str:
         t, n = int(self.t[row]), int(self.num_items[row])
         if t < 2 * n:
+            keys, values = self.items(row)
             i = t // 2
-            what = (
-                f"item {i + 1}/{n} key {self.keys[row, i]}"
-                if t % 2 == 0
-                else f"item {i + 1}/{n} value {self.values[row, i]}"
-            )
+            what = f"item {i + 1}/{n} " + (f"key {keys[i]}" if t % 2 == 0 else f"value {values[i]}")
         elif t == 2 * n:
-            what = f"query: the value of key {self.keys[row, self.query[row]]}?"
+            what = f"query: the value of key {self.query[row]}?"
         else:
             what = "episode over (" + ("correct" if self.correct[row] else "wrong") + ")"
         return f"AssociativeRecall t={t}/{2 * n + 1}  {what}"

@@ -77,7 +77,7 @@ class Copy(Task):
 
     def step(self, actions: np.ndarray):
         np.add(self.t, self.tgt_off, out=self._idx)
-        np.take(self.track, self._idx, out=self._target)
+        self.track.take(self._idx, out=self._target, mode="clip")  # indices are in range
         np.equal(self._target, actions, out=self._correct)
         self._correct &= self.t > self.length  # only output steps are scored
         self.n_correct += self._correct

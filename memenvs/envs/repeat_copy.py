@@ -108,7 +108,7 @@ class RepeatCopy(Task):
         """The action wanted at output index ``j`` (meaningful where ``0 <= j <= L R``)."""
         np.remainder(j, self.length, out=self._idx)
         self._idx += self.seq_off
-        np.take(self.track, self._idx, out=self._target)
+        self.track.take(self._idx, out=self._target, mode="clip")  # indices are in range
         np.copyto(self._target, self.num_symbols, where=at_end)
         return self._target
 

@@ -1,0 +1,259 @@
+"""MemoryPPO machinery: replayed log-probs equal recorded ones, SB3 surface, save/load."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+import memenvs  # noqa: F401
+from agents import MemoryPPO, NativeVecEnv, NTMCore, make_vec_env
+from agents.policies import MemoryActorCriticPolicy
+
+SMALL_NTM = {"memory_slots": 16, "memory_width": 8, "controller_size": 32}
+CASES = {
+    "lstm": ("MlpLstmPolicy", {"core_kwargs": {"hidden_size": 32}}),
+    "gru": ("MlpGruPolicy", {"core_kwargs": {"hidden_size": 32}}),
+    "ntm": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM}),
+    "ntm-separate-critic": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM, "shared_core": False}),
+    "ntm-sampled-reads": (
+        "MlpNTMPolicy",
+        {"core_kwargs": {**SMALL_NTM, "read_mode": "sample", "write_mode": "sample"}},
+    ),
+    "lstm-checkpointed": (
+        "MlpLstmPolicy",
+        {"core_kwargs": {"hidden_size": 32}, "bptt_checkpoint": 5},
+    ),
+}
+
+
+def collect(model: MemoryPPO) -> None:
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, None)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("seq_len", [24, 8])
+def test_replayed_log_probs_equal_recorded(case, seq_len):
+    """First epoch of the first update: ratio == 1 within 1e-5, values equal, per core."""
+    policy, policy_kwargs = CASES[case]
+    # active TMaze truncates episodes: bootstrapping and resets inside sequences both occur
+    env = make_vec_env(
+        "memenvs/TMaze-v0", n_envs=4, seed=0, env_kwargs={"length": 3, "active": True}
+    )
+    model = MemoryPPO(policy, env, n_steps=24, seq_len=seq_len, seed=0, policy_kwargs=policy_kwargs)
+    collect(model)
+    buffer = model.rollout_buffer
+    assert len(buffer.states) == 24 // seq_len
+    assert buffer.episode_starts[1:].any(), "the rollout should contain episode starts"
+    model.policy.set_training_mode(True)
+    n_batches = 0
+    for batch in buffer.sequences(model.sequences_per_batch):
+        with torch.no_grad():
+            ev = model.policy.evaluate_sequences(
+                batch.observations,
+                batch.actions,
+                batch.state,
+                batch.episode_starts,
+                batch.internal_actions,
+            )
+        ratio = torch.exp(ev.log_prob - batch.old_log_prob)
+        assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5), (ratio - 1).abs().max()
+        torch.testing.assert_close(ev.values, batch.old_values, atol=1e-5, rtol=1e-5)
+        n_batches += 1
+    assert n_batches == model.rollout_buffer.n_sequences // model.sequences_per_batch
+
+
+def test_checkpointed_replay_has_same_gradients():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
+    grads = []
+    for chunk in (0, 4):
+        torch.manual_seed(0)
+        model = MemoryPPO(
+            "MlpNTMPolicy",
+            env,
+            n_steps=16,
+            seed=0,
+            policy_kwargs={"core_kwargs": SMALL_NTM, "bptt_checkpoint": chunk},
+        )
+        collect(model)
+        batch = next(model.rollout_buffer.sequences(2, torch.Generator().manual_seed(0)))
+        ev = model.policy.evaluate_sequences(
+            batch.observations, batch.actions, batch.state, batch.episode_starts
+        )
+        (ev.log_prob.sum() + ev.values.sum()).backward()
+        grads.append(
+            torch.cat([p.grad.flatten() for p in model.policy.parameters() if p.grad is not None])
+        )
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_learn_logs_success_and_memory_to_tensorboard(tmp_path):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        "MlpNTMPolicy",
+        env,
+        n_steps=16,
+        seed=0,
+        tensorboard_log=str(tmp_path),
+        memory_image_interval=1,
+        policy_kwargs={"core_kwargs": SMALL_NTM},
+    )
+    model.learn(128, tb_log_name="run", progress_bar=False)
+    files = glob.glob(str(tmp_path / "run_1" / "events.out.tfevents.*"))
+    assert files
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(files[0])
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    assert {"rollout/success_rate", "train/value_loss", "memory/read_weights_entropy"} <= scalars
+    assert "memory/write_weights_entropy" in scalars and "memory/slots_written" in scalars
+    assert {"memory/read_weights", "memory/write_weights"} <= set(acc.Tags()["images"])
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        "MlpNTMPolicy", env, n_steps=8, seed=0, policy_kwargs={"core_kwargs": SMALL_NTM}
+    )
+    model.learn(16)
+    model.save(tmp_path / "model.zip")
+    loaded = MemoryPPO.load(tmp_path / "model.zip", env=env)
+    assert isinstance(loaded.policy, MemoryActorCriticPolicy)
+    assert isinstance(loaded.policy.core, NTMCore)
+    obs = env.reset()
+    s1 = s2 = None
+    starts = np.ones(2, dtype=bool)
+    for _ in range(6):
+        a1, s1 = model.predict(obs, s1, starts, deterministic=True)
+        a2, s2 = loaded.predict(obs, s2, starts, deterministic=True)
+        np.testing.assert_array_equal(a1, a2)
+        obs, _, starts, _ = env.step(a1)
+    for p, q in zip(
+        model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True
+    ):
+        assert torch.equal(p, q)
+
+
+def test_predict_single_observation_and_evaluate_policy():
+    env = gym.make("memenvs/DelayedRecall-v0", delay=2)
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=8, seed=0)
+    obs, _ = env.reset(seed=0)
+    action, state = model.predict(obs)
+    assert env.action_space.contains(int(action))
+    action2, _ = model.predict(obs, state, episode_start=np.array([False]))
+    assert np.shape(action2) == ()
+    mean, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=4)
+    assert 0.0 <= mean <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["dummy", "subproc", "native"])
+def test_vec_env_kinds(kind):
+    def make():
+        return gym.make("memenvs/DelayedRecall-v0", delay=1)
+
+    if kind == "dummy":
+        env = DummyVecEnv([make, make])
+    elif kind == "subproc":
+        env = SubprocVecEnv([make, make], start_method="fork")
+    else:
+        env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+        assert isinstance(env.venv, NativeVecEnv)
+    model = MemoryPPO("MlpGruPolicy", env, n_steps=8, seed=0)
+    model.learn(32)
+    assert model.num_timesteps == 32
+    assert len(model.ep_success_buffer) > 0  # info["success"] reaches SB3's success buffer
+    env.close()
+
+
+def test_callbacks(tmp_path):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    eval_env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=1, seed=1, env_kwargs={"delay": 1})
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=8, seed=0)
+    callbacks = [
+        EvalCallback(eval_env, eval_freq=8, n_eval_episodes=2, log_path=str(tmp_path), verbose=0),
+        CheckpointCallback(save_freq=8, save_path=str(tmp_path), name_prefix="ckpt"),
+    ]
+    model.learn(32, callback=callbacks)
+    assert os.path.exists(tmp_path / "evaluations.npz")
+    assert glob.glob(str(tmp_path / "ckpt_*_steps.zip"))
+
+
+def test_dict_observations_and_box_actions():
+    class DictEnv(gym.Env):
+        observation_space = gym.spaces.Dict(
+            {"a": gym.spaces.Box(-1, 1, (3,), np.float32), "b": gym.spaces.Discrete(4)}
+        )
+        action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.t = 0
+            return self.observation_space.sample(), {}
+
+        def step(self, action):
+            self.t += 1
+            return (
+                self.observation_space.sample(),
+                float(-np.abs(action).sum()),
+                self.t >= 5,
+                False,
+                {},
+            )
+
+    env = DummyVecEnv([DictEnv, DictEnv])
+    model = MemoryPPO(
+        "MultiInputNTMPolicy",
+        env,
+        n_steps=10,
+        seq_len=5,
+        seed=0,
+        policy_kwargs={"core_kwargs": SMALL_NTM},
+    )
+    model.learn(40)
+    action, _ = model.predict(env.reset())
+    assert action.shape == (2, 2) and np.all(np.abs(action) <= 1)
+
+
+def test_custom_core_class_in_policy_kwargs():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    model = MemoryPPO(
+        "MemoryPolicy",
+        env,
+        n_steps=8,
+        policy_kwargs={"core_class": NTMCore, "core_kwargs": {"controller": "mlp", **SMALL_NTM}},
+    )
+    assert model.policy.core.controller_kind == "mlp"
+
+
+def test_bad_arguments_are_rejected_clearly():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(TypeError, match="bogus"):
+        MemoryPPO("MlpLstmPolicy", env, bogus=1)
+    with pytest.raises(TypeError, match="hiden_size"):
+        MemoryPPO("MlpLstmPolicy", env, policy_kwargs={"core_kwargs": {"hiden_size": 3}})
+    with pytest.raises(ValueError, match="seq_len"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=10, seq_len=3)
+    with pytest.raises(ValueError, match="n_steps"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=0)
+    with pytest.raises(ValueError, match="gamma"):
+        MemoryPPO("MlpLstmPolicy", env, gamma=1.5)
+    with pytest.raises(ValueError, match="core_class"):
+        MemoryPPO("MemoryPolicy", env, policy_kwargs={"core_class": torch.nn.LSTM})
+    with pytest.raises(ValueError, match="not a registered|Unknown|unknown"):
+        MemoryPPO("NoSuchPolicy", env)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_gpu_fails_clearly():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match="CUDA"):
+        MemoryPPO("MlpLstmPolicy", env, device="cuda")
