@@ -18,7 +18,7 @@ def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
 
     Args: keys ``[B, H, M]``, memory ``[B, N, M]``. Returns ``[B, H, N]`` in [-1, 1].
     """
-    dot = torch.einsum("bhm,bnm->bhn", keys, memory)
+    dot = torch.bmm(keys, memory.transpose(1, 2))
     key_norm = torch.sqrt((keys * keys).sum(-1) + EPSILON)  # [B, H]
     mem_norm = torch.sqrt((memory * memory).sum(-1) + EPSILON)  # [B, N]
     return dot / (key_norm.unsqueeze(-1) * mem_norm.unsqueeze(1))
@@ -51,8 +51,12 @@ def shift(weights: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     ``-(S // 2) .. S // 2`` (S odd). Returns ``[B, H, N]``.
     """
     radius = shifts.shape[-1] // 2
-    rolled = torch.stack([weights.roll(k, dims=-1) for k in range(-radius, radius + 1)], dim=-1)
-    return (rolled * shifts.unsqueeze(-2)).sum(-1)
+    if radius == 0:
+        return weights * shifts
+    # windows[..., i, m] = w(i + m - r) (circular), so sum_m windows * s[2r - m] = eq. 8
+    padded = torch.cat([weights[..., -radius:], weights, weights[..., :radius]], dim=-1)
+    windows = padded.unfold(-1, 2 * radius + 1, 1)  # [B, H, N, S]
+    return torch.matmul(windows, shifts.flip(-1).unsqueeze(-1)).squeeze(-1)
 
 
 def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
@@ -93,8 +97,12 @@ def erase_and_add(
     Args: memory ``[B, N, M]``, weights ``[B, H, N]``, erase ``[B, H, M]`` in [0, 1],
     add ``[B, H, M]``. Returns the new memory ``[B, N, M]``.
     """
-    keep = (1.0 - weights.unsqueeze(-1) * erase.unsqueeze(-2)).prod(dim=1)  # [B, N, M]
-    return memory * keep + torch.einsum("bhn,bhm->bnm", weights, add)
+    wt = weights.transpose(1, 2)  # [B, N, H]
+    if weights.shape[1] == 1:  # one head: the product is a single outer product
+        keep = 1.0 - torch.bmm(wt, erase)
+    else:
+        keep = (1.0 - weights.unsqueeze(-1) * erase.unsqueeze(-2)).prod(dim=1)  # [B, N, M]
+    return memory * keep + torch.bmm(wt, add)
 
 
 def sample_slots(weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -239,14 +239,20 @@ class MemoryActorCriticPolicy(BasePolicy):
 
     # --------------------------------------------------------------------- public API
     def forward(
-        self, obs, state: PolicyState, episode_starts: torch.Tensor, deterministic: bool = False
+        self,
+        obs,
+        state: PolicyState,
+        episode_starts: torch.Tensor,
+        deterministic: bool = False,
+        trace: dict[str, list[torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
         """One step for the rollout: ``obs [B, ...]``, ``episode_starts [B]``.
 
         Returns actions ``[B, ...]``, values ``[B]``, log-probs ``[B]`` (including internal
-        actions), the new state and the internal actions ``[B, R]`` (or None).
+        actions), the new state and the internal actions ``[B, R]`` (or None). A ``trace``
+        dict collects the core's per-step diagnostics (e.g. memory weightings).
         """
-        extras = CoreExtras(deterministic=deterministic)
+        extras = CoreExtras(deterministic=deterministic, trace=trace)
         latent_pi, latent_vf, state = self._latents(obs, state, episode_starts.view(1, -1), extras)
         dist = self._distribution(latent_pi[0])
         actions = dist.get_actions(deterministic=deterministic)

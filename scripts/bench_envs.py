@@ -6,10 +6,11 @@ For each id: env-steps/s of the single env from ``gymnasium.make`` (with the wra
 adds), of its ``.unwrapped`` env, and of the native vector env from
 ``gymnasium.make_vec(id, num_envs=N)`` at N = 1, 64, 1024 (vector env-steps/s = N * calls/s).
 The reference is POPGym's ``RepeatFirstEasy`` and ``RepeatPreviousEasy`` single envs,
-measured in the same run (before and after the memenvs ids; the best counts). Actions are
-sampled before the timed loop; each cell runs for about ``--seconds`` and reports the best
-of ``--repeats``. Threads are pinned to one (OMP/OPENBLAS/MKL) and the process to one core
-where the OS allows it. Timings on a shared, busy machine are noisy: run it on a quiet one.
+measured in the same run. Actions are sampled before the timed loop; each cell runs for
+about ``--seconds`` per repeat and reports the best of ``--repeats``, the repeats taken
+round-robin over all cells so that a burst of load elsewhere spoils few of them. Threads
+are pinned to one (OMP/OPENBLAS/MKL) and the process to one core where the OS allows it.
+Timings on a shared, busy machine are noisy: run it on a quiet one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -46,24 +48,32 @@ POOL_CALLS = 512  # distinct pre-sampled action batches, cycled through in the t
 
 
 # --------------------------------------------------------------------------- timing core
-def best_rate(run: Callable[[int], None], per_call: int, seconds: float, repeats: int) -> float:
-    """Best env-steps/s of ``run(k)`` (k calls, ``per_call`` env steps each) over repeats."""
-    k, elapsed = 1, 0.0
-    while True:  # calibrate k so that one repeat takes about `seconds`
+class Cell:
+    """One table cell: a runner ``run(k)`` doing k calls of ``per_call`` env steps each."""
+
+    def __init__(self, key: tuple[str, str], run: Callable[[int], None], per_call: int) -> None:
+        self.key, self.run, self.per_call = key, run, per_call
+        self.calls = 1
+        self.best = 0.0
+
+    def calibrate(self, seconds: float) -> None:
+        """Pick the number of calls so that one timed repeat takes about ``seconds``."""
+        k = 1
+        while True:
+            t0 = time.perf_counter()
+            self.run(k)
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min(0.05, seconds / 4) or k >= 1 << 30:
+                break
+            k *= 4
+        self.calls = max(1, round(k * seconds / max(elapsed, 1e-9)))
+
+    def measure(self) -> float:
         t0 = time.perf_counter()
-        run(k)
-        elapsed = time.perf_counter() - t0
-        if elapsed >= min(0.05, seconds / 4) or k >= 1 << 30:
-            break
-        k *= 4
-    k = max(1, round(k * seconds / max(elapsed, 1e-9)))
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(k)
-        elapsed = time.perf_counter() - t0
-        best = max(best, k * per_call / elapsed)
-    return best
+        self.run(self.calls)
+        rate = self.calls * self.per_call / (time.perf_counter() - t0)
+        self.best = max(self.best, rate)
+        return rate
 
 
 def single_runner(env: gym.Env, seed: int) -> Callable[[int], None]:
@@ -96,32 +106,47 @@ def vector_runner(env: gym.vector.VectorEnv, seed: int) -> Callable[[int], None]
 
 
 # ------------------------------------------------------------------------------ measuring
-def bench_id(env_id: str, seconds: float, repeats: int, seed: int) -> dict[str, float]:
-    row: dict[str, float] = {}
+def id_cells(env_id: str, seed: int) -> list[Cell]:
     env = gym.make(env_id)
-    row["single_make"] = best_rate(single_runner(env, seed), 1, seconds, repeats)
-    row["single_unwrapped"] = best_rate(single_runner(env.unwrapped, seed), 1, seconds, repeats)
-    env.close()
+    cells = [
+        Cell((env_id, "single_make"), single_runner(env, seed), 1),
+        Cell((env_id, "single_unwrapped"), single_runner(gym.make(env_id).unwrapped, seed), 1),
+    ]
     for n in NUM_ENVS:
         venv = gym.make_vec(env_id, num_envs=n)
-        row[f"vec_{n}"] = best_rate(vector_runner(venv, seed), n, seconds, repeats)
-        venv.close()
-    return row
+        cells.append(Cell((env_id, f"vec_{n}"), vector_runner(venv, seed), n))
+    return cells
 
 
-def bench_popgym(seconds: float, repeats: int, seed: int) -> dict[str, float | None]:
+def popgym_cells(seed: int) -> list[Cell]:
     import importlib
 
-    refs: dict[str, float | None] = {}
+    cells = []
     for name, module in POPGYM_REFS.items():
         try:
             env = getattr(importlib.import_module(module), name)()
         except ImportError as err:
             print(f"popgym reference {name} unavailable: {err}", file=sys.stderr)
-            refs[name] = None
             continue
-        refs[name] = best_rate(single_runner(env, seed), 1, seconds, repeats)
-    return refs
+        cells.append(Cell(("popgym", name), single_runner(env, seed), 1))
+    return cells
+
+
+def run_cells(cells: list[Cell], seconds: float, repeats: int) -> None:
+    """Calibrate every cell, then time them round-robin ``repeats`` times, keeping the best.
+
+    Interleaving the repeats spreads any burst of load from other processes over many cells
+    instead of spoiling every repeat of one cell.
+    """
+    for cell in cells:
+        cell.calibrate(seconds)
+    for r in range(repeats):
+        for cell in cells:
+            rate = cell.measure()
+            print(
+                f"round {r + 1}/{repeats} {cell.key[0]} {cell.key[1]}: {human(rate)}/s",
+                file=sys.stderr,
+            )
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -169,6 +194,12 @@ def machine_info(pinned: int | None) -> dict[str, Any]:
         popgym_version = version("popgym")
     except PackageNotFoundError:  # popgym is optional
         popgym_version = None
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
     return {
         "platform": platform.platform(),
@@ -180,6 +211,7 @@ def machine_info(pinned: int | None) -> dict[str, Any]:
         "numpy": np.__version__,
         "gymnasium": gym.__version__,
         "memenvs": memenvs.__version__,
+        "commit": commit or "unknown",
         "popgym": popgym_version,
         "command": shlex.join([exe, *sys.argv]),
     }
@@ -190,16 +222,16 @@ def report(info: dict[str, Any], table: str, seconds: float, repeats: int) -> st
         [
             "# memenvs environment throughput",
             "",
-            "Random-action env-steps per second, best of "
-            f"{repeats} repeats of ~{seconds:g} s per cell, actions pre-sampled outside the "
-            "timed loop, one thread, one core. *single make*: `gymnasium.make(id)` with its "
-            "default wrappers; *single unwrapped*: its `.unwrapped` env; *vec@N*: the native "
-            "vector env `gymnasium.make_vec(id, num_envs=N)`, counted as N env steps per call. "
-            "The POPGym rows are its single envs (no wrappers), the reference for the goal "
-            "vec@1024 >= 100x POPGym `RepeatFirstEasy`.",
+            f"Random-action env-steps per second, best of {repeats} repeats of ~{seconds:g} s",
+            "per cell (repeats taken round-robin over all cells), actions pre-sampled outside",
+            "the timed loop, one thread, one core. *single make*: `gymnasium.make(id)` with its",
+            "default wrappers; *single unwrapped*: its `.unwrapped` env; *vec@N*: the native",
+            "vector env `gymnasium.make_vec(id, num_envs=N)`, counted as N env steps per call.",
+            "The POPGym rows are its single envs (no wrappers), the reference for the goal",
+            "vec@1024 >= 100x POPGym `RepeatFirstEasy` single-env steps/s.",
             "",
             f"- command: `{info['command']}`",
-            f"- date: {info['date']}",
+            f"- date: {info['date']}; commit {info['commit']}",
             f"- machine: {info['platform']}; {info['cpu']}; {info['cores']} cores"
             f" (pinned to core {info['pinned_core']})",
             f"- versions: python {info['python']}, numpy {info['numpy']}, gymnasium "
@@ -256,19 +288,20 @@ def main(argv: list[str] | None = None) -> int:
 
     pinned = None if args.no_pin else pin_one_core()
     info = machine_info(pinned)
-    refs: dict[str, float | None] = {}
-    if not args.no_popgym:
-        refs = bench_popgym(args.seconds, args.repeats, args.seed)
-        for name, rate in refs.items():
-            print(f"POPGym {name}: {human(rate)} steps/s", file=sys.stderr)
-    results: dict[str, dict[str, float]] = {}
+    cells = [] if args.no_popgym else popgym_cells(args.seed)
     for env_id in args.ids:
-        results[env_id] = bench_id(env_id, args.seconds, args.repeats, args.seed)
-        cells = ", ".join(f"{k}={human(v)}" for k, v in results[env_id].items())
-        print(f"{env_id}: {cells}", file=sys.stderr)
-    if refs:  # measure the reference again at the end and keep its best, like every cell
-        again = bench_popgym(args.seconds, args.repeats, args.seed)
-        refs = {k: max(v, again[k]) if v and again.get(k) else v for k, v in refs.items()}
+        cells += id_cells(env_id, args.seed)
+    run_cells(cells, args.seconds, args.repeats)
+    refs: dict[str, float | None] = (
+        {name: None for name in POPGYM_REFS} if not args.no_popgym else {}
+    )
+    results: dict[str, dict[str, float]] = {env_id: {} for env_id in args.ids}
+    for cell in cells:
+        group, name = cell.key
+        if group == "popgym":
+            refs[name] = cell.best
+        else:
+            results[group][name] = cell.best
 
     table = markdown_table(results, refs)
     print(table)

@@ -87,8 +87,8 @@ class NTMCore(MemoryCore):
         else:
             self.controller = nn.Sequential(nn.Linear(ctrl_in, self.C), nn.Tanh())
         self.head_size = self.M + 1 + 1 + self.S + 1  # key, beta, g, s, gamma
-        self.read_proj = nn.Linear(self.C, self.R * self.head_size)
-        self.write_proj = nn.Linear(self.C, self.W * (self.head_size + 2 * self.M))
+        # one projection for every head: [write addressing (W), read addressing (R), erase/add (W)]
+        self.head_proj = nn.Linear(self.C, (self.W + self.R) * self.head_size + self.W * 2 * self.M)
         # learned initial reads and weightings (biased towards slot 0, as in pytorch-ntm)
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(torch.zeros(self.R, self.N))
@@ -111,15 +111,27 @@ class NTMCore(MemoryCore):
         return NTMState(zeros, zeros, memory, rw, ww, reads)
 
     # ------------------------------------------------------------------------------ heads
-    def _head_params(self, raw: torch.Tensor):
-        """Split ``[B, H, head_size]`` into key, beta, g, s, gamma with their activations."""
-        key, beta, gate, shift, gamma = torch.split(raw, [self.M, 1, 1, self.S, 1], dim=-1)
+    def _head_params(self, h: torch.Tensor):
+        """Project the controller output ``[B, C]`` to every head's parameters.
+
+        Returns key ``[B, W+R, M]``, beta, g, gamma ``[B, W+R]``, shift ``[B, W+R, S]`` (write
+        heads first), erase and add ``[B, W, M]``.
+        """
+        B, n_addr = h.shape[0], (self.W + self.R) * self.head_size
+        raw = self.head_proj(h)
+        addr = raw[:, :n_addr].view(B, self.W + self.R, self.head_size)
+        erase, add = raw[:, n_addr:].view(B, self.W, 2 * self.M).split(self.M, dim=-1)
+        key, beta, gate, shift, gamma = torch.split(addr, [self.M, 1, 1, self.S, 1], dim=-1)
+        scalars = torch.cat([beta, gamma], dim=-1)
+        beta, gamma = F.softplus(scalars).unbind(-1)
         return (
             key,
-            F.softplus(beta.squeeze(-1)),
+            beta,
             torch.sigmoid(gate.squeeze(-1)),
             torch.softmax(shift, dim=-1),
-            1.0 + F.softplus(gamma.squeeze(-1)),
+            1.0 + gamma,
+            torch.sigmoid(erase),
+            torch.tanh(add),
         )
 
     def _choose(self, weights, mode, replay, extras, logps, ents, acts):
@@ -153,12 +165,18 @@ class NTMCore(MemoryCore):
             h, c = self.controller(ctrl_in), state.c
         logps, ents, acts = [], [], []
         n_write = self.W if self.write_mode == "sample" else 0
+        key, beta, g, s, gamma, erase, add = self._head_params(h)
+        W = self.W
 
-        wraw = self.write_proj(h).view(B, self.W, self.head_size + 2 * self.M)
-        key, beta, g, s, gamma = self._head_params(wraw[..., : self.head_size])
-        erase = torch.sigmoid(wraw[..., self.head_size : self.head_size + self.M])
-        add = torch.tanh(wraw[..., self.head_size + self.M :])
-        ww = A.address(state.memory, state.write_weights, key, beta, g, s, gamma)
+        ww = A.address(
+            state.memory,
+            state.write_weights,
+            key[:, :W],
+            beta[:, :W],
+            g[:, :W],
+            s[:, :W],
+            gamma[:, :W],
+        )
         ww = self._choose(
             ww,
             self.write_mode,
@@ -170,9 +188,9 @@ class NTMCore(MemoryCore):
         )
         memory = A.erase_and_add(state.memory, ww, erase, add)
 
-        rraw = self.read_proj(h).view(B, self.R, self.head_size)
-        key, beta, g, s, gamma = self._head_params(rraw)
-        rw = A.address(memory, state.read_weights, key, beta, g, s, gamma)
+        rw = A.address(
+            memory, state.read_weights, key[:, W:], beta[:, W:], g[:, W:], s[:, W:], gamma[:, W:]
+        )
         rw = self._choose(
             rw,
             self.read_mode,
@@ -199,8 +217,10 @@ class NTMCore(MemoryCore):
         replay = None if extras is None else extras.replay
         trace = None if extras is None else extras.trace
         ys, logps, ents, acts = [], [], [], []
+        any_start = starts.any(dim=1).tolist()  # one host sync per call, not one per step
         for t in range(T):
-            state = reset_where(state, initial, starts[t])
+            if any_start[t]:
+                state = reset_where(state, initial, starts[t])
             y, state, lp, en, ac = self.step(
                 x[t], state, None if replay is None else replay[t], extras
             )

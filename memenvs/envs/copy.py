@@ -21,8 +21,11 @@ class Copy(Task):
     reset writes one block and no per-row shift), and both what is shown and what is scored
     at step ``t`` are one gather at ``t`` plus a per-row offset: the observation reads
     ``t + obs_off``, the wanted action ``t + tgt_off`` (codes ``>= K`` never match an
-    action). When the episode ends ``t`` jumps to ``end_t``, whose observation is the
-    ``K+2`` slot, so rows stepped after their end stay in bounds.
+    action; the filler prefix keeps early target reads inside the row, and steps before
+    the output phase, which may read unused symbol slots, are masked by ``t > L``). When
+    the episode ends ``t`` jumps to ``end_t``, whose observation is the ``K+2`` slot, so
+    rows stepped after their end stay in bounds. A reset draws one uniform block per row:
+    column 0 gives ``L``, the rest the symbols.
     """
 
     def __init__(

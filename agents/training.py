@@ -1,0 +1,104 @@
+"""What the command-line scripts and the benchmark share: building agents, evaluating them.
+
+Agents by name (``lstm``, ``gru``, ``ntm``, ``stochastic-ntm`` for MemoryPPO; ``ppo`` for
+SB3's memoryless MLP PPO and ``recurrent-ppo`` for sb3-contrib's RecurrentPPO) with
+one table of default hyperparameters, so every entry point trains the same agent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.ppo import MemoryPPO
+from agents.vec_env import make_vec_env
+
+MEMORY_AGENTS: dict[str, dict[str, Any]] = {
+    "lstm": {"policy": "MlpLstmPolicy", "core_kwargs": {"hidden_size": 128}},
+    "gru": {"policy": "MlpGruPolicy", "core_kwargs": {"hidden_size": 128}},
+    "ntm": {"policy": "MlpNTMPolicy", "core_kwargs": {}},
+    "stochastic-ntm": {"policy": "MlpNTMPolicy", "core_kwargs": {"read_mode": "sample"}},
+}
+SB3_AGENTS = ("ppo", "recurrent-ppo")
+AGENTS = (*MEMORY_AGENTS, *SB3_AGENTS)
+
+
+def run_name(env_id: str, agent: str, seed: int) -> str:
+    """CleanRL-style run name ``{env}__{agent}__{seed}__{time}``."""
+    return f"{env_id.replace('/', '-')}__{agent}__{seed}__{int(time.time())}"
+
+
+def check_device(device: str) -> str:
+    """Reject ``cuda`` on a machine without a GPU instead of silently using the CPU."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
+    return device
+
+
+def make_agent(
+    agent: str,
+    env: VecEnv,
+    seed: int = 0,
+    device: str = "cpu",
+    tensorboard_log: str | None = None,
+    core_kwargs: dict[str, Any] | None = None,
+    **algo_kwargs: Any,
+) -> BaseAlgorithm:
+    """Build one of :data:`AGENTS` on ``env``; ``algo_kwargs`` override the algorithm's."""
+    check_device(device)
+    common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
+    if agent in MEMORY_AGENTS:
+        spec = MEMORY_AGENTS[agent]
+        policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
+        policy_kwargs["core_kwargs"] = {**spec["core_kwargs"], **(core_kwargs or {})}
+        return MemoryPPO(spec["policy"], env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
+    if core_kwargs:
+        raise ValueError(f"core_kwargs apply to memory agents {list(MEMORY_AGENTS)}, not {agent!r}")
+    if agent == "ppo":
+        from stable_baselines3 import PPO
+
+        return PPO("MlpPolicy", env, **common, **algo_kwargs)
+    if agent == "recurrent-ppo":
+        from sb3_contrib import RecurrentPPO
+
+        return RecurrentPPO("MlpLstmPolicy", env, **common, **algo_kwargs)
+    raise ValueError(f"agent must be one of {list(AGENTS)}, got {agent!r}")
+
+
+def evaluate_success(
+    model: BaseAlgorithm,
+    env_id: str,
+    env_kwargs: dict[str, Any] | None = None,
+    n_episodes: int = 100,
+    seed: int = 10_000,
+    n_envs: int = 16,
+    deterministic: bool = True,
+) -> dict[str, float]:
+    """Success rate and mean return on fresh episodes (a new env, a seed unseen in training)."""
+    env = make_vec_env(env_id, n_envs=min(n_envs, n_episodes), seed=seed, env_kwargs=env_kwargs)
+    obs = env.reset()
+    state = None
+    starts = np.ones(env.num_envs, dtype=bool)
+    returns, successes = [], []
+    running = np.zeros(env.num_envs)
+    while len(returns) < n_episodes:
+        actions, state = model.predict(
+            obs, state=state, episode_start=starts, deterministic=deterministic
+        )
+        obs, rewards, starts, infos = env.step(actions)
+        running += rewards
+        for i in np.flatnonzero(starts):
+            returns.append(running[i])
+            successes.append(float(infos[i].get("is_success", infos[i].get("success", False))))
+            running[i] = 0.0
+    env.close()
+    return {
+        "success_rate": float(np.mean(successes[:n_episodes])),
+        "mean_return": float(np.mean(returns[:n_episodes])),
+        "episodes": n_episodes,
+    }
