@@ -1,0 +1,81 @@
+"""Helpers shared by the benchmark scripts: isolated worker runs and result headers."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    """Where a number was measured: CPU model, cores, library versions, git commit."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import gymnasium
+    import numpy
+    import stable_baselines3
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "gymnasium": gymnasium.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_worker(script: str, config: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run ``python script --worker JSON`` in a fresh process; return its last JSON line.
+
+    A fresh process per measurement keeps peak memory and thread settings independent.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(config.get("threads", 1))}
+    proc = subprocess.run(
+        [sys.executable, script, "--worker", json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {**config, "error": (proc.stderr or proc.stdout)[-2000:]}
+    return json.loads(lines[-1])
+
+
+def header(command: str, info: dict[str, Any]) -> str:
+    """Markdown provenance block: command, machine, versions, date."""
+    gpu = f", GPU {info['gpu']}" if info.get("gpu") else ""
+    return (
+        f"Command: `{command}`\n\n"
+        f"Machine: {info['cpu']}, {info['cores']} cores{gpu}. Python {info['python']}, "
+        f"torch {info['torch']}, numpy {info['numpy']}, gymnasium {info['gymnasium']}, "
+        f"SB3 {info['stable_baselines3']}. Commit {info['commit']}, {info['date']}.\n"
+    )

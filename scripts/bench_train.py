@@ -1,0 +1,196 @@
+"""Training throughput: env-steps/s of each agent on the same task and settings, in one run.
+
+    python scripts/bench_train.py --out benchmarks/results/train/README.md
+
+Every agent trains on ``memenvs/DelayedRecall-v0`` with ``delay=48`` (episodes of 50 steps)
+with the same ``n_envs``, ``n_steps``, ``batch_size``, ``n_epochs`` and a 64-unit network
+(MLP hidden layers / LSTM / GRU / NTM controller), each measurement in a fresh process.
+SB3's memoryless ``PPO("MlpPolicy")`` is the reference: ratios are against it, so the
+machine's speed cancels out. ``--bptt`` instead measures peak memory versus BPTT length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from agents.benchutil import header, machine, peak_rss_mb, run_worker  # noqa: E402
+
+ENV_ID, ENV_KWARGS = "memenvs/DelayedRecall-v0", {"delay": 48}
+HIDDEN = 64
+AGENT_SETUP = {
+    "ppo": {},
+    "recurrent-ppo": {"policy_kwargs": {"lstm_hidden_size": HIDDEN, "net_arch": [HIDDEN]}},
+    "lstm": {"core_kwargs": {"hidden_size": HIDDEN}},
+    "gru": {"core_kwargs": {"hidden_size": HIDDEN}},
+    "ntm": {"core_kwargs": {"memory_slots": 128, "memory_width": 20, "controller_size": HIDDEN}},
+    "stochastic-ntm": {
+        "core_kwargs": {"memory_slots": 128, "memory_width": 20, "controller_size": HIDDEN}
+    },
+}
+
+
+def worker(cfg: dict) -> dict:
+    """Train one agent for ``steps`` env steps after a warm-up rollout; report fps and memory."""
+    import torch
+
+    torch.set_num_threads(cfg["threads"])
+    import memenvs  # noqa: F401
+    from agents.training import make_agent
+    from agents.vec_env import make_vec_env
+
+    env = make_vec_env(ENV_ID, n_envs=cfg["n_envs"], seed=0, env_kwargs=ENV_KWARGS)
+    setup = json.loads(json.dumps(AGENT_SETUP[cfg["agent"]]))
+    kwargs = {
+        "n_steps": cfg["n_steps"],
+        "batch_size": cfg["batch_size"],
+        "n_epochs": cfg["n_epochs"],
+    }
+    if cfg["agent"] == "ppo":
+        kwargs["policy_kwargs"] = {"net_arch": [HIDDEN, HIDDEN]}
+    if "policy_kwargs" in setup:
+        kwargs["policy_kwargs"] = setup["policy_kwargs"]
+    if cfg.get("bptt_checkpoint"):
+        kwargs["policy_kwargs"] = {"bptt_checkpoint": cfg["bptt_checkpoint"]}
+    model = make_agent(
+        cfg["agent"],
+        env,
+        seed=0,
+        device=cfg["device"],
+        core_kwargs=setup.get("core_kwargs"),
+        **kwargs,
+    )
+    rss_before = peak_rss_mb()
+    rollout = cfg["n_steps"] * cfg["n_envs"]
+    model.learn(rollout)  # warm-up: one rollout and one update
+    start = time.perf_counter()
+    model.learn(cfg["steps"], reset_num_timesteps=False)
+    elapsed = time.perf_counter() - start
+    return {
+        **cfg,
+        "fps": cfg["steps"] / elapsed,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": rss_before,
+    }
+
+
+def fps_table(results: list[dict], threads: list[int]) -> str:
+    ref = {r["threads"]: r["fps"] for r in results if r["agent"] == "ppo" and "fps" in r}
+    lines = [
+        "| agent | "
+        + " | ".join(f"fps ({t} thr) | vs MLP PPO ({t} thr)" for t in threads)
+        + " | peak RSS MiB |"
+    ]
+    lines.append("| --- " * (1 + 2 * len(threads) + 1) + "|")
+    for agent in AGENT_SETUP:
+        cells, rss = [], "-"
+        for t in threads:
+            r = next((r for r in results if r["agent"] == agent and r["threads"] == t), None)
+            if r is None or "fps" not in r:
+                cells += ["error" if r else "-", "-"]
+                continue
+            cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[t]:.2f}x" if t in ref else "-"]
+            rss = f"{r['peak_rss_mb']:,.0f}"
+        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {rss} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--agents", nargs="+", default=list(AGENT_SETUP), help="agents to measure")
+    parser.add_argument(
+        "--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts"
+    )
+    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--n-steps", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-epochs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=4096, help="timed env steps per agent")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--bptt",
+        nargs="*",
+        type=int,
+        default=None,
+        help="measure peak memory at these BPTT lengths (n_steps) instead of fps",
+    )
+    parser.add_argument("--out", default="", help="write the Markdown table here")
+    parser.add_argument("--json", default="", help="write raw results here")
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    from agents.training import check_device
+
+    check_device(args.device)
+    command = "python scripts/bench_train.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    base = {
+        "n_envs": args.n_envs,
+        "batch_size": args.batch_size,
+        "n_epochs": args.n_epochs,
+        "device": args.device,
+    }
+    results = []
+    if args.bptt is None:
+        for threads in args.threads:
+            for agent in args.agents:
+                cfg = {
+                    **base,
+                    "agent": agent,
+                    "threads": threads,
+                    "n_steps": args.n_steps,
+                    "steps": args.steps,
+                }
+                results.append(run_worker(__file__, cfg))
+                print(json.dumps(results[-1]), flush=True)
+        table = fps_table(results, args.threads)
+        title = "Training throughput (env-steps/s), higher is better"
+    else:
+        lines = [
+            "| agent | BPTT (n_steps) | checkpoint | fps | peak RSS MiB |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for agent in args.agents:
+            for n_steps in args.bptt:
+                for chunk in (0, 64):
+                    cfg = {
+                        **base,
+                        "agent": agent,
+                        "threads": 1,
+                        "n_steps": n_steps,
+                        "batch_size": n_steps * args.n_envs,
+                        "n_epochs": 1,
+                        "steps": n_steps * args.n_envs,
+                        "bptt_checkpoint": chunk,
+                    }
+                    r = run_worker(__file__, cfg)
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+                    fps = f"{r['fps']:,.0f}" if "fps" in r else "error"
+                    rss = f"{r['peak_rss_mb']:,.0f}" if "peak_rss_mb" in r else "-"
+                    lines.append(f"| {agent} | {n_steps} | {chunk or 'off'} | {fps} | {rss} |")
+        table = "\n".join(lines)
+        title = "Peak memory versus BPTT length (one full-rollout minibatch, 1 epoch)"
+    text = f"# {title}\n\n{header(command, machine())}\n{table}\n"
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "command": command, "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
