@@ -137,8 +137,10 @@ class Task:
                 raise ValueError(f"actions must be integers for {space}, got {arr.dtype}")
             arr = arr.astype(np.int64)
         if isinstance(space, spaces.Discrete):
-            high = space.start + space.n
-            bad = (arr < space.start) | (arr >= high)
+            if arr.dtype == np.int64 and space.start == 0:  # fast path: one unsigned compare
+                if not (arr.view(np.uint64) >= space.n).any():
+                    return arr
+            bad = (arr < space.start) | (arr >= space.start + space.n)
         elif isinstance(space, spaces.MultiDiscrete):
             bad = (arr < space.start) | (arr >= space.start + space.nvec)
         else:  # pragma: no cover - every task uses Discrete or MultiDiscrete
@@ -250,6 +252,8 @@ class MemoryVectorEnv(VectorEnv):
                 f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}"
             )
         try:
+            if isinstance(autoreset_mode, str) and autoreset_mode in AutoresetMode.__members__:
+                autoreset_mode = AutoresetMode[autoreset_mode]  # by name, e.g. "SAME_STEP"
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
             raise ValueError(
@@ -282,7 +286,7 @@ class MemoryVectorEnv(VectorEnv):
             raise ResetNeeded("Cannot call step() before reset()")
         task = self.task
         reward, terminated, truncated = task.step(task.check_actions(actions))
-        reward = reward.astype(np.float64)
+        reward = reward.astype(np.float64, copy=False)
         info: dict[str, Any] = {}
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             if self._needs_reset.any():

@@ -149,7 +149,7 @@ def test_evaluate_counts_exact_episodes():
 
 # --------------------------------------------------------------------------- scripts
 def test_demo_prints_table():
-    proc = run("scripts/demo.py", "--episodes", "8")
+    proc = run("scripts/demo.py", "--episodes", "8", "--train-steps", "0")
     assert proc.returncode == 0, proc.stderr
     assert "| id" in proc.stdout and "oracle success" in proc.stdout
     for entry in TASKS:
