@@ -31,6 +31,7 @@ class SequenceBatch:
     returns: torch.Tensor  # [L, B]
     state: State  # policy state at the first step of each sequence, batch B
     internal_actions: torch.Tensor | None  # [L, B, R]
+    old_internal_log_prob: torch.Tensor | None  # [L, B]
 
 
 def _alloc(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -64,6 +65,7 @@ class SequenceRolloutBuffer:
         self.obs: Any = None
         self.actions: torch.Tensor | None = None
         self.internal: torch.Tensor | None = None
+        self.internal_log_probs: torch.Tensor | None = None
         T, N = self.n_steps, self.n_envs
         kw = {"device": self.device}
         self.rewards = torch.zeros(T, N, **kw)
@@ -90,8 +92,9 @@ class SequenceRolloutBuffer:
         episode_starts: torch.Tensor,
         values: torch.Tensor,
         log_probs: torch.Tensor,
-        internal: torch.Tensor | None,
+        internal: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> None:
+        """Append one step; ``internal`` is ``(internal_actions [N, R], log_prob [N])``."""
         T, t = self.n_steps, self.pos
         if t >= T:
             raise RuntimeError("rollout buffer is full: call reset() first")
@@ -101,7 +104,9 @@ class SequenceRolloutBuffer:
             else:
                 self.obs = _alloc((T, *obs.shape), obs)
             self.actions = _alloc((T, *actions.shape), actions)
-            self.internal = None if internal is None else _alloc((T, *internal.shape), internal)
+            if internal is not None:
+                self.internal = _alloc((T, *internal[0].shape), internal[0])
+                self.internal_log_probs = _alloc((T, *internal[1].shape), internal[1])
         if isinstance(obs, dict):
             for k, v in obs.items():
                 self.obs[k][t] = v
@@ -109,7 +114,7 @@ class SequenceRolloutBuffer:
             self.obs[t] = obs
         self.actions[t] = actions
         if internal is not None:
-            self.internal[t] = internal
+            self.internal[t], self.internal_log_probs[t] = internal
         self.rewards[t] = rewards
         self.episode_starts[t] = episode_starts
         self.values[t] = values
@@ -159,6 +164,7 @@ class SequenceRolloutBuffer:
             seq(self.returns),
         )
         internal = None if self.internal is None else seq(self.internal)
+        internal_lp = None if self.internal is None else seq(self.internal_log_probs)
         states = cat_rows(self.states)
         order = torch.randperm(self.n_sequences, generator=generator).to(self.device)
         L = self.seq_len
@@ -180,4 +186,5 @@ class SequenceRolloutBuffer:
                 returns=returns[:, idx],
                 state=index_rows(states, idx),
                 internal_actions=None if internal is None else internal[:, idx],
+                old_internal_log_prob=None if internal_lp is None else internal_lp[:, idx],
             )

@@ -43,8 +43,9 @@ class SequenceEval:
     """What the update needs from replaying stored sequences; all ``[T, B]``."""
 
     values: torch.Tensor
-    log_prob: torch.Tensor  # action log-prob plus internal (memory) action log-prob
+    log_prob: torch.Tensor  # log-prob of the env actions
     entropy: torch.Tensor  # entropy of the action distribution
+    internal_log_prob: torch.Tensor | None  # log-prob of internal (memory) decisions
     internal_entropy: torch.Tensor | None  # entropy of internal (memory) decisions
 
 
@@ -245,22 +246,19 @@ class MemoryActorCriticPolicy(BasePolicy):
         episode_starts: torch.Tensor,
         deterministic: bool = False,
         trace: dict[str, list[torch.Tensor]] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyState, tuple | None]:
         """One step for the rollout: ``obs [B, ...]``, ``episode_starts [B]``.
 
-        Returns actions ``[B, ...]``, values ``[B]``, log-probs ``[B]`` (including internal
-        actions), the new state and the internal actions ``[B, R]`` (or None). A ``trace``
-        dict collects the core's per-step diagnostics (e.g. memory weightings).
+        Returns actions ``[B, ...]``, values ``[B]``, action log-probs ``[B]``, the new state,
+        and ``(internal_actions [B, R], internal_log_prob [B])`` for cores with internal
+        decisions (else None). A ``trace`` dict collects the core's per-step diagnostics.
         """
         extras = CoreExtras(deterministic=deterministic, trace=trace)
         latent_pi, latent_vf, state = self._latents(obs, state, episode_starts.view(1, -1), extras)
         dist = self._distribution(latent_pi[0])
         actions = dist.get_actions(deterministic=deterministic)
         log_prob = dist.log_prob(actions)
-        internal = None
-        if extras.log_prob is not None:
-            log_prob = log_prob + extras.log_prob[0]
-            internal = extras.actions[0]
+        internal = None if extras.log_prob is None else (extras.actions[0], extras.log_prob[0])
         values = self.value_net(latent_vf[0]).flatten()
         return actions, values, log_prob, state, internal
 
@@ -281,12 +279,8 @@ class MemoryActorCriticPolicy(BasePolicy):
         log_prob = dist.log_prob(actions).view(T, B)
         entropy = dist.entropy()
         entropy = torch.zeros_like(log_prob) if entropy is None else entropy.view(T, B)
-        internal_entropy = None
-        if extras.log_prob is not None:
-            log_prob = log_prob + extras.log_prob
-            internal_entropy = extras.entropy
         values = self.value_net(latent_vf).view(T, B)
-        return SequenceEval(values, log_prob, entropy, internal_entropy)
+        return SequenceEval(values, log_prob, entropy, extras.log_prob, extras.entropy)
 
     def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` of one step of observations from ``state`` (no sampling)."""
@@ -340,41 +334,58 @@ def _rebuild(template: State, leaves: list[torch.Tensor]) -> State:
     return type(template)(*items) if hasattr(template, "_fields") else type(template)(items)
 
 
-def _policy(core_class: type[MemoryCore], extractor: type[BaseFeaturesExtractor], doc: str):
+def _policy(
+    name: str,
+    core_class: type[MemoryCore],
+    extractor: type[BaseFeaturesExtractor],
+    doc: str,
+    core_defaults: dict[str, Any] | None = None,
+) -> type[MemoryActorCriticPolicy]:
+    """A named policy class: a core class, a features extractor and default core kwargs."""
+
     class _Policy(MemoryActorCriticPolicy):
         __doc__ = doc
 
         def __init__(
-            self, *args, core_class=core_class, features_extractor_class=extractor, **kwargs
+            self,
+            *args,
+            core_class=core_class,
+            features_extractor_class=extractor,
+            core_kwargs=None,
+            **kwargs,
         ):
             super().__init__(
                 *args,
                 core_class=core_class,
                 features_extractor_class=features_extractor_class,
+                core_kwargs={**(core_defaults or {}), **(core_kwargs or {})},
                 **kwargs,
             )
 
+    _Policy.__name__ = _Policy.__qualname__ = name  # so pickle finds it in this module
     return _Policy
 
 
-MlpLstmPolicy = _policy(LSTMCore, FlattenExtractor, "Memory policy with an LSTM core.")
-MlpGruPolicy = _policy(GRUCore, FlattenExtractor, "Memory policy with a GRU core.")
-MlpNTMPolicy = _policy(NTMCore, FlattenExtractor, "Memory policy with a soft NTM core.")
+SAMPLED_READS = {"read_mode": "sample"}
+MlpLstmPolicy = _policy("MlpLstmPolicy", LSTMCore, FlattenExtractor, "LSTM core.")
+MlpGruPolicy = _policy("MlpGruPolicy", GRUCore, FlattenExtractor, "GRU core.")
+MlpNTMPolicy = _policy("MlpNTMPolicy", NTMCore, FlattenExtractor, "Soft NTM core.")
+MlpStochasticNTMPolicy = _policy(
+    "MlpStochasticNTMPolicy",
+    NTMCore,
+    FlattenExtractor,
+    "NTM core with sampled reads.",
+    SAMPLED_READS,
+)
 MultiInputLstmPolicy = _policy(
-    LSTMCore, CombinedExtractor, "LSTM memory policy for Dict observations."
+    "MultiInputLstmPolicy", LSTMCore, CombinedExtractor, "LSTM, Dict obs."
 )
-MultiInputGruPolicy = _policy(
-    GRUCore, CombinedExtractor, "GRU memory policy for Dict observations."
+MultiInputGruPolicy = _policy("MultiInputGruPolicy", GRUCore, CombinedExtractor, "GRU, Dict obs.")
+MultiInputNTMPolicy = _policy("MultiInputNTMPolicy", NTMCore, CombinedExtractor, "NTM, Dict obs.")
+MultiInputStochasticNTMPolicy = _policy(
+    "MultiInputStochasticNTMPolicy",
+    NTMCore,
+    CombinedExtractor,
+    "Sampled-read NTM, Dict obs.",
+    SAMPLED_READS,
 )
-MultiInputNTMPolicy = _policy(
-    NTMCore, CombinedExtractor, "NTM memory policy for Dict observations."
-)
-for _name in (
-    "MlpLstmPolicy",
-    "MlpGruPolicy",
-    "MlpNTMPolicy",
-    "MultiInputLstmPolicy",
-    "MultiInputGruPolicy",
-    "MultiInputNTMPolicy",
-):
-    globals()[_name].__name__ = globals()[_name].__qualname__ = _name

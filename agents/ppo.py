@@ -31,10 +31,14 @@ from agents.policies import (
     MlpGruPolicy,
     MlpLstmPolicy,
     MlpNTMPolicy,
+    MlpStochasticNTMPolicy,
     MultiInputGruPolicy,
     MultiInputLstmPolicy,
     MultiInputNTMPolicy,
+    MultiInputStochasticNTMPolicy,
 )
+
+INTERNAL_PG = ("ppo", "reinforce")
 
 
 def _check_number(
@@ -63,6 +67,9 @@ class MemoryPPO(OnPolicyAlgorithm):
         batch_size: env-steps per minibatch, rounded to whole sequences (default: a quarter
             of the rollout).
         internal_ent_coef: entropy bonus for a core's internal decisions (sampled reads).
+        internal_pg: how internal decisions are trained: ``"ppo"`` (their log-probs join the
+            action's in the clipped ratio) or ``"reinforce"`` (REINFORCE with the critic as
+            baseline, ``-A * log p(slot)``, as in Zaremba & Sutskever 2015).
         memory_image_interval: every this many rollouts, log an image of the core's
             weightings over one env column (time x slot); 0 disables.
     """
@@ -71,6 +78,8 @@ class MemoryPPO(OnPolicyAlgorithm):
         "MlpLstmPolicy": MlpLstmPolicy,
         "MlpGruPolicy": MlpGruPolicy,
         "MlpNTMPolicy": MlpNTMPolicy,
+        "MlpStochasticNTMPolicy": MlpStochasticNTMPolicy,
+        "MultiInputStochasticNTMPolicy": MultiInputStochasticNTMPolicy,
         "MultiInputLstmPolicy": MultiInputLstmPolicy,
         "MultiInputGruPolicy": MultiInputGruPolicy,
         "MultiInputNTMPolicy": MultiInputNTMPolicy,
@@ -93,6 +102,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         normalize_advantage: bool = True,
         ent_coef: float = 0.0,
         internal_ent_coef: float = 0.0,
+        internal_pg: str = "ppo",
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         target_kl: float | None = None,
@@ -118,6 +128,8 @@ class MemoryPPO(OnPolicyAlgorithm):
         _check_number("gamma", gamma, 0.0, 1.0)
         _check_number("gae_lambda", gae_lambda, 0.0, 1.0)
         _check_number("memory_image_interval", memory_image_interval, 0, integer=True)
+        if internal_pg not in INTERNAL_PG:
+            raise ValueError(f"internal_pg must be one of {INTERNAL_PG}, got {internal_pg!r}")
         if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
         super().__init__(
@@ -153,6 +165,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.clip_range_vf = clip_range_vf
         self.normalize_advantage = normalize_advantage
         self.internal_ent_coef = internal_ent_coef
+        self.internal_pg = internal_pg
         self.target_kl = target_kl
         self.memory_image_interval = memory_image_interval
         self._last_state = None
@@ -327,11 +340,17 @@ class MemoryPPO(OnPolicyAlgorithm):
                 adv = batch.advantages
                 if self.normalize_advantage and adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                log_ratio = ev.log_prob - batch.old_log_prob
+                new_lp, old_lp = ev.log_prob, batch.old_log_prob
+                if ev.internal_log_prob is not None and self.internal_pg == "ppo":
+                    new_lp = new_lp + ev.internal_log_prob
+                    old_lp = old_lp + batch.old_internal_log_prob
+                log_ratio = new_lp - old_lp
                 ratio = torch.exp(log_ratio)
                 pg_loss = -torch.min(
                     adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)
                 ).mean()
+                if ev.internal_log_prob is not None and self.internal_pg == "reinforce":
+                    pg_loss = pg_loss - (adv * ev.internal_log_prob).mean()
                 values = ev.values
                 if clip_range_vf is not None:
                     values = batch.old_values + (values - batch.old_values).clamp(

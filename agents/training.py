@@ -22,7 +22,7 @@ MEMORY_AGENTS: dict[str, dict[str, Any]] = {
     "lstm": {"policy": "MlpLstmPolicy", "core_kwargs": {"hidden_size": 128}},
     "gru": {"policy": "MlpGruPolicy", "core_kwargs": {"hidden_size": 128}},
     "ntm": {"policy": "MlpNTMPolicy", "core_kwargs": {}},
-    "stochastic-ntm": {"policy": "MlpNTMPolicy", "core_kwargs": {"read_mode": "sample"}},
+    "stochastic-ntm": {"policy": "MlpStochasticNTMPolicy", "core_kwargs": {}},
 }
 SB3_AGENTS = ("ppo", "recurrent-ppo")
 AGENTS = (*MEMORY_AGENTS, *SB3_AGENTS)
@@ -78,9 +78,20 @@ def evaluate_success(
     seed: int = 10_000,
     n_envs: int = 16,
     deterministic: bool = True,
+    external_memory: bool = False,
 ) -> dict[str, float]:
-    """Success rate and mean return on fresh episodes (a new env, a seed unseen in training)."""
-    env = make_vec_env(env_id, n_envs=min(n_envs, n_episodes), seed=seed, env_kwargs=env_kwargs)
+    """Success rate and mean return on fresh episodes (a new env, a seed unseen in training).
+
+    ``external_memory=True`` evaluates on the task wrapped in ``ExternalMemory`` (for agents
+    trained on that wrapper).
+    """
+    n = min(n_envs, n_episodes)
+    if external_memory:
+        from agents.external_memory import make_external_memory_vec_env
+
+        env = make_external_memory_vec_env(env_id, n_envs=n, seed=seed, env_kwargs=env_kwargs)
+    else:
+        env = make_vec_env(env_id, n_envs=n, seed=seed, env_kwargs=env_kwargs)
     obs = env.reset()
     state = None
     starts = np.ones(env.num_envs, dtype=bool)

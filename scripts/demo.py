@@ -80,12 +80,20 @@ def train_demo(steps: int, seed: int) -> None:
         t0 = time.perf_counter()
         env = make_vec_env(env_id, n_envs=16, seed=seed, env_kwargs=knobs)
         model = make_agent(
-            agent, env, seed=seed, core_kwargs=core_kwargs, n_steps=32, learning_rate=1e-3, ent_coef=0.01
+            agent,
+            env,
+            seed=seed,
+            core_kwargs=core_kwargs,
+            n_steps=32,
+            learning_rate=1e-3,
+            ent_coef=0.01,
         )
         model.learn(steps)
         result = evaluate_success(model, env_id, knobs, n_episodes=200)
         name = "MemoryPPO + LSTMCore" if agent == "lstm" else "SB3 PPO (MLP, no memory)"
-        print(f"  {name:26s} success {result['success_rate']:.2f}  ({time.perf_counter() - t0:.0f} s)")
+        print(
+            f"  {name:26s} success {result['success_rate']:.2f}  ({time.perf_counter() - t0:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

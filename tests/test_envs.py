@@ -296,3 +296,15 @@ def test_make_without_import():
 
 def test_version():
     assert memenvs.__version__
+
+
+def test_readme_task_table_matches_registry():
+    """The README's task table is generated from the registry; regenerate it when this fails:
+    python -m memenvs list --markdown."""
+    from pathlib import Path
+
+    from memenvs.registry import configurations_markdown
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("<!-- tasks:begin -->")[1].split("<!-- tasks:end -->")[0].strip()
+    assert table == configurations_markdown().strip()

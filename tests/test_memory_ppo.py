@@ -23,7 +23,8 @@ CASES = {
     "gru": ("MlpGruPolicy", {"core_kwargs": {"hidden_size": 32}}),
     "ntm": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM}),
     "ntm-separate-critic": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM, "shared_core": False}),
-    "ntm-sampled-reads": (
+    "ntm-sampled-reads": ("MlpStochasticNTMPolicy", {"core_kwargs": SMALL_NTM}),
+    "ntm-sampled-reads-and-writes": (
         "MlpNTMPolicy",
         {"core_kwargs": {**SMALL_NTM, "read_mode": "sample", "write_mode": "sample"}},
     ),
@@ -66,6 +67,11 @@ def test_replayed_log_probs_equal_recorded(case, seq_len):
             )
         ratio = torch.exp(ev.log_prob - batch.old_log_prob)
         assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5), (ratio - 1).abs().max()
+        if model.policy.internal_action_nvec:  # sampled reads: their log-probs replay too
+            internal_ratio = torch.exp(ev.internal_log_prob - batch.old_internal_log_prob)
+            assert torch.allclose(internal_ratio, torch.ones_like(ratio), atol=1e-5)
+        else:
+            assert ev.internal_log_prob is None and batch.old_internal_log_prob is None
         torch.testing.assert_close(ev.values, batch.old_values, atol=1e-5, rtol=1e-5)
         n_batches += 1
     assert n_batches == model.rollout_buffer.n_sequences // model.sequences_per_batch
@@ -257,3 +263,25 @@ def test_cuda_without_gpu_fails_clearly():
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
     with pytest.raises(ValueError, match="CUDA"):
         MemoryPPO("MlpLstmPolicy", env, device="cuda")
+
+
+@pytest.mark.parametrize("internal_pg", ["ppo", "reinforce"])
+def test_sampled_reads_are_trained_by_the_policy_gradient(internal_pg):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        "MlpStochasticNTMPolicy",
+        env,
+        n_steps=16,
+        seed=0,
+        internal_pg=internal_pg,
+        internal_ent_coef=0.01,
+        policy_kwargs={"core_kwargs": SMALL_NTM},
+    )
+    assert model.policy.core.read_mode == "sample" and model.policy.internal_action_nvec == (16,)
+    # the read-addressing weights get gradient only through the internal log-probs
+    before = model.policy.core.head_proj.weight.detach().clone()
+    model.learn(32)
+    assert not torch.equal(before, model.policy.core.head_proj.weight)
+    assert model.logger.name_to_value.get("train/internal_entropy_loss") is not None
+    with pytest.raises(ValueError, match="internal_pg"):
+        MemoryPPO("MlpStochasticNTMPolicy", env, internal_pg="a2c")

@@ -57,11 +57,12 @@ class _FusedRNNCore(MemoryCore):
     ) -> tuple[torch.Tensor, State]:
         starts = episode_starts.bool()
         initial = self.initial_state(x.shape[1], x.device)
-        if x.shape[0] == 1:  # the rollout's one-step calls: no host sync for cut points
-            bounds = [0, 1]
-        else:
-            cuts = torch.nonzero(starts[1:].any(dim=1)).flatten().add(1).tolist()
-            bounds = [0, *cuts, x.shape[0]]
+        if x.shape[0] == 1:  # the rollout's one-step calls: cell functions, no host sync
+            state = reset_where(state, initial, starts[0])
+            y, state = self._cell_step(x[0], state)
+            return y.unsqueeze(0), state
+        cuts = torch.nonzero(starts[1:].any(dim=1)).flatten().add(1).tolist()
+        bounds = [0, *cuts, x.shape[0]]
         outputs = []
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             state = reset_where(state, initial, starts[a])
@@ -69,6 +70,15 @@ class _FusedRNNCore(MemoryCore):
             state = self._from_torch(hx)
             outputs.append(y)
         return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), state
+
+    def _layer_weights(self, k: int) -> tuple[torch.Tensor, ...]:
+        rnn = self.rnn
+        return (
+            getattr(rnn, f"weight_ih_l{k}"),
+            getattr(rnn, f"weight_hh_l{k}"),
+            getattr(rnn, f"bias_ih_l{k}"),
+            getattr(rnn, f"bias_hh_l{k}"),
+        )
 
 
 class LSTMCore(_FusedRNNCore):
@@ -85,6 +95,16 @@ class LSTMCore(_FusedRNNCore):
     def _from_torch(hx) -> LSTMState:
         return LSTMState(hx[0].transpose(0, 1), hx[1].transpose(0, 1))
 
+    def _cell_step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        """One step ``x [B, F]`` through every layer with ``torch.lstm_cell`` (same math)."""
+        hs, cs = [], []
+        for k in range(self.num_layers):
+            h, c = torch.lstm_cell(x, (state.h[:, k], state.c[:, k]), *self._layer_weights(k))
+            hs.append(h)
+            cs.append(c)
+            x = h
+        return x, LSTMState(torch.stack(hs, 1), torch.stack(cs, 1))
+
 
 class GRUCore(_FusedRNNCore):
     """GRU baseline (Cho et al. 2014); state ``GRUState(h)``, zeros at start."""
@@ -99,3 +119,11 @@ class GRUCore(_FusedRNNCore):
     @staticmethod
     def _from_torch(hx) -> GRUState:
         return GRUState(hx.transpose(0, 1))
+
+    def _cell_step(self, x: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
+        """One step ``x [B, F]`` through every layer with ``torch.gru_cell`` (same math)."""
+        hs = []
+        for k in range(self.num_layers):
+            x = torch.gru_cell(x, state.h[:, k], *self._layer_weights(k))
+            hs.append(x)
+        return x, GRUState(torch.stack(hs, 1))

@@ -1,0 +1,427 @@
+"""The delay-frontier benchmark: agents x tasks x difficulty ladder x seeds, fixed budgets.
+
+A suite is a committed JSON file ``benchmarks/suites/<name>.json``::
+
+    {"agents": ["lstm", "ntm", ...], "seeds": [0, 1, 2], "budget": 100000,
+     "eval_episodes": 200, "n_envs": 16, "jobs": 2,
+     "hyperparameters": {"learning_rate": 0.001, "ent_coef": 0.01, "n_steps": "episode"},
+     "agent_overrides": {"ppo": {...}},
+     "tasks": [{"env": "memenvs/DelayedRecall-v0", "knob": "delay",
+                "ladder": [16, 64, 256], "fixed": {"num_symbols": 4},
+                "eval": [{"min_length": 50, "max_length": 50}]}]}
+
+``"n_steps": "episode"`` sets the rollout to a whole number of the task's episodes (the
+smallest multiple of the episode length >= 32): all envs start together and episodes have a
+fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
+MemoryPPO core gets the same hyperparameters (a controlled comparison).
+
+Results go to ``benchmarks/results/<suite>/``: ``results.jsonl`` (one record per run,
+appended as runs finish, so a rerun skips them), ``README.md`` (tables, delay frontier,
+throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
+``runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. An agent that fails a rung
+(median success < 95%) is not run at higher rungs of that task: its frontier is known.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+SUCCESS = 0.95
+EXTERNAL_MEMORY = "external-memory-ppo"
+
+
+# ------------------------------------------------------------------------------ one run
+def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """Length of one oracle episode of the task (fixed knobs -> fixed length)."""
+    import gymnasium as gym
+
+    import memenvs  # noqa: F401
+
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        *_, terminated, truncated, _ = env.step(env.oracle_action())
+        steps += 1
+        if terminated or truncated:
+            return steps
+
+
+def run_key(run: dict[str, Any]) -> str:
+    return json.dumps([run["agent"], run["env"], run["env_kwargs"], run["seed"]], sort_keys=True)
+
+
+def train_one(run: dict[str, Any]) -> dict[str, Any]:
+    """Train one agent on one configuration; return its result record."""
+    import torch
+
+    torch.set_num_threads(run.get("threads", 1))
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    import memenvs  # noqa: F401
+    from agents.benchutil import machine
+    from agents.training import evaluate_success, make_agent
+    from agents.vec_env import make_vec_env
+
+    hp = dict(run["hyperparameters"])
+    if hp.get("n_steps") == "episode":
+        length = episode_length(run["env"], run["env_kwargs"])
+        hp["n_steps"] = length * math.ceil(32 / length)
+    agent = run["agent"]
+    if agent == EXTERNAL_MEMORY:
+        from agents.external_memory import make_external_memory_vec_env
+
+        env = make_external_memory_vec_env(
+            run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
+        )
+        agent = "ppo"
+    else:
+        env = make_vec_env(
+            run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
+        )
+    device = run.get("device", "cpu")
+    model = make_agent(
+        agent, env, seed=run["seed"], device=device, tensorboard_log=run["tb_dir"], **hp
+    )
+
+    curve: list[tuple[int, float]] = []
+
+    class Progress(BaseCallback):
+        """Learning curve from training episodes; stops early once reliably solved."""
+
+        def _on_rollout_end(self) -> None:
+            buf = self.model.ep_success_buffer
+            if len(buf) >= 20:
+                curve.append((self.num_timesteps, float(sum(buf) / len(buf))))
+
+        def _on_step(self) -> bool:
+            buf = self.model.ep_success_buffer
+            return not (len(buf) == buf.maxlen and sum(buf) / len(buf) >= 0.99)
+
+    start = time.perf_counter()
+    model.learn(run["budget"], callback=Progress(), tb_log_name=f"seed{run['seed']}")
+    wall = time.perf_counter() - start
+    steps_to_95 = next((s for s, rate in curve if rate >= SUCCESS), None)
+    evals = []
+    for extra in run.get("eval", [{}]):
+        eval_kwargs = {**run["env_kwargs"], **extra}
+        result = evaluate_success(
+            model,
+            run["env"],
+            eval_kwargs,
+            n_episodes=run["eval_episodes"],
+            external_memory=run["agent"] == EXTERNAL_MEMORY,
+        )
+        evals.append({"env_kwargs": eval_kwargs, **result})
+    info = machine()
+    return {
+        **{
+            k: run[k]
+            for k in ("suite", "agent", "env", "knob", "value", "env_kwargs", "seed", "budget")
+        },
+        "hyperparameters": hp,
+        "success_rate": evals[0]["success_rate"],
+        "mean_return": evals[0]["mean_return"],
+        "evals": evals,
+        "steps_to_95": steps_to_95,
+        "steps_trained": model.num_timesteps,
+        "wall_time_s": wall,
+        "env_steps_per_s": model.num_timesteps / wall,
+        "curve": curve,
+        "device": run.get("device", "cpu"),
+        "machine": info,
+    }
+
+
+# ---------------------------------------------------------------------------- the matrix
+def load_suite(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = Path("benchmarks/suites") / f"{name_or_path}.json"
+    if not path.exists():
+        known = sorted(p.stem for p in Path("benchmarks/suites").glob("*.json"))
+        raise ValueError(f"suite {name_or_path!r} not found; known suites: {known}")
+    suite = json.loads(path.read_text())
+    suite.setdefault("name", path.stem)
+    return suite
+
+
+def plan(suite: dict[str, Any], rung: int) -> list[dict[str, Any]]:
+    """All runs at ladder position ``rung`` (one per agent x task x seed)."""
+    runs = []
+    for task in suite["tasks"]:
+        if rung >= len(task["ladder"]):
+            continue
+        value = task["ladder"][rung]
+        env_kwargs = {**task.get("fixed", {}), task["knob"]: value}
+        name = task["env"].split("/")[-1].removesuffix("-v0")
+        for agent in suite["agents"]:
+            hp = {
+                **suite.get("hyperparameters", {}),
+                **suite.get("agent_overrides", {}).get(agent, {}),
+            }
+            for seed in suite["seeds"]:
+                runs.append(
+                    {
+                        "suite": suite["name"],
+                        "agent": agent,
+                        "env": task["env"],
+                        "knob": task["knob"],
+                        "value": value,
+                        "env_kwargs": env_kwargs,
+                        "seed": seed,
+                        "budget": suite["budget"],
+                        "eval_episodes": suite.get("eval_episodes", 200),
+                        "n_envs": suite.get("n_envs", 16),
+                        "device": suite.get("device", "cpu"),
+                        "hyperparameters": hp,
+                        "eval": task.get("eval", [{}]),
+                        "tb_dir": f"runs/{suite['name']}/{name}-{task['knob']}{value}/{agent}",
+                    }
+                )
+    return runs
+
+
+def median_success(records: list[dict[str, Any]]) -> float:
+    return statistics.median(r["success_rate"] for r in records) if records else float("nan")
+
+
+def run_suite(suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = True) -> list[dict]:
+    """Run (or resume) a suite; returns all records."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.jsonl"
+    records = (
+        [json.loads(line) for line in results_path.read_text().splitlines()]
+        if results_path.exists()
+        else []
+    )
+    done = {run_key(r) for r in records}
+    n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
+    total = sum(len(plan(suite, i)) for i in range(n_rungs))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr)
+    for rung in range(n_rungs):
+        todo = []
+        for run in plan(suite, rung):
+            if run_key(run) in done:
+                continue
+            if rung > 0 and _failed_below(records, run, suite):
+                if bar is not None:
+                    bar.update(1)
+                continue
+            todo.append(run)
+        if not todo:
+            continue
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(train_one, run) for run in todo]
+            for future in as_completed(futures):
+                try:
+                    record = future.result()
+                except Exception as err:  # a failed run is reported and retried on the next rerun
+                    print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+                    continue
+                records.append(record)
+                with results_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return records
+
+
+def _failed_below(records: list[dict], run: dict, suite: dict) -> bool:
+    """True if this agent's median success fell short at the previous rung of this task."""
+    task = next(t for t in suite["tasks"] if t["env"] == run["env"] and t["knob"] == run["knob"])
+    prev = task["ladder"][task["ladder"].index(run["value"]) - 1]
+    below = [
+        r
+        for r in records
+        if r["agent"] == run["agent"] and r["env"] == run["env"] and r["value"] == prev
+    ]
+    return bool(below) and median_success(below) < SUCCESS
+
+
+# -------------------------------------------------------------------------------- report
+def frontier(records: list[dict], agent: str, env: str) -> Any:
+    """Longest knob value at which the agent's median success over seeds is >= 95%."""
+    values = sorted({r["value"] for r in records if r["agent"] == agent and r["env"] == env})
+    ok = [
+        v
+        for v in values
+        if median_success(
+            [r for r in records if r["agent"] == agent and r["env"] == env and r["value"] == v]
+        )
+        >= SUCCESS
+    ]
+    return max(ok) if ok else None
+
+
+def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, command: str) -> str:
+    from agents.benchutil import header, machine
+
+    lines = [f"# Benchmark suite `{suite['name']}`\n", header(command, machine())]
+    lines.append(
+        f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
+        f"{suite.get('eval_episodes', 200)} fresh evaluation episodes per run (deterministic "
+        f"actions). Cells: median success over seeds (min-max); `-` = not run because the "
+        f"agent already failed at a shorter delay. Frontier: the longest value with median "
+        f"success >= 95% within budget. Hyperparameters: "
+        f"`benchmarks/suites/{suite['name']}.json`.\n"
+    )
+    for task in suite["tasks"]:
+        env = task["env"]
+        lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
+        ladder = task["ladder"]
+        lines.append(
+            "| agent | "
+            + " | ".join(f"{task['knob']}={v}" for v in ladder)
+            + " | frontier | env-steps/s |"
+        )
+        lines.append("| --- " * (len(ladder) + 3) + "|")
+        for agent in suite["agents"]:
+            cells = []
+            fps = []
+            for v in ladder:
+                rs = [
+                    r
+                    for r in records
+                    if r["agent"] == agent and r["env"] == env and r["value"] == v
+                ]
+                fps += [r["env_steps_per_s"] for r in rs]
+                if not rs:
+                    cells.append("-")
+                    continue
+                rates = [r["success_rate"] for r in rs]
+                cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
+            front = frontier(records, agent, env)
+            speed = f"{statistics.median(fps):,.0f}" if fps else "-"
+            lines.append(
+                f"| {agent} | "
+                + " | ".join(cells)
+                + f" | {front if front is not None else 'none'} | {speed} |"
+            )
+        lines.append(_extra_evals(records, env, suite["agents"]))
+    text = "\n".join(lines) + "\n"
+    (out_dir / "README.md").write_text(text)
+    _plots(suite, records, out_dir)
+    return text
+
+
+def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
+    """Length-generalisation table for tasks evaluated at several settings."""
+    rows = [r for r in records if r["env"] == env and len(r.get("evals", [])) > 1]
+    if not rows:
+        return ""
+    settings = [json.dumps(e["env_kwargs"], sort_keys=True) for e in rows[0]["evals"]]
+    out = [
+        "\nEvaluation beyond the training distribution (median success over seeds):\n",
+        "| agent | trained at | " + " | ".join(f"`{s}`" for s in settings) + " |",
+        "| --- " * (len(settings) + 2) + "|",
+    ]
+    for agent in agents:
+        for value in sorted({r["value"] for r in rows if r["agent"] == agent}):
+            rs = [r for r in rows if r["agent"] == agent and r["value"] == value]
+            cells = [
+                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f}"
+                for i in range(len(settings))
+            ]
+            out.append(f"| {agent} | {value} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for task in suite["tasks"]:
+        env, name = task["env"], task["env"].split("/")[-1].removesuffix("-v0")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for agent in suite["agents"]:
+            pts = []
+            for v in task["ladder"]:
+                rs = [
+                    r
+                    for r in records
+                    if r["agent"] == agent and r["env"] == env and r["value"] == v
+                ]
+                if rs:
+                    pts.append((v, median_success(rs)))
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=agent)
+        ax.set_xscale("log", base=2)
+        ax.axhline(SUCCESS, color="gray", linestyle=":", linewidth=1)
+        ax.set_xlabel(task["knob"])
+        ax.set_ylabel("success rate (median over seeds)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{name}: success vs {task['knob']}")
+        ax.legend(fontsize=7)
+        fig.savefig(out_dir / f"success_vs_{task['knob']}_{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for agent in suite["agents"]:
+            rs = [
+                r
+                for r in records
+                if r["agent"] == agent and r["env"] == env and r["value"] == task["ladder"][0]
+            ]
+            for i, r in enumerate(rs):
+                if r["curve"]:
+                    ax.plot(
+                        *zip(*r["curve"], strict=True),
+                        label=agent if i == 0 else None,
+                        color=f"C{suite['agents'].index(agent)}",
+                        alpha=0.7,
+                    )
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("training success (last 100 episodes)")
+        ax.set_title(f"{name}, {task['knob']}={task['ladder'][0]}: learning curves")
+        ax.legend(fontsize=7)
+        fig.savefig(out_dir / f"curves_{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--suite", required=True, help="suite name (benchmarks/suites/<name>.json) or path"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="parallel runs (default: the suite's)"
+    )
+    parser.add_argument("--out", default="benchmarks/results", help="results root folder")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the report from results.jsonl"
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    suite = load_suite(args.suite)
+    out_dir = Path(args.out) / suite["name"]
+    command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.report_only:
+        path = out_dir / "results.jsonl"
+        records = (
+            [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        )
+    else:
+        records = run_suite(
+            suite, out_dir, args.jobs or suite.get("jobs", 1), progress=not args.no_progress
+        )
+    print(write_report(suite, records, out_dir, command))

@@ -1,0 +1,83 @@
+"""The benchmark pipeline: the smoke suite produces well-formed files; frontier logic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from agents.benchmark import frontier, load_suite, plan
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_suite_writes_results_report_plots_and_tensorboard(tmp_path):
+    suite = ROOT / "benchmarks" / "suites" / "smoke.json"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "benchmark.py"),
+        "--suite",
+        str(suite),
+        "--out",
+        str(tmp_path / "results"),
+        "--no-progress",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "results" / "smoke"
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    agents = load_suite(str(suite))["agents"]
+    assert {r["agent"] for r in records} == set(agents)
+    for r in records:
+        assert 0.0 <= r["success_rate"] <= 1.0 and r["wall_time_s"] > 0 and r["env_steps_per_s"] > 0
+        assert r["machine"]["commit"] and r["budget"] == 1024 and r["steps_trained"] >= 1024
+        for key in (
+            "agent",
+            "env",
+            "env_kwargs",
+            "seed",
+            "steps_to_95",
+            "hyperparameters",
+            "curve",
+        ):
+            assert key in r
+    readme = (out / "README.md").read_text()
+    assert "Command: `python scripts/benchmark.py" in readme and "frontier" in readme
+    for agent in agents:
+        assert f"| {agent} |" in readme
+    assert list(out.glob("success_vs_*.png")) and list(out.glob("curves_*.png"))
+    assert list(
+        (tmp_path / "runs" / "smoke").glob("DelayedRecall-delay2/*/seed0_1/events.out.tfevents.*")
+    )
+    # resumable: a rerun finds every run done and trains nothing
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == len(records)
+
+
+def test_frontier_is_longest_value_with_median_success():
+    def rec(value, seed, rate):
+        return {"agent": "a", "env": "e", "value": value, "seed": seed, "success_rate": rate}
+
+    records = [
+        rec(4, 0, 1.0),
+        rec(4, 1, 0.96),
+        rec(4, 2, 0.2),  # median 0.96: ok
+        rec(16, 0, 1.0),
+        rec(16, 1, 0.5),
+        rec(16, 2, 0.4),  # median 0.5: fails
+        rec(64, 0, 0.97),
+        rec(64, 1, 0.99),
+        rec(64, 2, 0.1),
+    ]  # median 0.97: ok
+    assert frontier(records, "a", "e") == 64
+    assert frontier(records[:3], "a", "e") == 4
+    assert frontier([rec(4, 0, 0.5)], "a", "e") is None
+
+
+def test_plan_covers_agents_tasks_seeds():
+    suite = load_suite(str(ROOT / "benchmarks" / "suites" / "frontier-cpu.json"))
+    runs = plan(suite, 0)
+    assert len(runs) == len(suite["agents"]) * len(suite["tasks"]) * len(suite["seeds"])
+    assert all(r["tb_dir"].startswith("runs/frontier-cpu/") for r in runs)
