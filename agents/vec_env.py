@@ -15,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecMonitor
@@ -100,7 +101,7 @@ def make_vec_env(
 ) -> VecEnv:
     """Build an SB3 ``VecEnv`` for any Gymnasium id, monitored for episode statistics.
 
-    Uses the native numpy vector env when the id has a ``vector_entry_point`` from memenvs
+    Uses the native numpy vector env when the id's ``vector_entry_point`` is a memenvs one
     (``native=None`` means "when available") and no ``wrapper_class`` is asked for;
     otherwise a ``DummyVecEnv`` of ``gymnasium.make`` envs. ``env_id`` may be
     ``"module:id"`` to import the module that registers it.
@@ -112,21 +113,24 @@ def make_vec_env(
         module, _, env_id = env_id.partition(":")
         __import__(module)
     spec = gym.spec(env_id)
-    can_be_native = spec.vector_entry_point is not None and wrapper_class is None
+    entry = spec.vector_entry_point
+    if isinstance(entry, str):
+        entry = load_env_creator(entry)
+    is_memenvs = isinstance(entry, type) and issubclass(entry, MemoryVectorEnv)
+    can_be_native = is_memenvs and wrapper_class is None
     if native and not can_be_native:
-        raise ValueError(f"{env_id} has no native vector env (or a wrapper_class was given)")
+        raise ValueError(
+            f"{env_id} has no memenvs native vector env (or a wrapper_class was given)"
+        )
     if native is None:
         native = can_be_native
     if native:
         venv = gym.make_vec(
             env_id, num_envs=n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs
         )
-        if isinstance(venv, MemoryVectorEnv):
-            vec: VecEnv = NativeVecEnv(venv)
-            vec = VecMonitor(vec)
-            vec.seed(seed)
-            return vec
-        venv.close()
+        vec: VecEnv = VecMonitor(NativeVecEnv(venv))
+        vec.seed(seed)
+        return vec
 
     def make_one():
         def _init():

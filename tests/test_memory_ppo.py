@@ -285,3 +285,44 @@ def test_sampled_reads_are_trained_by_the_policy_gradient(internal_pg):
     assert model.logger.name_to_value.get("train/internal_entropy_loss") is not None
     with pytest.raises(ValueError, match="internal_pg"):
         MemoryPPO("MlpStochasticNTMPolicy", env, internal_pg="a2c")
+
+
+def test_truncated_episodes_bootstrap_from_terminal_observation_with_their_state():
+    """At a truncation, reward += gamma * V(terminal_obs), the value computed from that row's
+    current recurrent state (no reset); terminations get no bootstrap."""
+    env = make_vec_env(
+        "memenvs/TMaze-v0", n_envs=4, seed=0, env_kwargs={"length": 2, "active": True}
+    )
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=24, seed=0, gamma=0.9)
+    calls = []
+    original = model.policy.predict_values
+
+    def spy(obs, state, starts):
+        values = original(obs, state, starts)
+        calls.append((obs.shape[0], starts.clone(), values.clone()))
+        return values
+
+    model.policy.predict_values = spy
+    raw_rewards = []
+    step_wait = model.env.step_wait
+
+    def record_step_wait():
+        obs, rewards, dones, infos = step_wait()
+        raw_rewards.append(
+            (rewards.copy(), dones.copy(), [i.get("TimeLimit.truncated", False) for i in infos])
+        )
+        return obs, rewards, dones, infos
+
+    model.env.step_wait = record_step_wait
+    collect(model)
+    bootstrap_calls = calls[:-1]  # the last call is the value of the final observation
+    truncations = sum(sum(t) for _, _, t in raw_rewards)
+    assert truncations > 0 and len(bootstrap_calls) > 0
+    assert sum(n for n, _, _ in bootstrap_calls) == truncations
+    assert all(not starts.any() for _, starts, _ in bootstrap_calls)
+    stored = model.rollout_buffer.rewards.cpu().numpy()
+    values = iter(v for _, _, vs in bootstrap_calls for v in vs.tolist())
+    for t, (rewards, dones, truncated) in enumerate(raw_rewards):
+        for i in range(len(rewards)):
+            expected = rewards[i] + (0.9 * next(values) if truncated[i] else 0.0)
+            assert stored[t, i] == pytest.approx(expected, abs=1e-5)
