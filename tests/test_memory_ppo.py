@@ -322,7 +322,7 @@ def test_truncated_episodes_bootstrap_from_terminal_observation_with_their_state
     assert all(not starts.any() for _, starts, _ in bootstrap_calls)
     stored = model.rollout_buffer.rewards.cpu().numpy()
     values = iter(v for _, _, vs in bootstrap_calls for v in vs.tolist())
-    for t, (rewards, dones, truncated) in enumerate(raw_rewards):
+    for t, (rewards, _dones, truncated) in enumerate(raw_rewards):
         for i in range(len(rewards)):
             expected = rewards[i] + (0.9 * next(values) if truncated[i] else 0.0)
             assert stored[t, i] == pytest.approx(expected, abs=1e-5)
