@@ -153,10 +153,10 @@ def load_suite(name_or_path: str) -> dict[str, Any]:
     return suite
 
 
-def plan(suite: dict[str, Any], rung: int) -> list[dict[str, Any]]:
+def plan(suite: dict[str, Any], rung: int, tasks: list[dict] | None = None) -> list[dict[str, Any]]:
     """All runs at ladder position ``rung`` (one per agent x task x seed)."""
     runs = []
-    for task in suite["tasks"]:
+    for task in suite["tasks"] if tasks is None else tasks:
         if rung >= len(task["ladder"]):
             continue
         value = task["ladder"][rung]
@@ -210,31 +210,32 @@ def run_suite(suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = 
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr)
-    for rung in range(n_rungs):
-        todo = []
-        for run in plan(suite, rung):
-            if run_key(run) in done:
-                continue
-            if rung > 0 and _failed_below(records, run, suite):
-                if bar is not None:
-                    bar.update(1)
-                continue
-            todo.append(run)
-        if not todo:
-            continue
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(train_one, run) for run in todo]
-            for future in as_completed(futures):
-                try:
-                    record = future.result()
-                except Exception as err:  # a failed run is reported and retried on the next rerun
-                    print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+    for task in suite["tasks"]:  # task by task, so each task's frontier completes early
+        for rung in range(len(task["ladder"])):
+            todo = []
+            for run in plan(suite, rung, [task]):
+                if run_key(run) in done:
                     continue
-                records.append(record)
-                with results_path.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
-                if bar is not None:
-                    bar.update(1)
+                if rung > 0 and _failed_below(records, run, suite):
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                todo.append(run)
+            if not todo:
+                continue
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(train_one, run) for run in todo]
+                for future in as_completed(futures):
+                    try:
+                        record = future.result()
+                    except Exception as err:  # reported; retried on the next rerun
+                        print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+                        continue
+                    records.append(record)
+                    with results_path.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    if bar is not None:
+                        bar.update(1)
     if bar is not None:
         bar.close()
     return records

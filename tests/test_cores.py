@@ -170,3 +170,25 @@ def test_tree_map_handles_nested_states():
     state = (LSTMCore(F, 4).initial_state(2), None)
     doubled = tree_map(lambda a: a + 1, state)
     assert doubled[1] is None and torch.equal(doubled[0].h, torch.ones(2, 1, 4))
+
+
+@pytest.mark.slow
+def test_compiled_ntm_step_matches_eager():
+    """``compile=True`` runs the same math through torch.compile (minutes to compile on CPU)."""
+    torch.manual_seed(0)
+    eager = NTMCore(F, memory_slots=8, memory_width=4, controller_size=8)
+    compiled = NTMCore(F, memory_slots=8, memory_width=4, controller_size=8, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    x, starts = torch.randn(6, 3, F), torch.zeros(6, 3, dtype=torch.bool)
+    starts[3, 1] = True
+    y1, _ = eager(x, eager.initial_state(3), starts)
+    y2, _ = compiled(x, compiled.initial_state(3), starts)
+    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-5)
+    (y1.sum() + y2.sum()).backward()
+    for p, q in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_compile_rejects_sampled_modes():
+    with pytest.raises(ValueError, match="compile"):
+        NTMCore(F, read_mode="sample", compile=True)

@@ -47,6 +47,8 @@ class NTMCore(MemoryCore):
         controller: ``"lstm"`` or ``"mlp"`` (feed-forward). controller_size: ``C``.
         shift_range: shifts allowed in each direction (offsets ``-r..r``, default 1).
         read_mode / write_mode: ``"soft"`` (differentiable) or ``"sample"`` (hard, sampled).
+        compile: run the per-step function through ``torch.compile`` (soft modes only): fuses
+            the ~150 small ops of a step; pays a one-off compile of about a minute.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class NTMCore(MemoryCore):
         shift_range: int = 1,
         read_mode: str = "soft",
         write_mode: str = "soft",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -79,6 +82,10 @@ class NTMCore(MemoryCore):
             if mode not in MODES:
                 raise ValueError(f"{name} must be one of {MODES}, got {mode!r}")
         self.read_mode, self.write_mode = read_mode, write_mode
+        if compile and (read_mode, write_mode) != ("soft", "soft"):
+            raise ValueError("compile=True supports read_mode='soft' and write_mode='soft' only")
+        self.compile = bool(compile)
+        self._compiled_step = None
         self.S = 2 * shift_range + 1
         self.controller_kind = controller
         ctrl_in = input_size + self.R * self.M
@@ -204,6 +211,16 @@ class NTMCore(MemoryCore):
         y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
         return y, NTMState(h, c, memory, rw, ww, reads), logps, ents, acts
 
+    def _soft_step(self, x: torch.Tensor, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``step`` on plain tensors (for ``torch.compile``): soft addressing only."""
+        y, state, *_ = self.step(x, NTMState(*leaves), None, None)
+        return (y, *state)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_compiled_step"] = None  # compiled code is rebuilt lazily, never pickled
+        return state
+
     def forward(
         self,
         x: torch.Tensor,
@@ -221,9 +238,15 @@ class NTMCore(MemoryCore):
         for t in range(T):
             if any_start[t]:
                 state = reset_where(state, initial, starts[t])
-            y, state, lp, en, ac = self.step(
-                x[t], state, None if replay is None else replay[t], extras
-            )
+            if self.compile:
+                if self._compiled_step is None:
+                    self._compiled_step = torch.compile(self._soft_step, dynamic=True)
+                y, *leaves = self._compiled_step(x[t], *state)
+                state, lp, en, ac = NTMState(*leaves), [], [], []
+            else:
+                y, state, lp, en, ac = self.step(
+                    x[t], state, None if replay is None else replay[t], extras
+                )
             ys.append(y)
             if self.internal_action_nvec:
                 logps.append(sum(lp))
