@@ -137,9 +137,9 @@ class Task:
                 raise ValueError(f"actions must be integers for {space}, got {arr.dtype}")
             arr = arr.astype(np.int64)
         if isinstance(space, spaces.Discrete):
-            if arr.dtype == np.int64 and space.start == 0:  # fast path: one unsigned compare
-                if not (arr.view(np.uint64) >= space.n).any():
-                    return arr
+            fast = arr.dtype == np.int64 and space.start == 0  # one unsigned compare
+            if fast and not (arr.view(np.uint64) >= space.n).any():
+                return arr
             bad = (arr < space.start) | (arr >= space.start + space.n)
         elif isinstance(space, spaces.MultiDiscrete):
             bad = (arr < space.start) | (arr >= space.start + space.nvec)

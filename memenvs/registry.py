@@ -115,6 +115,126 @@ TASKS: tuple[TaskEntry, ...] = (
             "Hard": {"k": 256, "length": 1024},
         },
     ),
+    TaskEntry(
+        "TapeCopy",
+        "memenvs.envs.tape_copy",
+        "read a tape with a moving head, then write it out (gym Copy)",
+        {
+            "Easy": {"min_length": 2, "max_length": 4},
+            "Medium": {"min_length": 8, "max_length": 16},
+            "Hard": {"min_length": 100, "max_length": 200},
+        },
+    ),
+    TaskEntry(
+        "TapeReverse",
+        "memenvs.envs.tape_reverse",
+        "read a tape with a moving head, then write it out backwards (gym Reverse)",
+        {
+            "Easy": {"min_length": 2, "max_length": 4},
+            "Medium": {"base": 4, "min_length": 8, "max_length": 16},
+            "Hard": {"base": 4, "min_length": 100, "max_length": 200},
+        },
+    ),
+    TaskEntry(
+        "TapeDuplicatedInput",
+        "memenvs.envs.tape_duplicated_input",
+        "a tape of repeated symbols: write each one once (gym DuplicatedInput)",
+        {
+            "Easy": {"min_length": 1, "max_length": 3},
+            "Medium": {"min_length": 8, "max_length": 16, "duplication": 3},
+            "Hard": {"min_length": 100, "max_length": 200},
+        },
+    ),
+    TaskEntry(
+        "TapeRepeatCopy",
+        "memenvs.envs.tape_repeat_copy",
+        "read a tape, write it forwards, backwards, forwards (gym RepeatCopy)",
+        {
+            "Easy": {"min_length": 1, "max_length": 3},
+            "Medium": {"min_length": 6, "max_length": 12},
+            "Hard": {"min_length": 64, "max_length": 128},
+        },
+    ),
+    TaskEntry(
+        "TapeReversedAddition",
+        "memenvs.envs.tape_reversed_addition",
+        "read numbers digit by digit on a grid, then write their sum (gym ReversedAddition)",
+        {
+            "Easy": {"min_length": 1, "max_length": 3},
+            "Medium": {"rows": 3, "min_length": 6, "max_length": 12},
+            "Hard": {"rows": 3, "min_length": 100, "max_length": 200},
+        },
+    ),
+    TaskEntry(
+        "CountRecall",
+        "memenvs.envs.count_recall",
+        "at every step, how many times has the symbol shown been seen before?",
+        {
+            "Easy": {"num_symbols": 2, "length": 8},
+            "Medium": {"num_symbols": 4, "length": 64},
+            "Hard": {"num_symbols": 8, "length": 512},
+        },
+    ),
+    TaskEntry(
+        "MemorySize",
+        "memenvs.envs.memory_size",
+        "many bits shown at once, one queried after a short delay (bsuite memory_size)",
+        {
+            "Easy": {"num_bits": 3, "delay": 2},
+            "Medium": {"num_bits": 32, "delay": 8},
+            "Hard": {"num_bits": 256, "delay": 256},
+        },
+    ),
+    TaskEntry(
+        "PrioritySort",
+        "memenvs.envs.priority_sort",
+        "read items with priorities, write them out highest priority first (NTM)",
+        {
+            "Easy": {"min_length": 1, "max_length": 4},
+            "Medium": {"min_length": 8, "max_length": 20},
+            "Hard": {"num_symbols": 16, "min_length": 100, "max_length": 200},
+        },
+    ),
+    TaskEntry(
+        "Concentration",
+        "memenvs.envs.concentration",
+        "flip cards two at a time to find the pairs (POPGym Concentration)",
+        {
+            "Easy": {"num_pairs": 2},
+            "Medium": {"num_pairs": 8},
+            "Hard": {"num_pairs": 64},
+        },
+    ),
+    TaskEntry(
+        "KeyToDoor",
+        "memenvs.envs.key_to_door",
+        "pick up a coloured key, a distractor room, then open the door of its colour",
+        {
+            "Easy": {"delay": 2},
+            "Medium": {"delay": 64},
+            "Hard": {"delay": 500, "num_colors": 5},
+        },
+    ),
+    TaskEntry(
+        "PassiveVisualMatch",
+        "memenvs.envs.passive_visual_match",
+        "see a colour, a distractor room, then step onto the square of that colour",
+        {
+            "Easy": {"delay": 2},
+            "Medium": {"delay": 64},
+            "Hard": {"delay": 500, "num_colors": 5},
+        },
+    ),
+    TaskEntry(
+        "EndlessRecall",
+        "memenvs.envs.endless_recall",
+        "recall trials one after another with growing delays, until a mistake",
+        {
+            "Easy": {"num_queries": 4, "start_delay": 1, "delay_growth": 1},
+            "Medium": {"num_queries": 8, "start_delay": 4, "delay_growth": 8},
+            "Hard": {"num_queries": 6, "start_delay": 32, "delay_growth": 64},
+        },
+    ),
 )
 
 
