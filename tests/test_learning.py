@@ -61,3 +61,10 @@ def test_lstm_bridges_delay_16_with_a_window_of_two_episodes():
         "lstm", delay=16, steps=150_000, n_steps=36, core_kwargs={"hidden_size": 32}
     )
     assert success >= 0.9
+
+
+@pytest.mark.slow
+def test_stochastic_read_ntm_solves_short_delay():
+    """Hard, sampled reads trained by the policy gradient (Zaremba & Sutskever 2015)."""
+    success = train_and_evaluate("stochastic-ntm", delay=4, steps=40_000, core_kwargs=SMALL_NTM)
+    assert success >= 0.9
