@@ -23,6 +23,7 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.addressing import weight_entropy
 from agents.buffer import SequenceRolloutBuffer
 from agents.cores import CoreExtras
 from agents.cores.state import index_rows
@@ -282,16 +283,12 @@ class MemoryPPO(OnPolicyAlgorithm):
         want_image = interval > 0 and self._rollouts % interval == 0
         if not want_image and self._rollouts % 4 != 1:
             return
-        obs = (
-            buffer.obs
-            if not isinstance(buffer.obs, dict)
-            else {k: v for k, v in buffer.obs.items()}
-        )
-        first = (
-            {k: v[:, :1].reshape(-1, *v.shape[2:]) for k, v in obs.items()}
-            if isinstance(obs, dict)
-            else obs[:, :1].reshape(-1, *obs.shape[2:])
-        )
+
+        def column0(x: torch.Tensor) -> torch.Tensor:  # [T, N, ...] -> [T * 1, ...]
+            return x[:, :1].reshape(-1, *x.shape[2:])
+
+        obs = buffer.obs
+        first = {k: column0(v) for k, v in obs.items()} if isinstance(obs, dict) else column0(obs)
         extras = CoreExtras(
             trace={}, replay=None if buffer.internal is None else buffer.internal[:, :1]
         )
@@ -301,8 +298,7 @@ class MemoryPPO(OnPolicyAlgorithm):
             self.policy.core(x, state[0], buffer.episode_starts[:, :1], extras)
         for name, steps in extras.trace.items():
             w = torch.stack(steps)[:, 0]  # [T, heads, N]
-            entropy = -(w * torch.log(w + 1e-6)).sum(-1).mean().item()
-            self.logger.record(f"memory/{name}_entropy", entropy)
+            self.logger.record(f"memory/{name}_entropy", weight_entropy(w).mean().item())
             if name.startswith("write"):
                 used = (w.sum(dim=(0, 1)) > 0.05).sum().item()
                 self.logger.record("memory/slots_written", used)
