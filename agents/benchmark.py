@@ -275,8 +275,9 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
     lines.append(
         f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
         f"{suite.get('eval_episodes', 200)} fresh evaluation episodes per run (deterministic "
-        f"actions). Cells: median success over seeds (min-max); `-` = not run because the "
-        f"agent already failed at a shorter delay. Frontier: the longest value with median "
+        f"actions). Cells: median success over seeds (min-max); `skip` = not run because the "
+        f"agent already failed at a shorter delay; `not run` = not reached (suite unfinished). "
+        f"Frontier: the longest value with median "
         f"success >= 95% within budget. Hyperparameters: "
         f"`benchmarks/suites/{suite['name']}.json`.\n"
     )
@@ -291,8 +292,7 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
         )
         lines.append("| --- " * (len(ladder) + 3) + "|")
         for agent in suite["agents"]:
-            cells = []
-            fps = []
+            cells, fps, failed = [], [], False
             for v in ladder:
                 rs = [
                     r
@@ -301,17 +301,17 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
                 ]
                 fps += [r["env_steps_per_s"] for r in rs]
                 if not rs:
-                    cells.append("-")
+                    cells.append("skip" if failed else "not run")
                     continue
+                failed = failed or median_success(rs) < SUCCESS
                 rates = [r["success_rate"] for r in rs]
                 cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
             front = frontier(records, agent, env)
+            front_text = "none" if front is None else str(front)
+            if not failed and "not run" in cells:  # the ladder was not finished for this agent
+                front_text = "not measured" if front is None else f">= {front} (unfinished)"
             speed = f"{statistics.median(fps):,.0f}" if fps else "-"
-            lines.append(
-                f"| {agent} | "
-                + " | ".join(cells)
-                + f" | {front if front is not None else 'none'} | {speed} |"
-            )
+            lines.append(f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} |")
         lines.append(_extra_evals(records, env, suite["agents"]))
     text = "\n".join(lines) + "\n"
     (out_dir / "README.md").write_text(text)
@@ -368,7 +368,8 @@ def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
         ax.set_ylabel("success rate (median over seeds)")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"{name}: success vs {task['knob']}")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         fig.savefig(out_dir / f"success_vs_{task['knob']}_{name}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
 
@@ -390,7 +391,8 @@ def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
         ax.set_xlabel("env steps")
         ax.set_ylabel("training success (last 100 episodes)")
         ax.set_title(f"{name}, {task['knob']}={task['ladder'][0]}: learning curves")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         fig.savefig(out_dir / f"curves_{name}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
 
