@@ -242,18 +242,19 @@ def run_suite(suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = 
 
 
 def _failed_below(records: list[dict], run: dict, suite: dict) -> bool:
-    """True if this agent's median success fell short at the previous rung of this task."""
+    """True if this agent's median success fell short at any shorter rung of this task."""
     task = next(t for t in suite["tasks"] if t["env"] == run["env"] and t["knob"] == run["knob"])
-    prev = task["ladder"][task["ladder"].index(run["value"]) - 1]
-    below = [
-        r
-        for r in records
-        if r["agent"] == run["agent"] and r["env"] == run["env"] and r["value"] == prev
-    ]
-    return bool(below) and median_success(below) < SUCCESS
+    for lower in task["ladder"][: task["ladder"].index(run["value"])]:
+        rs = [
+            r
+            for r in records
+            if r["agent"] == run["agent"] and r["env"] == run["env"] and r["value"] == lower
+        ]
+        if rs and median_success(rs) < SUCCESS:
+            return True
+    return False
 
 
-# -------------------------------------------------------------------------------- report
 def frontier(records: list[dict], agent: str, env: str) -> Any:
     """Longest knob value at which the agent's median success over seeds is >= 95%."""
     values = sorted({r["value"] for r in records if r["agent"] == agent and r["env"] == env})

@@ -81,3 +81,14 @@ def test_plan_covers_agents_tasks_seeds():
     runs = plan(suite, 0)
     assert len(runs) == len(suite["agents"]) * len(suite["tasks"]) * len(suite["seeds"])
     assert all(r["tb_dir"].startswith("runs/frontier-cpu/") for r in runs)
+
+
+def test_an_agent_that_failed_any_shorter_rung_is_skipped():
+    from agents.benchmark import _failed_below
+
+    suite = {"tasks": [{"env": "e", "knob": "delay", "ladder": [4, 16, 64]}]}
+    failed_at_4 = [{"agent": "a", "env": "e", "value": 4, "success_rate": 0.2}]
+    run = {"agent": "a", "env": "e", "knob": "delay", "value": 64}
+    assert _failed_below(failed_at_4, run, suite)  # 16 was skipped, 4 failed: skip 64 too
+    passed_at_4 = [{"agent": "a", "env": "e", "value": 4, "success_rate": 1.0}]
+    assert not _failed_below(passed_at_4, run, suite)
