@@ -350,6 +350,8 @@ def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
 
     for task in suite["tasks"]:
         env, name = task["env"], task["env"].split("/")[-1].removesuffix("-v0")
+        if not any(r["env"] == env for r in records):
+            continue  # nothing measured yet: no empty figures
         fig, ax = plt.subplots(figsize=(6, 4))
         for agent in suite["agents"]:
             pts = []
