@@ -13,6 +13,7 @@ import pytest
 from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.vector import AutoresetMode
+from lockstep import assert_lockstep
 
 import memenvs
 from memenvs.core import MemoryVectorEnv
@@ -196,22 +197,7 @@ def test_vector_matches_single_step_for_step(env_id):
     """Same seed, same actions: the single env and a 1-row vector env agree exactly."""
     single = gym.make(env_id).unwrapped
     vector = gym.make_vec(env_id, num_envs=1, autoreset_mode=AutoresetMode.SAME_STEP)
-    obs_s, _ = single.reset(seed=11)
-    obs_v, _ = vector.reset(seed=11)
-    np.testing.assert_array_equal(obs_v[0], obs_s)
-    single.action_space.seed(5)
-    episodes = 0
-    for _ in range(400):
-        action = single.action_space.sample()
-        o_s, r_s, te_s, tr_s, info_s = single.step(action)
-        o_v, r_v, te_v, tr_v, info_v = vector.step(np.asarray(action)[None])
-        assert (r_v[0], te_v[0], tr_v[0]) == (r_s, te_s, tr_s)
-        if te_s or tr_s:
-            episodes += 1
-            np.testing.assert_array_equal(info_v["final_obs"][0], o_s)
-            assert info_v["success"][0] == info_s["success"]
-            o_s, _ = single.reset()
-        np.testing.assert_array_equal(o_v[0], o_s)
+    episodes = assert_lockstep(single, vector, steps=400)
     assert episodes >= 1
 
 

@@ -13,6 +13,7 @@ import pytest
 from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.vector import AutoresetMode
+from lockstep import assert_lockstep
 
 import memenvs
 from memenvs.envs.delayed_recall import DelayedRecallEnv
@@ -256,23 +257,12 @@ def test_vector_matches_single_step_for_step(env_id):
     )
     assert vector.single_observation_space == single.observation_space
     assert vector.single_action_space == single.action_space
-    o_s, _ = single.reset(seed=11)
-    o_v, _ = vector.reset(seed=11)
-    np.testing.assert_array_equal(o_v[0], o_s)
-    single.action_space.seed(5)
-    episodes = 0
-    for _ in range(300):
-        action = single.action_space.sample()
-        o_s, r_s, te_s, tr_s, info_s = single.step(action)
-        o_v, r_v, te_v, tr_v, info_v = vector.step(action[None])
-        assert (r_v[0], te_v[0], tr_v[0]) == (r_s, te_s, tr_s)
-        if te_s or tr_s:
-            episodes += 1
-            np.testing.assert_array_equal(info_v["final_obs"][0], o_s)
-            assert info_v["success"][0] == info_s["success"]
-            o_s, _ = single.reset()
-        np.testing.assert_array_equal(vector.memory[0], single.memory)
-        np.testing.assert_array_equal(o_v[0], o_s)
+    episodes = assert_lockstep(
+        single,
+        vector,
+        steps=300,
+        extra_check=lambda: np.testing.assert_array_equal(vector.memory[0], single.memory),
+    )
     assert episodes >= 3
 
 
