@@ -122,7 +122,27 @@ class LengthSchedule:
         }
 
 
-class LengthCurriculum(gym.Wrapper):
+class _Scheduled:
+    """What both curriculum wrappers share: a :class:`LengthSchedule` over the wrapped task."""
+
+    def __init__(
+        self,
+        env,
+        start: int | None = None,
+        stop: int | None = None,
+        window: int = 10,
+        increment: int = 1,
+        spread: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.schedule = LengthSchedule(_task_of(env), start, stop, window, increment, spread)
+
+    @property
+    def curriculum_length(self) -> int:
+        return self.schedule.length
+
+
+class LengthCurriculum(_Scheduled, gym.Wrapper):
     """Raise the wrapped task's length when the agent's recent episodes are all solved.
 
     Args:
@@ -139,22 +159,6 @@ class LengthCurriculum(gym.Wrapper):
     that ends an episode it already counts that episode. ``self.schedule.state()`` has the
     rest (range, promotions, the recent record). Each wrapper instance has its own state.
     """
-
-    def __init__(
-        self,
-        env: gym.Env,
-        start: int | None = None,
-        stop: int | None = None,
-        window: int = 10,
-        increment: int = 1,
-        spread: int | None = None,
-    ) -> None:
-        super().__init__(env)
-        self.schedule = LengthSchedule(_task_of(env), start, stop, window, increment, spread)
-
-    @property
-    def curriculum_length(self) -> int:
-        return self.schedule.length
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -173,7 +177,7 @@ class LengthCurriculum(gym.Wrapper):
         )
 
 
-class VectorLengthCurriculum(gym.vector.VectorWrapper):
+class VectorLengthCurriculum(_Scheduled, gym.vector.VectorWrapper):
     """:class:`LengthCurriculum` for a native memenvs vector env: one level for all rows.
 
     Every row's finished episodes feed the same record (in the order of the rows within a
@@ -183,22 +187,6 @@ class VectorLengthCurriculum(gym.vector.VectorWrapper):
     ``info["curriculum_length"]`` is an int array over the rows (mask
     ``info["_curriculum_length"]``, all true). Arguments as for :class:`LengthCurriculum`.
     """
-
-    def __init__(
-        self,
-        env: gym.vector.VectorEnv,
-        start: int | None = None,
-        stop: int | None = None,
-        window: int = 10,
-        increment: int = 1,
-        spread: int | None = None,
-    ) -> None:
-        super().__init__(env)
-        self.schedule = LengthSchedule(_task_of(env), start, stop, window, increment, spread)
-
-    @property
-    def curriculum_length(self) -> int:
-        return self.schedule.length
 
     def _with_length(self, info: dict) -> dict:
         n = self.num_envs
