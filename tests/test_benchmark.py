@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
+from types import SimpleNamespace
 
-from agents.benchmark import frontier, load_suite, plan
+import numpy as np
+
+from agents.benchmark import STOP_WINDOW, frontier, load_suite, plan, progress_callback
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +96,23 @@ def test_an_agent_that_failed_any_shorter_rung_is_skipped():
     assert _failed_below(failed_at_4, run, suite)  # 16 was skipped, 4 failed: skip 64 too
     passed_at_4 = [{"agent": "a", "env": "e", "value": 4, "success_rate": 1.0}]
     assert not _failed_below(passed_at_4, run, suite)
+
+
+def test_run_stops_at_the_step_the_success_window_fills_not_one_update_later():
+    """SB3 fills ep_success_buffer after on_step; the stop must not wait for it (an extra
+    PPO update in between can undo a solved memory policy)."""
+    curve: list = []
+    cb = progress_callback(curve)
+    cb.model = SimpleNamespace(ep_success_buffer=deque(maxlen=100), num_timesteps=0)
+
+    def step(dones, successes):
+        infos = [{"is_success": s} for s in successes]
+        cb.update_locals({"infos": infos, "dones": np.asarray(dones)})
+        return cb.on_step()
+
+    assert step([True, True], [False, False])
+    for _ in range(STOP_WINDOW // 2 - 1):
+        assert step([True, True], [True, True])  # window full at 98%: go on
+    assert step([False, False], [True, True])  # no episode ended: successes do not count
+    assert not step([True, False], [True, False])  # one failure left the window: 99%, stop
+    assert cb.model.ep_success_buffer == deque(maxlen=100)  # decided before SB3's buffer
