@@ -348,10 +348,15 @@ def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
     rows = [r for r in records if r["env"] == env and len(r.get("evals", [])) > 1]
     if not rows:
         return ""
-    settings = [json.dumps(e["env_kwargs"], sort_keys=True) for e in rows[0]["evals"]]
+    settings = [
+        "as trained"
+        if e["env_kwargs"] == rows[0]["env_kwargs"]
+        else f"`{json.dumps(e['env_kwargs'], sort_keys=True)}`"
+        for e in rows[0]["evals"]
+    ]
     out = [
         "\nEvaluation beyond the training distribution (median success over seeds):\n",
-        "| agent | trained at | " + " | ".join(f"`{s}`" for s in settings) + " |",
+        "| agent | trained at | " + " | ".join(settings) + " |",
         "| --- " * (len(settings) + 2) + "|",
     ]
     for agent in agents:

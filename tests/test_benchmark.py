@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from agents.benchmark import STOP_WINDOW, frontier, load_suite, plan, progress_callback
 
@@ -116,3 +117,22 @@ def test_run_stops_at_the_step_the_success_window_fills_not_one_update_later():
     assert step([False, False], [True, True])  # no episode ended: successes do not count
     assert not step([True, False], [True, False])  # one failure left the window: 99%, stop
     assert cb.model.ep_success_buffer == deque(maxlen=100)  # decided before SB3's buffer
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks" / "suites").glob("*.json")), ids=str)
+def test_every_committed_suite_names_known_agents_and_valid_task_settings(path):
+    """A typo in a suite would otherwise surface hours into a run."""
+    import gymnasium as gym
+
+    import memenvs  # noqa: F401
+    from agents.training import AGENTS
+
+    suite = load_suite(str(path))
+    assert set(suite["agents"]) <= set(AGENTS) | {"external-memory-ppo"}
+    assert set(suite.get("agent_overrides", {})) <= set(suite["agents"])
+    assert plan(suite, 0)
+    for task in suite["tasks"]:
+        for value in task["ladder"]:
+            for extra in task.get("eval", [{}]):
+                kwargs = {**task.get("fixed", {}), task["knob"]: value, **extra}
+                gym.make(task["env"], **kwargs).reset(seed=0)
