@@ -1,0 +1,150 @@
+"""Does one more PPO update keep a memory policy that has just solved its task?
+
+    python scripts/probe_solved_update.py --out benchmarks/results/solved-update/README.md
+
+For each agent and seed: train with MemoryPPO until 99 of the last 100 training episodes
+succeed (the benchmark's stop rule), collect one fresh rollout with that policy, then apply
+exactly one PPO update (``n_epochs`` passes over the rollout, as in training) under a few
+variants, each from the same weights, optimizer state and rollout, and evaluate the result
+on fresh episodes (deterministic actions). When every episode in the rollout succeeds the
+advantages are all near zero, and per-minibatch advantage normalization rescales that noise
+to unit size; the variants show which part of the update does the damage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from agents.benchutil import header, machine  # noqa: E402
+
+VARIANTS = {
+    "default (SB3 settings)": {},
+    "normalize_advantage=False": {"normalize_advantage": False},
+    "n_epochs=1": {"n_epochs": 1},
+    "ent_coef=0": {"ent_coef": 0.0},
+    "learning_rate=1e-4": {"lr_schedule": lambda _: 1e-4},
+}
+
+
+def probe(agent: str, env_id: str, env_kwargs: dict, seed: int, args) -> dict:
+    import numpy as np
+    import torch
+    from stable_baselines3.common.callbacks import CallbackList
+
+    from agents.benchmark import progress_callback
+    from agents.training import evaluate_success, make_agent
+    from agents.vec_env import make_vec_env
+
+    torch.set_num_threads(1)
+    env = make_vec_env(env_id, n_envs=args.n_envs, seed=seed, env_kwargs=env_kwargs)
+    model = make_agent(
+        agent,
+        env,
+        seed=seed,
+        learning_rate=args.learning_rate,
+        ent_coef=0.01,
+        n_steps=args.n_steps,
+        core_kwargs={"hidden_size": args.hidden},
+    )
+    model.learn(args.budget, callback=progress_callback([]))
+    solved_at = model.num_timesteps
+    # one rollout from the policy that met the stop rule, on fresh episodes
+    model.set_env(make_vec_env(env_id, n_envs=args.n_envs, seed=seed + 1000, env_kwargs=env_kwargs))
+    model._last_obs = model.env.reset()
+    model._last_episode_starts = np.ones(args.n_envs, dtype=bool)
+    model._last_state = model.policy.initial_state(args.n_envs)
+    noop = CallbackList([])
+    noop.init_callback(model)
+    model.collect_rollouts(model.env, noop, model.rollout_buffer, model.n_steps)
+    weights = copy.deepcopy(model.policy.state_dict())
+    optimizer = copy.deepcopy(model.policy.optimizer.state_dict())
+    rollout = copy.deepcopy(model.rollout_buffer)
+
+    def success() -> float:
+        return evaluate_success(model, env_id, env_kwargs, n_episodes=args.episodes)["success_rate"]
+
+    record = {
+        "agent": agent,
+        "env": env_id,
+        "env_kwargs": env_kwargs,
+        "seed": seed,
+        "solved_at": solved_at,
+        "before": success(),
+        "rollout_advantage_std": float(rollout.advantages.std()),
+        "after": {},
+    }
+    defaults = {k: getattr(model, k) for v in VARIANTS.values() for k in v}
+    for name, attrs in VARIANTS.items():
+        results = []
+        for rep in range(args.reps):
+            model.policy.load_state_dict(weights)
+            model.policy.optimizer.load_state_dict(optimizer)
+            model.rollout_buffer = copy.deepcopy(rollout)
+            for k, v in {**defaults, **attrs}.items():
+                setattr(model, k, v)
+            torch.manual_seed(rep)  # minibatch order
+            model.train()
+            results.append(success())
+        record["after"][name] = results
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", nargs="+", default=["lstm", "gru"])
+    parser.add_argument("--env", default="memenvs/TMaze-v0")
+    parser.add_argument("--env-kwargs", default='{"length": 16, "active": false}')
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=80_000)
+    parser.add_argument("--n-envs", type=int, default=16)
+    parser.add_argument("--n-steps", type=int, default=34, help="two TMaze-16 episodes")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--reps", type=int, default=3, help="minibatch orders per variant")
+    parser.add_argument("--out", default=None, help="write a markdown table here (+ .json)")
+    args = parser.parse_args()
+    env_kwargs = json.loads(args.env_kwargs)
+
+    import memenvs  # noqa: F401
+
+    records = []
+    for agent in args.agents:
+        for seed in args.seeds:
+            records.append(probe(agent, args.env, env_kwargs, seed, args))
+            print(json.dumps(records[-1]), flush=True)
+    lines = [
+        "# One PPO update after a memory task is solved\n",
+        header("python scripts/probe_solved_update.py " + " ".join(sys.argv[1:]), machine()),
+        f"Task `{args.env}` {env_kwargs}; MemoryPPO, {args.n_envs} envs x {args.n_steps} steps, "
+        f"lr {args.learning_rate}, {args.hidden} units. `before`: success of the policy that "
+        f"met the stop rule; then success after one update from the same weights, optimizer "
+        f"state and rollout, for {args.reps} minibatch orders ({args.episodes} fresh episodes, "
+        "deterministic actions).\n",
+        "| agent | seed | solved at | adv. std | before | " + " | ".join(VARIANTS) + " |",
+        "| --- " * (len(VARIANTS) + 5) + "|",
+    ]
+    for r in records:
+        cells = [" ".join(f"{x:.2f}" for x in r["after"][name]) for name in VARIANTS]
+        lines.append(
+            f"| {r['agent']} | {r['seed']} | {r['solved_at']:,} | "
+            f"{r['rollout_advantage_std']:.3f} | {r['before']:.2f} | " + " | ".join(cells) + " |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump(records, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
