@@ -96,3 +96,37 @@ def test_train_rejects_bad_arguments(tmp_path):
     proc = run(str(ROOT / "scripts" / "train.py"), "--device", "cuda", "--steps", "8", cwd=tmp_path)
     if proc.returncode != 0:  # on a machine without a GPU: a clear message, not a silent CPU run
         assert "no CUDA GPU" in proc.stderr
+
+
+def test_probe_solved_update_writes_one_row_per_run_with_every_variant(tmp_path):
+    out = tmp_path / "probe.md"
+    proc = run(
+        str(ROOT / "scripts" / "probe_solved_update.py"),
+        "--agents",
+        "lstm",
+        "--seeds",
+        "0",
+        "--env-kwargs",
+        '{"length": 2, "active": false}',
+        "--n-steps",
+        "8",
+        "--n-envs",
+        "4",
+        "--hidden",
+        "8",
+        "--budget",
+        "256",
+        "--episodes",
+        "8",
+        "--reps",
+        "1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (record,) = json.loads(out.with_suffix(".json").read_text())
+    assert 0 <= record["before"] <= 1 and record["solved_at"] >= 256
+    assert len(record["after"]) == 5
+    assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in record["after"].values())
+    assert "| lstm | 0 |" in out.read_text()
