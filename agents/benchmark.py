@@ -459,3 +459,7 @@ def main(argv: list[str] | None = None) -> None:
             suite, out_dir, args.jobs or suite.get("jobs", 1), progress=not args.no_progress
         )
     print(write_report(suite, records, out_dir, command))
+
+
+if __name__ == "__main__":
+    main()

@@ -136,3 +136,13 @@ def test_every_committed_suite_names_known_agents_and_valid_task_settings(path):
             for extra in task.get("eval", [{}]):
                 kwargs = {**task.get("fixed", {}), task["knob"]: value, **extra}
                 gym.make(task["env"], **kwargs).reset(seed=0)
+
+
+def test_module_entry_point_runs_and_names_known_suites_on_a_typo():
+    cmd = [sys.executable, "-m", "agents.benchmark"]
+    assert subprocess.run([*cmd, "--help"], cwd=ROOT, capture_output=True).returncode == 0
+    proc = subprocess.run(
+        [*cmd, "--suite", "frontier-cpux"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "known suites" in proc.stderr and "frontier-cpu" in proc.stderr
