@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 import sys
 import time
@@ -101,6 +102,8 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(run.get("threads", 1))
 
+    from stable_baselines3.common.logger import configure
+
     import memenvs  # noqa: F401
     from agents.benchutil import machine
     from agents.training import evaluate_success, make_agent
@@ -123,13 +126,16 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
             run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
         )
     device = run.get("device", "cpu")
-    model = make_agent(
-        agent, env, seed=run["seed"], device=device, tensorboard_log=run["tb_dir"], **hp
-    )
+    model = make_agent(agent, env, seed=run["seed"], device=device, **hp)
+    # exactly runs/<suite>/<task>/<agent>/seed<k> (SB3's own naming would add _1, _2, ...);
+    # a run that is trained again (it never finished) starts from an empty folder
+    tb_dir = Path(run["tb_dir"]) / f"seed{run['seed']}"
+    shutil.rmtree(tb_dir, ignore_errors=True)
+    model.set_logger(configure(str(tb_dir), ["tensorboard"]))
 
     curve: list[tuple[int, float]] = []
     start = time.perf_counter()
-    model.learn(run["budget"], callback=progress_callback(curve), tb_log_name=f"seed{run['seed']}")
+    model.learn(run["budget"], callback=progress_callback(curve))
     wall = time.perf_counter() - start
     steps_to_95 = next((s for s, rate in curve if rate >= SUCCESS), None)
     evals = []
@@ -159,6 +165,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
         "env_steps_per_s": model.num_timesteps / wall,
         "curve": curve,
         "device": run.get("device", "cpu"),
+        "tensorboard": str(tb_dir),
         "machine": info,
     }
 

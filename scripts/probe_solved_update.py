@@ -1,6 +1,7 @@
 """Does one more PPO update keep a memory policy that has just solved its task?
 
-    python scripts/probe_solved_update.py --out benchmarks/results/solved-update/README.md
+    python scripts/probe_solved_update.py --out benchmarks/results/solved-update/README.md \
+        --json benchmarks/results/solved-update/results.json
 
 For each agent and seed: train with MemoryPPO until 99 of the last 100 training episodes
 succeed (the benchmark's stop rule), collect one fresh rollout with that policy, then apply
@@ -108,7 +109,8 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--reps", type=int, default=3, help="minibatch orders per variant")
-    parser.add_argument("--out", default=None, help="write a markdown table here (+ .json)")
+    parser.add_argument("--out", default=None, help="write the markdown table here")
+    parser.add_argument("--json", default=None, help="write the records here")
     args = parser.parse_args()
     env_kwargs = json.loads(args.env_kwargs)
 
@@ -142,7 +144,8 @@ def main() -> None:
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text)
-        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+    if args.json:
+        with open(args.json, "w") as f:
             json.dump(records, f, indent=1)
 
 

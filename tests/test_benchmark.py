@@ -53,8 +53,11 @@ def test_smoke_suite_writes_results_report_plots_and_tensorboard(tmp_path):
         assert f"| {agent} |" in readme
     assert list(out.glob("success_vs_*.png")) and list(out.glob("curves_*.png"))
     assert list(
-        (tmp_path / "runs" / "smoke").glob("DelayedRecall-delay2/*/seed0_1/events.out.tfevents.*")
+        (tmp_path / "runs" / "smoke").glob("DelayedRecall-delay2/*/seed0/events.out.tfevents.*")
     )
+    for r in records:  # exactly runs/<suite>/<task>/<agent>/seed<k>, one events file each
+        assert r["tensorboard"].endswith(f"/{r['agent']}/seed{r['seed']}")
+        assert len(list((tmp_path / r["tensorboard"]).glob("events.out.tfevents.*"))) == 1
     # resumable: a rerun finds every run done and trains nothing
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0

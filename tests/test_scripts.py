@@ -122,10 +122,12 @@ def test_probe_solved_update_writes_one_row_per_run_with_every_variant(tmp_path)
         "1",
         "--out",
         str(out),
+        "--json",
+        str(tmp_path / "probe.json"),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    (record,) = json.loads(out.with_suffix(".json").read_text())
+    (record,) = json.loads((tmp_path / "probe.json").read_text())
     assert 0 <= record["before"] <= 1 and record["solved_at"] >= 256
     assert len(record["after"]) == 5
     assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in record["after"].values())
