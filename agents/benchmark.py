@@ -10,6 +10,7 @@ A suite is a committed JSON file ``benchmarks/suites/<name>.json``::
                 "ladder": [16, 64, 256], "fixed": {"num_symbols": 4},
                 "eval": [{"min_length": 50, "max_length": 50}]}]}
 
+An optional ``"notes"`` list is printed in the report (protocol changes, reruns).
 ``"n_steps": "episode"`` sets the rollout to a whole number of the task's episodes (the
 smallest multiple of the episode length >= 32): all envs start together and episodes have a
 fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
@@ -20,6 +21,8 @@ appended as runs finish, so a rerun skips them), ``README.md`` (tables, delay fr
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
 ``runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. An agent that fails a rung
 (median success < 95%) is not run at higher rungs of that task: its frontier is known.
+A run stops before its budget once 99 of its last 100 training episodes succeed; the policy
+evaluated is the one that met that test (see :func:`progress_callback`).
 """
 
 from __future__ import annotations
@@ -312,6 +315,7 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
         f"success >= 95% within budget. Hyperparameters: "
         f"`benchmarks/suites/{suite['name']}.json`.\n"
     )
+    lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
     for task in suite["tasks"]:
         env = task["env"]
         lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
