@@ -366,7 +366,8 @@ def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
         for e in rows[0]["evals"]
     ]
     out = [
-        "\nEvaluation beyond the training distribution (median success over seeds):\n",
+        "\nEvaluation beyond the training distribution: median success over seeds (median mean "
+        "return in brackets: partial credit, e.g. the fraction of symbols right):\n",
         "| agent | trained at | " + " | ".join(settings) + " |",
         "| --- " * (len(settings) + 2) + "|",
     ]
@@ -374,7 +375,8 @@ def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
         for value in sorted({r["value"] for r in rows if r["agent"] == agent}):
             rs = [r for r in rows if r["agent"] == agent and r["value"] == value]
             cells = [
-                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f}"
+                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f} "
+                f"({statistics.median(r['evals'][i]['mean_return'] for r in rs):.2f})"
                 for i in range(len(settings))
             ]
             out.append(f"| {agent} | {value} | " + " | ".join(cells) + " |")
