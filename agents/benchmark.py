@@ -10,7 +10,9 @@ A suite is a committed JSON file ``benchmarks/suites/<name>.json``::
                 "ladder": [16, 64, 256], "fixed": {"num_symbols": 4},
                 "eval": [{"min_length": 50, "max_length": 50}]}]}
 
-An optional ``"notes"`` list is printed in the report (protocol changes, reruns).
+An optional ``"notes"`` list is printed in the report (protocol changes, reruns). A name in
+``"agents"`` may be a variant defined by its override: ``"lstm-chrono": {"agent": "lstm",
+"core_kwargs": {"chrono_max": 1024}}`` trains agent ``lstm`` with those settings.
 ``"n_steps": "episode"`` sets the rollout to a whole number of the task's episodes (the
 smallest multiple of the episode length >= 32): all envs start together and episodes have a
 fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
@@ -116,8 +118,9 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     if hp.get("n_steps") == "episode":
         length = episode_length(run["env"], run["env_kwargs"])
         hp["n_steps"] = length * math.ceil(32 / length)
-    agent = run["agent"]
-    if agent == EXTERNAL_MEMORY:
+    agent = hp.get("agent", run["agent"])  # a named variant of an agent (see module doc)
+    external = agent == EXTERNAL_MEMORY
+    if external:
         from agents.external_memory import make_external_memory_vec_env
 
         env = make_external_memory_vec_env(
@@ -129,7 +132,8 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
             run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
         )
     device = run.get("device", "cpu")
-    model = make_agent(agent, env, seed=run["seed"], device=device, **hp)
+    algo_hp = {k: v for k, v in hp.items() if k != "agent"}
+    model = make_agent(agent, env, seed=run["seed"], device=device, **algo_hp)
     # exactly runs/<suite>/<task>/<agent>/seed<k> (SB3's own naming would add _1, _2, ...);
     # a run that is trained again (it never finished) starts from an empty folder
     tb_dir = Path(run["tb_dir"]) / f"seed{run['seed']}"
@@ -149,7 +153,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
             run["env"],
             eval_kwargs,
             n_episodes=run["eval_episodes"],
-            external_memory=run["agent"] == EXTERNAL_MEMORY,
+            external_memory=external,
         )
         evals.append({"env_kwargs": eval_kwargs, **result})
     info = machine()

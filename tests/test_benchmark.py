@@ -131,8 +131,10 @@ def test_every_committed_suite_names_known_agents_and_valid_task_settings(path):
     from agents.training import AGENTS
 
     suite = load_suite(str(path))
-    assert set(suite["agents"]) <= set(AGENTS) | {"external-memory-ppo"}
-    assert set(suite.get("agent_overrides", {})) <= set(suite["agents"])
+    overrides = suite.get("agent_overrides", {})
+    assert set(overrides) <= set(suite["agents"])
+    for name in suite["agents"]:  # an agent, or a named variant of one
+        assert overrides.get(name, {}).get("agent", name) in (*AGENTS, "external-memory-ppo")
     assert plan(suite, 0)
     for task in suite["tasks"]:
         for value in task["ladder"]:

@@ -18,6 +18,7 @@ def make_cores():
     return {
         "lstm": LSTMCore(F, hidden_size=16),
         "gru": GRUCore(F, hidden_size=16, num_layers=2),
+        "lstm-chrono": LSTMCore(F, hidden_size=16, num_layers=2, chrono_max=64),
         "ntm-lstm": NTMCore(F, memory_slots=12, memory_width=6, controller_size=16),
         "ntm-mlp": NTMCore(
             F, memory_slots=12, memory_width=6, controller="mlp", read_heads=2, write_heads=2
@@ -164,6 +165,33 @@ def test_rnn_rejects_bad_arguments():
         LSTMCore(F, hidden_size=0)
     with pytest.raises(ValueError, match="num_layers"):
         GRUCore(F, num_layers=0)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2.5, True, "64"])
+def test_rnn_rejects_bad_chrono_max(bad):
+    with pytest.raises(ValueError, match="chrono_max"):
+        LSTMCore(F, chrono_max=bad)
+
+
+@pytest.mark.parametrize("cls, keep, negated", [(LSTMCore, 1, 0), (GRUCore, 1, None)])
+def test_chrono_init_sets_the_keep_gate_biases_on_every_layer(cls, keep, negated):
+    """Keep-gate biases log U(1, T-1) (LSTM input gate: their negatives); all else zero."""
+    H, T = 32, 100
+    core = cls(F, hidden_size=H, num_layers=2, chrono_max=T)
+    for k in range(2):
+        bias = getattr(core.rnn, f"bias_ih_l{k}").detach().view(-1, H)
+        kept = bias[keep]
+        assert kept.min() >= 0.0 and kept.max() <= torch.log(torch.tensor(T - 1.0)) + 1e-6
+        assert kept.std() > 0.1  # spread timescales, not one constant
+        assert torch.sigmoid(kept).mean() > 0.8  # memory kept at start (zero bias: 0.5)
+        for gate in range(bias.shape[0]):
+            if gate == negated:
+                assert torch.equal(bias[gate], -kept)
+            elif gate != keep:
+                assert not bias[gate].any()
+        assert not getattr(core.rnn, f"bias_hh_l{k}").any()
+    plain = cls(F, hidden_size=H)
+    assert not plain.rnn.bias_ih_l0.any() and plain.chrono_max is None
 
 
 def test_tree_map_handles_nested_states():

@@ -26,16 +26,37 @@ class _FusedRNNCore(MemoryCore):
     The sequence is cut only at time steps where some row starts an episode; each span
     runs as one fused call. With no starts inside the sequence that is a single call.
     Results equal a step-by-step loop exactly (same math, same order per row).
+
+    Initialisation: orthogonal weights and zero biases, so the gate that keeps memory (LSTM
+    forget gate, GRU update gate) starts at 0.5 and a cue fades about as ``0.5 ** delay``
+    (torch's default init, which sb3-contrib's RecurrentPPO keeps, is the same on average).
+    ``chrono_max=T`` instead draws that gate's biases as ``log U(1, T - 1)`` and sets the
+    LSTM input-gate biases to their negatives: the chrono initialisation of Tallec & Ollivier
+    2018 ("Can recurrent neural networks warp time?"), which spreads the initial memory
+    timescales up to ``T`` steps (measured effect: ``scripts/probe_supervised_recall.py``).
     """
 
     rnn_cls: type[nn.RNNBase]
     state_cls: type
+    keep_gate: int  # index of the gate block that keeps memory (torch's gate order)
+    input_gate: int | None  # index of the gate block set to minus the keep bias, if any
 
-    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        chrono_max: int | None = None,
+    ) -> None:
         super().__init__()
         self.hidden_size = check_positive("hidden_size", hidden_size)
         self.num_layers = check_positive("num_layers", num_layers)
         self.input_size = check_positive("input_size", input_size)
+        if chrono_max is not None and (
+            isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2
+        ):
+            raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")
+        self.chrono_max = chrono_max
         self.rnn = self.rnn_cls(input_size, hidden_size, num_layers)
         self.output_size = hidden_size
         for name, param in self.rnn.named_parameters():
@@ -43,6 +64,18 @@ class _FusedRNNCore(MemoryCore):
                 nn.init.zeros_(param)
             elif "weight" in name:
                 nn.init.orthogonal_(param, 1.0)
+        if chrono_max is not None:
+            self._chrono_init(chrono_max)
+
+    @torch.no_grad()
+    def _chrono_init(self, t_max: int) -> None:
+        H = self.hidden_size
+        for k in range(self.num_layers):
+            bias = getattr(self.rnn, f"bias_ih_l{k}")  # bias_hh stays zero
+            keep = torch.log(torch.empty(H).uniform_(1.0, max(t_max - 1.0, 1.0)))
+            bias[self.keep_gate * H : (self.keep_gate + 1) * H] = keep
+            if self.input_gate is not None:
+                bias[self.input_gate * H : (self.input_gate + 1) * H] = -keep
 
     def initial_state(self, batch_size: int, device=None) -> State:
         zeros = torch.zeros(batch_size, self.num_layers, self.hidden_size, device=device)
@@ -86,6 +119,7 @@ class LSTMCore(_FusedRNNCore):
 
     rnn_cls = nn.LSTM
     state_cls = LSTMState
+    keep_gate, input_gate = 1, 0  # gates i, f, g, o
 
     @staticmethod
     def _to_torch(state: LSTMState):
@@ -111,6 +145,7 @@ class GRUCore(_FusedRNNCore):
 
     rnn_cls = nn.GRU
     state_cls = GRUState
+    keep_gate, input_gate = 1, None  # gates r, z, n; h' = (1 - z) n + z h
 
     @staticmethod
     def _to_torch(state: GRUState):
