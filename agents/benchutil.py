@@ -79,3 +79,13 @@ def header(command: str, info: dict[str, Any]) -> str:
         f"torch {info['torch']}, numpy {info['numpy']}, gymnasium {info['gymnasium']}, "
         f"SB3 {info['stable_baselines3']}. Commit {info['commit']}, {info['date']}.\n"
     )
+
+
+def write_results(text: str, data: Any, out: str | None, json_path: str | None) -> None:
+    """Print a markdown report; save it to ``out`` and ``data`` as JSON to ``json_path``."""
+    print(text)
+    for path, content in ((out, text), (json_path, json.dumps(data, indent=1))):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(content)

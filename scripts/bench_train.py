@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine, peak_rss_mb, run_worker  # noqa: E402
+from agents.benchutil import header, machine, peak_rss_mb, run_worker, write_results  # noqa: E402
 
 ENV_ID, ENV_KWARGS = "memenvs/DelayedRecall-v0", {"delay": 48}
 HIDDEN = 64
@@ -182,14 +182,8 @@ def main(argv=None) -> None:
         table = "\n".join(lines)
         title = "Peak memory versus BPTT length (one full-rollout minibatch, 1 epoch)"
     text = f"# {title}\n\n{header(command, machine())}\n{table}\n"
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "command": command, "results": results}, f, indent=1)
+    data = {"machine": machine(), "command": command, "results": results}
+    write_results(text, data, args.out, args.json)
 
 
 if __name__ == "__main__":

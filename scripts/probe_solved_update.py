@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine  # noqa: E402
+from agents.benchutil import header, machine, write_results  # noqa: E402
 
 VARIANTS = {
     "default (SB3 settings)": {},
@@ -138,15 +138,7 @@ def main() -> None:
             f"| {r['agent']} | {r['seed']} | {r['solved_at']:,} | "
             f"{r['rollout_advantage_std']:.3f} | {r['before']:.2f} | " + " | ".join(cells) + " |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
+    write_results("\n".join(lines) + "\n", records, args.out, args.json)
 
 
 if __name__ == "__main__":

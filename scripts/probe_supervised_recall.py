@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine  # noqa: E402
+from agents.benchutil import header, machine, write_results  # noqa: E402
 
 CORES = {  # the frontier suites' sizes
     "lstm": ("LSTMCore", {"hidden_size": 128}),
@@ -147,15 +147,7 @@ def main() -> None:
             f"| {r['core']} | {r['delay']} | {r['seed']} | {solved} | {r['accuracy']:.2f} | "
             f"{r['steps']:,} | {r['wall_time_s']:.0f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
+    write_results("\n".join(lines) + "\n", records, args.out, args.json)
 
 
 if __name__ == "__main__":
