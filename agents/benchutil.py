@@ -84,8 +84,13 @@ def header(command: str, info: dict[str, Any]) -> str:
 def write_results(text: str, data: Any, out: str | None, json_path: str | None) -> None:
     """Print a markdown report; save it to ``out`` and ``data`` as JSON to ``json_path``."""
     print(text)
-    for path, content in ((out, text), (json_path, json.dumps(data, indent=1))):
-        if path:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            with open(path, "w") as f:
-                f.write(content)
+    if out:
+        _write(out, text)
+    if json_path:
+        _write(json_path, json.dumps(data, indent=1))
+
+
+def _write(path: str, content: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(content)

@@ -58,7 +58,12 @@ class MemoryCore(nn.Module):
         return reset_where(state, self.initial_state(starts.shape[0], starts.device), starts)
 
 
-def check_positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def check_int(name: str, value: int, low: int) -> int:
+    """Return ``value`` if it is an int (not a bool) ``>= low``, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def check_positive(name: str, value: int) -> int:
+    return check_int(name, value, 1)

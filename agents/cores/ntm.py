@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents import addressing as A
-from agents.cores.base import CoreExtras, MemoryCore, check_positive
+from agents.cores.base import CoreExtras, MemoryCore, check_int, check_positive
 from agents.cores.state import State, reset_where
 
 MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
@@ -72,8 +72,7 @@ class NTMCore(MemoryCore):
         self.R = check_positive("read_heads", read_heads)
         self.W = check_positive("write_heads", write_heads)
         self.C = check_positive("controller_size", controller_size)
-        if isinstance(shift_range, bool) or not isinstance(shift_range, int) or shift_range < 0:
-            raise ValueError(f"shift_range must be an integer >= 0, got {shift_range!r}")
+        check_int("shift_range", shift_range, 0)
         if 2 * shift_range + 1 > self.N:
             raise ValueError(f"shift_range must be <= (memory_slots - 1) // 2, got {shift_range}")
         if controller not in ("lstm", "mlp"):

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from agents.cores.base import CoreExtras, MemoryCore, check_positive
+from agents.cores.base import CoreExtras, MemoryCore, check_int, check_positive
 from agents.cores.state import State, reset_where
 
 
@@ -52,11 +52,7 @@ class _FusedRNNCore(MemoryCore):
         self.hidden_size = check_positive("hidden_size", hidden_size)
         self.num_layers = check_positive("num_layers", num_layers)
         self.input_size = check_positive("input_size", input_size)
-        if chrono_max is not None and (
-            isinstance(chrono_max, bool) or not isinstance(chrono_max, int) or chrono_max < 2
-        ):
-            raise ValueError(f"chrono_max must be None or an integer >= 2, got {chrono_max!r}")
-        self.chrono_max = chrono_max
+        self.chrono_max = None if chrono_max is None else check_int("chrono_max", chrono_max, 2)
         self.rnn = self.rnn_cls(input_size, hidden_size, num_layers)
         self.output_size = hidden_size
         for name, param in self.rnn.named_parameters():
@@ -72,7 +68,7 @@ class _FusedRNNCore(MemoryCore):
         H = self.hidden_size
         for k in range(self.num_layers):
             bias = getattr(self.rnn, f"bias_ih_l{k}")  # bias_hh stays zero
-            keep = torch.log(torch.empty(H).uniform_(1.0, max(t_max - 1.0, 1.0)))
+            keep = torch.log(torch.empty(H).uniform_(1.0, t_max - 1.0))
             bias[self.keep_gate * H : (self.keep_gate + 1) * H] = keep
             if self.input_gate is not None:
                 bias[self.input_gate * H : (self.input_gate + 1) * H] = -keep
