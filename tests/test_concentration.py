@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from montecarlo import random_returns
 
 from memenvs.envs.concentration import (
     Concentration,
@@ -103,13 +104,7 @@ def test_perfect_memory_always_finishes_in_time(p):
 def test_returns_by_monte_carlo():
     n = 20_000
     venv = ConcentrationVectorEnv(num_envs=n, num_pairs=3)
-    venv.action_space.seed(2)
-    venv.reset(seed=2)
-    returns, done = np.zeros(n), np.zeros(n, dtype=bool)
-    while not done.all():
-        _, reward, terminated, truncated, _ = venv.step(venv.action_space.sample())
-        returns += reward * ~done
-        done |= terminated | truncated
+    returns = random_returns(venv, seed=2)
     random_return, guesser = concentration_returns(3)
     assert abs(returns.mean() - random_return) < 4 * returns.std() / np.sqrt(n)
     assert guesser > random_return

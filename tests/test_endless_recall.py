@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from montecarlo import random_returns
 
 from memenvs.envs.endless_recall import (
     EndlessRecall,
@@ -73,13 +74,7 @@ def test_random_return_formula():
     assert stream_return(2, 2) == pytest.approx((1 / 2 + 1 / 4) / 2)
     n = 20_000
     venv = EndlessRecallVectorEnv(num_envs=n, num_symbols=2, num_queries=3, start_delay=0)
-    venv.action_space.seed(2)
-    venv.reset(seed=2)
-    returns, done = np.zeros(n), np.zeros(n, dtype=bool)
-    while not done.all():
-        _, reward, terminated, truncated, _ = venv.step(venv.action_space.sample())
-        returns += reward * ~done
-        done |= terminated | truncated
+    returns = random_returns(venv, seed=2)
     assert abs(returns.mean() - stream_return(2, 3)) < 4 * returns.std() / np.sqrt(n)
 
 

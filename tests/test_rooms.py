@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from montecarlo import random_returns
 
 from memenvs.envs.key_to_door import KeyToDoor, KeyToDoorEnv, KeyToDoorVectorEnv
 from memenvs.envs.passive_visual_match import PassiveVisualMatchEnv, PassiveVisualMatchVectorEnv
@@ -125,13 +126,7 @@ def test_random_returns_by_monte_carlo():
     n = 20_000
     for cls in [KeyToDoorVectorEnv, PassiveVisualMatchVectorEnv]:
         venv = cls(num_envs=n, delay=1, num_colors=2)
-        venv.action_space.seed(7)
-        venv.reset(seed=7)
-        returns, done = np.zeros(n), np.zeros(n, dtype=bool)
-        while not done.all():
-            _, reward, terminated, truncated, _ = venv.step(venv.action_space.sample())
-            returns += reward * ~done
-            done |= terminated | truncated
+        returns = random_returns(venv, seed=7)
         stderr = max(returns.std() / np.sqrt(n), 1e-3)
         assert abs(returns.mean() - venv.task.random_return) < 4 * stderr
 

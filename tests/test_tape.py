@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from montecarlo import random_returns
 
 from memenvs.envs.tape import random_tape_outcome, time_limit
 from memenvs.envs.tape_copy import TapeCopy, TapeCopyEnv, TapeCopyVectorEnv
@@ -249,13 +250,7 @@ def test_set_length_range_grows_and_keeps_running_episodes():
 def test_random_return_by_monte_carlo(env_cls, knobs):
     n = 20_000
     venv = env_cls(num_envs=n, **knobs)
-    venv.action_space.seed(9)
-    venv.reset(seed=9)
-    returns, done = np.zeros(n), np.zeros(n, dtype=bool)
-    while not done.all():
-        _, reward, terminated, truncated, _ = venv.step(venv.action_space.sample())
-        returns += reward * ~done
-        done |= terminated | truncated
+    returns = random_returns(venv, seed=9)
     stderr = returns.std() / np.sqrt(n)
     assert abs(returns.mean() - venv.task.random_return) < 4 * stderr
 
