@@ -32,8 +32,11 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from agents.cores import CoreExtras, GRUCore, LSTMCore, MemoryCore, NTMCore
-from agents.cores.state import State, tree_leaves
+from agents.checks import check_int
+from agents.cores import CoreExtras, LSTMCore, MemoryCore
+from agents.cores.base import Diagnostics
+from agents.cores.state import State, index_rows, tree_leaves
+from agents.registry import AgentSpec, memory_agents
 
 PolicyState = tuple  # (actor_state, critic_state | None)
 
@@ -83,12 +86,7 @@ class MemoryActorCriticPolicy(BasePolicy):
     ) -> None:
         if use_sde:
             raise ValueError("use_sde is not supported by memory policies")
-        if (
-            isinstance(bptt_checkpoint, bool)
-            or not isinstance(bptt_checkpoint, int)
-            or bptt_checkpoint < 0
-        ):
-            raise ValueError(f"bptt_checkpoint must be an integer >= 0, got {bptt_checkpoint!r}")
+        check_int("bptt_checkpoint", bptt_checkpoint, 0)
         if not (isinstance(core_class, type) and issubclass(core_class, MemoryCore)):
             raise ValueError(f"core_class must be a MemoryCore subclass, got {core_class!r}")
         super().__init__(
@@ -288,6 +286,27 @@ class MemoryActorCriticPolicy(BasePolicy):
         _, latent_vf, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
         return self.value_net(latent_vf[0]).flatten()
 
+    def diagnose_column(self, buffer: Any, column: int = 0, images: bool = False) -> Diagnostics:
+        """Rerun the actor core over one env column of a stored rollout (``buffer.obs
+        [T, N, ...]``, ``episode_starts [T, N]``, ``states``, ``internal``) with a trace, and
+        return the core's own :meth:`~agents.cores.MemoryCore.diagnostics`."""
+
+        def col(x: torch.Tensor) -> torch.Tensor:  # [T, N, ...] -> [T * 1, ...]
+            return x[:, column : column + 1].reshape(-1, *x.shape[2:])
+
+        obs = buffer.obs
+        first = {k: col(v) for k, v in obs.items()} if isinstance(obs, dict) else col(obs)
+        replay = None if buffer.internal is None else buffer.internal[:, column : column + 1]
+        extras = CoreExtras(trace={}, replay=replay)
+        state = index_rows(buffer.states[0], slice(column, column + 1))[0]
+        with torch.no_grad():
+            x = self._features(first, buffer.n_steps, 1)
+            self.core(x, state, buffer.episode_starts[:, column : column + 1], extras)
+        diag = self.core.diagnostics(extras.trace, images=images)
+        if extras.entropy is not None:
+            diag.scalars["internal_entropy"] = extras.entropy.mean().item()
+        return diag
+
     def _predict(self, observation, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError(
             "memory policies need a state: use predict(obs, state, episode_start)"
@@ -336,29 +355,28 @@ def _rebuild(template: State, leaves: list[torch.Tensor]) -> State:
 
 def _policy(
     name: str,
-    core_class: type[MemoryCore],
+    spec: AgentSpec,
     extractor: type[BaseFeaturesExtractor],
-    doc: str,
-    core_defaults: dict[str, Any] | None = None,
 ) -> type[MemoryActorCriticPolicy]:
-    """A named policy class: a core class, a features extractor and default core kwargs."""
+    """A named policy class for a registered agent: its core, a features extractor and the
+    agent's default core kwargs. Passing another ``core_class`` is an error (an LSTM name
+    must not silently run a stack core): use ``MemoryPolicy`` for a custom core."""
+    own_core, defaults = spec.core_class, dict(spec.core_kwargs)
 
     class _Policy(MemoryActorCriticPolicy):
-        __doc__ = doc
+        __doc__ = f"{spec.summary} ({extractor.__name__})."
 
-        def __init__(
-            self,
-            *args,
-            core_class=core_class,
-            features_extractor_class=extractor,
-            core_kwargs=None,
-            **kwargs,
-        ):
+        def __init__(self, *args, core_class=own_core, core_kwargs=None, **kwargs):
+            if core_class is not own_core:
+                raise ValueError(
+                    f"{name} runs {own_core.__name__}; got core_class={core_class!r}: "
+                    "use 'MemoryPolicy' with policy_kwargs core_class for another core"
+                )
+            kwargs.setdefault("features_extractor_class", extractor)
             super().__init__(
                 *args,
-                core_class=core_class,
-                features_extractor_class=features_extractor_class,
-                core_kwargs={**(core_defaults or {}), **(core_kwargs or {})},
+                core_class=own_core,
+                core_kwargs={**defaults, **(core_kwargs or {})},
                 **kwargs,
             )
 
@@ -366,26 +384,9 @@ def _policy(
     return _Policy
 
 
-SAMPLED_READS = {"read_mode": "sample"}
-MlpLstmPolicy = _policy("MlpLstmPolicy", LSTMCore, FlattenExtractor, "LSTM core.")
-MlpGruPolicy = _policy("MlpGruPolicy", GRUCore, FlattenExtractor, "GRU core.")
-MlpNTMPolicy = _policy("MlpNTMPolicy", NTMCore, FlattenExtractor, "Soft NTM core.")
-MlpStochasticNTMPolicy = _policy(
-    "MlpStochasticNTMPolicy",
-    NTMCore,
-    FlattenExtractor,
-    "NTM core with sampled reads.",
-    SAMPLED_READS,
-)
-MultiInputLstmPolicy = _policy(
-    "MultiInputLstmPolicy", LSTMCore, CombinedExtractor, "LSTM, Dict obs."
-)
-MultiInputGruPolicy = _policy("MultiInputGruPolicy", GRUCore, CombinedExtractor, "GRU, Dict obs.")
-MultiInputNTMPolicy = _policy("MultiInputNTMPolicy", NTMCore, CombinedExtractor, "NTM, Dict obs.")
-MultiInputStochasticNTMPolicy = _policy(
-    "MultiInputStochasticNTMPolicy",
-    NTMCore,
-    CombinedExtractor,
-    "Sampled-read NTM, Dict obs.",
-    SAMPLED_READS,
-)
+POLICY_ALIASES: dict[str, type[MemoryActorCriticPolicy]] = {"MemoryPolicy": MemoryActorCriticPolicy}
+for _spec in memory_agents():
+    if _spec.policy_stem:
+        for _prefix, _extractor in (("Mlp", FlattenExtractor), ("MultiInput", CombinedExtractor)):
+            _name = f"{_prefix}{_spec.policy_stem}Policy"
+            POLICY_ALIASES[_name] = globals()[_name] = _policy(_name, _spec, _extractor)

@@ -23,38 +23,12 @@ from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.addressing import weight_entropy
 from agents.buffer import SequenceRolloutBuffer
-from agents.cores import CoreExtras
+from agents.checks import check_int, check_number
 from agents.cores.state import index_rows
-from agents.policies import (
-    MemoryActorCriticPolicy,
-    MlpGruPolicy,
-    MlpLstmPolicy,
-    MlpNTMPolicy,
-    MlpStochasticNTMPolicy,
-    MultiInputGruPolicy,
-    MultiInputLstmPolicy,
-    MultiInputNTMPolicy,
-    MultiInputStochasticNTMPolicy,
-)
+from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
 INTERNAL_PG = ("ppo", "reinforce")
-
-
-def _check_number(
-    name: str, value: Any, low: float, high: float | None = None, integer: bool = False
-):
-    ok_type = (
-        isinstance(value, (int, np.integer))
-        if integer
-        else isinstance(value, (int, float, np.number))
-    )
-    if isinstance(value, bool) or not ok_type or value < low or (high is not None and value > high):
-        kind = "an integer" if integer else "a number"
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {kind} {allowed}, got {value!r}")
-    return value
 
 
 class MemoryPPO(OnPolicyAlgorithm):
@@ -75,17 +49,7 @@ class MemoryPPO(OnPolicyAlgorithm):
             weightings over one env column (time x slot); 0 disables.
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpLstmPolicy": MlpLstmPolicy,
-        "MlpGruPolicy": MlpGruPolicy,
-        "MlpNTMPolicy": MlpNTMPolicy,
-        "MlpStochasticNTMPolicy": MlpStochasticNTMPolicy,
-        "MultiInputStochasticNTMPolicy": MultiInputStochasticNTMPolicy,
-        "MultiInputLstmPolicy": MultiInputLstmPolicy,
-        "MultiInputGruPolicy": MultiInputGruPolicy,
-        "MultiInputNTMPolicy": MultiInputNTMPolicy,
-        "MemoryPolicy": MemoryActorCriticPolicy,
-    }
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = POLICY_ALIASES
 
     def __init__(
         self,
@@ -116,19 +80,19 @@ class MemoryPPO(OnPolicyAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        _check_number("n_steps", n_steps, 1, integer=True)
+        check_int("n_steps", n_steps, 1)
         seq_len = n_steps if seq_len is None else seq_len
-        _check_number("seq_len", seq_len, 1, n_steps, integer=True)
+        check_int("seq_len", seq_len, 1, n_steps)
         if n_steps % seq_len:
             raise ValueError(
                 f"seq_len must divide n_steps, got seq_len={seq_len}, n_steps={n_steps}"
             )
         if batch_size is not None:
-            _check_number("batch_size", batch_size, 1, integer=True)
-        _check_number("n_epochs", n_epochs, 1, integer=True)
-        _check_number("gamma", gamma, 0.0, 1.0)
-        _check_number("gae_lambda", gae_lambda, 0.0, 1.0)
-        _check_number("memory_image_interval", memory_image_interval, 0, integer=True)
+            check_int("batch_size", batch_size, 1)
+        check_int("n_epochs", n_epochs, 1)
+        check_number("gamma", gamma, 0.0, 1.0)
+        check_number("gae_lambda", gae_lambda, 0.0, 1.0)
+        check_int("memory_image_interval", memory_image_interval, 0)
         if internal_pg not in INTERNAL_PG:
             raise ValueError(f"internal_pg must be one of {INTERNAL_PG}, got {internal_pg!r}")
         if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
@@ -277,39 +241,23 @@ class MemoryPPO(OnPolicyAlgorithm):
         return True
 
     def _log_memory(self, buffer: SequenceRolloutBuffer) -> None:
-        """Memory diagnostics from the core's trace over env column 0 of this rollout."""
+        """Log the core's own diagnostics of env column 0 of this rollout (every 4th
+        rollout; images every ``memory_image_interval``). Cores that trace nothing are
+        never rerun."""
         self._rollouts += 1
+        if not self.policy.core.traces:
+            return
         interval = self.memory_image_interval
         want_image = interval > 0 and self._rollouts % interval == 0
         if not want_image and self._rollouts % 4 != 1:
             return
-
-        def column0(x: torch.Tensor) -> torch.Tensor:  # [T, N, ...] -> [T * 1, ...]
-            return x[:, :1].reshape(-1, *x.shape[2:])
-
-        obs = buffer.obs
-        first = {k: column0(v) for k, v in obs.items()} if isinstance(obs, dict) else column0(obs)
-        extras = CoreExtras(
-            trace={}, replay=None if buffer.internal is None else buffer.internal[:, :1]
-        )
-        state = index_rows(buffer.states[0], slice(0, 1))
-        with torch.no_grad():
-            x = self.policy._features(first, buffer.n_steps, 1)
-            self.policy.core(x, state[0], buffer.episode_starts[:, :1], extras)
-        for name, steps in extras.trace.items():
-            w = torch.stack(steps)[:, 0]  # [T, heads, N]
-            self.logger.record(f"memory/{name}_entropy", weight_entropy(w).mean().item())
-            if name.startswith("write"):
-                used = (w.sum(dim=(0, 1)) > 0.05).sum().item()
-                self.logger.record("memory/slots_written", used)
-            if want_image:
-                img = w[:, 0].T.clamp(0, 1).cpu().numpy()  # [N, T]: slot x time
-                img = (img / max(img.max(), 1e-6) * 255).astype(np.uint8)[None]
-                self.logger.record(
-                    f"memory/{name}", Image(img, "CHW"), exclude=("stdout", "log", "json", "csv")
-                )
-        if extras.entropy is not None:
-            self.logger.record("memory/internal_entropy", extras.entropy.mean().item())
+        diag = self.policy.diagnose_column(buffer, column=0, images=want_image)
+        for name, value in diag.scalars.items():
+            self.logger.record(f"memory/{name}", value)
+        for name, img in diag.images.items():
+            self.logger.record(
+                f"memory/{name}", Image(img[None], "CHW"), exclude=("stdout", "log", "json", "csv")
+            )
 
     # --------------------------------------------------------------------------- update
     def train(self) -> None:

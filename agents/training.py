@@ -1,8 +1,7 @@
 """What the command-line scripts and the benchmark share: building agents, evaluating them.
 
-Agents by name (``lstm``, ``gru``, ``ntm``, ``stochastic-ntm`` for MemoryPPO; ``ppo`` for
-SB3's memoryless MLP PPO and ``recurrent-ppo`` for sb3-contrib's RecurrentPPO) with
-one table of default hyperparameters, so every entry point trains the same agent.
+Agents by name, from the one registry (:mod:`agents.registry`): every entry point builds
+the same agent with the same defaults.
 """
 
 from __future__ import annotations
@@ -16,16 +15,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.ppo import MemoryPPO
+from agents.registry import AGENTS as REGISTRY
+from agents.registry import SB3_PPO, get_agent, memory_agents
 from agents.vec_env import make_vec_env
 
-MEMORY_AGENTS: dict[str, dict[str, Any]] = {
-    "lstm": {"policy": "MlpLstmPolicy", "core_kwargs": {"hidden_size": 128}},
-    "gru": {"policy": "MlpGruPolicy", "core_kwargs": {"hidden_size": 128}},
-    "ntm": {"policy": "MlpNTMPolicy", "core_kwargs": {}},
-    "stochastic-ntm": {"policy": "MlpStochasticNTMPolicy", "core_kwargs": {}},
-}
-SB3_AGENTS = ("ppo", "recurrent-ppo")
-AGENTS = (*MEMORY_AGENTS, *SB3_AGENTS)
+AGENTS = tuple(REGISTRY)  # every agent name, in registry order
 
 
 def run_name(env_id: str, agent: str, seed: int) -> str:
@@ -51,23 +45,25 @@ def make_agent(
 ) -> BaseAlgorithm:
     """Build one of :data:`AGENTS` on ``env``; ``algo_kwargs`` override the algorithm's."""
     check_device(device)
+    spec = get_agent(agent)
     common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
-    if agent in MEMORY_AGENTS:
-        spec = MEMORY_AGENTS[agent]
+    algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
+    if spec.is_memory_agent:
         policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
-        policy_kwargs["core_kwargs"] = {**spec["core_kwargs"], **(core_kwargs or {})}
-        return MemoryPPO(spec["policy"], env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
+        policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **(core_kwargs or {})}
+        if not spec.policy_stem:  # a registered custom core runs under the generic policy
+            policy_kwargs["core_class"] = spec.core_class
+        return MemoryPPO(spec.policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
     if core_kwargs:
-        raise ValueError(f"core_kwargs apply to memory agents {list(MEMORY_AGENTS)}, not {agent!r}")
-    if agent == "ppo":
+        memory = [s.name for s in memory_agents()]
+        raise ValueError(f"core_kwargs apply to memory agents {memory}, not {agent!r}")
+    if spec.algorithm == SB3_PPO:
         from stable_baselines3 import PPO
 
-        return PPO("MlpPolicy", env, **common, **algo_kwargs)
-    if agent == "recurrent-ppo":
-        from sb3_contrib import RecurrentPPO
+        return PPO(spec.policy, env, **common, **algo_kwargs)
+    from sb3_contrib import RecurrentPPO
 
-        return RecurrentPPO("MlpLstmPolicy", env, **common, **algo_kwargs)
-    raise ValueError(f"agent must be one of {list(AGENTS)}, got {agent!r}")
+    return RecurrentPPO(spec.policy, env, **common, **algo_kwargs)
 
 
 def evaluate_success(

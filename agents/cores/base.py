@@ -1,13 +1,44 @@
-"""The memory-core protocol every core implements."""
+"""The memory-core protocol every core implements, and a base class for step-wise cores.
+
+A core is a ``torch.nn.Module`` with four things (see :class:`MemoryCore`):
+
+* ``output_size`` (int): features per step of ``y``;
+* ``internal_action_nvec`` (tuple of ints, default ``()``): one categorical internal
+  decision per entry (e.g. a sampled memory slot), each with that many choices;
+* ``initial_state(batch_size, device) -> State``: a nested (Named)tuple of tensors, batch on
+  axis 0 (learned where the paper says so);
+* ``forward(x[T, B, F], state, episode_starts[T, B], extras=None) -> (y[T, B, H], state)``:
+  a start resets that row to ``initial_state`` *before* the step is processed.
+
+Optionally ``diagnostics(trace, images) -> Diagnostics`` turns the per-step trace a core recorded
+(``CoreExtras.trace``) into named scalars and images for TensorBoard; ``traces = True``
+tells the trainer the core records one (otherwise it never reruns the core to ask).
+
+A core that is defined by one time step subclasses :class:`StepCore` and writes ``step``;
+the base runs the loop with resets. The README has a worked example.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
+from agents.checks import check_int, check_positive
 from agents.cores.state import State, reset_where
+
+__all__ = [
+    "CoreExtras",
+    "Diagnostics",
+    "MemoryCore",
+    "StepCore",
+    "StepOutput",
+    "check_int",
+    "check_positive",
+]
 
 
 @dataclass
@@ -16,9 +47,9 @@ class CoreExtras:
 
     Inputs: ``replay`` (internal actions ``[T, B, R]`` to teacher-force instead of
     sampling) and ``deterministic`` (argmax instead of sampling). Outputs, filled by cores
-    that make internal stochastic decisions: ``actions [T, B, R]``, ``log_prob [T, B]``,
-    ``entropy [T, B]``; and by any core when ``trace`` is a dict: per-step diagnostics
-    (lists of tensors, e.g. read/write weightings ``[B, heads, N]``).
+    with internal stochastic decisions (``internal_action_nvec`` non-empty): ``actions
+    [T, B, R]``, ``log_prob [T, B]``, ``entropy [T, B]``; and by any core when ``trace`` is a
+    dict: per-step diagnostics (lists of tensors, e.g. read/write weightings ``[B, heads, N]``).
     """
 
     replay: torch.Tensor | None = None
@@ -29,17 +60,27 @@ class CoreExtras:
     trace: dict[str, list[torch.Tensor]] | None = field(default=None)
 
 
-class MemoryCore(nn.Module):
-    """A recurrent memory: ``forward(x[T, B, F], state, starts[T, B]) -> (y[T, B, H], state)``.
+@dataclass
+class Diagnostics:
+    """What a core hands the trainer to log: scalars and ``[H, W]`` uint8 images."""
 
-    State is explicit (nested tuples of tensors, batch on axis 0); an episode start resets
-    that row to ``initial_state`` before the step is processed. Cores with internal
-    stochastic decisions set ``internal_action_dims`` (one categorical choice per entry,
-    sizes in ``internal_action_nvec``) and read/write a :class:`CoreExtras`.
+    scalars: dict[str, float] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class MemoryCore(nn.Module):
+    """A recurrent memory: ``forward(x[T, B, F], state, starts[T, B], extras) -> (y, state)``.
+
+    ``y`` is ``[T, B, output_size]``. State is explicit (nested tuples of tensors, batch on
+    axis 0); nothing hides in the module between calls, so a stored state replays exactly.
+    An episode start resets that row to ``initial_state`` (``torch.where``, not ``* 0``)
+    before the step. Cores with internal stochastic decisions set ``internal_action_nvec``
+    and read ``extras.replay`` / fill ``extras.actions, log_prob, entropy``.
     """
 
     output_size: int
     internal_action_nvec: tuple[int, ...] = ()
+    traces: bool = False  # True if forward records per-step diagnostics into extras.trace
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         raise NotImplementedError
@@ -53,17 +94,66 @@ class MemoryCore(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
 
-    def reset_where(self, state: State, starts: torch.Tensor) -> State:
-        """Reset the rows of ``state`` where ``starts[B]`` is true to the initial state."""
-        return reset_where(state, self.initial_state(starts.shape[0], starts.device), starts)
+    def diagnostics(
+        self, trace: dict[str, list[torch.Tensor]], images: bool = False
+    ) -> Diagnostics:
+        """Scalars (and images if asked) from a trace of one env column (default: nothing)."""
+        return Diagnostics()
 
 
-def check_int(name: str, value: int, low: int) -> int:
-    """Return ``value`` if it is an int (not a bool) ``>= low``, else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
+class StepOutput(NamedTuple):
+    """One step of a :class:`StepCore`: ``y [B, H]``, the new state, and for cores with
+    internal decisions ``actions [B, R]``, ``log_prob [B]``, ``entropy [B]``."""
+
+    y: torch.Tensor
+    state: State
+    actions: torch.Tensor | None = None
+    log_prob: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
 
 
-def check_positive(name: str, value: int) -> int:
-    return check_int(name, value, 1)
+class StepCore(MemoryCore):
+    """A core defined by one time step; this base runs the time loop with resets.
+
+    Subclasses write ``initial_state`` and ``step(x[B, F], state, replay[B, R] | None,
+    extras) -> StepOutput``; ``trace_step(state)`` may return per-step tensors to trace.
+    """
+
+    def step(
+        self, x: torch.Tensor, state: State, replay: torch.Tensor | None, extras: CoreExtras | None
+    ) -> StepOutput:
+        raise NotImplementedError
+
+    def trace_step(self, state: State) -> dict[str, torch.Tensor]:
+        """Tensors ``[B, ...]`` to record after each step when a trace is asked for."""
+        return {}
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        episode_starts: torch.Tensor,
+        extras: CoreExtras | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        T, B = x.shape[:2]
+        initial = self.initial_state(B, x.device)
+        starts = episode_starts.bool()
+        replay = None if extras is None else extras.replay
+        trace = None if extras is None else extras.trace
+        any_start = starts.any(dim=1).tolist()  # one host sync per call, not one per step
+        ys, outs = [], []
+        for t in range(T):
+            if any_start[t]:
+                state = reset_where(state, initial, starts[t])
+            out = self.step(x[t], state, None if replay is None else replay[t], extras)
+            state = out.state
+            ys.append(out.y)
+            outs.append(out)
+            if trace is not None:
+                for name, value in self.trace_step(state).items():
+                    trace.setdefault(name, []).append(value.detach())
+        if extras is not None and self.internal_action_nvec:
+            extras.actions = torch.stack([o.actions for o in outs])
+            extras.log_prob = torch.stack([o.log_prob for o in outs])
+            extras.entropy = torch.stack([o.entropy for o in outs])
+        return torch.stack(ys), state

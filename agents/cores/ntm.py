@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents import addressing as A
-from agents.cores.base import CoreExtras, MemoryCore, check_int, check_positive
+from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, check_positive
 from agents.cores.state import State, reset_where
 
 MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
@@ -106,6 +106,24 @@ class NTMCore(MemoryCore):
         if read_mode == "sample":
             nvec += [self.N] * self.R
         self.internal_action_nvec = tuple(nvec)
+
+    traces = True
+
+    def diagnostics(
+        self, trace: dict[str, list[torch.Tensor]], images: bool = False
+    ) -> Diagnostics:
+        """Entropy of the read/write weightings, slots written (total write weight > 0.05)
+        and, if asked, ``[N, T]`` images of head 0's weightings (slot x time, as in the paper)."""
+        diag = Diagnostics()
+        for name, steps in trace.items():
+            w = torch.stack(steps)[:, 0]  # [T, heads, N]
+            diag.scalars[f"{name}_entropy"] = A.weight_entropy(w).mean().item()
+            if name == "write_weights":
+                diag.scalars["slots_written"] = float((w.sum(dim=(0, 1)) > 0.05).sum().item())
+            if images:
+                img = w[:, 0].T.clamp(0, 1).cpu().numpy()
+                diag.images[name] = (img / max(img.max(), 1e-6) * 255).astype("uint8")
+        return diag
 
     def initial_state(self, batch_size: int, device=None) -> NTMState:
         dev = self.init_reads.device if device is None else device

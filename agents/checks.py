@@ -1,0 +1,51 @@
+"""Argument checks for the agents package: one place, one message format.
+
+Every check raises ``ValueError`` naming the argument and the allowed range. Integers may
+be Python or numpy integers (never bools); numbers may be any real Python/numpy scalar.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _allowed(low: float, high: float | None) -> str:
+    return f">= {low}" if high is None else f"in [{low}, {high}]"
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Return ``int(value)`` if it is an integer (not a bool) in ``[low, high]``."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
+    ):
+        raise ValueError(f"{name} must be an integer {_allowed(low, high)}, got {value!r}")
+    return int(value)
+
+
+def check_positive(name: str, value: Any) -> int:
+    return check_int(name, value, 1)
+
+
+def check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
+    """Return ``float(value)`` if it is a finite real number in ``[low, high]``."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        raise ValueError(f"{name} must be a number {_allowed(low, high)}, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value

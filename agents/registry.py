@@ -1,0 +1,131 @@
+"""One registry of agents: name -> algorithm, policy, core and default settings.
+
+Every place that names agents (``MemoryPPO``'s policy aliases, :func:`agents.training.
+make_agent`, the CLI's ``--agent`` choices, the benchmark, the README's table) reads
+:data:`AGENTS`. Adding a core needs one :func:`register_agent` call::
+
+    register_agent("stack", StackCore, summary="soft stack", core_kwargs={"depth": 32})
+
+A memory agent named ``stem`` also gets SB3-style policy aliases ``Mlp{stem}Policy`` and
+``MultiInput{stem}Policy`` (built in :mod:`agents.policies` for the built-in agents).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from agents.cores import GRUCore, LSTMCore, MemoryCore, NTMCore
+
+MEMORY_PPO, SB3_PPO, RECURRENT_PPO = "memory-ppo", "ppo", "recurrent-ppo"
+ALGORITHMS = (MEMORY_PPO, SB3_PPO, RECURRENT_PPO)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent: how to build it and what it is.
+
+    ``core_kwargs`` are the core's defaults (baked into its named policy);
+    ``algo_kwargs`` the algorithm's defaults for this agent (a caller's keywords win).
+    """
+
+    name: str
+    algorithm: str
+    summary: str
+    core_class: type[MemoryCore] | None = None
+    core_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    algo_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    policy_stem: str | None = None  # "NTM" -> MlpNTMPolicy / MultiInputNTMPolicy
+
+    @property
+    def policy(self) -> str:
+        """The policy alias the algorithm is built with."""
+        if self.algorithm == SB3_PPO:
+            return "MlpPolicy"
+        if self.algorithm == RECURRENT_PPO:
+            return "MlpLstmPolicy"
+        return f"Mlp{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
+
+    @property
+    def is_memory_agent(self) -> bool:
+        return self.algorithm == MEMORY_PPO
+
+
+_AGENTS: dict[str, AgentSpec] = {}
+AGENTS: Mapping[str, AgentSpec] = MappingProxyType(_AGENTS)
+
+
+def register_agent(
+    name: str,
+    core_class: type[MemoryCore] | None = None,
+    *,
+    summary: str,
+    core_kwargs: Mapping[str, Any] | None = None,
+    algo_kwargs: Mapping[str, Any] | None = None,
+    algorithm: str = MEMORY_PPO,
+    policy_stem: str | None = None,
+) -> AgentSpec:
+    """Add an agent to :data:`AGENTS` (names: lower-case letters, digits, ``-``, ``_``)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"agent name must match {_NAME.pattern}, got {name!r}")
+    if name in _AGENTS:
+        raise ValueError(f"agent {name!r} is already registered")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if (algorithm == MEMORY_PPO) != (core_class is not None):
+        raise ValueError("a memory-ppo agent needs a core_class; SB3 agents take none")
+    if core_class is not None and not (
+        isinstance(core_class, type) and issubclass(core_class, MemoryCore)
+    ):
+        raise ValueError(f"core_class must be a MemoryCore subclass, got {core_class!r}")
+    spec = AgentSpec(
+        name,
+        algorithm,
+        summary,
+        core_class,
+        MappingProxyType(dict(core_kwargs or {})),
+        MappingProxyType(dict(algo_kwargs or {})),
+        policy_stem,
+    )
+    _AGENTS[name] = spec
+    return spec
+
+
+def get_agent(name: str) -> AgentSpec:
+    if name not in _AGENTS:
+        raise ValueError(f"agent must be one of {list(_AGENTS)}, got {name!r}")
+    return _AGENTS[name]
+
+
+def memory_agents() -> list[AgentSpec]:
+    return [s for s in _AGENTS.values() if s.is_memory_agent]
+
+
+def markdown_table() -> str:
+    """The README's table of agents (a test keeps the README's copy in sync)."""
+    rows = ["| agent | algorithm | policy | summary |", "| --- | --- | --- | --- |"]
+    rows += [
+        f"| `{s.name}` | {s.algorithm} | `{s.policy}` | {s.summary} |" for s in AGENTS.values()
+    ]
+    return "\n".join(rows)
+
+
+SAMPLED_READS = {"read_mode": "sample"}
+register_agent("lstm", LSTMCore, summary="LSTM core (baseline)", policy_stem="Lstm", core_kwargs={})
+register_agent("gru", GRUCore, summary="GRU core (baseline)", policy_stem="Gru")
+register_agent("ntm", NTMCore, summary="Neural Turing Machine, soft addressing", policy_stem="NTM")
+register_agent(
+    "stochastic-ntm",
+    NTMCore,
+    summary="NTM with sampled (hard) reads trained by the policy gradient",
+    core_kwargs=SAMPLED_READS,
+    policy_stem="StochasticNTM",
+)
+register_agent("ppo", algorithm=SB3_PPO, summary="SB3 PPO with an MLP policy (memoryless)")
+register_agent(
+    "recurrent-ppo", algorithm=RECURRENT_PPO, summary="sb3-contrib RecurrentPPO (LSTM baseline)"
+)
