@@ -36,9 +36,20 @@ import statistics
 import sys
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
+
+from agents.results import (
+    OutputLocked,
+    ResultsError,
+    append_record,
+    output_lock,
+    read_results,
+    repair_results,
+    run_key,
+)
+from agents.workers import stop_pool, worker_pool
 
 SUCCESS = 0.95
 STOP_SUCCESS = 0.99  # training success over the last STOP_WINDOW episodes that ends a run
@@ -61,10 +72,6 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
         steps += 1
         if terminated or truncated:
             return steps
-
-
-def run_key(run: dict[str, Any]) -> str:
-    return json.dumps([run["agent"], run["env"], run["env_kwargs"], run["seed"]], sort_keys=True)
 
 
 def progress_callback(curve: list[tuple[int, float]]):
@@ -230,52 +237,74 @@ def median_success(records: list[dict[str, Any]]) -> float:
     return statistics.median(r["success_rate"] for r in records) if records else float("nan")
 
 
-def run_suite(suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = True) -> list[dict]:
-    """Run (or resume) a suite; returns all records."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results_path = out_dir / "results.jsonl"
-    records = (
-        [json.loads(line) for line in results_path.read_text().splitlines()]
-        if results_path.exists()
-        else []
-    )
-    done = {run_key(r) for r in records}
-    n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
-    total = sum(len(plan(suite, i)) for i in range(n_rungs))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+def run_suite(
+    suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = True, repair: bool = False
+) -> list[dict]:
+    """Run (or resume) a suite into ``out_dir``; returns all records.
 
-        bar = tqdm(total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr)
-    for task in suite["tasks"]:  # task by task, so each task's frontier completes early
-        for rung in range(len(task["ladder"])):
-            todo = []
-            for run in plan(suite, rung, [task]):
-                if run_key(run) in done:
-                    continue
-                if rung > 0 and _failed_below(records, run, suite):
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                todo.append(run)
-            if not todo:
-                continue
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(train_one, run) for run in todo]
-                for future in as_completed(futures):
-                    try:
-                        record = future.result()
-                    except Exception as err:  # reported; retried on the next rerun
-                        print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+    Holds ``out_dir``'s lock throughout (``OutputLocked`` if another runner has it); a bad
+    line in ``results.jsonl`` raises ``ResultsError`` unless ``repair`` moves it aside first.
+    """
+    with output_lock(out_dir) as close_lock_in_child:
+        results_path = out_dir / "results.jsonl"
+        if repair:
+            _report_repair(results_path)
+        records = read_results(results_path)
+        done = {run_key(r) for r in records}
+        n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
+        total = sum(len(plan(suite, i)) for i in range(n_rungs))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr
+            )
+        for task in suite["tasks"]:  # task by task, so each task's frontier completes early
+            for rung in range(len(task["ladder"])):
+                todo = []
+                for run in plan(suite, rung, [task]):
+                    if run_key(run) in done:
                         continue
-                    records.append(record)
-                    with results_path.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    if bar is not None:
-                        bar.update(1)
-    if bar is not None:
-        bar.close()
+                    if rung > 0 and _failed_below(records, run, suite):
+                        if bar is not None:
+                            bar.update(1)
+                        continue
+                    todo.append(run)
+                if todo:
+                    for record in _train_all(todo, jobs, close_lock_in_child):
+                        records.append(record)
+                        append_record(results_path, record)
+                        if bar is not None:
+                            bar.update(1)
+        if bar is not None:
+            bar.close()
     return records
+
+
+def _train_all(runs: list[dict], jobs: int, child_init) -> Any:
+    """Yield the records of ``runs`` as they finish (a failed run is reported and skipped:
+    the next invocation retries it)."""
+    pool = worker_pool(jobs, child_init)
+    try:
+        futures = [pool.submit(train_one, run) for run in runs]
+        for future in as_completed(futures):
+            try:
+                record = future.result()
+            except Exception as err:
+                print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+                continue
+            yield record
+    except BaseException:
+        stop_pool(pool)  # Ctrl-C or an error here: do not wait for running trials
+        raise
+    pool.shutdown()
+
+
+def _report_repair(path: Path) -> None:
+    moved = repair_results(path)
+    if moved:
+        print(f"repair: moved {moved} bad line(s) of {path} to {path}.bad", file=sys.stderr)
 
 
 def _failed_below(records: list[dict], run: dict, suite: dict) -> bool:
@@ -461,20 +490,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from results.jsonl"
     )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="move bad lines of results.jsonl (truncated, not a record, duplicates) to "
+        "results.jsonl.bad, then go on",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    suite = load_suite(args.suite)
-    out_dir = Path(args.out) / suite["name"]
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.report_only:
-        path = out_dir / "results.jsonl"
-        records = (
-            [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-        )
-    else:
-        records = run_suite(
-            suite, out_dir, args.jobs or suite.get("jobs", 1), progress=not args.no_progress
-        )
+    try:
+        suite = load_suite(args.suite)
+        out_dir = Path(args.out) / suite["name"]
+        if args.report_only:
+            path = out_dir / "results.jsonl"
+            if args.repair:
+                with output_lock(out_dir):
+                    _report_repair(path)
+            records = read_results(path)
+        else:
+            jobs = args.jobs or suite.get("jobs", 1)
+            records = run_suite(
+                suite, out_dir, jobs, progress=not args.no_progress, repair=args.repair
+            )
+    except (ResultsError, OutputLocked, ValueError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(write_report(suite, records, out_dir, command))
 
 

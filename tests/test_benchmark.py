@@ -151,3 +151,176 @@ def test_module_entry_point_runs_and_names_known_suites_on_a_typo():
     )
     assert proc.returncode != 0
     assert "known suites" in proc.stderr and "frontier-cpu" in proc.stderr
+
+
+# ------------------------------------------------------------- robustness of the runner
+def _record(seed: int = 0, **extra) -> dict:
+    return {
+        "agent": "ppo",
+        "env": "memenvs/DelayedRecall-v0",
+        "knob": "delay",
+        "value": 2,
+        "env_kwargs": {"num_symbols": 4, "delay": 2},
+        "seed": seed,
+        "success_rate": 0.5,
+        "mean_return": 0.5,
+        "env_steps_per_s": 100.0,
+        "curve": [],
+        **extra,
+    }
+
+
+TINY_SUITE = {
+    "agents": ["ppo"],
+    "seeds": [0, 1],
+    "budget": 256,
+    "eval_episodes": 4,
+    "n_envs": 2,
+    "jobs": 2,
+    "hyperparameters": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+    "tasks": [
+        {"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2], "fixed": {}},
+    ],
+}
+
+
+def _write_suite(tmp_path: Path, name: str = "tiny", **changes) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({**TINY_SUITE, **changes}))
+    return path
+
+
+def _bench(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "agents.benchmark", "--no-progress", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+GOOD = json.dumps(_record(0))
+BAD_LINES = {
+    "truncated": (GOOD[:40], "not valid JSON"),
+    "empty object": ("{}", "missing keys"),
+    "missing a key": (json.dumps({k: v for k, v in _record(1).items() if k != "seed"}), "seed"),
+    "not an object": ("[1, 2]", "not a record"),
+    "wrong type": (json.dumps(_record(1, success_rate="high")), "success_rate"),
+    "duplicate": (GOOD, "second record of the run on line 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_a_bad_results_line_names_file_and_line_and_repair_moves_it_aside(tmp_path, case):
+    from agents.results import ResultsError, read_results, repair_results
+
+    bad, problem = BAD_LINES[case]
+    path = tmp_path / "results.jsonl"
+    path.write_text(f"{GOOD}\n{bad}\n{json.dumps(_record(2))}\n")
+    with pytest.raises(ResultsError) as err:
+        read_results(path)
+    message = str(err.value)
+    assert str(path) in message and "line 2" in message and problem in message
+    assert "--repair" in message
+    assert repair_results(path) == 1
+    assert [r["seed"] for r in read_results(path)] == [0, 2]
+    moved = [json.loads(line) for line in (tmp_path / "results.jsonl.bad").read_text().splitlines()]
+    assert [(m["line"], m["text"]) for m in moved] == [(2, bad)]
+
+
+def test_results_path_that_is_a_directory_is_a_clear_error(tmp_path):
+    from agents.results import ResultsError, read_results
+
+    (tmp_path / "results.jsonl").mkdir()
+    with pytest.raises(ResultsError, match="is a directory"):
+        read_results(tmp_path / "results.jsonl")
+
+
+def test_append_after_a_truncated_last_line_keeps_records_apart(tmp_path):
+    from agents.results import append_record, read_results, repair_results
+
+    path = tmp_path / "results.jsonl"
+    path.write_text(f"{GOOD}\n{GOOD[:30]}")  # the writer was killed mid-line
+    append_record(path, _record(3))
+    assert repair_results(path) == 1
+    assert [r["seed"] for r in read_results(path)] == [0, 3]
+
+
+def test_cli_on_a_corrupt_results_file_exits_with_the_line_then_repairs(tmp_path):
+    suite = _write_suite(tmp_path)
+    out = tmp_path / "out"
+    (out / "tiny").mkdir(parents=True)
+    (out / "tiny" / "results.jsonl").write_text(f"{GOOD}\n{{}}\n")
+    proc = _bench("--suite", str(suite), "--out", str(out), "--report-only", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "results.jsonl, line 2: record missing keys" in proc.stderr
+    proc = _bench(
+        "--suite", str(suite), "--out", str(out), "--report-only", "--repair", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "moved 1 bad line" in proc.stderr
+    assert (out / "tiny" / "results.jsonl.bad").is_file()
+
+
+def test_a_second_runner_on_the_same_output_refuses(tmp_path):
+    from agents.results import OutputLocked, output_lock
+
+    suite = _write_suite(tmp_path)
+    out = tmp_path / "out"
+    with output_lock(out / "tiny"):
+        with pytest.raises(OutputLocked, match="another benchmark runner"), output_lock(out / "tiny"):
+            pass
+        proc = _bench("--suite", str(suite), "--out", str(out), cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"pid {__import__('os').getpid()}" in proc.stderr
+        assert not (out / "tiny" / "results.jsonl").exists()
+    with output_lock(out / "tiny"):  # released on exit
+        pass
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited (reparented to a PID 1 that may not reap it)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find the workers")
+def test_kill_9_of_the_runner_leaves_no_worker_and_frees_the_lock(tmp_path):
+    import os
+    import signal
+    import time
+
+    from agents.results import output_lock
+
+    suite = _write_suite(tmp_path, budget=10**8)  # trains until killed
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "agents.benchmark", "--no-progress", "--suite", str(suite)]
+    runner = subprocess.Popen([*cmd, "--out", str(out)], cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := _children(runner.pid)) < 2:  # both trials started
+            assert runner.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        assert all(_alive(w) for w in workers)
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:
+        os.kill(w, signal.SIGKILL)
+    assert not survivors
+    with output_lock(out / "tiny"):
+        pass

@@ -1,0 +1,170 @@
+"""A suite's ``results.jsonl``: validated reading, repair, appending, and one runner at a time.
+
+Each line is one complete JSON record of a finished run. A bad line (truncated JSON, a
+non-object, a record missing keys or with values of the wrong type, a second record of the
+same run) is reported as ``ResultsError`` naming the file and line; ``repair_results`` moves
+such lines to ``results.jsonl.bad`` and keeps the rest. ``output_lock`` makes a second
+runner on the same output folder refuse instead of writing duplicate records.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "agent": str,
+    "env": str,
+    "knob": str,
+    "value": (int, float, str),
+    "env_kwargs": dict,
+    "seed": int,
+    "success_rate": Real,
+    "mean_return": Real,
+    "env_steps_per_s": Real,
+    "curve": list,
+}
+REPAIR_HINT = "rerun with --repair to move bad lines to {bad} and keep the rest"
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read as one valid record per line."""
+
+
+class OutputLocked(RuntimeError):
+    """Another runner is writing to the same output folder."""
+
+
+def run_key(run: dict[str, Any]) -> str:
+    """Identity of a run: agent, env id, env kwargs, seed (what resume compares)."""
+    return json.dumps([run["agent"], run["env"], run["env_kwargs"], run["seed"]], sort_keys=True)
+
+
+def check_record(line: str) -> dict[str, Any]:
+    """Parse one line into a record; raise ``ValueError`` saying what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"a JSON {type(record).__name__}, not a record object")
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"record missing keys {missing}")
+    for key, kind in REQUIRED.items():
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{key}={value!r} is a {type(value).__name__}")
+    if not 0.0 <= record["success_rate"] <= 1.0:
+        raise ValueError(f"success_rate={record['success_rate']!r} is outside [0, 1]")
+    if not math.isfinite(record["mean_return"]):
+        raise ValueError(f"mean_return={record['mean_return']!r} is not finite")
+    return record
+
+
+def _scan(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | None, str | None]]:
+    """Yield ``(line number, line, record or None, problem or None)`` for every line."""
+    if path.is_dir():
+        raise ResultsError(f"{path} is a directory, not a results file: move it away")
+    seen: dict[str, int] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            record = check_record(line)
+        except ValueError as err:
+            yield number, line, None, str(err)
+            continue
+        key = run_key(record)
+        if key in seen:
+            yield number, line, None, f"a second record of the run on line {seen[key]}"
+            continue
+        seen[key] = number
+        yield number, line, record, None
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """All records of ``path`` (none if it does not exist); ``ResultsError`` on a bad line."""
+    if not path.exists():
+        return []
+    records = []
+    for number, _, record, problem in _scan(path):
+        if problem is not None:
+            hint = REPAIR_HINT.format(bad=path.name + ".bad")
+            raise ResultsError(f"{path}, line {number}: {problem}; {hint}")
+        records.append(record)
+    return records
+
+
+def repair_results(path: Path) -> int:
+    """Move the bad lines of ``path`` to ``<path>.bad`` (appended); return how many moved."""
+    if not path.exists():
+        return 0
+    good, bad = [], []
+    for number, line, _, problem in _scan(path):
+        if problem is None:
+            good.append(line)
+        else:
+            bad.append(json.dumps({"line": number, "problem": problem, "text": line}))
+    if bad:
+        with open(f"{path}.bad", "a") as f:
+            f.write("".join(b + "\n" for b in bad))
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(g + "\n" for g in good))
+        os.replace(tmp, path)
+    return len(bad)
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one record as one line, in one write (a kill cannot split a record in two)."""
+    data = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(fd).st_size and _last_byte(path) != b"\n":
+            data = b"\n" + data  # a previous writer died mid-line: keep that line separate
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[Callable[[], None]]:
+    """Hold ``<out_dir>/.lock`` (``fcntl.flock``, released on any exit, even ``kill -9``).
+
+    Yields a function that closes this process's copy of the lock in a forked child (a
+    worker), so the lock lives exactly as long as the runner. Raises ``OutputLocked`` if
+    another process holds it.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OutputLocked(
+            f"another benchmark runner (pid {holder}) is writing to {out_dir} "
+            f"(lock {path}); wait for it to finish or use another --out"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+    def close_in_child() -> None:
+        os.close(fd)
+
+    try:
+        yield close_in_child
+    finally:
+        os.close(fd)
