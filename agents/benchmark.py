@@ -21,7 +21,9 @@ MemoryPPO core gets the same hyperparameters (a controlled comparison).
 Results go to ``benchmarks/results/<suite>/``: ``results.jsonl`` (one record per run,
 appended as runs finish, so a rerun skips them), ``README.md`` (tables, delay frontier,
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
-``runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. An agent that fails a rung
+``benchmarks/results/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>`` (under the output
+root ``--out``). Names from the suite become folder names only if they are safe
+(:func:`agents.suite.path_component`). An agent that fails a rung
 (median success < 95%) is not run at higher rungs of that task: its frontier is known.
 A run stops before its budget once 99 of its last 100 training episodes succeed; the policy
 evaluated is the one that met that test (see :func:`progress_callback`).
@@ -49,7 +51,10 @@ from agents.results import (
     repair_results,
     run_key,
 )
+from agents.suite import load_suite, path_component, plan, task_name
 from agents.workers import stop_pool, worker_pool
+
+__all__ = ["frontier", "load_suite", "plan", "progress_callback", "run_suite", "train_one"]
 
 SUCCESS = 0.95
 STOP_SUCCESS = 0.99  # training success over the last STOP_WINDOW episodes that ends a run
@@ -108,6 +113,14 @@ def progress_callback(curve: list[tuple[int, float]]):
     return Progress()
 
 
+def _inside(root: Path, *parts: str) -> Path:
+    """``root / parts``, refusing any path that resolves outside ``root``."""
+    path = root.joinpath(*parts)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"run folder {path} lies outside the output folder {root}")
+    return path
+
+
 def train_one(run: dict[str, Any]) -> dict[str, Any]:
     """Train one agent on one configuration; return its result record."""
     import torch
@@ -143,7 +156,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     model = make_agent(agent, env, seed=run["seed"], device=device, **algo_hp)
     # exactly runs/<suite>/<task>/<agent>/seed<k> (SB3's own naming would add _1, _2, ...);
     # a run that is trained again (it never finished) starts from an empty folder
-    tb_dir = Path(run["tb_dir"]) / f"seed{run['seed']}"
+    tb_dir = _inside(Path(run["out_root"]), run["tb_dir"], f"seed{run['seed']}")
     shutil.rmtree(tb_dir, ignore_errors=True)
     model.set_logger(configure(str(tb_dir), ["tensorboard"]))
 
@@ -179,72 +192,27 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
         "env_steps_per_s": model.num_timesteps / wall,
         "curve": curve,
         "device": run.get("device", "cpu"),
-        "tensorboard": str(tb_dir),
+        "tensorboard": str(Path(run["tb_dir"], f"seed{run['seed']}")),
         "machine": info,
     }
 
 
 # ---------------------------------------------------------------------------- the matrix
-def load_suite(name_or_path: str) -> dict[str, Any]:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = Path("benchmarks/suites") / f"{name_or_path}.json"
-    if not path.exists():
-        known = sorted(p.stem for p in Path("benchmarks/suites").glob("*.json"))
-        raise ValueError(f"suite {name_or_path!r} not found; known suites: {known}")
-    suite = json.loads(path.read_text())
-    suite.setdefault("name", path.stem)
-    return suite
-
-
-def plan(suite: dict[str, Any], rung: int, tasks: list[dict] | None = None) -> list[dict[str, Any]]:
-    """All runs at ladder position ``rung`` (one per agent x task x seed)."""
-    runs = []
-    for task in suite["tasks"] if tasks is None else tasks:
-        if rung >= len(task["ladder"]):
-            continue
-        value = task["ladder"][rung]
-        env_kwargs = {**task.get("fixed", {}), task["knob"]: value}
-        name = task["env"].split("/")[-1].removesuffix("-v0")
-        for agent in suite["agents"]:
-            hp = {
-                **suite.get("hyperparameters", {}),
-                **suite.get("agent_overrides", {}).get(agent, {}),
-            }
-            for seed in suite["seeds"]:
-                runs.append(
-                    {
-                        "suite": suite["name"],
-                        "agent": agent,
-                        "env": task["env"],
-                        "knob": task["knob"],
-                        "value": value,
-                        "env_kwargs": env_kwargs,
-                        "seed": seed,
-                        "budget": suite["budget"],
-                        "eval_episodes": suite.get("eval_episodes", 200),
-                        "n_envs": suite.get("n_envs", 16),
-                        "device": suite.get("device", "cpu"),
-                        "hyperparameters": hp,
-                        "eval": task.get("eval", [{}]),
-                        "tb_dir": f"runs/{suite['name']}/{name}-{task['knob']}{value}/{agent}",
-                    }
-                )
-    return runs
-
-
 def median_success(records: list[dict[str, Any]]) -> float:
     return statistics.median(r["success_rate"] for r in records) if records else float("nan")
 
 
 def run_suite(
-    suite: dict[str, Any], out_dir: Path, jobs: int, progress: bool = True, repair: bool = False
+    suite: dict[str, Any], out_root: Path, jobs: int, progress: bool = True, repair: bool = False
 ) -> list[dict]:
-    """Run (or resume) a suite into ``out_dir``; returns all records.
+    """Run (or resume) a suite; returns all records.
 
-    Holds ``out_dir``'s lock throughout (``OutputLocked`` if another runner has it); a bad
-    line in ``results.jsonl`` raises ``ResultsError`` unless ``repair`` moves it aside first.
+    Records go to ``<out_root>/<suite>/results.jsonl``, TensorBoard runs to
+    ``<out_root>/runs/<suite>/...``. Holds the suite folder's lock throughout
+    (``OutputLocked`` if another runner has it); a bad line in ``results.jsonl`` raises
+    ``ResultsError`` unless ``repair`` moves it aside first.
     """
+    out_dir = out_root / path_component("name", suite["name"])
     with output_lock(out_dir) as close_lock_in_child:
         results_path = out_dir / "results.jsonl"
         if repair:
@@ -264,6 +232,7 @@ def run_suite(
             for rung in range(len(task["ladder"])):
                 todo = []
                 for run in plan(suite, rung, [task]):
+                    run["out_root"] = str(out_root)
                     if run_key(run) in done:
                         continue
                     if rung > 0 and _failed_below(records, run, suite):
@@ -423,7 +392,7 @@ def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
     for task in suite["tasks"]:
-        env, name = task["env"], task["env"].split("/")[-1].removesuffix("-v0")
+        env, name = task["env"], task_name(task["env"])
         if not any(r["env"] == env for r in records):
             continue  # nothing measured yet: no empty figures
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -501,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         suite = load_suite(args.suite)
-        out_dir = Path(args.out) / suite["name"]
+        out_dir = Path(args.out) / suite["name"]  # validated by load_suite
         if args.report_only:
             path = out_dir / "results.jsonl"
             if args.repair:
@@ -511,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             jobs = args.jobs or suite.get("jobs", 1)
             records = run_suite(
-                suite, out_dir, jobs, progress=not args.no_progress, repair=args.repair
+                suite, Path(args.out), jobs, progress=not args.no_progress, repair=args.repair
             )
     except (ResultsError, OutputLocked, ValueError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

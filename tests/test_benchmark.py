@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import deque
@@ -52,12 +53,13 @@ def test_smoke_suite_writes_results_report_plots_and_tensorboard(tmp_path):
     for agent in agents:
         assert f"| {agent} |" in readme
     assert list(out.glob("success_vs_*.png")) and list(out.glob("curves_*.png"))
-    assert list(
-        (tmp_path / "runs" / "smoke").glob("DelayedRecall-delay2/*/seed0/events.out.tfevents.*")
-    )
+    runs = tmp_path / "results" / "runs" / "smoke"  # under --out, not beside it
+    assert list(runs.glob("DelayedRecall-delay2/*/seed0/events.out.tfevents.*"))
+    assert not (tmp_path / "runs").exists()
     for r in records:  # exactly runs/<suite>/<task>/<agent>/seed<k>, one events file each
-        assert r["tensorboard"].endswith(f"/{r['agent']}/seed{r['seed']}")
-        assert len(list((tmp_path / r["tensorboard"]).glob("events.out.tfevents.*"))) == 1
+        assert r["tensorboard"] == f"runs/smoke/DelayedRecall-delay2/{r['agent']}/seed{r['seed']}"
+        events = (tmp_path / "results" / r["tensorboard"]).glob("events.out.tfevents.*")
+        assert len(list(events)) == 1
     # resumable: a rerun finds every run done and trains nothing
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0
@@ -184,8 +186,8 @@ TINY_SUITE = {
 }
 
 
-def _write_suite(tmp_path: Path, name: str = "tiny", **changes) -> Path:
-    path = tmp_path / f"{name}.json"
+def _write_suite(folder: Path, **changes) -> Path:
+    path = folder / "tiny.json"
     path.write_text(json.dumps({**TINY_SUITE, **changes}))
     return path
 
@@ -264,8 +266,8 @@ def test_a_second_runner_on_the_same_output_refuses(tmp_path):
     suite = _write_suite(tmp_path)
     out = tmp_path / "out"
     with output_lock(out / "tiny"):
-        with pytest.raises(OutputLocked, match="another benchmark runner"), output_lock(out / "tiny"):
-            pass
+        with pytest.raises(OutputLocked, match="another benchmark runner"):
+            output_lock(out / "tiny").__enter__()
         proc = _bench("--suite", str(suite), "--out", str(out), cwd=tmp_path)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert f"pid {__import__('os').getpid()}" in proc.stderr
@@ -324,3 +326,57 @@ def test_kill_9_of_the_runner_leaves_no_worker_and_frees_the_lock(tmp_path):
     assert not survivors
     with output_lock(out / "tiny"):
         pass
+
+
+# --------------------------------------------------------------- names from suite files
+UNSAFE = {
+    "name": {"name": "../../x"},
+    "agents[]": {"agents": ["../../../../victim"]},
+    "tasks[0].env": {"tasks": [{"env": "memenvs/..", "knob": "delay", "ladder": [2]}]},
+    "tasks[0].knob": {"tasks": [{"env": "memenvs/DelayedRecall-v0", "knob": "/x", "ladder": [2]}]},
+    "ladder value": {
+        "tasks": [{"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": ["2/../../x"]}]
+    },
+    "agent_overrides key": {"agent_overrides": {"a/b": {}}},
+}
+
+
+@pytest.mark.parametrize("field", sorted(UNSAFE))
+def test_unsafe_names_in_a_suite_are_rejected_naming_the_field(tmp_path, field):
+    with pytest.raises(ValueError, match=re.escape(field) + "=.*cannot be used as a folder name"):
+        load_suite(str(_write_suite(tmp_path, **UNSAFE[field])))
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+VICTIM = "../../../../victim"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"name": "../../x"}, {"agents": [VICTIM], "agent_overrides": {VICTIM: {"agent": "ppo"}}}],
+    ids=["suite name", "variant name"],
+)
+def test_a_traversing_suite_writes_and_deletes_nothing_outside_out(tmp_path, changes):
+    work = tmp_path / "a" / "b" / "c"
+    work.mkdir(parents=True)
+    victim = tmp_path / "a" / "b" / "victim" / "seed0"  # where the old runner's rmtree hit
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("precious")
+    suite = _write_suite(work, **changes)
+    before = _tree(tmp_path)
+    for _ in range(2):  # a rerun is what used to delete
+        proc = _bench("--suite", str(suite), "--out", str(work / "out"), cwd=work)
+        assert proc.returncode == 2 and "cannot be used as a folder name" in proc.stderr
+    assert _tree(tmp_path) - before <= {"a/b/c/out"} and before <= _tree(tmp_path)
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+def test_a_run_folder_outside_the_output_is_refused_before_anything_is_deleted(tmp_path):
+    from agents.benchmark import _inside
+
+    assert _inside(tmp_path, "runs", "s", "seed0") == tmp_path / "runs" / "s" / "seed0"
+    with pytest.raises(ValueError, match="outside the output folder"):
+        _inside(tmp_path / "out", "runs/../../victim", "seed0")
