@@ -117,6 +117,39 @@ def test_ntm_initial_state_is_not_zero_and_learned():
     assert core.init_reads.grad is not None and core.init_read_logits.grad is not None
 
 
+def slot_spread(core, steps=10, batch=4):
+    """Largest difference between any slot's memory and slot 0's after random input."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(steps, batch, F, generator=gen)
+    with torch.no_grad():
+        _, s = core(x, core.initial_state(batch), torch.zeros(steps, batch, dtype=torch.bool))
+    return (s.memory - s.memory[:, :1]).abs().amax().item()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"controller": "mlp", "read_heads": 2, "write_heads": 2},
+        {"read_mode": "sample"},
+        {"read_mode": "sample", "write_mode": "sample"},
+    ],
+    ids=["soft", "mlp-2-heads", "sampled-reads", "sampled-both"],
+)
+def test_ntm_slots_can_be_told_apart(kwargs):
+    """Identical slots addressed identically stay identical forever (issue 11): the initial
+    weightings must break the symmetry. The old uniform (zero-logit) start fails the check."""
+    torch.manual_seed(0)
+    core = NTMCore(F, memory_slots=12, memory_width=6, **kwargs)
+    assert core.initial_state(1).write_weights[0, :, 0].min() > 0.99  # focused on slot 0
+    assert slot_spread(core) > 1e-3
+    with torch.no_grad():
+        core.init_read_logits.zero_()
+        core.init_write_logits.zero_()
+    if core.write_mode == "soft":  # sampled writes break the symmetry by chance
+        assert slot_spread(core) == 0.0
+
+
 def test_ntm_gradients_reach_memory_writes():
     """Soft NTM: the loss at the last step depends on what was written at the first."""
     torch.manual_seed(0)

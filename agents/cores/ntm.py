@@ -25,7 +25,19 @@ from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, ch
 from agents.cores.state import State, reset_where
 
 MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
+# Initial logit of slot 0 (all others 0): the initial weightings put 1 - (N-1)/(e^10+N-1)
+# (0.994 at N = 128) on slot 0. With constant memory, uniform initial weightings address,
+# write and read every slot identically forever, and their gradients are equal too, so
+# nothing ever breaks the symmetry between slots (issue 11); a focused start does.
+INIT_FOCUS = 10.0
 MODES = ("soft", "sample")
+
+
+def focused_logits(heads: int, slots: int) -> torch.Tensor:
+    """Initial weighting logits ``[heads, slots]``: ``INIT_FOCUS`` on slot 0, zero elsewhere."""
+    logits = torch.zeros(heads, slots)
+    logits[:, 0] = INIT_FOCUS
+    return logits
 
 
 class NTMState(NamedTuple):
@@ -95,10 +107,10 @@ class NTMCore(MemoryCore):
         self.head_size = self.M + 1 + 1 + self.S + 1  # key, beta, g, s, gamma
         # one projection for every head: [write addressing (W), read addressing (R), erase/add (W)]
         self.head_proj = nn.Linear(self.C, (self.W + self.R) * self.head_size + self.W * 2 * self.M)
-        # learned initial reads and weightings (biased towards slot 0, as in pytorch-ntm)
+        # learned initial reads and weightings, focused on slot 0 (see INIT_FOCUS)
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
-        self.init_read_logits = nn.Parameter(torch.zeros(self.R, self.N))
-        self.init_write_logits = nn.Parameter(torch.zeros(self.W, self.N))
+        self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
+        self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
         self.output_size = self.C + self.R * self.M
         nvec = []
         if write_mode == "sample":
