@@ -31,17 +31,18 @@ evaluated is the one that met that test (see :func:`progress_callback`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
 import statistics
 import sys
 import time
-from collections import deque
 from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
+from agents.ladder import STOP_SUCCESS, STOP_WINDOW, SUCCESS, progress_callback, train_ladder
 from agents.results import (
     OutputLocked,
     ResultsError,
@@ -54,11 +55,18 @@ from agents.results import (
 from agents.suite import load_suite, path_component, plan, task_name
 from agents.workers import stop_pool, worker_pool
 
-__all__ = ["frontier", "load_suite", "plan", "progress_callback", "run_suite", "train_one"]
+__all__ = [
+    "STOP_SUCCESS",
+    "STOP_WINDOW",
+    "SUCCESS",
+    "frontier",
+    "load_suite",
+    "plan",
+    "progress_callback",
+    "run_suite",
+    "train_one",
+]
 
-SUCCESS = 0.95
-STOP_SUCCESS = 0.99  # training success over the last STOP_WINDOW episodes that ends a run
-STOP_WINDOW = 100
 EXTERNAL_MEMORY = "external-memory-ppo"
 
 
@@ -79,40 +87,6 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
             return steps
 
 
-def progress_callback(curve: list[tuple[int, float]]):
-    """SB3 callback: appends ``(steps, training success)`` to ``curve`` after each rollout and
-    stops training at the step where the last ``STOP_WINDOW`` training episodes reach
-    ``STOP_SUCCESS``.
-
-    The stop test counts the episodes that end at this very step (SB3 updates its
-    ``ep_success_buffer`` only after ``on_step``). Stopping one step late would run one more
-    PPO update, and that update can undo a solved memory policy (measured: GRU on TMaze 16
-    went from 1.00 to 0.53 in one update), so the evaluated policy would not be the one that
-    met the criterion.
-    """
-    import numpy as np
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class Progress(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.window: deque[float] = deque(maxlen=STOP_WINDOW)
-
-        def _on_rollout_end(self) -> None:
-            buf = self.model.ep_success_buffer
-            if len(buf) >= 20:
-                curve.append((self.num_timesteps, float(sum(buf) / len(buf))))
-
-        def _on_step(self) -> bool:
-            infos, dones = self.locals["infos"], self.locals["dones"]
-            ended = np.flatnonzero(dones)
-            self.window.extend(float(infos[i].get("is_success", False)) for i in ended)
-            full = len(self.window) == STOP_WINDOW
-            return not (full and sum(self.window) / STOP_WINDOW >= STOP_SUCCESS)
-
-    return Progress()
-
-
 def _inside(root: Path, *parts: str) -> Path:
     """``root / parts``, refusing any path that resolves outside ``root``."""
     path = root.joinpath(*parts)
@@ -121,8 +95,20 @@ def _inside(root: Path, *parts: str) -> Path:
     return path
 
 
+def _rungs(run: dict[str, Any]) -> list[Any]:
+    """The rungs a run trains on: its own, or under a curriculum the ladder up to it."""
+    if not run.get("curriculum"):
+        return [run["value"]]
+    return run["ladder"][: run["ladder"].index(run["value"]) + 1]
+
+
 def train_one(run: dict[str, Any]) -> dict[str, Any]:
-    """Train one agent on one configuration; return its result record."""
+    """Train one agent on one configuration; return its result record.
+
+    With ``run["curriculum"]`` the agent trains up the ladder first (:func:`train_ladder`);
+    the record's ``"curriculum"`` is then ``[[rung, env step reached], ...]``, else null.
+    ``steps_to_95`` counts only training at the evaluated rung.
+    """
     import torch
 
     torch.set_num_threads(run.get("threads", 1))
@@ -135,25 +121,27 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     from agents.vec_env import make_vec_env
 
     hp = dict(run["hyperparameters"])
-    if hp.get("n_steps") == "episode":
+    if hp.get("n_steps") == "episode":  # from the rung evaluated, also under a curriculum
         length = episode_length(run["env"], run["env_kwargs"])
         hp["n_steps"] = length * math.ceil(32 / length)
     agent = hp.get("agent", run["agent"])  # a named variant of an agent (see module doc)
     external = agent == EXTERNAL_MEMORY
     if external:
-        from agents.external_memory import make_external_memory_vec_env
-
-        env = make_external_memory_vec_env(
-            run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
-        )
-        agent = "ppo"
+        from agents.external_memory import make_external_memory_vec_env as make
     else:
-        env = make_vec_env(
-            run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
-        )
+        make = make_vec_env
+    rungs = _rungs(run)
+
+    def make_env(rung: Any) -> Any:
+        kwargs = {**run["env_kwargs"], run["knob"]: rung}
+        return make(run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=kwargs)
+
+    env = make_env(rungs[0])
     device = run.get("device", "cpu")
     algo_hp = {k: v for k, v in hp.items() if k != "agent"}
-    model = make_agent(agent, env, seed=run["seed"], device=device, **algo_hp)
+    model = make_agent(
+        "ppo" if external else agent, env, seed=run["seed"], device=device, **algo_hp
+    )
     # exactly runs/<suite>/<task>/<agent>/seed<k> (SB3's own naming would add _1, _2, ...);
     # a run that is trained again (it never finished) starts from an empty folder
     tb_dir = _inside(Path(run["out_root"]), run["tb_dir"], f"seed{run['seed']}")
@@ -162,9 +150,12 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
     curve: list[tuple[int, float]] = []
     start = time.perf_counter()
-    model.learn(run["budget"], callback=progress_callback(curve))
+    reached = train_ladder(
+        model, make_env, rungs, run["budget"], curve, run.get("curriculum_success", SUCCESS)
+    )
     wall = time.perf_counter() - start
-    steps_to_95 = next((s for s, rate in curve if rate >= SUCCESS), None)
+    at_target = reached[-1][1] if reached[-1][0] == run["value"] else math.inf
+    steps_to_95 = next((s for s, rate in curve if rate >= SUCCESS and s > at_target), None)
     evals = []
     for extra in run.get("eval", [{}]):
         eval_kwargs = {**run["env_kwargs"], **extra}
@@ -191,6 +182,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
         "wall_time_s": wall,
         "env_steps_per_s": model.num_timesteps / wall,
         "curve": curve,
+        "curriculum": reached if run.get("curriculum") else None,
         "device": run.get("device", "cpu"),
         "tensorboard": str(Path(run["tb_dir"], f"seed{run['seed']}")),
         "machine": info,
@@ -325,11 +317,11 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
         lines.append(
             "| agent | "
             + " | ".join(f"{task['knob']}={v}" for v in ladder)
-            + " | frontier | env-steps/s |"
+            + " | frontier | env-steps/s | curriculum |"
         )
-        lines.append("| --- " * (len(ladder) + 3) + "|")
+        lines.append("| --- " * (len(ladder) + 4) + "|")
         for agent in suite["agents"]:
-            cells, fps, failed = [], [], False
+            cells, fps, failed, used = [], [], False, set()
             for v in ladder:
                 rs = [
                     r
@@ -337,6 +329,7 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
                     if r["agent"] == agent and r["env"] == env and r["value"] == v
                 ]
                 fps += [r["env_steps_per_s"] for r in rs]
+                used |= {bool(r.get("curriculum")) for r in rs}
                 if not rs:
                     cells.append("skip" if failed else "not run")
                     continue
@@ -348,12 +341,38 @@ def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, comm
             if not failed and "not run" in cells:  # the ladder was not finished for this agent
                 front_text = "not measured" if front is None else f">= {front} (unfinished)"
             speed = f"{statistics.median(fps):,.0f}" if fps else "-"
-            lines.append(f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} |")
+            curriculum = {frozenset([True]): "yes", frozenset([False]): "no"}.get(
+                frozenset(used), "mixed" if used else "-"
+            )
+            lines.append(
+                f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} | {curriculum} |"
+            )
+        lines.append(_curriculum_steps(records, task, suite["agents"]))
         lines.append(_extra_evals(records, env, suite["agents"]))
     text = "\n".join(lines) + "\n"
     (out_dir / "README.md").write_text(text)
     _plots(suite, records, out_dir)
     return text
+
+
+def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str:
+    """For curriculum runs: the env step at which each rung was reached, per seed."""
+    rows = [r for r in records if r["env"] == task["env"] and r.get("curriculum")]
+    if not rows:
+        return ""
+    out = [
+        "\nCurriculum (`curriculum: yes`): the agent trained up the ladder to the rung "
+        "evaluated, moving on at >= 95% training success over 100 episodes; "
+        "`rung@step` = env step at which each rung was reached, one row per seed:\n",
+        "| agent | evaluated at | seed | rungs reached |",
+        "| --- | --- | --- | --- |",
+    ]
+    for agent, value in itertools.product(agents, task["ladder"]):
+        mine = [r for r in rows if r["agent"] == agent and r["value"] == value]
+        for r in sorted(mine, key=lambda r: r["seed"]):
+            steps = ", ".join(f"{rung}@{step:,}" for rung, step in r["curriculum"])
+            out.append(f"| {agent} | {r['value']} | {r['seed']} | {steps} |")
+    return "\n".join(out)
 
 
 def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:

@@ -43,8 +43,10 @@ class OutputLocked(RuntimeError):
 
 
 def run_key(run: dict[str, Any]) -> str:
-    """Identity of a run: agent, env id, env kwargs, seed (what resume compares)."""
-    return json.dumps([run["agent"], run["env"], run["env_kwargs"], run["seed"]], sort_keys=True)
+    """Identity of a run: agent, env id, env kwargs, seed, and whether a curriculum was used
+    (what resume compares; a plan's ``curriculum`` is a bool, a record's a list or null)."""
+    key = [run["agent"], run["env"], run["env_kwargs"], run["seed"]]
+    return json.dumps(key + ["curriculum"] * bool(run.get("curriculum")), sort_keys=True)
 
 
 def check_record(line: str) -> dict[str, Any]:

@@ -65,6 +65,11 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
             path_component(f"tasks[{i}].ladder value", f"{name}-{knob}{value}")
         if not isinstance(task.get("curriculum", False), bool):
             raise ValueError(f"tasks[{i}].curriculum must be true or false")
+        advance = task.get("curriculum_success", 0.95)
+        if isinstance(advance, bool) or not isinstance(advance, int | float):
+            raise ValueError(f"tasks[{i}].curriculum_success must be a number in [0, 1]")
+        if not 0.0 <= advance <= 1.0:
+            raise ValueError(f"tasks[{i}].curriculum_success must be in [0, 1], got {advance}")
     return suite
 
 
@@ -126,6 +131,7 @@ def plan(
                         "hyperparameters": hp,
                         "eval": task.get("eval", [{}]),
                         "curriculum": task.get("curriculum", False),
+                        "curriculum_success": task.get("curriculum_success", 0.95),
                         "ladder": task["ladder"],
                         "tb_dir": str(tb_dir / path_component("agents[]", agent)),
                     }

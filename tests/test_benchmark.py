@@ -380,3 +380,95 @@ def test_a_run_folder_outside_the_output_is_refused_before_anything_is_deleted(t
     assert _inside(tmp_path, "runs", "s", "seed0") == tmp_path / "runs" / "s" / "seed0"
     with pytest.raises(ValueError, match="outside the output folder"):
         _inside(tmp_path / "out", "runs/../../victim", "seed0")
+
+
+# -------------------------------------------------------------------- delay curriculum
+def _curriculum_run(tmp_path: Path, ladder=(2, 4), knob="delay", **task) -> dict:
+    suite = {
+        **TINY_SUITE,
+        "name": "tiny",
+        "agents": ["gru"],
+        "seeds": [0],
+        "budget": 2048,
+        "n_envs": 4,
+        "eval_episodes": 8,
+        "hyperparameters": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+        "agent_overrides": {"gru": {"core_kwargs": {"hidden_size": 16}}},
+        "tasks": [
+            {
+                "env": "memenvs/DelayedRecall-v0",
+                "knob": knob,
+                "ladder": list(ladder),
+                "fixed": {} if knob == "num_symbols" else {"num_symbols": 4},
+                "curriculum": True,
+                **task,
+            }
+        ],
+    }
+    from agents.suite import validate_suite
+
+    (run,) = plan(validate_suite(suite), len(ladder) - 1)
+    return {**run, "out_root": str(tmp_path)}
+
+
+def test_curriculum_moves_on_at_the_threshold_with_the_same_model_and_evaluates_at_the_rung(
+    tmp_path,
+):
+    from agents.benchmark import train_one
+
+    record = train_one(_curriculum_run(tmp_path, curriculum_success=0.0))  # advance at once
+    (first, start), (second, reached) = record["curriculum"]
+    assert (first, start, second) == (2, 0, 4)
+    assert reached == 400  # at the step the 100th episode ended: 4 envs x 25 episodes x 4 steps
+    assert record["value"] == 4 and record["evals"][0]["env_kwargs"]["delay"] == 4
+    assert record["steps_trained"] >= 2048  # one budget for all rungs, not one per rung
+    assert all(s > reached for s, _ in record["curve"][-1:])
+    assert record["steps_to_95"] is None or record["steps_to_95"] > reached
+
+
+def test_curriculum_that_never_meets_95_percent_stays_on_its_first_rung(tmp_path):
+    from agents.benchmark import train_one
+
+    record = train_one(_curriculum_run(tmp_path))  # 2,048 steps cannot solve delay 2
+    assert record["curriculum"] == [[2, 0]] and record["success_rate"] < 0.95
+    assert record["evals"][0]["env_kwargs"]["delay"] == 4 and record["steps_to_95"] is None
+
+
+def test_curriculum_across_different_spaces_is_a_clear_error(tmp_path):
+    from agents.benchmark import train_one
+
+    run = _curriculum_run(tmp_path, ladder=(2, 3), knob="num_symbols", curriculum_success=0.0)
+    with pytest.raises(ValueError, match="observation_space at rung 3 is Box.*same spaces"):
+        train_one(run)
+
+
+def test_records_and_resume_keys_say_whether_a_curriculum_was_used(tmp_path):
+    from agents.benchmark import write_report
+    from agents.results import run_key
+
+    plain = _record(0, curriculum=None)
+    taught = _record(1, value=4, curriculum=[[2, 0], [4, 1200]])
+    assert run_key(plain) != run_key({**plain, "curriculum": [[2, 0]]})
+    assert run_key(plain) == run_key({**plain, "curriculum": False})  # a plan vs its record
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1]}
+    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4]}]
+    text = write_report(suite, [plain, taught], tmp_path, "cmd")
+    assert "| env-steps/s | curriculum |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| ppo |"))
+    assert row.endswith("| mixed |")
+    assert "| ppo | 4 | 1 | 2@0, 4@1,200 |" in text
+    text = write_report(suite, [plain], tmp_path, "cmd")
+    assert next(line for line in text.splitlines() if line.startswith("| ppo |")).endswith("| no |")
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"curriculum": "yes"}, "curriculum must be true or false"),
+        ({"curriculum_success": 1.5}, "curriculum_success must be in"),
+    ],
+)
+def test_bad_curriculum_settings_are_rejected(tmp_path, task, message):
+    tasks = [{**TINY_SUITE["tasks"][0], **task}]
+    with pytest.raises(ValueError, match=message):
+        load_suite(str(_write_suite(tmp_path, tasks=tasks)))
