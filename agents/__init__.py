@@ -4,13 +4,14 @@
 (:class:`LSTMCore`, :class:`GRUCore`, :class:`NTMCore`, ...).
 """
 
-from agents.cores import CoreExtras, GRUCore, LSTMCore, MemoryCore, NTMCore
+from agents.cores import CoreExtras, EpisodicMemoryCore, GRUCore, LSTMCore, MemoryCore, NTMCore
 from agents.policies import MemoryActorCriticPolicy
 from agents.ppo import MemoryPPO
 from agents.vec_env import NativeVecEnv, make_vec_env
 
 __all__ = [
     "CoreExtras",
+    "EpisodicMemoryCore",
     "GRUCore",
     "LSTMCore",
     "MemoryActorCriticPolicy",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from agents.cores import GRUCore, LSTMCore, MemoryCore, NTMCore
+from agents.cores import EpisodicMemoryCore, GRUCore, LSTMCore, MemoryCore, NTMCore
 
 MEMORY_PPO, SB3_PPO, RECURRENT_PPO = "memory-ppo", "ppo", "recurrent-ppo"
 ALGORITHMS = (MEMORY_PPO, SB3_PPO, RECURRENT_PPO)
@@ -124,6 +124,19 @@ register_agent(
     summary="NTM with sampled (hard) reads trained by the policy gradient",
     core_kwargs=SAMPLED_READS,
     policy_stem="StochasticNTM",
+)
+register_agent(
+    "episodic",
+    EpisodicMemoryCore,
+    summary="episodic memory (memory networks): every step written, read by attention",
+    policy_stem="Episodic",
+)
+register_agent(
+    "stochastic-episodic",
+    EpisodicMemoryCore,
+    summary="episodic memory with sampled (hard) reads trained by the policy gradient",
+    core_kwargs=SAMPLED_READS,
+    policy_stem="StochasticEpisodic",
 )
 register_agent("ppo", algorithm=SB3_PPO, summary="SB3 PPO with an MLP policy (memoryless)")
 register_agent(

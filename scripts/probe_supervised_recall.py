@@ -33,6 +33,7 @@ CORES = {  # the frontier suites' sizes
     "gru": ("GRUCore", {"hidden_size": 128}),
     "gru-chrono": ("GRUCore", {"hidden_size": 128, "chrono_max": 1024}),
     "ntm": ("NTMCore", {"memory_slots": 32, "memory_width": 16, "controller_size": 64}),
+    "episodic": ("EpisodicMemoryCore", {}),  # max_memory = the episode length (delay + 2)
 }
 NUM_SYMBOLS, BATCH, EVAL = 4, 16, 512
 
@@ -51,7 +52,9 @@ def episodes(task, count: int):
     return torch.as_tensor(np.stack(steps)), torch.as_tensor(cue)
 
 
-def probe(core_name: str, delay: int, seed: int, max_steps: int, max_seconds: float) -> dict:
+def probe(
+    core_name: str, delay: int, seed: int, max_steps: int, max_seconds: float, noise: bool = False
+) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -61,23 +64,31 @@ def probe(core_name: str, delay: int, seed: int, max_steps: int, max_seconds: fl
 
     torch.manual_seed(seed)
     cls_name, kwargs = CORES[core_name]
+    if cls_name == "EpisodicMemoryCore":
+        kwargs = {**kwargs, "max_memory": delay + 2}
     core = getattr(cores, cls_name)(NUM_SYMBOLS + 2, **kwargs)
     head = nn.Linear(core.output_size, NUM_SYMBOLS)
     params = [*core.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3)
-    train, test = DelayedRecall(BATCH, NUM_SYMBOLS, delay), DelayedRecall(EVAL, NUM_SYMBOLS, delay)
+    train = DelayedRecall(BATCH, NUM_SYMBOLS, delay, noise=noise)
+    test = DelayedRecall(EVAL, NUM_SYMBOLS, delay, noise=noise)
     train.rng, test.rng = np.random.default_rng(seed), np.random.default_rng(seed + 10_000)
 
     def logits(obs):
         starts = torch.zeros(obs.shape[:2], dtype=torch.bool)
         starts[0] = True
-        y, _ = core(obs, core.initial_state(obs.shape[1]), starts)
+        state = core.initial_state(obs.shape[1])
+        if hasattr(core, "write"):  # episodic: write the prefix, read only at the query step
+            state = core.write(state, obs[:-1], starts[:-1])
+            obs, starts = obs[-1:], starts[-1:]
+        y, _ = core(obs, state, starts)
         return head(y[-1])
 
     def accuracy() -> float:
         obs, cue = episodes(test, EVAL)
-        with torch.no_grad():
-            return float((logits(obs).argmax(-1) == cue).float().mean())
+        with torch.no_grad():  # in slices of 64 episodes: bounded memory at long delays
+            pred = torch.cat([logits(obs[:, i : i + 64]).argmax(-1) for i in range(0, EVAL, 64)])
+            return float((pred == cue).float().mean())
 
     steps, solved_at, acc = 0, None, accuracy()
     start = time.perf_counter()
@@ -97,6 +108,7 @@ def probe(core_name: str, delay: int, seed: int, max_steps: int, max_seconds: fl
     return {
         "core": core_name,
         "delay": delay,
+        "noise": noise,
         "seed": seed,
         "steps_to_95": solved_at,
         "steps": steps,
@@ -111,6 +123,7 @@ def main() -> None:
     parser.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
     parser.add_argument("--delays", nargs="+", type=int, default=[16, 64, 256])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--noise", action="store_true", help="noisy distractors (random symbols)")
     parser.add_argument("--steps", type=int, default=3000, help="most Adam steps per run")
     parser.add_argument("--seconds", type=float, default=300, help="most training time per run")
     parser.add_argument("--out", default=None, help="write the markdown table here")
@@ -126,12 +139,13 @@ def main() -> None:
     for core in args.cores:
         for delay in args.delays:
             for seed in args.seeds:
-                records.append(probe(core, delay, seed, args.steps, args.seconds))
+                records.append(probe(core, delay, seed, args.steps, args.seconds, args.noise))
                 print(json.dumps(records[-1]), flush=True)
     lines = [
         "# DelayedRecall as supervised learning: can each core carry the cue?\n",
         header("python scripts/probe_supervised_recall.py " + " ".join(sys.argv[1:]), machine()),
-        f"K = {NUM_SYMBOLS} symbols (chance 0.25); cores as in the frontier suites "
+        f"K = {NUM_SYMBOLS} symbols (chance 0.25), noise={args.noise}; "
+        "cores as in the frontier suites "
         f"({', '.join(f'{k}: {v[1]}' for k, v in CORES.items())}) plus a linear head; "
         f"cross-entropy on the cue at the query step, {BATCH} fresh episodes per Adam step, "
         f"at most {args.steps:,} steps or {args.seconds:.0f} s a run; accuracy on {EVAL} fresh "

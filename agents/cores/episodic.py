@@ -1,0 +1,268 @@
+"""Episodic memory core: write every step, read by soft content attention (memory networks).
+
+Memory networks (Weston et al. 2014; end-to-end MemN2N, Sukhbaatar et al. 2015) keep every
+input of the episode and read by attention, so the gradient from an answer to the cue it
+needs is one step long whatever the delay (a recurrent core carries the cue through a chain
+of per-step updates instead). Per step ``t`` with input ``x_t``:
+
+    entry      m_t = x_t                      (raw input, appended to the episode's memory)
+    keys       k_j = W_k x_j,   values v_j = W_v x_j   (linear maps of the raw input)
+    query      u_0 = W_u x_t,   q = W_q u_h,   c = W_c u_h               (per head)
+    weights    a_tj = softmax_j(q . k_j / sqrt(d_k) + c . phi(t - j))    (j in memory, j <= t)
+    read       o_h = sum_j a_tj v_j;   next hop u_{h+1} = u_h + W_o o_h   (MemN2N eq. 1-3)
+    output     y_t = [u_0, o_1, ..., o_hops]
+
+``phi(age) = [1{age = 0}, s, s^2]`` with ``s = log(1 + age) / 4`` is the time feature (an
+equivalent of MemN2N's temporal encoding that extrapolates: the query's ``c`` can peak the
+read at any age in log-time, so order-dependent tasks are possible and lengths beyond
+training still work). Every hop has its own key/value maps (MemN2N's adjacent tying is
+not imposed).
+
+Memory is a window of the last ``max_memory`` entries (oldest dropped), per batch row, with
+the count of entries written in the current episode (an episode start empties the row).
+Rollout (no gradient): one new entry per step, attention over the cached keys/values of the
+window (no recomputation of the past). Update (gradient enabled): keys and values of the
+stored window *and* the new steps are recomputed from the raw inputs with the current
+parameters in one parallel pass (masked at episode boundaries, no loop over time), so the
+gradient reaches a cue seen in an earlier rollout than the answer: the agent is not limited
+to BPTT within ``n_steps``.
+
+``read_mode="sample"`` draws one entry per head and hop from the attention weights (argmax
+when deterministic) and reads its value: a discrete read (Zaremba & Sutskever 2015) whose
+choice is an internal action (index into the window) trained by the policy gradient.
+
+Cost: the update's attention is ``[B, heads, T, L + T]`` per hop (entries older than
+every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; see
+``scripts/bench_episodic.py`` for time and peak memory against ``max_memory``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from agents.addressing import EPSILON
+from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, check_positive
+from agents.cores.state import State
+
+READ_MODES = ("soft", "sample")
+TIME_FEATURES = 3
+
+
+class EpisodicState(NamedTuple):
+    inputs: torch.Tensor  # [B, L, F] raw inputs of the window, oldest first (slot L-1 newest)
+    keys: torch.Tensor  # [B, L, hops * heads * d_k] keys cached at write time (rollout)
+    values: torch.Tensor  # [B, L, hops * heads * d_v] values cached at write time
+    count: torch.Tensor  # [B] int64: entries written in the current episode (not capped)
+
+
+def time_features(age: torch.Tensor) -> torch.Tensor:
+    """phi(age) = [1{age=0}, s, s^2], s = log(1 + age) / 4: ``[...] int -> [..., 3]``."""
+    s = torch.log1p(age.float()) / 4.0
+    return torch.stack([(age == 0).float(), s, s * s], dim=-1)
+
+
+class EpisodicMemoryCore(MemoryCore):
+    """Episodic memory: every step's input is kept, reads are multi-head content attention.
+
+    Args:
+        input_size: features per step ``F``.
+        max_memory: entries kept per row ``L`` (oldest dropped; default 1024). Give at
+            least the delay the task needs plus one.
+        embed_size: query embedding ``u`` width (default 64).
+        heads: attention heads per hop (default 2). key_size / value_size: ``d_k`` / ``d_v``
+            per head (default 16 each). hops: MemN2N hops (default 1).
+        read_mode: ``"soft"`` (attention-weighted read) or ``"sample"`` (one sampled entry
+            per head and hop, an internal action).
+    """
+
+    traces = True
+
+    def __init__(
+        self,
+        input_size: int,
+        max_memory: int = 1024,
+        embed_size: int = 64,
+        heads: int = 2,
+        key_size: int = 16,
+        value_size: int = 16,
+        hops: int = 1,
+        read_mode: str = "soft",
+    ) -> None:
+        super().__init__()
+        self.input_size = check_positive("input_size", input_size)
+        self.L = check_int("max_memory", max_memory, 1, 10**7)
+        self.D = check_int("embed_size", embed_size, 1, 65536)
+        self.H = check_int("heads", heads, 1, 256)
+        self.dk = check_int("key_size", key_size, 1, 4096)
+        self.dv = check_int("value_size", value_size, 1, 4096)
+        self.hops = check_int("hops", hops, 1, 16)
+        if read_mode not in READ_MODES:
+            raise ValueError(f"read_mode must be one of {READ_MODES}, got {read_mode!r}")
+        self.read_mode = read_mode
+        n_k, n_v = self.hops * self.H * self.dk, self.hops * self.H * self.dv
+        self.key_proj = nn.Linear(input_size, n_k)
+        self.value_proj = nn.Linear(input_size, n_v)
+        self.embed = nn.Linear(input_size, self.D)
+        self.query = nn.ModuleList(nn.Linear(self.D, self.H * self.dk) for _ in range(self.hops))
+        self.time_query = nn.ModuleList(
+            nn.Linear(self.D, self.H * TIME_FEATURES) for _ in range(self.hops)
+        )
+        for lin in self.time_query:  # start with no preference for any age
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.hop_out = nn.ModuleList(nn.Linear(self.H * self.dv, self.D) for _ in range(self.hops))
+        self.output_size = self.D + self.hops * self.H * self.dv
+        self.internal_action_nvec = (
+            (self.L,) * (self.hops * self.H) if read_mode == "sample" else ()
+        )
+
+    def initial_state(self, batch_size: int, device=None) -> EpisodicState:
+        dev = self.embed.weight.device if device is None else device
+        L, n_k, n_v = self.L, self.key_proj.out_features, self.value_proj.out_features
+        return EpisodicState(
+            torch.zeros(batch_size, L, self.input_size, device=dev),
+            torch.zeros(batch_size, L, n_k, device=dev),
+            torch.zeros(batch_size, L, n_v, device=dev),
+            torch.zeros(batch_size, dtype=torch.long, device=dev),
+        )
+
+    # ----------------------------------------------------------------------------- forward
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: State,
+        episode_starts: torch.Tensor,
+        extras: CoreExtras | None = None,
+    ) -> tuple[torch.Tensor, EpisodicState]:
+        """``x [T, B, F]``, ``episode_starts [T, B]`` -> ``y [T, B, output_size]``, state."""
+        T, B, _ = x.shape
+        L = self.L
+        xs = x.transpose(0, 1)  # [B, T, F]
+        count = _counts(state.count, episode_starts.bool())  # [T, B] entries incl. step t
+        inputs = torch.cat([state.inputs, xs], dim=1)  # [B, L + T, F]: concat index c
+        if torch.is_grad_enabled():  # update: recompute the stored window's keys too
+            keys, values = self.key_proj(inputs), self.value_proj(inputs)
+        else:  # rollout: the window's keys were cached when written
+            keys = torch.cat([state.keys, self.key_proj(xs)], dim=1)
+            values = torch.cat([state.values, self.value_proj(xs)], dim=1)
+        # query t sees c in [first_t, L + t]: the window [t + 1, L + t] within its episode
+        t_idx = torch.arange(T, device=x.device)
+        first = torch.maximum(t_idx[:, None] + 1, L + t_idx[:, None] + 1 - count.clamp(max=L))
+        lo = int(first.min())  # entries before lo are invisible to every query: skip them
+        mem_k, mem_v = keys[:, lo:], values[:, lo:]
+        c_idx = torch.arange(lo, L + T, device=x.device)
+        age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
+        visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
+        phi = time_features(age.clamp(min=0))  # [T, S, 3]
+
+        u = self.embed(xs)  # [B, T, D]
+        reads, acts, logps, ents, trace_w = [u], [], [], [], []
+        replay = None if extras is None else extras.replay
+        for h in range(self.hops):
+            q = self.query[h](u).view(B, T, self.H, self.dk)
+            ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES)
+            k = mem_k.view(B, -1, self.hops, self.H, self.dk)[:, :, h]
+            v = mem_v.view(B, -1, self.hops, self.H, self.dv)[:, :, h]
+            logits = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(self.dk)
+            logits = logits + torch.einsum("bthn,tsn->bhts", ct, phi)
+            w = torch.softmax(
+                logits.masked_fill(~visible[:, None], float("-inf")), dim=-1
+            )  # [B, H, T, S]
+            if self.read_mode == "sample":
+                rep = None if replay is None else replay[..., h * self.H : (h + 1) * self.H]
+                w, a, lp, en = self._sample(w, rep, extras, lo, t_idx)
+                acts.append(a)
+                logps.append(lp)
+                ents.append(en)
+            o = torch.einsum("bhts,bshd->bthd", w, v).reshape(B, T, self.H * self.dv)
+            reads.append(o)
+            trace_w.append(w)
+            u = u + self.hop_out[h](o)
+        y = torch.cat(reads, dim=-1).transpose(0, 1)  # [T, B, output_size]
+        if extras is not None and self.read_mode == "sample":
+            extras.actions = torch.cat(acts, dim=-1)
+            extras.log_prob = torch.stack(logps).sum(0)
+            extras.entropy = torch.stack(ents).sum(0)
+        if extras is not None and extras.trace is not None:
+            self._trace(extras.trace, trace_w[0], age, visible)
+        new_state = EpisodicState(
+            inputs[:, T:], keys[:, T:], values[:, T:], count[-1] if T else state.count
+        )
+        return y, new_state
+
+    def write(
+        self, state: EpisodicState, x: torch.Tensor, episode_starts: torch.Tensor
+    ) -> EpisodicState:
+        """Append ``x [T, B, F]`` to memory without reading: ``O(T)``, no attention.
+
+        The state after it equals ``forward``'s (outputs aside). For feeding a long prefix
+        cheaply (a supervised probe, a warm start); the gradient of a later ``forward`` still
+        reaches these entries, since the update recomputes keys from the raw inputs."""
+        xs = x.transpose(0, 1)
+        count = _counts(state.count, episode_starts.bool())
+        L = self.L
+        return EpisodicState(
+            torch.cat([state.inputs, xs], dim=1)[:, -L:],
+            torch.cat([state.keys, self.key_proj(xs)], dim=1)[:, -L:],
+            torch.cat([state.values, self.value_proj(xs)], dim=1)[:, -L:],
+            count[-1] if x.shape[0] else state.count,
+        )
+
+    # ----------------------------------------------------------------------------- pieces
+    def _sample(self, w, replay, extras, lo, t_idx):
+        """Hard reads: one entry per head, an index into the window ``[0, L)``.
+
+        ``w [B, H, T, S]`` over concat indices ``lo..``; window slot ``j`` of query ``t`` is
+        concat index ``t + 1 + j``. Returns the one-hot weights, actions ``[T, B, H]``,
+        log-probs and entropies ``[T, B]``."""
+        B, H, T, S = w.shape
+        offset = (t_idx + 1 - lo).view(1, 1, T, 1)  # window slot j -> column j + offset
+        if replay is not None:
+            slots = replay.permute(1, 2, 0).unsqueeze(-1)  # [T, B, H] -> [B, H, T, 1]
+            cols = slots + offset
+        elif extras is not None and extras.deterministic:
+            cols = w.argmax(-1, keepdim=True)
+        else:
+            cols = torch.multinomial(w.detach().reshape(-1, S), 1).view(B, H, T, 1)
+        if (cols < 0).any() or (cols >= S).any():
+            raise ValueError("replayed episodic read slots point outside the stored memory")
+        picked = w.gather(-1, cols).squeeze(-1)  # [B, H, T]
+        log_prob = torch.log(picked + EPSILON).sum(1).T  # [T, B]
+        entropy = -(w * torch.log(w + EPSILON)).sum(-1).sum(1).T
+        hard = torch.zeros_like(w).scatter_(-1, cols, 1.0)
+        actions = (cols - offset).squeeze(-1).permute(2, 0, 1)  # [T, B, H]
+        return hard, actions, log_prob, entropy
+
+    def _trace(self, trace, w, age, visible) -> None:
+        """Per step: the read's mean age and the number of visible entries (head 0)."""
+        B, H, T, S = w.shape
+        mean_age = (w[:, 0] * age[None].float()).sum(-1)  # [B, T]
+        for t in range(T):
+            trace.setdefault("read_age", []).append(mean_age[:, t].detach())
+            trace.setdefault("entries", []).append(visible[:, t].sum(-1).float())
+            trace.setdefault("read_entropy", []).append(
+                -(w[:, :, t] * torch.log(w[:, :, t] + EPSILON)).sum(-1).mean(-1).detach()
+            )
+
+    def diagnostics(
+        self, trace: dict[str, list[torch.Tensor]], images: bool = False
+    ) -> Diagnostics:
+        """Mean age of the read (steps back), read entropy (nats), entries in memory."""
+        names = {"read_age": "read_age", "read_entropy": "read_entropy", "entries": "entries"}
+        return Diagnostics(
+            scalars={names[k]: torch.stack(v).float().mean().item() for k, v in trace.items() if v}
+        )
+
+
+def _counts(count0: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """Entries in the episode after writing step t: ``[B]``, ``starts [T, B]`` -> ``[T, B]``.
+
+    A start at t empties the row before step t is written (count 1 at t)."""
+    T = starts.shape[0]
+    t_idx = torch.arange(T, device=starts.device)[:, None].expand_as(starts)
+    last = torch.where(starts, t_idx, torch.full_like(t_idx, -1)).cummax(dim=0).values
+    return torch.where(last >= 0, t_idx - last + 1, count0[None] + t_idx + 1)
