@@ -21,8 +21,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents import addressing as A
-from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, check_positive
-from agents.cores.state import State, reset_where
+from agents.cores.base import (
+    CoreExtras,
+    Diagnostics,
+    StepCore,
+    StepOutput,
+    check_int,
+    check_positive,
+)
 
 MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
 # Initial logit of slot 0 (all others 0): the initial weightings put 1 - (N-1)/(e^10+N-1)
@@ -49,7 +55,7 @@ class NTMState(NamedTuple):
     reads: torch.Tensor  # [B, R, M]
 
 
-class NTMCore(MemoryCore):
+class NTMCore(StepCore):
     """NTM memory core: ``N x M`` memory, ``R`` read heads, ``W`` write heads.
 
     Args:
@@ -170,8 +176,9 @@ class NTMCore(MemoryCore):
             torch.tanh(add),
         )
 
-    def _choose(self, weights, mode, replay, extras, logps, ents, acts):
-        """Soft weights pass through; sampled heads become one-hot on the chosen slot."""
+    def _choose(self, weights, mode, replay, extras, picks):
+        """Soft weights pass through; sampled heads become one-hot on the chosen slot, and
+        ``(slots [B, H], log_prob [B], entropy [B])`` is appended to ``picks``."""
         if mode == "soft":
             return weights
         if replay is not None:
@@ -180,9 +187,8 @@ class NTMCore(MemoryCore):
             slots = weights.argmax(-1)
         else:
             slots = A.sample_slots(weights.detach())
-        logps.append(A.slot_log_prob(weights, slots).sum(-1))
-        ents.append(A.weight_entropy(weights).sum(-1))
-        acts.append(slots)
+        logp = A.slot_log_prob(weights, slots).sum(-1)
+        picks.append((slots, logp, A.weight_entropy(weights).sum(-1)))
         return A.one_hot_weights(slots, self.N).to(weights.dtype)
 
     def step(
@@ -191,101 +197,60 @@ class NTMCore(MemoryCore):
         state: NTMState,
         replay: torch.Tensor | None,
         extras: CoreExtras | None,
-    ) -> tuple[torch.Tensor, NTMState, list, list, list]:
-        """One time step: ``x [B, F]`` -> ``y [B, C + R*M]``."""
+    ) -> StepOutput:
+        """One time step: ``x [B, F]`` -> ``y [B, C + R*M]`` (compiled when ``compile=True``)."""
+        if self.compile:
+            if self._compiled_step is None:
+                self._compiled_step = torch.compile(self._soft_step, dynamic=True)
+            y, *leaves = self._compiled_step(x, *state)
+            return StepOutput(y, NTMState(*leaves))
+        return self._step(x, state, replay, extras)
+
+    def _step(self, x, state: NTMState, replay, extras) -> StepOutput:
         B = x.shape[0]
         ctrl_in = torch.cat([x, state.reads.reshape(B, -1)], dim=-1)
         if self.controller_kind == "lstm":
             h, c = self.controller(ctrl_in, (state.h, state.c))
         else:
             h, c = self.controller(ctrl_in), state.c
-        logps, ents, acts = [], [], []
+        picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         n_write = self.W if self.write_mode == "sample" else 0
         key, beta, g, s, gamma, erase, add = self._head_params(h)
         W = self.W
-
-        ww = A.address(
-            state.memory,
-            state.write_weights,
-            key[:, :W],
-            beta[:, :W],
-            g[:, :W],
-            s[:, :W],
-            gamma[:, :W],
-        )
-        ww = self._choose(
-            ww,
-            self.write_mode,
-            None if replay is None else replay[:, :n_write],
-            extras,
-            logps,
-            ents,
-            acts,
-        )
+        if self.write_mode == "sequential":
+            ww = torch.roll(state.write_weights, W, dims=-1)
+        else:
+            ww = A.address(
+                state.memory, state.write_weights, key[:, :W], beta[:, :W], g[:, :W],
+                s[:, :W], gamma[:, :W],
+            )  # fmt: skip
+            ww = self._choose(
+                ww, self.write_mode, None if replay is None else replay[:, :n_write], extras, picks
+            )
         memory = A.erase_and_add(state.memory, ww, erase, add)
-
         rw = A.address(
             memory, state.read_weights, key[:, W:], beta[:, W:], g[:, W:], s[:, W:], gamma[:, W:]
         )
         rw = self._choose(
-            rw,
-            self.read_mode,
-            None if replay is None else replay[:, n_write:],
-            extras,
-            logps,
-            ents,
-            acts,
+            rw, self.read_mode, None if replay is None else replay[:, n_write:], extras, picks
         )
         reads = A.read(memory, rw)
         y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
-        return y, NTMState(h, c, memory, rw, ww, reads), logps, ents, acts
+        new_state = NTMState(h, c, memory, rw, ww, reads)
+        if not picks:
+            return StepOutput(y, new_state)
+        slots, logps, ents = zip(*picks, strict=True)
+        return StepOutput(y, new_state, torch.cat(slots, -1), sum(logps), sum(ents))
+
+    def trace_step(self, state: NTMState) -> dict[str, torch.Tensor]:
+        return {"read_weights": state.read_weights, "write_weights": state.write_weights}
 
     def _soft_step(self, x: torch.Tensor, *leaves: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``step`` on plain tensors (for ``torch.compile``): soft addressing only."""
-        y, state, *_ = self.step(x, NTMState(*leaves), None, None)
+        """``_step`` on plain tensors (for ``torch.compile``): soft addressing only."""
+        y, state, *_ = self._step(x, NTMState(*leaves), None, None)
         return (y, *state)
 
     def __getstate__(self):
         state = super().__getstate__()
         state["_compiled_step"] = None  # compiled code is rebuilt lazily, never pickled
         return state
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        state: State,
-        episode_starts: torch.Tensor,
-        extras: CoreExtras | None = None,
-    ) -> tuple[torch.Tensor, NTMState]:
-        T, B = x.shape[:2]
-        initial = self.initial_state(B, x.device)
-        starts = episode_starts.bool()
-        replay = None if extras is None else extras.replay
-        trace = None if extras is None else extras.trace
-        ys, logps, ents, acts = [], [], [], []
-        any_start = starts.any(dim=1).tolist()  # one host sync per call, not one per step
-        for t in range(T):
-            if any_start[t]:
-                state = reset_where(state, initial, starts[t])
-            if self.compile:
-                if self._compiled_step is None:
-                    self._compiled_step = torch.compile(self._soft_step, dynamic=True)
-                y, *leaves = self._compiled_step(x[t], *state)
-                state, lp, en, ac = NTMState(*leaves), [], [], []
-            else:
-                y, state, lp, en, ac = self.step(
-                    x[t], state, None if replay is None else replay[t], extras
-                )
-            ys.append(y)
-            if self.internal_action_nvec:
-                logps.append(sum(lp))
-                ents.append(sum(en))
-                acts.append(torch.cat(ac, dim=-1))
-            if trace is not None:
-                trace.setdefault("read_weights", []).append(state.read_weights.detach())
-                trace.setdefault("write_weights", []).append(state.write_weights.detach())
-        if extras is not None and self.internal_action_nvec:
-            extras.log_prob = torch.stack(logps)
-            extras.entropy = torch.stack(ents)
-            extras.actions = torch.stack(acts)
-        return torch.stack(ys), state
