@@ -26,6 +26,9 @@ def make_cores():
         "ntm-sample": NTMCore(
             F, memory_slots=12, memory_width=6, read_mode="sample", write_mode="sample"
         ),
+        "ntm-sequential": NTMCore(
+            F, memory_slots=12, memory_width=6, read_mode="sample", write_mode="sequential"
+        ),
     }
 
 
@@ -150,6 +153,27 @@ def test_ntm_slots_can_be_told_apart(kwargs):
         assert slot_spread(core) == 0.0
 
 
+@pytest.mark.parametrize("write_heads", [1, 2])
+def test_sequential_writes_advance_one_slot_per_step_and_reset(write_heads):
+    """write_mode="sequential": head h writes slot (W t + h) mod N at step t of an episode."""
+    torch.manual_seed(0)
+    N, W, T = 5, write_heads, 8
+    core = NTMCore(F, memory_slots=N, memory_width=3, write_heads=W, write_mode="sequential")
+    starts = torch.zeros(T, 2, dtype=torch.bool)
+    starts[0] = True
+    starts[3, 1] = True  # row 1 starts a new episode at step 3
+    extras = CoreExtras(trace={})
+    core(torch.randn(T, 2, F), core.initial_state(2), starts, extras)
+    ww = torch.stack(extras.trace["write_weights"])  # [T, B, W, N]
+    assert torch.equal(ww, ww.round()) and torch.all(ww.sum(-1) == 1)  # one-hot
+    slots = ww.argmax(-1)
+    for t in range(T):
+        for row, t0 in ((0, 0), (1, 3 if t >= 3 else 0)):
+            expected = [(W * (t - t0) + h) % N for h in range(W)]
+            assert slots[t, row].tolist() == expected, (t, row)
+    assert core.internal_action_nvec == ()  # nothing sampled, nothing to replay
+
+
 def test_ntm_gradients_reach_memory_writes():
     """Soft NTM: the loss at the last step depends on what was written at the first."""
     torch.manual_seed(0)
@@ -185,6 +209,8 @@ def test_stochastic_reads_replay_and_deterministic():
         ({"write_heads": 0}, "write_heads"),
         ({"controller": "transformer"}, "controller"),
         ({"read_mode": "hard"}, "read_mode"),
+        ({"read_mode": "sequential"}, "read_mode"),
+        ({"write_mode": "hard"}, "write_mode"),
         ({"shift_range": 10, "memory_slots": 8}, "shift_range"),
     ],
 )

@@ -37,6 +37,7 @@ MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
 # nothing ever breaks the symmetry between slots (issue 11); a focused start does.
 INIT_FOCUS = 10.0
 MODES = ("soft", "sample")
+WRITE_MODES = (*MODES, "sequential")
 
 
 def focused_logits(heads: int, slots: int) -> torch.Tensor:
@@ -64,7 +65,10 @@ class NTMCore(StepCore):
         read_heads / write_heads: ``R`` / ``W`` (default 1 each).
         controller: ``"lstm"`` or ``"mlp"`` (feed-forward). controller_size: ``C``.
         shift_range: shifts allowed in each direction (offsets ``-r..r``, default 1).
-        read_mode / write_mode: ``"soft"`` (differentiable) or ``"sample"`` (hard, sampled).
+        read_mode / write_mode: ``"soft"`` (differentiable) or ``"sample"`` (hard, sampled);
+            ``write_mode="sequential"``: no write addressing, head ``h`` writes slot
+            ``(W t + h) mod N`` at step ``t`` of an episode (one slot per step, issue 10), the
+            position kept in the state as the one-hot write weighting.
         compile: run the per-step function through ``torch.compile`` (soft modes only): fuses
             the ~150 small ops of a step; pays a one-off compile of about a minute.
     """
@@ -95,12 +99,15 @@ class NTMCore(StepCore):
             raise ValueError(f"shift_range must be <= (memory_slots - 1) // 2, got {shift_range}")
         if controller not in ("lstm", "mlp"):
             raise ValueError(f"controller must be 'lstm' or 'mlp', got {controller!r}")
-        for name, mode in (("read_mode", read_mode), ("write_mode", write_mode)):
-            if mode not in MODES:
-                raise ValueError(f"{name} must be one of {MODES}, got {mode!r}")
+        for name, mode, allowed in (
+            ("read_mode", read_mode, MODES),
+            ("write_mode", write_mode, WRITE_MODES),
+        ):
+            if mode not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {mode!r}")
         self.read_mode, self.write_mode = read_mode, write_mode
-        if compile and (read_mode, write_mode) != ("soft", "soft"):
-            raise ValueError("compile=True supports read_mode='soft' and write_mode='soft' only")
+        if compile and "sample" in (read_mode, write_mode):
+            raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
         self._compiled_step = None
         self.S = 2 * shift_range + 1
@@ -148,7 +155,11 @@ class NTMCore(StepCore):
         zeros = torch.zeros(batch_size, self.C, device=dev)
         memory = torch.full((batch_size, self.N, self.M), MEMORY_INIT, device=dev)
         rw = torch.softmax(self.init_read_logits, -1).to(dev).expand(batch_size, -1, -1)
-        ww = torch.softmax(self.init_write_logits, -1).to(dev).expand(batch_size, -1, -1)
+        if self.write_mode == "sequential":  # head h writes slot (W t + h) mod N at step t
+            ww = A.one_hot_weights(torch.arange(-self.W, 0, device=dev) % self.N, self.N)
+            ww = ww.to(memory.dtype).expand(batch_size, -1, -1)
+        else:
+            ww = torch.softmax(self.init_write_logits, -1).to(dev).expand(batch_size, -1, -1)
         reads = self.init_reads.to(dev).expand(batch_size, -1, -1)
         return NTMState(zeros, zeros, memory, rw, ww, reads)
 
