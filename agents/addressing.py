@@ -1,8 +1,12 @@
 """Neural Turing Machine addressing as small pure functions (Graves et al. 2014, sec. 3.3).
 
 Shapes: ``B`` batch, ``H`` heads, ``N`` memory slots, ``M`` slot width, ``S`` shift offsets.
-Every function is safe for any input a head can produce: no NaN/inf in values or
-gradients, including zero vectors, tiny or huge key strengths and huge sharpening.
+Addressing (similarity, content weights, interpolate, shift, sharpen) gives no NaN/inf in
+values or gradients for every finite float32 input: zero vectors, vectors up to the float32
+maximum (rescaled before their norms are taken), and key strengths and sharpening exponents
+up to the float32 maximum (clamped at ``BETA_MAX`` / ``GAMMA_MAX``, far beyond what changes a
+weighting: a softmax is saturated long before). ``read`` and ``erase_and_add`` are weighted
+sums: finite while ``N * max|memory|`` and ``max|add|`` stay below the float32 maximum.
 """
 
 from __future__ import annotations
@@ -11,13 +15,24 @@ import torch
 import torch.nn.functional as F
 
 EPSILON = 1e-6
+BETA_MAX = 1e6  # key strength clamp: beta * K stays <= 1e6, its gradients finite
+GAMMA_MAX = 1e6  # sharpening clamp: gamma * log(eps) = -1.4e7, finite
+
+
+def _unit_scale(x: torch.Tensor) -> torch.Tensor:
+    """``x`` divided by ``max(max_i |x_i|, 1)`` over its last axis (the scale detached: the
+    cosine is scale-free, so its gradient is unchanged), so squared norms cannot overflow."""
+    return x / x.detach().abs().amax(-1, keepdim=True).clamp_min(1.0)
 
 
 def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """K[b, h, i] = k·M_i / (||k|| ||M_i||) with eps inside the norms (eq. 6).
 
+    Vectors with an entry above 1 in magnitude are first scaled to max-abs 1.
+
     Args: keys ``[B, H, M]``, memory ``[B, N, M]``. Returns ``[B, H, N]`` in [-1, 1].
     """
+    keys, memory = _unit_scale(keys), _unit_scale(memory)
     dot = torch.bmm(keys, memory.transpose(1, 2))
     key_norm = torch.sqrt((keys * keys).sum(-1) + EPSILON)  # [B, H]
     mem_norm = torch.sqrt((memory * memory).sum(-1) + EPSILON)  # [B, N]
@@ -29,10 +44,11 @@ def content_weights(
 ) -> torch.Tensor:
     """w^c_t(i) = softmax_i(beta_t K(k_t, M_t(i))) (eq. 5).
 
-    Args: keys ``[B, H, M]``, strengths beta ``[B, H]`` (>= 0), memory ``[B, N, M]``.
-    Returns ``[B, H, N]``, rows summing to 1.
+    Args: keys ``[B, H, M]``, strengths beta ``[B, H]`` (>= 0, clamped at ``BETA_MAX``),
+    memory ``[B, N, M]``. Returns ``[B, H, N]``, rows summing to 1.
     """
-    return torch.softmax(strengths.unsqueeze(-1) * cosine_similarity(keys, memory), dim=-1)
+    beta = strengths.clamp(max=BETA_MAX).unsqueeze(-1)
+    return torch.softmax(beta * cosine_similarity(keys, memory), dim=-1)
 
 
 def interpolate(content: torch.Tensor, previous: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -63,9 +79,12 @@ def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """w_t(i) = w~_t(i)^gamma / sum_j w~_t(j)^gamma (eq. 9), computed as a softmax of
     ``gamma * log(w + eps)`` so that zero weights and huge gamma stay finite.
 
-    Args: weights ``[B, H, N]`` (non-negative), gamma ``[B, H]`` (>= 1).
+    Args: weights ``[B, H, N]`` (non-negative), gamma ``[B, H]`` (>= 1, clamped at
+    ``GAMMA_MAX``).
     """
-    return torch.softmax(gamma.unsqueeze(-1) * torch.log(weights + EPSILON), dim=-1)
+    return torch.softmax(
+        gamma.clamp(max=GAMMA_MAX).unsqueeze(-1) * torch.log(weights + EPSILON), dim=-1
+    )
 
 
 def address(

@@ -174,3 +174,61 @@ def test_zero_vectors_are_safe():
     assert torch.isfinite(memory.grad).all() and torch.isfinite(keys.grad).all()
     s = A.sharpen(torch.tensor([[[0.0, 1.0, 0.0]]], requires_grad=True), torch.tensor([[50.0]]))
     assert torch.isfinite(s).all()
+
+
+F32_MAX = torch.finfo(torch.float32).max
+huge = st.sampled_from([1.0, 1e6, 1e20, 1e30, 1e38, F32_MAX])
+
+
+def finite(*tensors: torch.Tensor) -> bool:
+    return all(torch.isfinite(x).all() for x in tensors)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scale=huge, seed=st.integers(0, 2**16))
+def test_cosine_similarity_is_finite_up_to_float32_max(scale, seed):
+    """Issue 14 item 5: vectors at 1e20 gave NaN (their squared norms overflow)."""
+    gen = torch.Generator().manual_seed(seed)
+    keys = (torch.rand(2, 2, 4, generator=gen) * 2 - 1) * scale
+    memory = torch.cat([keys, (torch.rand(2, 3, 4, generator=gen) * 2 - 1) * scale], dim=1)
+    keys.requires_grad_()
+    memory.requires_grad_()
+    sim = A.cosine_similarity(keys, memory)
+    (sim * torch.randn(sim.shape, generator=gen)).sum().backward()
+    assert finite(sim, keys.grad, memory.grad)
+    assert sim.abs().max() <= 1.0 + 1e-6
+    same = torch.diagonal(sim[:, :, :2], dim1=1, dim2=2)  # key i against its own copy
+    torch.testing.assert_close(same, torch.ones_like(same), atol=1e-5, rtol=0)
+
+
+def test_cosine_similarity_identical_vectors_at_1e20():
+    v = torch.full((1, 1, 3), 1e20, requires_grad=True)
+    sim = A.cosine_similarity(v, v.detach().clone().requires_grad_())
+    sim.sum().backward()
+    assert abs(sim.item() - 1.0) < 1e-5 and finite(v.grad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    beta=st.sampled_from([1e10, 1e20, 1e35, F32_MAX]),
+    gamma=st.sampled_from([1e10, 2.5e37, F32_MAX]),
+    slots=st.sampled_from([2, 128, 4096]),
+    seed=st.integers(0, 2**16),
+)
+def test_huge_key_strength_and_sharpening_stay_finite(beta, gamma, slots, seed):
+    """Issue 14 item 5: beta = 1e35 gave NaN gradients, gamma = 2.5e37 NaN values."""
+    gen = torch.Generator().manual_seed(seed)
+    memory = torch.randn(2, slots, 4, generator=gen)
+    memory[:, 1] = memory[:, 0]  # ties between slots
+    memory.requires_grad_()
+    keys = memory[:, :2].detach().clone().requires_grad_()
+    beta_t = torch.full((2, 2), beta, requires_grad=True)
+    gamma_t = torch.full((2, 2), gamma, requires_grad=True)
+    w = A.content_weights(keys, beta_t, memory)
+    uniform = torch.full((2, 2, slots), 1.0 / slots, requires_grad=True)
+    zero = torch.zeros(2, 2, slots, requires_grad=True)
+    outs = [w, A.sharpen(w, gamma_t), A.sharpen(uniform, gamma_t), A.sharpen(zero, gamma_t)]
+    sum((o * torch.randn(o.shape, generator=gen)).sum() for o in outs).backward()
+    assert finite(*outs, memory.grad, keys.grad, beta_t.grad, gamma_t.grad, uniform.grad, zero.grad)
+    for o in outs:
+        torch.testing.assert_close(o.sum(-1), torch.ones(2, 2))
