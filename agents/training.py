@@ -6,7 +6,7 @@ the same agent with the same defaults.
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,17 +14,36 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.checks import check_int
 from agents.ppo import MemoryPPO
 from agents.registry import AGENTS as REGISTRY
-from agents.registry import SB3_PPO, get_agent, memory_agents
+from agents.registry import MEMORY_PPO, SB3_PPO, get_agent, memory_agents
+from agents.runs import RunConfig, model_path, read_config
 from agents.vec_env import make_vec_env
 
 AGENTS = tuple(REGISTRY)  # every agent name, in registry order
 
 
-def run_name(env_id: str, agent: str, seed: int) -> str:
-    """CleanRL-style run name ``{env}__{agent}__{seed}__{time}``."""
-    return f"{env_id.replace('/', '-')}__{agent}__{seed}__{int(time.time())}"
+def algorithm_class(agent: str) -> type[BaseAlgorithm]:
+    """The SB3 algorithm class a registered agent is built with (and loaded by)."""
+    algorithm = get_agent(agent).algorithm
+    if algorithm == MEMORY_PPO:
+        return MemoryPPO
+    if algorithm == SB3_PPO:
+        from stable_baselines3 import PPO
+
+        return PPO
+    from sb3_contrib import RecurrentPPO
+
+    return RecurrentPPO
+
+
+def load_agent(
+    agent: str, path: str | Path, env: VecEnv | None = None, device: str = "cpu"
+) -> BaseAlgorithm:
+    """Load a model of a registered agent saved with ``model.save``."""
+    cls = algorithm_class(agent)
+    return cls.load(path, env=env, device=check_device(device))
 
 
 def check_device(device: str) -> str:
@@ -57,13 +76,7 @@ def make_agent(
     if core_kwargs:
         memory = [s.name for s in memory_agents()]
         raise ValueError(f"core_kwargs apply to memory agents {memory}, not {agent!r}")
-    if spec.algorithm == SB3_PPO:
-        from stable_baselines3 import PPO
-
-        return PPO(spec.policy, env, **common, **algo_kwargs)
-    from sb3_contrib import RecurrentPPO
-
-    return RecurrentPPO(spec.policy, env, **common, **algo_kwargs)
+    return algorithm_class(agent)(spec.policy, env, **common, **algo_kwargs)
 
 
 def evaluate_success(
@@ -78,34 +91,53 @@ def evaluate_success(
 ) -> dict[str, float]:
     """Success rate and mean return on fresh episodes (a new env, a seed unseen in training).
 
+    Env ``i`` of ``n_envs`` contributes its first ``(n_episodes + i) // n_envs`` episodes
+    (SB3's ``evaluate_policy`` quotas), so short episodes are not over-represented.
+
     ``external_memory=True`` evaluates on the task wrapped in ``ExternalMemory`` (for agents
     trained on that wrapper).
     """
-    n = min(n_envs, n_episodes)
+    check_int("n_episodes", n_episodes, 1)
+    n = min(check_int("n_envs", n_envs, 1), n_episodes)
     if external_memory:
         from agents.external_memory import make_external_memory_vec_env
 
         env = make_external_memory_vec_env(env_id, n_envs=n, seed=seed, env_kwargs=env_kwargs)
     else:
         env = make_vec_env(env_id, n_envs=n, seed=seed, env_kwargs=env_kwargs)
+    # each env's own quota, as SB3's evaluate_policy: taking the first episodes to finish
+    # would favour short episodes on variable-length tasks
+    quota = np.array([(n_episodes + i) // n for i in range(n)])
+    counts = np.zeros(n, dtype=int)
     obs = env.reset()
     state = None
-    starts = np.ones(env.num_envs, dtype=bool)
+    starts = np.ones(n, dtype=bool)
     returns, successes = [], []
-    running = np.zeros(env.num_envs)
-    while len(returns) < n_episodes:
+    running = np.zeros(n)
+    while (counts < quota).any():
         actions, state = model.predict(
             obs, state=state, episode_start=starts, deterministic=deterministic
         )
         obs, rewards, starts, infos = env.step(actions)
         running += rewards
         for i in np.flatnonzero(starts):
-            returns.append(running[i])
-            successes.append(float(infos[i].get("is_success", infos[i].get("success", False))))
+            if counts[i] < quota[i]:
+                returns.append(running[i])
+                info = infos[i]
+                successes.append(float(info.get("is_success", info.get("success", False))))
+                counts[i] += 1
             running[i] = 0.0
     env.close()
     return {
-        "success_rate": float(np.mean(successes[:n_episodes])),
-        "mean_return": float(np.mean(returns[:n_episodes])),
+        "success_rate": float(np.mean(successes)),
+        "mean_return": float(np.mean(returns)),
         "episodes": n_episodes,
     }
+
+
+def load_run(
+    run_dir: str | Path, which: str = "final", device: str = "cpu"
+) -> tuple[RunConfig, BaseAlgorithm]:
+    """A run folder's config and one of its saved models (see :func:`agents.runs.model_path`)."""
+    config = read_config(run_dir)
+    return config, load_agent(config.agent, model_path(run_dir, which), device=device)

@@ -18,42 +18,24 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_train_then_enjoy(tmp_path):
+def test_train_then_enjoy_from_the_run_folder_alone(tmp_path):
     proc = run(
         str(ROOT / "scripts" / "train.py"),
-        "--agent",
-        "ntm",
-        "--env",
-        "memenvs/DelayedRecall-v0",
-        "--env-kwargs",
-        '{"delay": 2}',
-        "--core-kwargs",
-        '{"memory_slots": 8, "memory_width": 4}',
-        "--steps",
-        "256",
-        "--n-envs",
-        "4",
-        "--n-steps",
-        "16",
-        "--eval-episodes",
-        "8",
-        "--logdir",
-        str(tmp_path / "runs"),
-        "--no-progress-bar",
+        *("--agent", "ntm", "--env", "memenvs/DelayedRecall-v0", "--env-kwargs", '{"delay": 2}'),
+        *("--core-kwargs", '{"memory_slots": 8, "memory_width": 4}', "--steps", "256"),
+        *("--n-envs", "4", "--n-steps", "16", "--eval-episodes", "8"),
+        *("--log-dir", str(tmp_path / "runs"), "--no-progress-bar"),
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert 0.0 <= result["success_rate"] <= 1.0 and result["episodes"] == 8
-    model = Path(result["model"])
-    assert model.exists() and list(model.parent.glob("events.out.tfevents.*"))
+    run_dir = Path(result["run_dir"])
+    assert "__delay2__ntm__seed0__" in run_dir.name
+    assert Path(result["model"]).exists() and list(run_dir.glob("events.out.tfevents.*"))
     proc = run(
         str(ROOT / "scripts" / "enjoy.py"),
-        str(model),
-        "--env",
-        "memenvs/DelayedRecall-v0",
-        "--env-kwargs",
-        '{"delay": 2}',
+        str(run_dir),
         "--png",
         str(tmp_path / "heat.png"),
         cwd=tmp_path,
@@ -92,7 +74,7 @@ def test_train_any_agent_on_a_foreign_env(tmp_path, agent):
 
 def test_train_rejects_bad_arguments(tmp_path):
     proc = run(str(ROOT / "scripts" / "train.py"), "--agent", "transformer", cwd=tmp_path)
-    assert proc.returncode == 2 and "--agent must be one of" in proc.stderr
+    assert proc.returncode == 2 and "argument --agent: invalid choice: 'transformer'" in proc.stderr
     proc = run(str(ROOT / "scripts" / "train.py"), "--device", "cuda", "--steps", "8", cwd=tmp_path)
     if proc.returncode != 0:  # on a machine without a GPU: a clear message, not a silent CPU run
         assert "no CUDA GPU" in proc.stderr

@@ -1,0 +1,58 @@
+"""Argument types and options the commands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from agents.runs import MODELS
+
+
+def json_dict(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object such as ``'{"delay": 8}'``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = nonnegative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run folder and which of its models to load (evaluate and enjoy)."""
+    parser.add_argument("run", help="a run folder written by memenvs-train (has config.json)")
+    parser.add_argument(
+        "--model",
+        choices=list(MODELS),
+        default="final",
+        help="which saved model: final (model.zip; the latest checkpoint if the run did not "
+        "finish), best (best_model.zip of --eval-every) or latest (checkpoints/latest.zip)",
+    )
+    parser.add_argument(
+        "--env-kwargs",
+        type=json_dict,
+        default={},
+        help="JSON dict of env knobs that override the run's own (e.g. a longer delay)",
+    )
+    parser.add_argument("--seed", type=nonnegative_int, default=10_000, help="episode seed")
+    parser.add_argument("--stochastic", action="store_true", help="sample actions, not argmax")
+    parser.add_argument("--device", default="cpu", help="torch device to load the model on")

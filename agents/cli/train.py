@@ -1,0 +1,219 @@
+"""memenvs-train: train an agent on any Gymnasium id, in a run folder that remembers how.
+
+    memenvs-train --agent lstm --env memenvs/DelayedRecall-v0 --env-kwargs '{"delay": 64}'
+    memenvs-train --resume runs/<run>          # continue a killed run from its checkpoint
+
+The run folder ``<log-dir>/<env>__<knobs>__<agent>__seed<seed>__<time>/`` gets config.json
+(env, knobs, agent, hyperparameters, seed, versions, command, date), TensorBoard events
+(with an hparams summary), checkpoints/latest.zip every --checkpoint-every steps,
+best_model.zip and evaluations.jsonl every --eval-every steps, model.zip and result.json at
+the end. memenvs-evaluate and memenvs-enjoy need only that folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.logger import configure
+
+from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
+from agents.cli.common import json_dict, nonnegative_int, positive_int
+from agents.registry import AGENTS, get_agent
+from agents.runs import (
+    FINAL,
+    LATEST,
+    RESULT,
+    RunConfig,
+    hparams,
+    new_run_dir,
+    read_config,
+    run_name,
+    stamp_config,
+    write_config,
+)
+from agents.suite import path_component
+from agents.training import evaluate_success, load_agent, make_agent
+from agents.vec_env import make_vec_env
+
+FLAG_KWARGS = ("n_steps", "learning_rate", "ent_coef")  # algorithm keywords with own flags
+RESERVED = ("seed", "device", "tensorboard_log", "env", "policy")
+# what a run folder fixes: these cannot be given again with --resume
+RUN_DEFINING = (
+    "agent",
+    "env",
+    "env_kwargs",
+    "core_kwargs",
+    "algo_kwargs",
+    "n_envs",
+    "seed",
+    "name",
+    "memory_image_interval",
+    "eval_episodes",
+    "checkpoint_every",
+    "eval_every",
+    *FLAG_KWARGS,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    agents = "\n".join(f"  {name:20s} {spec.summary}" for name, spec in AGENTS.items())
+    p = argparse.ArgumentParser(
+        prog="memenvs-train",
+        description=__doc__,
+        epilog=f"agents:\n{agents}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = p.add_argument
+    add("--agent", choices=list(AGENTS), default="ntm", help="which agent (listed below)")
+    add("--env", default="memenvs/DelayedRecall-Easy-v0", help='Gymnasium id ("module:id" ok)')
+    add("--env-kwargs", type=json_dict, default={}, help="""env knobs, e.g. '{"delay": 8}'""")
+    add("--core-kwargs", type=json_dict, default={}, help="memory core knobs (memory agents)")
+    add("--algo-kwargs", type=json_dict, default={}, help="other algorithm keywords (JSON)")
+    add("--steps", type=positive_int, default=None, help="total env steps (default 100000)")
+    add("--n-envs", type=positive_int, default=16, help="parallel envs")
+    add("--n-steps", type=positive_int, default=64, help="rollout length per env (BPTT window)")
+    add("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    add("--ent-coef", type=float, default=0.01, help="entropy bonus")
+    add("--seed", type=nonnegative_int, default=0, help="seed of the agent and training envs")
+    add("--device", default="cpu", help="torch device: cpu or cuda")
+    add("--log-dir", "--logdir", dest="log_dir", default="runs", help="where run folders go")
+    add("--name", default="", help="run folder name (default: env__knobs__agent__seed__time)")
+    add("--eval-episodes", type=positive_int, default=200, help="episodes per evaluation")
+    add("--checkpoint-every", type=nonnegative_int, default=0, help="steps between checkpoints")
+    add("--eval-every", type=nonnegative_int, default=0, help="steps between evaluations")
+    add(
+        "--memory-image-interval",
+        type=nonnegative_int,
+        default=0,
+        help="rollouts between memory heatmaps in TensorBoard (memory agents; 0: none)",
+    )
+    add("--resume", default="", help="continue this run folder from its latest checkpoint")
+    add("--threads", type=positive_int, default=1, help="torch CPU threads")
+    add("--progress-bar", action=argparse.BooleanOptionalAction, default=True)
+    add("--verbose", action="store_true", help="also print SB3's training log")
+    return p
+
+
+def new_config(args: argparse.Namespace) -> RunConfig:
+    """The config of a new run from its arguments (``ValueError`` naming a bad one)."""
+    spec = get_agent(args.agent)
+    clash = sorted(set(args.algo_kwargs) & {*FLAG_KWARGS, *RESERVED})
+    if clash:
+        raise ValueError(f"--algo-kwargs cannot set {clash}: use their own flags")
+    if args.core_kwargs and not spec.is_memory_agent:
+        raise ValueError(f"--core-kwargs apply to memory agents only, not {args.agent!r}")
+    if args.memory_image_interval and not spec.is_memory_agent:
+        raise ValueError(f"--memory-image-interval applies to memory agents, not {args.agent!r}")
+    if args.name:
+        path_component("--name", args.name)
+    algo = {**spec.algo_kwargs, **{k: getattr(args, k) for k in FLAG_KWARGS}, **args.algo_kwargs}
+    if args.memory_image_interval:
+        algo["memory_image_interval"] = args.memory_image_interval
+    core = {**spec.core_kwargs, **args.core_kwargs} if spec.is_memory_agent else {}
+    return RunConfig(
+        env=args.env,
+        agent=args.agent,
+        seed=args.seed,
+        steps=args.steps or 100_000,
+        n_envs=args.n_envs,
+        env_kwargs=args.env_kwargs,
+        core_kwargs=core,
+        algo_kwargs=algo,
+        eval_episodes=args.eval_episodes,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        name=args.name or run_name(args.env, args.agent, args.seed, args.env_kwargs),
+    )
+
+
+def resumed_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> RunConfig:
+    changed = [k for k in RUN_DEFINING if getattr(args, k) != parser.get_default(k)]
+    if changed:
+        flags = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise ValueError(f"{flags} cannot be given with --resume: the run's config.json fixes it")
+    config = read_config(args.resume)
+    if args.steps:
+        config.steps = args.steps
+    return config
+
+
+def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
+    config = resumed_config(args, parser) if args.resume else new_config(args)
+    torch.set_num_threads(args.threads)
+    env = make_vec_env(
+        config.env, n_envs=config.n_envs, seed=config.seed, env_kwargs=config.env_kwargs
+    )
+    if args.resume:
+        run_dir = Path(args.resume)
+        checkpoint = run_dir / LATEST
+        if not checkpoint.is_file():
+            raise ValueError(f"--resume {run_dir}: no checkpoint at {checkpoint}")
+        model = load_agent(config.agent, checkpoint, env=env, device=args.device)
+        model.set_random_seed(config.seed + model.num_timesteps)  # new episodes, not replays
+        write_config(run_dir, config)  # a new --steps is remembered
+        callbacks = []
+    else:
+        try:
+            model = make_agent(
+                config.agent,
+                env,
+                seed=config.seed,
+                device=args.device,
+                core_kwargs=config.core_kwargs or None,
+                **config.algo_kwargs,
+            )
+        except TypeError as err:  # an unknown keyword in --core-kwargs or --algo-kwargs
+            raise ValueError(f"--core-kwargs / --algo-kwargs: {err}") from None
+        run_dir = new_run_dir(args.log_dir, config.name)
+        write_config(run_dir, stamp_config(config))
+        callbacks = [LogHParams(hparams(config))]
+    resumed_from = model.num_timesteps
+    model.set_logger(configure(str(run_dir), ["tensorboard"] + ["stdout"] * args.verbose))
+    if config.checkpoint_every:
+        callbacks.append(LatestCheckpoint(run_dir, config.checkpoint_every, resumed_from))
+    evaluate = lambda m: evaluate_success(  # noqa: E731
+        m, config.env, config.env_kwargs, n_episodes=config.eval_episodes
+    )
+    if config.eval_every:
+        callbacks.append(EvalSuccess(run_dir, config.eval_every, evaluate))
+    if config.steps > model.num_timesteps:
+        model.learn(
+            config.steps - model.num_timesteps,
+            callback=callbacks,
+            reset_num_timesteps=not args.resume,
+            progress_bar=args.progress_bar,
+        )
+    save_atomically(model, run_dir / FINAL)
+    result = {
+        **evaluate(model),
+        "agent": config.agent,
+        "env": config.env,
+        "env_kwargs": config.env_kwargs,
+        "steps": config.steps,
+        "num_timesteps": model.num_timesteps,
+        "resumed_from": resumed_from if args.resume else None,
+        "run_dir": str(run_dir),
+        "model": str(run_dir / FINAL),
+    }
+    (run_dir / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = train(args, parser)
+    except ValueError as err:
+        parser.error(str(err))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

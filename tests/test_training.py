@@ -1,0 +1,82 @@
+"""agents.training: evaluation quotas, algorithm classes, loading any registered agent."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from agents.registry import AGENTS
+from agents.training import algorithm_class, evaluate_success, load_agent, make_agent
+from agents.vec_env import make_vec_env
+
+VARLEN = "tests/VariableLength-v0"
+
+
+class VariableLengthEnv(gym.Env):
+    """Episodes of 1 step (success) or 20 steps (failure), each with probability 1/2."""
+
+    observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.length = 1 if self.np_random.random() < 0.5 else 20
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        info = {"success": self.length == 1} if done else {}
+        return np.zeros(1, np.float32), float(done and self.length == 1), done, False, info
+
+
+if VARLEN not in gym.registry:
+    gym.register(VARLEN, entry_point=VariableLengthEnv)
+
+
+class ZeroPolicy:
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return np.zeros(len(obs), dtype=np.int64), state
+
+
+def test_evaluate_success_is_not_biased_to_short_episodes():
+    """One episode per env, 16 envs, 20 seeds: short (successful) episodes finish first, so
+    keeping the first 16 to finish scores ~1.0. Each env's own quota (as SB3's
+    evaluate_policy) keeps every row's first episode: the true rate, 0.5."""
+    rates = [
+        evaluate_success(ZeroPolicy(), VARLEN, n_episodes=16, n_envs=16, seed=s)["success_rate"]
+        for s in range(20)
+    ]
+    assert 0.4 < np.mean(rates) < 0.6, rates
+
+
+def test_evaluate_success_counts_exactly_n_episodes_with_uneven_quotas():
+    result = evaluate_success(ZeroPolicy(), VARLEN, n_episodes=21, n_envs=4, seed=1)
+    assert result["episodes"] == 21
+
+
+@pytest.mark.parametrize("agent", list(AGENTS))
+def test_every_registered_agent_saves_and_loads_by_name(tmp_path, agent):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    kwargs = {"n_steps": 8, "batch_size": 16} if agent != "recurrent-ppo" else {"n_steps": 8}
+    model = make_agent(agent, env, **kwargs)
+    assert isinstance(model, algorithm_class(agent))
+    model.save(tmp_path / "m.zip")
+    loaded = load_agent(agent, tmp_path / "m.zip")
+    obs = env.reset()
+    a1, _ = model.predict(obs, episode_start=np.ones(2, bool), deterministic=True)
+    a2, _ = loaded.predict(obs, episode_start=np.ones(2, bool), deterministic=True)
+    np.testing.assert_array_equal(a1, a2)
+
+
+def test_load_agent_rejects_unknown_agent(tmp_path):
+    with pytest.raises(ValueError, match="agent must be one of"):
+        load_agent("transformer", tmp_path / "m.zip")
+
+
+def test_evaluate_success_rejects_zero_episodes():
+    with pytest.raises(ValueError, match="n_episodes must be an integer >= 1"):
+        evaluate_success(ZeroPolicy(), VARLEN, n_episodes=0)
