@@ -31,7 +31,9 @@ TASKS = {  # task -> (env id, knob, fixed kwargs)
 HYPER = {"n_steps": 64, "learning_rate": 1e-3, "ent_coef": 0.01, "batch_size": 256}
 
 
-def run(task: str, agent: str, seed: int, ladder, evals, budget, n_envs, eval_episodes) -> dict:
+def run(
+    task: str, agent: str, seed: int, ladder, evals, budget, n_envs, eval_episodes, core_kwargs
+) -> dict:
     import torch
 
     from agents.ladder import train_ladder
@@ -44,7 +46,7 @@ def run(task: str, agent: str, seed: int, ladder, evals, budget, n_envs, eval_ep
     def make_env(rung):
         return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={**fixed, knob: rung})
 
-    core = {"max_memory": max(evals) + 2}
+    core = {"max_memory": max(evals) + 2, **core_kwargs}
     model = make_agent(agent, make_env(ladder[0]), seed=seed, core_kwargs=core, **HYPER)
     start = time.perf_counter()
     curve: list = []
@@ -85,6 +87,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--n-envs", type=int, default=16)
     parser.add_argument("--eval-episodes", type=int, default=64)
+    parser.add_argument("--core-kwargs", type=json.loads, default={}, help="JSON dict")
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -100,6 +103,7 @@ def main() -> None:
             args.budget,
             args.n_envs,
             args.eval_episodes,
+            args.core_kwargs,
         )
         for s in args.seeds
     ]
@@ -110,7 +114,8 @@ def main() -> None:
     lines = [
         f"# Episodic core under PPO: {args.task}, curriculum {args.ladder}, then every delay\n",
         header(cmd, machine()),
-        f"Agent `{args.agent}`, hyperparameters {HYPER}, {args.n_envs} envs, budget "
+        f"Agent `{args.agent}`, core kwargs {records[0]['core_kwargs']}, "
+        f"hyperparameters {HYPER}, {args.n_envs} envs, budget "
         f"{args.budget:,} env steps; curriculum used: yes (ladder {args.ladder}, moving on "
         f"at >= 95% training success). Success on {args.eval_episodes} fresh episodes per "
         "delay; delays beyond the ladder were never trained on (zero-shot).\n",

@@ -54,8 +54,8 @@ TIME_FEATURES = 3
 
 class EpisodicState(NamedTuple):
     inputs: torch.Tensor  # [B, L, F] raw inputs of the window, oldest first (slot L-1 newest)
-    keys: torch.Tensor  # [B, L, hops * heads * d_k] keys cached at write time (rollout)
-    values: torch.Tensor  # [B, L, hops * heads * d_v] values cached at write time
+    keys: torch.Tensor  # [B, hops * heads, L, d_k] keys cached at write time (rollout)
+    values: torch.Tensor  # [B, hops * heads, L, d_v] values cached at write time
     count: torch.Tensor  # [B] int64: entries written in the current episode (not capped)
 
 
@@ -122,11 +122,11 @@ class EpisodicMemoryCore(MemoryCore):
 
     def initial_state(self, batch_size: int, device=None) -> EpisodicState:
         dev = self.embed.weight.device if device is None else device
-        L, n_k, n_v = self.L, self.key_proj.out_features, self.value_proj.out_features
+        L, heads = self.L, self.hops * self.H
         return EpisodicState(
             torch.zeros(batch_size, L, self.input_size, device=dev),
-            torch.zeros(batch_size, L, n_k, device=dev),
-            torch.zeros(batch_size, L, n_v, device=dev),
+            torch.zeros(batch_size, heads, L, self.dk, device=dev),
+            torch.zeros(batch_size, heads, L, self.dv, device=dev),
             torch.zeros(batch_size, dtype=torch.long, device=dev),
         )
 
@@ -145,15 +145,16 @@ class EpisodicMemoryCore(MemoryCore):
         count = _counts(state.count, episode_starts.bool())  # [T, B] entries incl. step t
         inputs = torch.cat([state.inputs, xs], dim=1)  # [B, L + T, F]: concat index c
         if torch.is_grad_enabled():  # update: recompute the stored window's keys too
-            keys, values = self.key_proj(inputs), self.value_proj(inputs)
+            keys, values = self._keys_values(inputs)
         else:  # rollout: the window's keys were cached when written
-            keys = torch.cat([state.keys, self.key_proj(xs)], dim=1)
-            values = torch.cat([state.values, self.value_proj(xs)], dim=1)
+            new_k, new_v = self._keys_values(xs)
+            keys = torch.cat([state.keys, new_k], dim=2)
+            values = torch.cat([state.values, new_v], dim=2)
         # query t sees c in [first_t, L + t]: the window [t + 1, L + t] within its episode
         t_idx = torch.arange(T, device=x.device)
         first = torch.maximum(t_idx[:, None] + 1, L + t_idx[:, None] + 1 - count.clamp(max=L))
         lo = int(first.min())  # entries before lo are invisible to every query: skip them
-        mem_k, mem_v = keys[:, lo:], values[:, lo:]
+        mem_k, mem_v = keys[:, :, lo:], values[:, :, lo:]  # [B, hops * H, S, d]
         c_idx = torch.arange(lo, L + T, device=x.device)
         age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
         visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
@@ -163,12 +164,13 @@ class EpisodicMemoryCore(MemoryCore):
         reads, acts, logps, ents, trace_w = [u], [], [], [], []
         replay = None if extras is None else extras.replay
         for h in range(self.hops):
-            q = self.query[h](u).view(B, T, self.H, self.dk)
-            ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES)
-            k = mem_k.view(B, -1, self.hops, self.H, self.dk)[:, :, h]
-            v = mem_v.view(B, -1, self.hops, self.H, self.dv)[:, :, h]
-            logits = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(self.dk)
-            logits = logits + torch.einsum("bthn,tsn->bhts", ct, phi)
+            heads = slice(h * self.H, (h + 1) * self.H)
+            q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)  # [B, H, T, dk]
+            ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES).transpose(1, 2)
+            k, v = mem_k[:, heads], mem_v[:, heads]  # [B, H, S, d]: no copy of the memory
+            logits = q @ k.transpose(-1, -2) / math.sqrt(self.dk)  # [B, H, T, S]
+            for n in range(TIME_FEATURES):
+                logits = logits + ct[..., n, None] * phi[..., n]
             w = torch.softmax(
                 logits.masked_fill(~visible[:, None], float("-inf")), dim=-1
             )  # [B, H, T, S]
@@ -178,7 +180,7 @@ class EpisodicMemoryCore(MemoryCore):
                 acts.append(a)
                 logps.append(lp)
                 ents.append(en)
-            o = torch.einsum("bhts,bshd->bthd", w, v).reshape(B, T, self.H * self.dv)
+            o = (w @ v).transpose(1, 2).reshape(B, T, self.H * self.dv)
             reads.append(o)
             trace_w.append(w)
             u = u + self.hop_out[h](o)
@@ -190,7 +192,7 @@ class EpisodicMemoryCore(MemoryCore):
         if extras is not None and extras.trace is not None:
             self._trace(extras.trace, trace_w[0], age, visible)
         new_state = EpisodicState(
-            inputs[:, T:], keys[:, T:], values[:, T:], count[-1] if T else state.count
+            inputs[:, T:], keys[:, :, T:], values[:, :, T:], count[-1] if T else state.count
         )
         return y, new_state
 
@@ -205,14 +207,22 @@ class EpisodicMemoryCore(MemoryCore):
         xs = x.transpose(0, 1)
         count = _counts(state.count, episode_starts.bool())
         L = self.L
+        new_k, new_v = self._keys_values(xs)
         return EpisodicState(
             torch.cat([state.inputs, xs], dim=1)[:, -L:],
-            torch.cat([state.keys, self.key_proj(xs)], dim=1)[:, -L:],
-            torch.cat([state.values, self.value_proj(xs)], dim=1)[:, -L:],
+            torch.cat([state.keys, new_k], dim=2)[:, :, -L:],
+            torch.cat([state.values, new_v], dim=2)[:, :, -L:],
             count[-1] if x.shape[0] else state.count,
         )
 
     # ----------------------------------------------------------------------------- pieces
+    def _keys_values(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, S, F]`` -> keys ``[B, hops * H, S, d_k]``, values ``[B, hops * H, S, d_v]``."""
+        B, S, _ = inputs.shape
+        k = self.key_proj(inputs).view(B, S, self.hops * self.H, self.dk).transpose(1, 2)
+        v = self.value_proj(inputs).view(B, S, self.hops * self.H, self.dv).transpose(1, 2)
+        return k, v
+
     def _sample(self, w, replay, extras, lo, t_idx):
         """Hard reads: one entry per head, an index into the window ``[0, L)``.
 
