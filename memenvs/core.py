@@ -7,8 +7,9 @@ of the dynamics, so they agree step for step.
 
 A task subclass implements:
 
-* ``__init__(num_envs, **knobs)``: validate knobs (:func:`check_int` and friends), set
-  ``observation_space``, ``action_space`` (single-env spaces) and allocate state arrays.
+* ``__init__(num_envs, **knobs)``: validate knobs (:func:`check_int` and friends: every
+  integer knob is at most :data:`MAX_KNOB`), check the size with :meth:`Task.check_memory`,
+  set ``observation_space``, ``action_space`` (single-env spaces) and allocate state arrays.
 * ``reset_rows(rows)``: start new episodes in the given rows, drawing from ``self.rng``.
 * ``step(actions) -> (reward, terminated, truncated)``: advance every row. A row whose
   episode already ended may be stepped too (the vector env discards that result and
@@ -34,18 +35,40 @@ RENDER_MODES = ["ansi", "rgb_array"]
 
 
 # --------------------------------------------------------------------------- validation
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """Return ``value`` as an int in ``[low, high]`` or raise a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+#: The largest value any integer knob may take (lengths, delays, counts, alphabet sizes):
+#: far beyond the 10**4-10**5-step recalls the suite is for, and small enough that no
+#: product of two knobs (a length times a repeat count, a step counter) overflows int64.
+MAX_KNOB = 10**8
+#: Bytes a task (all rows of its state, its tables and one observation batch) may take;
+#: a configuration that needs more is refused with a ValueError naming its knobs. A module
+#: global, read at construction, so a caller with more memory may raise it.
+MEMORY_BUDGET = 2**31
+
+
+def check_int(name: str, value: Any, low: int, high: int = MAX_KNOB) -> int:
+    """Return ``value`` as an int in ``[low, high]`` or raise a ValueError naming ``name``.
+
+    Python and numpy integers pass; bools, floats, ``np.timedelta64`` (an integer subclass
+    in numpy) and everything else are refused. ``high`` defaults to :data:`MAX_KNOB`.
+    """
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(
+        value, numbers.Integral
+    ):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
+    if value < low or value > high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
     return value
 
 
-def check_range(name: str, value: Any, low: int, high: int | None = None) -> tuple[int, int]:
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool or raise a ValueError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_range(name: str, value: Any, low: int, high: int = MAX_KNOB) -> tuple[int, int]:
     """Parse an int or a ``(min, max)`` pair into an inclusive range inside ``[low, high]``."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -60,7 +83,7 @@ def check_range(name: str, value: Any, low: int, high: int | None = None) -> tup
 
 
 def check_min_max(
-    min_name: str, min_value: Any, max_name: str, max_value: Any, low: int, high: int | None = None
+    min_name: str, min_value: Any, max_name: str, max_value: Any, low: int, high: int = MAX_KNOB
 ) -> tuple[int, int]:
     """Validate a pair of knobs ``min_name <= max_name``, both in ``[low, high]``."""
     lo = check_int(min_name, min_value, low, high)
@@ -68,6 +91,59 @@ def check_min_max(
     if lo > hi:
         raise ValueError(f"{min_name} must be <= {max_name}, got {min_name}={lo} > {max_name}={hi}")
     return lo, hi
+
+
+def format_bytes(nbytes: float) -> str:
+    """``nbytes`` in binary units, e.g. ``'364.0 TiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def check_memory(nbytes: int, **knobs: Any) -> None:
+    """Raise a ValueError naming ``knobs`` if ``nbytes`` exceeds :data:`MEMORY_BUDGET`."""
+    if nbytes > MEMORY_BUDGET:
+        names = ", ".join(f"{k}={v!r}" for k, v in knobs.items())
+        raise ValueError(
+            f"{names} would need about {format_bytes(nbytes)} of memory, over the budget of "
+            f"{format_bytes(MEMORY_BUDGET)} (memenvs.core.MEMORY_BUDGET): make the knobs smaller"
+        )
+
+
+def check_options(options: Any) -> None:
+    """Refuse ``reset`` options: no memenvs task takes any (None or ``{}`` pass)."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    if options:
+        raise ValueError(
+            f"unknown reset option(s) {sorted(map(str, options))}: memenvs tasks take no "
+            "reset options (set knobs as keyword arguments of gymnasium.make instead)"
+        )
+
+
+def integer_actions(arr: np.ndarray, space: Any) -> np.ndarray:
+    """``arr`` as int64, or a ValueError unless it holds integers for ``space``.
+
+    Integer dtypes pass, and floats that are finite whole numbers (some callers send
+    float arrays); bools, ``timedelta64``/``datetime64`` (numpy counts timedelta64 as an
+    integer), complex, strings and objects are refused. Values too large for int64 are
+    reported as outside ``space`` with their own value, never wrapped around.
+    """
+    kind = arr.dtype.kind
+    if kind == "i":
+        return arr.astype(np.int64, copy=False)
+    if kind not in "uf":
+        raise ValueError(f"actions must be integers for {space}, got dtype {arr.dtype}")
+    if kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+        raise ValueError(f"actions must be integers for {space}, got {arr.dtype} values {arr}")
+    huge = np.abs(arr) >= 2**62 if kind == "f" else arr >= 2**62
+    if huge.any():
+        raise ValueError(f"action {arr[huge][0]!r} is outside the action space {space}")
+    return arr.astype(np.int64)
 
 
 def sample_range(rng: np.random.Generator, bounds: tuple[int, int], size: int) -> np.ndarray:
@@ -99,6 +175,18 @@ class Task:
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
         self.rng = np.random.default_rng()
+
+    def check_memory(
+        self, obs_size: int, row_bytes: int, shared_bytes: int = 0, **knobs: Any
+    ) -> None:
+        """Refuse (ValueError naming ``knobs``) a configuration over :data:`MEMORY_BUDGET`.
+
+        Call before allocating: ``obs_size`` floats per observation, ``row_bytes`` of state
+        per row, ``shared_bytes`` of tables shared by all rows (Python ints, no overflow).
+        """
+        n = self.num_envs
+        total = n * (row_bytes + 4 * obs_size) + shared_bytes + 12 * obs_size
+        check_memory(total, num_envs=n, **knobs)
 
     # subclasses implement these -------------------------------------------------------
     def reset_rows(self, rows: np.ndarray) -> None:
@@ -132,10 +220,7 @@ class Task:
                 raise ValueError(
                     f"actions must have shape {shape} for {space}, got shape {arr.shape}"
                 )
-        if not np.issubdtype(arr.dtype, np.integer):
-            if not np.issubdtype(arr.dtype, np.floating) or np.any(arr != np.round(arr)):
-                raise ValueError(f"actions must be integers for {space}, got {arr.dtype}")
-            arr = arr.astype(np.int64)
+        arr = integer_actions(arr, space)
         if isinstance(space, spaces.Discrete):
             fast = arr.dtype == np.int64 and space.start == 0  # one unsigned compare
             if fast and not (arr.view(np.uint64) >= space.n).any():
@@ -182,6 +267,8 @@ class MemoryEnv(gym.Env):
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start an episode; ``options`` must be None or ``{}`` (tasks take none)."""
+        check_options(options)
         super().reset(seed=seed)
         self.task.rng = self.np_random
         self.task.reset_rows(np.zeros(1, dtype=np.int64))
@@ -274,6 +361,7 @@ class MemoryVectorEnv(VectorEnv):
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        check_options(options)
         super().reset(seed=seed)
         self.task.rng = self.np_random
         self.task.reset_rows(np.arange(self.num_envs))

@@ -58,7 +58,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from memenvs.core import check_int
+from memenvs.core import check_int, check_memory, integer_actions
 
 __all__ = ["ExternalMemory", "ExternalMemoryVector"]
 
@@ -66,7 +66,13 @@ __all__ = ["ExternalMemory", "ExternalMemoryVector"]
 class _Layout:
     """Spaces and numpy bookkeeping shared by the single and the vector wrapper (N rows)."""
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, num_slots: Any):
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        num_slots: Any,
+        num_rows: int = 1,
+    ) -> None:
         self.num_slots = s = check_int("num_slots", num_slots, 1)
         self.env_observation_space = observation_space
         self.env_action_space = action_space
@@ -83,6 +89,9 @@ class _Layout:
                 f"flattened observations), got env.observation_space = {observation_space}"
             )
         self.obs_dim = d = low.size
+        # the slots [rows, S, D], one observation batch [rows, 2D + S] and the spaces' bounds
+        per_row = 4 * (s * d + 2 * d + s)
+        check_memory(num_rows * per_row + 12 * (2 * d + s), num_slots=s, obs_dim=d, rows=num_rows)
         self.observation_space = spaces.Box(
             low=np.concatenate([low, np.minimum(low, 0), np.zeros(s)]).astype(np.float32),
             high=np.concatenate([high, np.maximum(high, 0), np.ones(s)]).astype(np.float32),
@@ -122,13 +131,7 @@ class _Layout:
             raise ValueError(
                 f"actions must have shape {want} for {self.action_space}, got shape {arr.shape}"
             )
-        arr = arr.reshape(shape)
-        integral = arr.dtype.kind in "iu" or (
-            arr.dtype.kind == "f" and bool(np.all(arr == np.round(arr)))
-        )
-        if not integral:
-            raise ValueError(f"actions must be integers for {self.action_space}, got {arr.dtype}")
-        arr = arr.astype(np.int64)
+        arr = integer_actions(arr.reshape(shape), self.action_space)
         bad = (arr < self._low) | (arr >= self._high)
         if bad.any():
             row = arr[bad.nonzero()[0][0]]
@@ -244,7 +247,9 @@ class ExternalMemoryVector(VectorWrapper):
                 f"env.metadata['autoreset_mode'] = {env.metadata.get('autoreset_mode')!r}"
             )
         self.autoreset_mode = mode
-        self._layout = _Layout(env.single_observation_space, env.single_action_space, num_slots)
+        self._layout = _Layout(
+            env.single_observation_space, env.single_action_space, num_slots, env.num_envs
+        )
         self.num_slots = self._layout.num_slots
         self.single_observation_space = self._layout.observation_space
         self.single_action_space = self._layout.action_space

@@ -127,5 +127,5 @@ def test_layout_pairs_and_ended_rows():
 
 
 def test_bad_knobs():
-    with pytest.raises(ValueError, match=r"num_pairs must be >= 2, got 1"):
+    with pytest.raises(ValueError, match=r"num_pairs must be in \[2, 100000000\], got 1"):
         ConcentrationEnv(num_pairs=1)

@@ -62,10 +62,29 @@ def test_rows_stepped_after_their_end():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"num_symbols": 1}, r"num_symbols must be >= 2, got 1"),
-        ({"length": 0}, r"length must be >= 1, got 0"),
+        ({"num_symbols": 1}, r"num_symbols must be in \[2, 100000000\], got 1"),
+        ({"length": 0}, r"length must be in \[1, 100000000\], got 0"),
     ],
 )
 def test_bad_knobs(knobs, message):
     with pytest.raises(ValueError, match=message):
         CountRecallEnv(**knobs)
+
+
+def _memoryless_by_dynamic_programming(num_symbols: int, length: int) -> float:
+    """``max_a sum_t P(Binomial(t, 1/K) = a) / length`` over the whole pmf (O(length**2))."""
+    p = 1.0 / num_symbols
+    pmf = np.zeros(length + 1)
+    pmf[0] = 1.0
+    total = np.zeros(length + 1)
+    for _ in range(length):
+        total += pmf
+        pmf[1:] = pmf[1:] * (1.0 - p) + pmf[:-1] * p
+        pmf[0] *= 1.0 - p
+    return float(total.max() / length)
+
+
+@pytest.mark.parametrize("num_symbols, length", [(2, 1), (2, 8), (4, 16), (3, 100), (8, 512)])
+def test_closed_form_memoryless_return_matches_the_full_programme(num_symbols, length):
+    expected = _memoryless_by_dynamic_programming(num_symbols, length)
+    assert memoryless_count_recall(num_symbols, length) == pytest.approx(expected, rel=1e-12)

@@ -130,11 +130,11 @@ def test_tasks_without_a_length_range_are_refused():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"start": 1}, r"start must be >= 2, got 1"),
-        ({"stop": 1}, r"stop must be >= 2, got 1"),
-        ({"window": 0}, r"window must be >= 1, got 0"),
-        ({"increment": 0}, r"increment must be >= 1, got 0"),
-        ({"spread": -1}, r"spread must be >= 0, got -1"),
+        ({"start": 1}, r"start must be in \[2, 100000000\], got 1"),
+        ({"stop": 1}, r"stop must be in \[2, 100000000\], got 1"),
+        ({"window": 0}, r"window must be in \[1, 100000000\], got 0"),
+        ({"increment": 0}, r"increment must be in \[1, 100000000\], got 0"),
+        ({"spread": -1}, r"spread must be in \[0, 100000000\], got -1"),
     ],
 )
 def test_bad_arguments(knobs, message):

@@ -81,10 +81,10 @@ def test_random_return_formula():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"num_symbols": 1}, r"num_symbols must be >= 2, got 1"),
-        ({"num_queries": 0}, r"num_queries must be >= 1, got 0"),
-        ({"start_delay": -1}, r"start_delay must be >= 0, got -1"),
-        ({"delay_growth": -2}, r"delay_growth must be >= 0, got -2"),
+        ({"num_symbols": 1}, r"num_symbols must be in \[2, 100000000\], got 1"),
+        ({"num_queries": 0}, r"num_queries must be in \[1, 100000000\], got 0"),
+        ({"start_delay": -1}, r"start_delay must be in \[0, 100000000\], got -1"),
+        ({"delay_growth": -2}, r"delay_growth must be in \[0, 100000000\], got -2"),
     ],
 )
 def test_bad_knobs(knobs, message):

@@ -50,8 +50,8 @@ def test_bits_and_queries_are_uniform():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"num_bits": 0}, r"num_bits must be >= 1, got 0"),
-        ({"delay": -1}, r"delay must be >= 0, got -1"),
+        ({"num_bits": 0}, r"num_bits must be in \[1, 100000000\], got 0"),
+        ({"delay": -1}, r"delay must be in \[0, 100000000\], got -1"),
     ],
 )
 def test_bad_knobs(knobs, message):

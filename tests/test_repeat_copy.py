@@ -155,11 +155,11 @@ def test_constant_end_marker_policy_scores_the_memoryless_return():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"num_symbols": 1}, r"num_symbols must be >= 2, got 1"),
-        ({"min_length": 0}, r"min_length must be >= 1, got 0"),
+        ({"num_symbols": 1}, r"num_symbols must be in \[2, 100000000\], got 1"),
+        ({"min_length": 0}, r"min_length must be in \[1, 100000000\], got 0"),
         ({"min_length": 4, "max_length": 3}, r"min_length must be <= max_length"),
-        ({"min_repeats": 0}, r"min_repeats must be >= 1, got 0"),
-        ({"max_repeats": 0}, r"max_repeats must be >= 1, got 0"),
+        ({"min_repeats": 0}, r"min_repeats must be in \[1, 100000000\], got 0"),
+        ({"max_repeats": 0}, r"max_repeats must be in \[1, 100000000\], got 0"),
         ({"min_repeats": 3, "max_repeats": 2}, r"min_repeats must be <= max_repeats"),
         ({"min_repeats": "2"}, r"min_repeats must be an integer"),
     ],

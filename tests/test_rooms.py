@@ -134,7 +134,7 @@ def test_random_returns_by_monte_carlo():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"delay": -1}, r"delay must be >= 0, got -1"),
+        ({"delay": -1}, r"delay must be in \[0, 100000000\], got -1"),
         ({"num_colors": 1}, r"num_colors must be in \[2, 5\], got 1"),
         ({"num_colors": 6}, r"num_colors must be in \[2, 5\], got 6"),
         ({"flat": 1}, r"flat must be a bool"),

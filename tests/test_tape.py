@@ -308,12 +308,16 @@ def test_describe_and_render():
 @pytest.mark.parametrize(
     ("cls", "knobs", "message"),
     [
-        (TapeCopyEnv, {"base": 1}, r"base must be >= 2, got 1"),
-        (TapeCopyEnv, {"min_length": 0}, r"min_length must be >= 1, got 0"),
+        (TapeCopyEnv, {"base": 1}, r"base must be in \[2, 100000000\], got 1"),
+        (TapeCopyEnv, {"min_length": 0}, r"min_length must be in \[1, 100000000\], got 0"),
         (TapeCopyEnv, {"min_length": 5, "max_length": 4}, r"min_length must be <= max_length"),
         (TapeCopyEnv, {"interleaved": 1}, r"interleaved must be a bool"),
-        (TapeDuplicatedInputEnv, {"duplication": 1}, r"duplication must be >= 2, got 1"),
-        (TapeReversedAdditionEnv, {"rows": 1}, r"rows must be >= 2, got 1"),
+        (
+            TapeDuplicatedInputEnv,
+            {"duplication": 1},
+            r"duplication must be in \[2, 100000000\], got 1",
+        ),
+        (TapeReversedAdditionEnv, {"rows": 1}, r"rows must be in \[2, 100000000\], got 1"),
         (TapeReversedAdditionEnv, {"rows": 3, "base": 2}, r"rows must be <= base"),
     ],
 )

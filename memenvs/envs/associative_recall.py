@@ -32,6 +32,9 @@ class AssociativeRecall(Task):
                 f"max_items must be <= num_symbols (keys are distinct symbols), "
                 f"got max_items={m} > num_symbols={k}"
             )
+        self.check_memory(
+            k + 3, 8 * (k + 2 * m + 12), 4 * (3 * k + 1) * (k + 3), num_symbols=k, max_items=m
+        )
         # [symbol one-hot (K), key flag, value flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k)
@@ -144,8 +147,8 @@ class AssociativeRecallEnv(MemoryEnv):
     true when the answer was right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 16): alphabet size K of keys and values.
-    - `min_items` (int >= 1, default 2): fewest items.
+    - `num_symbols` (int in [2, 10**8], default 16): alphabet size K of keys and values.
+    - `min_items` (int in [1, 10**8], default 2): fewest items.
     - `max_items` (int in [`min_items`, `num_symbols`], default 6): most items.
 
     ## Optimal Return

@@ -69,13 +69,13 @@ class Concentration(Task):
         super().__init__(num_envs)
         self.num_pairs = check_int("num_pairs", num_pairs, 2)
         p, n = self.num_pairs, 2 * self.num_pairs
+        self.check_memory(5 * p + 1, 8 * 4 * n + 64, num_pairs=p)
         # [position of the card just flipped (2P), its face (P), matched cards (2P), a card
         #  is face up waiting for its pair]
         self.observation_space = spaces.Box(0.0, 1.0, (5 * p + 1,), np.float32)
         self.action_space = spaces.Discrete(n)
         #: Steps after which an episode is truncated: a perfect memory needs at most 4P - 2.
         self.time_limit = 4 * p
-        self.random_return, self.memoryless_return = concentration_returns(p)
         self._r = np.arange(num_envs)
         self._cards = np.tile(np.repeat(np.arange(p), 2), (num_envs, 1))
         self.layout = np.zeros((num_envs, n), dtype=np.int64)
@@ -86,6 +86,16 @@ class Concentration(Task):
         self.found = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.done = np.ones(num_envs, dtype=bool)
+
+    @property
+    def random_return(self) -> float:  # type: ignore[override]
+        """Exact random-policy return (a dynamic programme, computed on first use)."""
+        return concentration_returns(self.num_pairs)[0]
+
+    @property
+    def memoryless_return(self) -> float:  # type: ignore[override]
+        """Exact return of flipping uniformly among face-down cards (computed on first use)."""
+        return concentration_returns(self.num_pairs)[1]
 
     def reset_rows(self, rows: np.ndarray) -> None:
         count = len(rows)
@@ -188,7 +198,7 @@ class ConcentrationEnv(MemoryEnv):
     pair was found.
 
     ## Arguments
-    - `num_pairs` (int >= 2, default 4): how many pairs `P`.
+    - `num_pairs` (int in [2, 10**8], default 4): how many pairs `P`.
 
     ## Optimal Return
     1.0: with perfect memory every pair is found within the time limit (flip an unseen

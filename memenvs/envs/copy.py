@@ -35,6 +35,9 @@ class Copy(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
         k, m = self.num_symbols, self.length_range[1]
+        self.check_memory(
+            k + 2, 8 * (3 * m + 16), 4 * (k + 3) * (k + 2), num_symbols=k, max_length=m
+        )
         # [symbol one-hot (K), delimiter flag, output-phase flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
@@ -148,8 +151,8 @@ class CopyEnv(MemoryEnv):
     is true when every output symbol was right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 8): alphabet size K.
-    - `min_length` (int >= 1, default 1): shortest sequence.
+    - `num_symbols` (int in [2, 10**8], default 8): alphabet size K.
+    - `min_length` (int in [1, 10**8], default 1): shortest sequence.
     - `max_length` (int >= `min_length`, default 10): longest sequence.
 
     ## Optimal Return

@@ -18,16 +18,15 @@ def memoryless_count_recall(num_symbols: int, length: int) -> float:
     the observation tells ``t``, so the best such policy always answers the one count
     ``a`` that maximises ``sum_t P(Binomial(t, 1/K) = a) / length`` (actions do not change
     what is shown, so no stochastic policy does better).
+
+    The sum is the expected number of the first ``length`` steps at which the count equals
+    ``a``. The count stays at each level for a Geometric(1/K) number of steps, level 0
+    first, so the time at level ``a`` within the first ``length`` steps is at most
+    ``min(G, length)`` with ``G`` distributed as the time at level 0: ``a = 0`` is best and
+    the return is ``sum_t (1 - p)**t / length = (1 - (1 - p)**length) / (p length)``, O(1).
     """
     p = 1.0 / num_symbols
-    pmf = np.zeros(length + 1)  # P(Binomial(t, p) = a) over a, for t = 0, 1, ...
-    pmf[0] = 1.0
-    total = np.zeros(length + 1)
-    for _ in range(length):
-        total += pmf
-        pmf[1:] = pmf[1:] * (1.0 - p) + pmf[:-1] * p
-        pmf[0] *= 1.0 - p
-    return float(total.max() / length)
+    return float(-np.expm1(length * np.log1p(-p)) / (p * length))
 
 
 class CountRecall(Task):
@@ -42,6 +41,7 @@ class CountRecall(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length = check_int("length", length, 1)
         k, n = self.num_symbols, self.length
+        self.check_memory(k, 8 * (n + k + 4), 4 * k * (k + 1), num_symbols=k, length=n)
         # the one-hot symbol shown
         self.observation_space = spaces.Box(0.0, 1.0, (k,), np.float32)
         self.action_space = spaces.Discrete(n)  # a count: 0 .. length - 1
@@ -116,8 +116,8 @@ class CountRecallEnv(MemoryEnv):
     Terminates after `length` steps. `info["success"]` is true when every count was right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 4): alphabet size K.
-    - `length` (int >= 1, default 16): episode length in steps.
+    - `num_symbols` (int in [2, 10**8], default 4): alphabet size K.
+    - `length` (int in [1, 10**8], default 16): episode length in steps.
 
     ## Optimal Return
     1.0 (keep a count per symbol).

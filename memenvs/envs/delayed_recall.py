@@ -9,6 +9,7 @@ from memenvs.core import (
     MemoryEnv,
     MemoryVectorEnv,
     Task,
+    check_bool,
     check_int,
     check_range,
     one_hot_rows,
@@ -23,10 +24,9 @@ class DelayedRecall(Task):
         super().__init__(num_envs)
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.delay_range = check_range("delay", delay, 0)
-        if not isinstance(noise, (bool, np.bool_)):
-            raise ValueError(f"noise must be a bool, got {noise!r}")
-        self.noise = bool(noise)
+        self.noise = check_bool("noise", noise)
         k = self.num_symbols
+        self.check_memory(k + 2, 48, num_symbols=k)
         # [symbol one-hot (K), cue flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
@@ -109,8 +109,8 @@ class DelayedRecallEnv(MemoryEnv):
     Terminates after the query step, i.e. after `delay + 2` steps.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 4): number of possible cues K.
-    - `delay` (int >= 0, or a `(min, max)` pair sampled per episode; default 16).
+    - `num_symbols` (int in [2, 10**8], default 4): number of possible cues K.
+    - `delay` (int in [0, 10**8], or a `(min, max)` pair sampled per episode; default 16).
     - `noise` (bool, default False): random distractor symbols instead of blanks.
 
     ## Optimal Return

@@ -9,9 +9,12 @@ from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
 
 
 def stream_return(num_symbols: int, num_queries: int) -> float:
-    """Expected return when each answer is right with probability 1/K, independently."""
-    k = np.arange(1, num_queries + 1)
-    return float(np.sum(float(num_symbols) ** -k) / num_queries)
+    """Expected return when each answer is right with probability 1/K, independently.
+
+    ``sum_{i=1..Q} K**-i / Q``, in closed form: ``(1 - K**-Q) / (K - 1) / Q``.
+    """
+    k = float(num_symbols)
+    return (1.0 - k**-num_queries) / (k - 1.0) / num_queries
 
 
 class EndlessRecall(Task):
@@ -36,6 +39,13 @@ class EndlessRecall(Task):
         self.start_delay = check_int("start_delay", start_delay, 0)
         self.delay_growth = check_int("delay_growth", delay_growth, 0)
         k = self.num_symbols
+        self.check_memory(
+            k + 2,
+            8 * (self.num_queries + 6),
+            4 * k * k,
+            num_symbols=k,
+            num_queries=self.num_queries,
+        )
         # [symbol one-hot (K), cue flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
@@ -140,10 +150,10 @@ class EndlessRecallEnv(MemoryEnv):
     right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 4): number of possible cues K.
-    - `num_queries` (int >= 1, default 8): trials in a full stream Q.
-    - `start_delay` (int >= 0, default 1): the first trial's delay.
-    - `delay_growth` (int >= 0, default 2): how much longer each next delay is.
+    - `num_symbols` (int in [2, 10**8], default 4): number of possible cues K.
+    - `num_queries` (int in [1, 10**8], default 8): trials in a full stream Q.
+    - `start_delay` (int in [0, 10**8], default 1): the first trial's delay.
+    - `delay_growth` (int in [0, 10**8], default 2): how much longer each next delay is.
 
     ## Optimal Return
     1.0 (name every cue).

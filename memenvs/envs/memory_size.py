@@ -20,6 +20,7 @@ class MemorySize(Task):
         self.num_bits = check_int("num_bits", num_bits, 1)
         self.delay = check_int("delay", delay, 0)
         b = self.num_bits
+        self.check_memory(2 * b + 2, 8 * (b + 3), num_bits=b, delay=self.delay)
         # [context bits (B), query one-hot (B), context flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (2 * b + 2,), np.float32)
         self.action_space = spaces.Discrete(2)
@@ -105,8 +106,8 @@ class MemorySizeEnv(MemoryEnv):
     `info["success"]` is true when the answer was right.
 
     ## Arguments
-    - `num_bits` (int >= 1, default 8): how many bits are shown at once.
-    - `delay` (int >= 0, default 4): blank steps between the bits and the query.
+    - `num_bits` (int in [1, 10**8], default 8): how many bits are shown at once.
+    - `delay` (int in [0, 10**8], default 4): blank steps between the bits and the query.
 
     ## Optimal Return
     1.0 (name the queried bit).

@@ -62,7 +62,7 @@ class PassiveVisualMatchEnv(MemoryEnv):
     `info["success"]` is true when the right square was chosen.
 
     ## Arguments
-    - `delay` (int >= 0, default 8): steps in the distractor phase.
+    - `delay` (int in [0, 10**8], default 8): steps in the distractor phase.
     - `num_colors` (int in [2, 5], default 3): colours, and squares in the last phase.
     - `flat` (bool, default False): a flat float vector instead of an image.
 

@@ -24,6 +24,7 @@ class PrioritySort(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
         k = self.num_symbols
+        self._check_size(self.length_range[1])
         # [symbol one-hot (K), priority, delimiter flag, output-phase flag]
         low = np.zeros(k + 3, dtype=np.float32)
         low[k] = -1.0
@@ -44,7 +45,12 @@ class PrioritySort(Task):
     def set_length_range(self, min_length: int, max_length: int) -> None:
         """Draw later episodes' lengths from ``[min_length, max_length]`` (for curricula)."""
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
+        self._check_size(self.length_range[1])
         self._grow(self.length_range[1])
+
+    def _check_size(self, m: int) -> None:
+        k = self.num_symbols
+        self.check_memory(k + 3, 20 * m + 24, 4 * k * (k + 1), num_symbols=k, max_length=m)
 
     def _grow(self, m: int) -> None:
         old = self.symbols.shape[1]
@@ -148,8 +154,8 @@ class PrioritySortEnv(MemoryEnv):
     `info["success"]` is true when every output symbol was right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 8): alphabet size K.
-    - `min_length` (int >= 1, default 2): fewest items.
+    - `num_symbols` (int in [2, 10**8], default 8): alphabet size K.
+    - `min_length` (int in [1, 10**8], default 2): fewest items.
     - `max_length` (int >= `min_length`, default 6): most items.
 
     The task has `set_length_range(min_length, max_length)`, so

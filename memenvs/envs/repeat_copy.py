@@ -61,6 +61,7 @@ class RepeatCopy(Task):
             "min_repeats", min_repeats, "max_repeats", max_repeats, 1
         )
         k, m = self.num_symbols, self.length_range[1]
+        self.check_memory(k + 3, 8 * (m + 16), 4 * (k + 3) ** 2, num_symbols=k, max_length=m)
         # [symbol one-hot (K), delimiter flag, output-phase flag, repeat count R / max_repeats]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k + 1)  # K symbols, then the end marker K
@@ -194,10 +195,10 @@ class RepeatCopyEnv(MemoryEnv):
     `info["success"]` is true when every output step was right.
 
     ## Arguments
-    - `num_symbols` (int >= 2, default 8): alphabet size K.
-    - `min_length` (int >= 1, default 1): shortest sequence.
+    - `num_symbols` (int in [2, 10**8], default 8): alphabet size K.
+    - `min_length` (int in [1, 10**8], default 1): shortest sequence.
     - `max_length` (int >= `min_length`, default 5): longest sequence.
-    - `min_repeats` (int >= 1, default 1): fewest repeats.
+    - `min_repeats` (int in [1, 10**8], default 1): fewest repeats.
     - `max_repeats` (int >= `min_repeats`, default 5): most repeats.
 
     ## Optimal Return

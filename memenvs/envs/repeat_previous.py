@@ -25,6 +25,15 @@ class RepeatPrevious(Task):
         if self.length <= self.k:
             raise ValueError(f"length must be > k, got length={self.length} <= k={self.k}")
         k, n, big_k = self.k, self.length, self.num_symbols
+        sym_bytes = 2 if big_k < 2**15 else 8
+        self.check_memory(
+            big_k + 1,
+            sym_bytes * (k + n + 1) + 24,
+            4 * (big_k + 1) ** 2 + 4 * (n + 1),
+            k=k,
+            num_symbols=big_k,
+            length=n,
+        )
         # [symbol one-hot (K), scored flag]
         self.observation_space = spaces.Box(0.0, 1.0, (big_k + 1,), np.float32)
         self.action_space = spaces.Discrete(big_k)
@@ -114,9 +123,9 @@ class RepeatPreviousEnv(MemoryEnv):
     Terminates after `length` steps.
 
     ## Arguments
-    - `k` (int >= 1, default 4): how many steps back to recall.
-    - `num_symbols` (int >= 2, default 4): alphabet size K.
-    - `length` (int > k, default 64): episode length in steps.
+    - `k` (int in [1, 10**8], default 4): how many steps back to recall.
+    - `num_symbols` (int in [2, 10**8], default 4): alphabet size K.
+    - `length` (int in [k + 1, 10**8], default 64): episode length in steps.
 
     ## Optimal Return
     1.0 (name the symbol from k steps back at every scored step).

@@ -27,8 +27,7 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import Task, check_int
-from memenvs.envs.tape import check_bool
+from memenvs.core import Task, check_bool, check_int
 
 SIZE = 5  # floor cells per side
 START = (2, 4)  # (x, y): bottom middle
@@ -100,6 +99,7 @@ class ThreeRoomTask(Task):
         self.flat = check_bool("flat", flat)
         c = self.num_colors
         side = SIZE + 2
+        self.check_memory(3 * side * side, 9 * side * side + 8 * (c + 8), delay=self.delay)
         if self.flat:
             self.observation_space = spaces.Box(0.0, 1.0, (3 * side * side,), np.float32)
         else:

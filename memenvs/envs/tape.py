@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import Task, check_int, check_min_max, sample_range
+from memenvs.core import Task, check_bool, check_int, check_min_max, sample_range
 
 MOVES_1D = ("left", "right")
 MOVES_2D = ("left", "right", "up", "down")
@@ -170,6 +170,7 @@ class TapeTask(Task):
         self.interleaved = check_bool("interleaved", interleaved)
         self.rows = rows
         b = self.base
+        self._check_size(self.length_range[1])
         self.moves = MOVES_1D if rows == 1 else MOVES_2D
         # the symbol under the read head: one-hot over base symbols and the blank
         self.observation_space = spaces.Box(0.0, 1.0, (b + 1,), np.float32)
@@ -225,7 +226,17 @@ class TapeTask(Task):
         Rows in the middle of an episode keep theirs; arrays grow when needed.
         """
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
+        self._check_size(self.length_range[1])
         self._grow(self.length_range[1])
+
+    def _check_size(self, max_length: int) -> None:
+        """Refuse a ``max_length`` whose tapes (and reset temporaries) overflow the budget."""
+        wcap = int(self.input_width(np.array([max_length]))[0])
+        cells = self.rows * (wcap + max_length) + self.target_capacity(max_length)
+        b = self.base
+        self.check_memory(
+            b + 1, 3 * 8 * cells + 128, 4 * (b + 1) ** 2, base=b, max_length=max_length
+        )
 
     def _grow(self, max_length: int) -> None:
         wcap = int(self.input_width(np.array([max_length]))[0])
@@ -420,10 +431,3 @@ class TapeTask(Task):
         done = int(img.shape[1] * self.k[row] / max(int(self.target_len[row]), 1))
         img[-cell + 4 : -4, :done] = (0, 160, 0)
         return img
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """Return ``value`` as a bool or raise a ValueError naming ``name``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
-    return bool(value)

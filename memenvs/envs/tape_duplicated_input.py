@@ -79,10 +79,10 @@ class TapeDuplicatedInputEnv(MemoryEnv):
     `L` symbols, 4 spare). `info["success"]` is true when every symbol was written in time.
 
     ## Arguments
-    - `base` (int >= 2, default 5): number of symbols.
-    - `min_length` (int >= 1, default 2): fewest distinct symbols `L` (the target length).
+    - `base` (int in [2, 10**8], default 5): number of symbols.
+    - `min_length` (int in [1, 10**8], default 2): fewest distinct symbols `L` (the target length).
     - `max_length` (int >= `min_length`, default 6): most distinct symbols.
-    - `duplication` (int >= 2, default 2): how many times each symbol is repeated.
+    - `duplication` (int in [2, 10**8], default 2): how many times each symbol is repeated.
     - `interleaved` (bool, default False): let writes count while the head is on the input
       (gym's rule).
 

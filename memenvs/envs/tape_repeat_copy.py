@@ -75,8 +75,8 @@ class TapeRepeatCopyEnv(MemoryEnv):
     `info["success"]` is true when every symbol was written in time.
 
     ## Arguments
-    - `base` (int >= 2, default 5): number of symbols.
-    - `min_length` (int >= 1, default 2): shortest input.
+    - `base` (int in [2, 10**8], default 5): number of symbols.
+    - `min_length` (int in [1, 10**8], default 2): shortest input.
     - `max_length` (int >= `min_length`, default 5): longest input.
     - `interleaved` (bool, default False): let writes count while the head is on the input
       (gym's rule).

@@ -69,8 +69,8 @@ class TapeReverseEnv(MemoryEnv):
     `info["success"]` is true when every symbol was written in time.
 
     ## Arguments
-    - `base` (int >= 2, default 2): number of symbols (gym's Reverse used 2).
-    - `min_length` (int >= 1, default 2): shortest input.
+    - `base` (int in [2, 10**8], default 2): number of symbols (gym's Reverse used 2).
+    - `min_length` (int in [1, 10**8], default 2): shortest input.
     - `max_length` (int >= `min_length`, default 6): longest input.
     - `interleaved` (bool, default False): let writes count while the head is on the input
       (gym's rule).

@@ -133,8 +133,8 @@ class TapeReversedAdditionEnv(MemoryEnv):
 
     ## Arguments
     - `rows` (int in [2, `base`], default 2): how many numbers are added.
-    - `base` (int >= 2, default 3): the number base.
-    - `min_length` (int >= 1, default 2): fewest digits per number.
+    - `base` (int in [2, 10**8], default 3): the number base.
+    - `min_length` (int in [1, 10**8], default 2): fewest digits per number.
     - `max_length` (int >= `min_length`, default 6): most digits per number.
     - `interleaved` (bool, default False): let writes count while the head is on the grid
       (gym's rule).

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_bool, check_int
 
 # active actions
 FORWARD, BACK, UP, DOWN = 0, 1, 2, 3
@@ -47,9 +47,7 @@ class TMaze(Task):
     def __init__(self, num_envs: int, length: int = 16, active: bool = False) -> None:
         super().__init__(num_envs)
         self.length = check_int("length", length, 1)
-        if not isinstance(active, (bool, np.bool_)):
-            raise ValueError(f"active must be a bool, got {active!r}")
-        self.active = bool(active)
+        self.active = check_bool("active", active)
         n = self.length
         # [cue up, cue down, in corridor, at junction]
         self.observation_space = spaces.Box(0.0, 1.0, (4,), np.float32)
@@ -59,12 +57,16 @@ class TMaze(Task):
         #: Cost of a wasted move in the active maze (a whole episode of them costs 1).
         self.penalty = 1.0 / self.time_limit
         self._penalty = np.float32(self.penalty)
-        self.random_return = active_random_return(n) if self.active else 0.5
         self.memoryless_return = 0.5
         self.cue = np.zeros(num_envs, dtype=np.int64)  # 0 = up arm, 1 = down arm
         self.pos = np.zeros(num_envs, dtype=np.int64)  # n = junction, n + 1 = in an arm
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.correct = np.zeros(num_envs, dtype=bool)
+
+    @property
+    def random_return(self) -> float:  # type: ignore[override]
+        """Exact random-policy return (active: a dynamic programme, computed on first use)."""
+        return active_random_return(self.length) if self.active else 0.5
 
     def reset_rows(self, rows: np.ndarray) -> None:
         self.cue[rows] = self.rng.integers(0, 2, size=len(rows))
@@ -157,7 +159,7 @@ class TMazeEnv(MemoryEnv):
     active maze is truncated after `2L + 2` steps if no arm was chosen by then.
 
     ## Arguments
-    - `length` (int >= 1, default 16): corridor length L.
+    - `length` (int in [1, 10**8], default 16): corridor length L.
     - `active` (bool, default False): the agent walks (4 actions) instead of being carried.
 
     ## Optimal Return
