@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from agents.cli import enjoy, evaluate, train
 from agents.runs import RunConfig, read_config, run_name, write_config
+from agents.training import load_run
 
 TINY = {
     "lstm": ["--core-kwargs", '{"hidden_size": 8}'],
@@ -39,13 +40,16 @@ def test_run_name_carries_the_knobs():
 
 
 def test_config_records_how_the_run_was_made(tmp_path, capsys):
-    result = train_run(tmp_path, "lstm", "--seed", "5", capsys=capsys)
+    result = train_run(
+        tmp_path, "lstm", "--seed", "5", "--memory-image-interval", "3", capsys=capsys
+    )
     run_dir = Path(result["run_dir"])
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env"] == "memenvs/DelayedRecall-v0" and config["env_kwargs"] == {"delay": 3}
     assert config["agent"] == "lstm" and config["seed"] == 5 and config["steps"] == 128
     assert config["core_kwargs"] == {"hidden_size": 8}
     assert config["algo_kwargs"]["n_steps"] == 16 and config["algo_kwargs"]["learning_rate"]
+    assert load_run(run_dir)[1].memory_image_interval == 3
     assert set(config["versions"]) >= {"python", "torch", "stable-baselines3", "gymnasium"}
     assert config["versions"]["memenvs-agents"] != "not installed"
     assert config["date"] and config["command"]
