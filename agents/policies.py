@@ -191,50 +191,79 @@ class MemoryActorCriticPolicy(BasePolicy):
         x: torch.Tensor,
         state: State,
         starts: torch.Tensor,
-        extras: CoreExtras | None,
+        extras: CoreExtras,
     ) -> tuple[torch.Tensor, State]:
         """Run a core over ``[T, B]``, in checkpointed chunks when asked and training."""
         chunk = self.bptt_checkpoint
         if chunk <= 0 or x.shape[0] <= chunk or not torch.is_grad_enabled():
             return core(x, state, starts, extras)
-        ys, logps, ents = [], [], []
+        ys, extra_chunks = [], []
         for a in range(0, x.shape[0], chunk):
             sl = slice(a, a + chunk)
-            replay = None if extras is None or extras.replay is None else extras.replay[sl]
+            replay = None if extras.replay is None else extras.replay[sl]
             leaves = tree_leaves(state)
 
             def run(x_, starts_, replay_, *leaves_, _state=state):
                 st = _rebuild(_state, list(leaves_))
-                ex = CoreExtras(replay=replay_)
+                ex = CoreExtras(replay=replay_, deterministic=extras.deterministic)
                 y_, st_ = core(x_, st, starts_, ex)
-                extra = () if ex.log_prob is None else (ex.log_prob, ex.entropy)
+                extra = () if ex.log_prob is None else (ex.actions, ex.log_prob, ex.entropy)
                 return (y_, *extra, *tree_leaves(st_))
 
             out = checkpoint(run, x[sl], starts[sl], replay, *leaves, use_reentrant=False)
-            n_extra = 0 if not self.internal_action_nvec or extras is None else 2
+            n_extra = len(out) - 1 - len(leaves)  # what the function returned, not the caller
             ys.append(out[0])
             if n_extra:
-                logps.append(out[1])
-                ents.append(out[2])
+                extra_chunks.append(out[1 : 1 + n_extra])
             state = _rebuild(state, list(out[1 + n_extra :]))
-        if extras is not None and logps:
-            extras.log_prob, extras.entropy = torch.cat(logps), torch.cat(ents)
-            extras.actions = extras.replay
+        if extra_chunks:
+            extras.actions, extras.log_prob, extras.entropy = (
+                torch.cat(parts) for parts in zip(*extra_chunks, strict=True)
+            )
         return torch.cat(ys), state
 
-    def _latents(self, obs, state: PolicyState, starts: torch.Tensor, extras: CoreExtras | None):
-        """Shared forward: ``obs [T*B, ...]``, ``starts [T, B]`` -> latents ``[T, B, *]``."""
+    def _latents(
+        self,
+        obs,
+        state: PolicyState,
+        starts: torch.Tensor,
+        extras: CoreExtras,
+        replay: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
+        """Shared forward: ``obs [T*B, ...]``, ``starts [T, B]`` -> latents ``[T, B, *]``.
+
+        ``replay [T, B, R_actor + R_critic]`` teacher-forces both cores' internal actions.
+        A separate critic core decides deterministically (``extras.deterministic``, e.g. an
+        argmax read): its decisions are no actions of the agent, nothing trains them by the
+        policy gradient, so sampling would only add noise to the baseline. They are still
+        returned, stored and replayed, so replay never depends on an argmax tie breaking the
+        same way twice. Returns the latents, the new state and all internal actions
+        ``[T, B, R_actor + R_critic]`` (None for cores without internal decisions).
+        """
         T, B = starts.shape
         x = self._features(obs, T, B)
+        n_actor = len(self.internal_action_nvec)
+        if replay is not None:
+            extras.replay = replay[..., :n_actor] if n_actor else None
         actor_state, critic_state = state
         y, actor_state = self._run_core(self.core, x, actor_state, starts, extras)
         latent_pi = self.mlp_extractor.forward_actor(y)
+        internal = [extras.actions] if extras.actions is not None else []
         if self.critic_core is None:
             latent_vf = self.mlp_extractor.forward_critic(y)
         else:
-            yc, critic_state = self._run_core(self.critic_core, x, critic_state, starts, None)
+            critic_replay = None
+            if replay is not None and self.critic_core.internal_action_nvec:
+                critic_replay = replay[..., n_actor:]
+            critic_extras = CoreExtras(replay=critic_replay, deterministic=True)
+            yc, critic_state = self._run_core(
+                self.critic_core, x, critic_state, starts, critic_extras
+            )
             latent_vf = self.mlp_extractor.forward_critic(yc)
-        return latent_pi, latent_vf, (actor_state, critic_state)
+            if critic_extras.actions is not None:
+                internal.append(critic_extras.actions)
+        actions = torch.cat(internal, dim=-1) if internal else None
+        return latent_pi, latent_vf, (actor_state, critic_state), actions
 
     # --------------------------------------------------------------------- public API
     def forward(
@@ -248,15 +277,20 @@ class MemoryActorCriticPolicy(BasePolicy):
         """One step for the rollout: ``obs [B, ...]``, ``episode_starts [B]``.
 
         Returns actions ``[B, ...]``, values ``[B]``, action log-probs ``[B]``, the new state,
-        and ``(internal_actions [B, R], internal_log_prob [B])`` for cores with internal
-        decisions (else None). A ``trace`` dict collects the core's per-step diagnostics.
+        and ``(internal_actions [B, R_actor + R_critic], actor's internal_log_prob [B])`` for
+        cores with internal decisions (else None). A ``trace`` dict collects the core's
+        per-step diagnostics.
         """
         extras = CoreExtras(deterministic=deterministic, trace=trace)
-        latent_pi, latent_vf, state = self._latents(obs, state, episode_starts.view(1, -1), extras)
+        starts = episode_starts.view(1, -1)
+        latent_pi, latent_vf, state, internal_actions = self._latents(obs, state, starts, extras)
         dist = self._distribution(latent_pi[0])
         actions = dist.get_actions(deterministic=deterministic)
         log_prob = dist.log_prob(actions)
-        internal = None if extras.log_prob is None else (extras.actions[0], extras.log_prob[0])
+        internal = None
+        if internal_actions is not None:  # the actor's log-prob only: the critic's is no action
+            lp = torch.zeros_like(log_prob) if extras.log_prob is None else extras.log_prob[0]
+            internal = (internal_actions[0], lp)
         values = self.value_net(latent_vf[0]).flatten()
         return actions, values, log_prob, state, internal
 
@@ -269,9 +303,12 @@ class MemoryActorCriticPolicy(BasePolicy):
         internal_actions: torch.Tensor | None = None,
     ) -> SequenceEval:
         """Replay stored sequences: ``obs [T*B, ...]`` (time-major), ``actions [T*B, ...]``,
-        ``episode_starts [T, B]``, ``internal_actions [T, B, R]`` teacher-forced."""
-        extras = CoreExtras(replay=internal_actions)
-        latent_pi, latent_vf, _ = self._latents(obs, state, episode_starts, extras)
+        ``episode_starts [T, B]``, ``internal_actions [T, B, R_actor + R_critic]``
+        teacher-forced."""
+        extras = CoreExtras()
+        latent_pi, latent_vf, _, _ = self._latents(
+            obs, state, episode_starts, extras, internal_actions
+        )
         T, B = episode_starts.shape
         dist = self._distribution(latent_pi.reshape(T * B, -1))
         log_prob = dist.log_prob(actions).view(T, B)
@@ -283,7 +320,7 @@ class MemoryActorCriticPolicy(BasePolicy):
     def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
         """Values ``[B]`` of one step of observations from ``state`` (no sampling)."""
         extras = CoreExtras(deterministic=True)
-        _, latent_vf, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
+        _, latent_vf, _, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
         return self.value_net(latent_vf[0]).flatten()
 
     def diagnose_column(self, buffer: Any, column: int = 0, images: bool = False) -> Diagnostics:
@@ -296,7 +333,10 @@ class MemoryActorCriticPolicy(BasePolicy):
 
         obs = buffer.obs
         first = {k: col(v) for k, v in obs.items()} if isinstance(obs, dict) else col(obs)
-        replay = None if buffer.internal is None else buffer.internal[:, column : column + 1]
+        n_actor = len(self.internal_action_nvec)
+        replay = None
+        if buffer.internal is not None and n_actor:  # the actor's part of the stored actions
+            replay = buffer.internal[:, column : column + 1, :n_actor]
         extras = CoreExtras(trace={}, replay=replay)
         state = index_rows(buffer.states[0], slice(column, column + 1))[0]
         with torch.no_grad():

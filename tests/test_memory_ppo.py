@@ -11,26 +11,32 @@ import pytest
 import torch
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 import memenvs  # noqa: F401
 from agents import MemoryPPO, NativeVecEnv, NTMCore, make_vec_env
 from agents.policies import MemoryActorCriticPolicy
+from agents.registry import get_agent, memory_agents
 
 SMALL_NTM = {"memory_slots": 16, "memory_width": 8, "controller_size": 32}
-CASES = {
-    "lstm": ("MlpLstmPolicy", {"core_kwargs": {"hidden_size": 32}}),
-    "gru": ("MlpGruPolicy", {"core_kwargs": {"hidden_size": 32}}),
-    "ntm": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM}),
-    "ntm-separate-critic": ("MlpNTMPolicy", {"core_kwargs": SMALL_NTM, "shared_core": False}),
-    "ntm-sampled-reads": ("MlpStochasticNTMPolicy", {"core_kwargs": SMALL_NTM}),
+SMALL_RNN = {"hidden_size": 32}
+# small core sizes per registered memory agent; an agent not listed runs its own defaults
+SMALL = {
+    "lstm": SMALL_RNN,
+    "gru": SMALL_RNN,
+    "ntm": SMALL_NTM,
+    "stochastic-ntm": SMALL_NTM,
+    "episodic": {"max_memory": 32, "embed_size": 16, "key_size": 8, "value_size": 8},
+    "stochastic-episodic": {"max_memory": 32, "embed_size": 16, "key_size": 8, "value_size": 8},
+}
+MEMORY_AGENTS = [spec.name for spec in memory_agents()]
+# extra replay cases beyond every agent x {shared, separate critic} x {checkpointed or not}
+EXTRA_CASES = {
+    "lstm-one-sequence": ("MlpLstmPolicy", {"core_kwargs": SMALL_RNN}),
     "ntm-sampled-reads-and-writes": (
         "MlpNTMPolicy",
         {"core_kwargs": {**SMALL_NTM, "read_mode": "sample", "write_mode": "sample"}},
-    ),
-    "lstm-checkpointed": (
-        "MlpLstmPolicy",
-        {"core_kwargs": {"hidden_size": 32}, "bptt_checkpoint": 5},
     ),
 }
 
@@ -40,11 +46,8 @@ def collect(model: MemoryPPO) -> None:
     assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("seq_len", [24, 8])
-def test_replayed_log_probs_equal_recorded(case, seq_len):
-    """First epoch of the first update: ratio == 1 within 1e-5, values equal, per core."""
-    policy, policy_kwargs = CASES[case]
+def assert_first_epoch_replays_rollout(policy: str, policy_kwargs: dict, seq_len: int) -> None:
+    """First epoch of the first update: ratio == 1 within 1e-5 and values equal."""
     # active TMaze truncates episodes: bootstrapping and resets inside sequences both occur
     env = make_vec_env(
         "memenvs/TMaze-v0", n_envs=4, seed=0, env_kwargs={"length": 3, "active": True}
@@ -57,24 +60,75 @@ def test_replayed_log_probs_equal_recorded(case, seq_len):
     model.policy.set_training_mode(True)
     n_batches = 0
     for batch in buffer.sequences(model.sequences_per_batch):
-        with torch.no_grad():
-            ev = model.policy.evaluate_sequences(
-                batch.observations,
-                batch.actions,
-                batch.state,
-                batch.episode_starts,
-                batch.internal_actions,
-            )
-        ratio = torch.exp(ev.log_prob - batch.old_log_prob)
+        # gradients enabled, as in the update: bptt_checkpoint only chunks then
+        ev = model.policy.evaluate_sequences(
+            batch.observations,
+            batch.actions,
+            batch.state,
+            batch.episode_starts,
+            batch.internal_actions,
+        )
+        ratio = torch.exp(ev.log_prob - batch.old_log_prob).detach()
         assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5), (ratio - 1).abs().max()
         if model.policy.internal_action_nvec:  # sampled reads: their log-probs replay too
             internal_ratio = torch.exp(ev.internal_log_prob - batch.old_internal_log_prob)
-            assert torch.allclose(internal_ratio, torch.ones_like(ratio), atol=1e-5)
+            assert torch.allclose(internal_ratio.detach(), torch.ones_like(ratio), atol=1e-5)
         else:
             assert ev.internal_log_prob is None and batch.old_internal_log_prob is None
-        torch.testing.assert_close(ev.values, batch.old_values, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ev.values.detach(), batch.old_values, atol=1e-5, rtol=1e-5)
         n_batches += 1
     assert n_batches == model.rollout_buffer.n_sequences // model.sequences_per_batch
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["full", "checkpointed"])
+@pytest.mark.parametrize("shared_core", [True, False], ids=["shared", "separate-critic"])
+@pytest.mark.parametrize("agent", MEMORY_AGENTS)
+def test_replayed_log_probs_and_values_equal_recorded(agent, shared_core, checkpointed):
+    """Every registered core, shared or separate critic core, BPTT checkpointed or not
+    (3 sequences of 8 steps per env column; chunks of 5 do not divide them)."""
+    spec = get_agent(agent)
+    policy_kwargs = {
+        "core_kwargs": SMALL.get(agent, {}),
+        "shared_core": shared_core,
+        "bptt_checkpoint": 5 if checkpointed else 0,
+    }
+    assert_first_epoch_replays_rollout(spec.policy, policy_kwargs, seq_len=8)
+
+
+@pytest.mark.parametrize("case", list(EXTRA_CASES))
+@pytest.mark.parametrize("seq_len", [24, 8])
+def test_replayed_log_probs_equal_recorded_extra_cases(case, seq_len):
+    policy, policy_kwargs = EXTRA_CASES[case]
+    assert_first_epoch_replays_rollout(policy, policy_kwargs, seq_len)
+
+
+def test_separate_critic_internal_decisions_are_stored_and_deterministic():
+    """A separate critic core's internal decisions (sampled reads) are argmax, not sampled,
+    and are stored after the actor's, so the update replays the rollout's values exactly."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=8, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        "MlpStochasticNTMPolicy",
+        env,
+        n_steps=8,
+        seed=0,
+        policy_kwargs={"core_kwargs": SMALL_NTM, "shared_core": False},
+    )
+    collect(model)
+    n_actor = len(model.policy.internal_action_nvec)
+    n_critic = len(model.policy.critic_core.internal_action_nvec)
+    assert n_actor == n_critic == 1
+    assert model.rollout_buffer.internal.shape == (8, 8, n_actor + n_critic)
+    obs = obs_as_tensor(env.reset(), model.device)
+    state, starts = model.policy.initial_state(8), torch.ones(8, dtype=torch.bool)
+    draws = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            draws.append(model.policy(obs, state, starts)[4][0])
+    actor = torch.stack([d[:, :n_actor] for d in draws])
+    critic = torch.stack([d[:, n_actor:] for d in draws])
+    assert not (actor == actor[0]).all(), "the actor's reads are sampled"
+    assert (critic == critic[0]).all(), "the critic's reads are argmax"
 
 
 def test_checkpointed_replay_has_same_gradients():
