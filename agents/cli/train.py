@@ -83,8 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-dir", "--logdir", dest="log_dir", default="runs", help="where run folders go")
     add("--name", default="", help="run folder name (default: env__knobs__agent__seed__time)")
     add("--eval-episodes", type=positive_int, default=200, help="episodes per evaluation")
-    add("--checkpoint-every", type=nonnegative_int, default=0, help="steps between checkpoints")
-    add("--eval-every", type=nonnegative_int, default=0, help="steps between evaluations")
+    add(
+        "--checkpoint-every",
+        type=nonnegative_int,
+        default=0,
+        help="steps between checkpoints (0: none; keeps the latest)",
+    )
+    add(
+        "--eval-every",
+        type=nonnegative_int,
+        default=0,
+        help="steps between evaluations (0: none; keeps the best)",
+    )
     add(
         "--memory-image-interval",
         type=nonnegative_int,
