@@ -9,6 +9,7 @@ core (sampled memory reads) are stored, replayed and trained by the same clipped
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -135,6 +136,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.memory_image_interval = memory_image_interval
         self._last_state = None
         self._rollouts = 0
+        self._skipped_updates = 0
         if _init_setup_model:
             self._setup_model()
 
@@ -196,6 +198,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         callback.on_rollout_start()
         state = self._last_state
         starts = torch.as_tensor(self._last_episode_starts, dtype=torch.bool, device=self.device)
+        _check_finite("observation", self._last_obs, self.num_timesteps // env.num_envs)
         obs_t = obs_as_tensor(self._last_obs, self.device)
         clip_box = isinstance(self.action_space, spaces.Box)
         for _ in range(n_rollout_steps):
@@ -207,6 +210,9 @@ class MemoryPPO(OnPolicyAlgorithm):
                 env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
             new_obs, rewards, dones, infos = env.step(env_actions)
             self.num_timesteps += env.num_envs
+            env_step = self.num_timesteps // env.num_envs  # steps each env took in this learn
+            _check_finite("observation", new_obs, env_step)
+            _check_finite("reward", rewards, env_step)
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
@@ -221,6 +227,7 @@ class MemoryPPO(OnPolicyAlgorithm):
             if truncated:  # bootstrap from the terminal observation, with that row's state
                 rows = torch.as_tensor(truncated, device=self.device)
                 term_obs = _stack_obs([infos[i]["terminal_observation"] for i in truncated])
+                _check_finite("terminal observation", term_obs, env_step, rows=truncated)
                 with torch.no_grad():
                     term_values = policy.predict_values(
                         obs_as_tensor(term_obs, self.device),
@@ -321,7 +328,10 @@ class MemoryPPO(OnPolicyAlgorithm):
                     break
                 policy.optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+                grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+                if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                    self._skip_update(loss, grad_norm)
+                    continue
                 policy.optimizer.step()
             self._n_updates += 1
             if not continue_training:
@@ -342,6 +352,19 @@ class MemoryPPO(OnPolicyAlgorithm):
         record("train/explained_variance", explained_var)
         record("train/n_updates", self._n_updates, exclude="tensorboard")
         record("train/clip_range", clip_range)
+        record("train/skipped_updates", self._skipped_updates)
+
+    def _skip_update(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """Drop a minibatch step whose loss or gradient norm is not finite: the optimizer
+        (parameters and Adam moments) never sees it; counted in ``train/skipped_updates``."""
+        self.policy.optimizer.zero_grad()
+        self._skipped_updates += 1
+        warnings.warn(
+            f"MemoryPPO skipped an update with a non-finite loss ({loss.item()}) or gradient "
+            f"norm ({grad_norm.item()}); {self._skipped_updates} skipped so far",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def learn(
         self,
@@ -364,6 +387,24 @@ class MemoryPPO(OnPolicyAlgorithm):
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         """``(actions, state)``: pass the returned state back with the next observation."""
         return self.policy.predict(observation, state, episode_start, deterministic)
+
+
+def _check_finite(what: str, values: Any, step: int, rows: list[int] | None = None) -> None:
+    """Raise a ValueError naming the env, step and value if ``values [N, ...]`` (an array or
+    a dict of arrays, one row per env) holds NaN or inf: one ``isfinite`` per array."""
+    for key, array in values.items() if isinstance(values, dict) else ((None, values),):
+        array = np.asarray(array)
+        if not np.issubdtype(array.dtype, np.floating) or np.isfinite(array).all():
+            continue
+        bad = np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0]
+        env = bad[0] if rows is None else rows[bad[0]]
+        name = what if key is None else f"{what}[{key!r}]"
+        raise ValueError(
+            f"env {env} returned a non-finite {name} at step {step}: "
+            f"{array.reshape(len(array), -1)[tuple(bad)]} (element {bad[1]} of that row); "
+            "MemoryPPO stopped before updating on it: fix or wrap the env (e.g. clip or "
+            "VecCheckNan to find the source)"
+        )
 
 
 def _stack_obs(observations: list[Any]) -> Any:
