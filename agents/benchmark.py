@@ -1,6 +1,7 @@
 """The delay-frontier benchmark: agents x tasks x difficulty ladder x seeds, fixed budgets.
 
-A suite is a committed JSON file ``benchmarks/suites/<name>.json``::
+A suite is a JSON file, by name one shipped with the package (``agents/suites/<name>.json``,
+:func:`agents.suite.load_suite`) or any path::
 
     {"agents": ["lstm", "ntm", ...], "seeds": [0, 1, 2], "budget": 100000,
      "eval_episodes": 200, "n_envs": 16, "jobs": 2,
@@ -18,12 +19,16 @@ smallest multiple of the episode length >= 32): all envs start together and epis
 fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
 MemoryPPO core gets the same hyperparameters (a controlled comparison).
 
-Results go to ``benchmarks/results/<suite>/``: ``results.jsonl`` (one record per run,
+This module is the library part (training runs, resume, the plan); the command line is
+:mod:`agents.benchmark_app` (``python -m agents.benchmark``), the report
+:mod:`agents.report`, its plots :mod:`agents.plots` (matplotlib: the ``bench`` extra).
+
+Results go to ``<out>/<suite>/``: ``results.jsonl`` (one record per run,
 appended as runs finish, so a rerun skips them), ``README.md`` (tables, delay frontier,
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
-``benchmarks/results/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>`` (under the output
-root ``--out``). Names from the suite become folder names only if they are safe
-(:func:`agents.suite.path_component`). An agent that fails a rung
+``<out>/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. Names from the suite become
+folder names only if they are safe (:func:`agents.suite.path_component`). An agent that
+fails a rung
 (median success < 95%) is not run at higher rungs of that task: its frontier is known.
 A run stops before its budget once 99 of its last 100 training episodes succeed; the policy
 evaluated is the one that met that test (see :func:`progress_callback`).
@@ -31,11 +36,8 @@ evaluated is the one that met that test (see :func:`progress_callback`).
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 import shutil
-import statistics
 import sys
 import time
 from concurrent.futures import as_completed
@@ -43,16 +45,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.ladder import STOP_SUCCESS, STOP_WINDOW, SUCCESS, progress_callback, train_ladder
+from agents.report import frontier, median_success, write_report
 from agents.results import (
-    OutputLocked,
-    ResultsError,
     append_record,
     output_lock,
     read_results,
     repair_results,
     run_key,
 )
-from agents.suite import load_suite, path_component, plan, task_name
+from agents.suite import load_suite, path_component, plan
 from agents.workers import stop_pool, worker_pool
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "progress_callback",
     "run_suite",
     "train_one",
+    "write_report",
 ]
 
 EXTERNAL_MEMORY = "external-memory-ppo"
@@ -190,10 +192,6 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the matrix
-def median_success(records: list[dict[str, Any]]) -> float:
-    return statistics.median(r["success_rate"] for r in records) if records else float("nan")
-
-
 def run_suite(
     suite: dict[str, Any], out_root: Path, jobs: int, progress: bool = True, repair: bool = False
 ) -> list[dict]:
@@ -208,7 +206,7 @@ def run_suite(
     with output_lock(out_dir) as close_lock_in_child:
         results_path = out_dir / "results.jsonl"
         if repair:
-            _report_repair(results_path)
+            report_repair(results_path)
         records = read_results(results_path)
         done = {run_key(r) for r in records}
         n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
@@ -262,7 +260,8 @@ def _train_all(runs: list[dict], jobs: int, child_init) -> Any:
     pool.shutdown()
 
 
-def _report_repair(path: Path) -> None:
+def report_repair(path: Path) -> None:
+    """``repair_results(path)``, saying on stderr how many lines it moved."""
     moved = repair_results(path)
     if moved:
         print(f"repair: moved {moved} bad line(s) of {path} to {path}.bad", file=sys.stderr)
@@ -282,229 +281,7 @@ def _failed_below(records: list[dict], run: dict, suite: dict) -> bool:
     return False
 
 
-def frontier(records: list[dict], agent: str, env: str) -> Any:
-    """Longest knob value at which the agent's median success over seeds is >= 95%."""
-    values = sorted({r["value"] for r in records if r["agent"] == agent and r["env"] == env})
-    ok = [
-        v
-        for v in values
-        if median_success(
-            [r for r in records if r["agent"] == agent and r["env"] == env and r["value"] == v]
-        )
-        >= SUCCESS
-    ]
-    return max(ok) if ok else None
+if __name__ == "__main__":  # python -m agents.benchmark: the app's command line
+    from agents.benchmark_app import main
 
-
-def write_report(suite: dict[str, Any], records: list[dict], out_dir: Path, command: str) -> str:
-    from agents.benchutil import header, machine
-
-    lines = [f"# Benchmark suite `{suite['name']}`\n", header(command, machine())]
-    lines.append(
-        f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
-        f"{suite.get('eval_episodes', 200)} fresh evaluation episodes per run (deterministic "
-        f"actions). Cells: median success over seeds (min-max); `skip` = not run because the "
-        f"agent already failed at a shorter delay; `not run` = not reached (suite unfinished). "
-        f"Frontier: the longest value with median "
-        f"success >= 95% within budget. Hyperparameters: "
-        f"`benchmarks/suites/{suite['name']}.json`.\n"
-    )
-    lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
-    for task in suite["tasks"]:
-        env = task["env"]
-        lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
-        ladder = task["ladder"]
-        lines.append(
-            "| agent | "
-            + " | ".join(f"{task['knob']}={v}" for v in ladder)
-            + " | frontier | env-steps/s | curriculum |"
-        )
-        lines.append("| --- " * (len(ladder) + 4) + "|")
-        for agent in suite["agents"]:
-            cells, fps, failed, used = [], [], False, set()
-            for v in ladder:
-                rs = [
-                    r
-                    for r in records
-                    if r["agent"] == agent and r["env"] == env and r["value"] == v
-                ]
-                fps += [r["env_steps_per_s"] for r in rs]
-                used |= {bool(r.get("curriculum")) for r in rs}
-                if not rs:
-                    cells.append("skip" if failed else "not run")
-                    continue
-                failed = failed or median_success(rs) < SUCCESS
-                rates = [r["success_rate"] for r in rs]
-                cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
-            front = frontier(records, agent, env)
-            front_text = "none" if front is None else str(front)
-            if not failed and "not run" in cells:  # the ladder was not finished for this agent
-                front_text = "not measured" if front is None else f">= {front} (unfinished)"
-            speed = f"{statistics.median(fps):,.0f}" if fps else "-"
-            curriculum = {frozenset([True]): "yes", frozenset([False]): "no"}.get(
-                frozenset(used), "mixed" if used else "-"
-            )
-            lines.append(
-                f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} | {curriculum} |"
-            )
-        lines.append(_curriculum_steps(records, task, suite["agents"]))
-        lines.append(_extra_evals(records, env, suite["agents"]))
-    text = "\n".join(lines) + "\n"
-    (out_dir / "README.md").write_text(text)
-    _plots(suite, records, out_dir)
-    return text
-
-
-def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str:
-    """For curriculum runs: the env step at which each rung was reached, per seed."""
-    rows = [r for r in records if r["env"] == task["env"] and r.get("curriculum")]
-    if not rows:
-        return ""
-    out = [
-        "\nCurriculum (`curriculum: yes`): the agent trained up the ladder to the rung "
-        "evaluated, moving on at >= 95% training success over 100 episodes; "
-        "`rung@step` = env step at which each rung was reached, one row per seed:\n",
-        "| agent | evaluated at | seed | rungs reached |",
-        "| --- | --- | --- | --- |",
-    ]
-    for agent, value in itertools.product(agents, task["ladder"]):
-        mine = [r for r in rows if r["agent"] == agent and r["value"] == value]
-        for r in sorted(mine, key=lambda r: r["seed"]):
-            steps = ", ".join(f"{rung}@{step:,}" for rung, step in r["curriculum"])
-            out.append(f"| {agent} | {r['value']} | {r['seed']} | {steps} |")
-    return "\n".join(out)
-
-
-def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
-    """Length-generalisation table for tasks evaluated at several settings."""
-    rows = [r for r in records if r["env"] == env and len(r.get("evals", [])) > 1]
-    if not rows:
-        return ""
-    settings = [
-        "as trained"
-        if e["env_kwargs"] == rows[0]["env_kwargs"]
-        else f"`{json.dumps(e['env_kwargs'], sort_keys=True)}`"
-        for e in rows[0]["evals"]
-    ]
-    out = [
-        "\nEvaluation beyond the training distribution: median success over seeds (median mean "
-        "return in brackets: partial credit, e.g. the fraction of symbols right):\n",
-        "| agent | trained at | " + " | ".join(settings) + " |",
-        "| --- " * (len(settings) + 2) + "|",
-    ]
-    for agent in agents:
-        for value in sorted({r["value"] for r in rows if r["agent"] == agent}):
-            rs = [r for r in rows if r["agent"] == agent and r["value"] == value]
-            cells = [
-                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f} "
-                f"({statistics.median(r['evals'][i]['mean_return'] for r in rs):.2f})"
-                for i in range(len(settings))
-            ]
-            out.append(f"| {agent} | {value} | " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def _plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for task in suite["tasks"]:
-        env, name = task["env"], task_name(task["env"])
-        if not any(r["env"] == env for r in records):
-            continue  # nothing measured yet: no empty figures
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for agent in suite["agents"]:
-            pts = []
-            for v in task["ladder"]:
-                rs = [
-                    r
-                    for r in records
-                    if r["agent"] == agent and r["env"] == env and r["value"] == v
-                ]
-                if rs:
-                    pts.append((v, median_success(rs)))
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=agent)
-        ax.set_xscale("log", base=2)
-        ax.axhline(SUCCESS, color="gray", linestyle=":", linewidth=1)
-        ax.set_xlabel(task["knob"])
-        ax.set_ylabel("success rate (median over seeds)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{name}: success vs {task['knob']}")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        fig.savefig(out_dir / f"success_vs_{task['knob']}_{name}.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for agent in suite["agents"]:
-            rs = [
-                r
-                for r in records
-                if r["agent"] == agent and r["env"] == env and r["value"] == task["ladder"][0]
-            ]
-            for i, r in enumerate(rs):
-                if r["curve"]:
-                    ax.plot(
-                        *zip(*r["curve"], strict=True),
-                        label=agent if i == 0 else None,
-                        color=f"C{suite['agents'].index(agent)}",
-                        alpha=0.7,
-                    )
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("training success (last 100 episodes)")
-        ax.set_title(f"{name}, {task['knob']}={task['ladder'][0]}: learning curves")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        fig.savefig(out_dir / f"curves_{name}.png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--suite", required=True, help="suite name (benchmarks/suites/<name>.json) or path"
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=None, help="parallel runs (default: the suite's)"
-    )
-    parser.add_argument("--out", default="benchmarks/results", help="results root folder")
-    parser.add_argument(
-        "--report-only", action="store_true", help="rewrite the report from results.jsonl"
-    )
-    parser.add_argument(
-        "--repair",
-        action="store_true",
-        help="move bad lines of results.jsonl (truncated, not a record, duplicates) to "
-        "results.jsonl.bad, then go on",
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    command = "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    try:
-        suite = load_suite(args.suite)
-        out_dir = Path(args.out) / suite["name"]  # validated by load_suite
-        if args.report_only:
-            path = out_dir / "results.jsonl"
-            if args.repair:
-                with output_lock(out_dir):
-                    _report_repair(path)
-            records = read_results(path)
-        else:
-            jobs = args.jobs or suite.get("jobs", 1)
-            records = run_suite(
-                suite, Path(args.out), jobs, progress=not args.no_progress, repair=args.repair
-            )
-    except (ResultsError, OutputLocked, ValueError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
-    print(write_report(suite, records, out_dir, command))
-
-
-if __name__ == "__main__":
-    main()
+    main(prog="python -m agents.benchmark")

@@ -8,6 +8,7 @@ output folder.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 from pathlib import Path
@@ -29,6 +30,11 @@ def path_component(field: str, value: Any) -> str:
             f"'.', '_' or '-', starting with a letter or digit, without '..'"
         )
     return text
+
+
+def path_like(text: str) -> bool:
+    """Whether a ``--suite`` argument names a file rather than a shipped suite."""
+    return text.endswith(".json") or "/" in text or "\\" in text
 
 
 def task_name(env_id: str) -> str:
@@ -73,24 +79,40 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     return suite
 
 
-def load_suite(name_or_path: str) -> dict[str, Any]:
-    """Load and validate a suite by name (``benchmarks/suites/<name>.json``) or path.
+def _shipped() -> Any:
+    return importlib.resources.files("agents") / "suites"
 
-    Raises ``ValueError`` if the file is missing or the suite is malformed.
+
+def known_suites() -> list[str]:
+    """Names of the suites shipped with the package (``agents/suites/*.json``)."""
+    return sorted(
+        p.name.removesuffix(".json") for p in _shipped().iterdir() if p.name.endswith(".json")
+    )
+
+
+def load_suite(name_or_path: str) -> dict[str, Any]:
+    """Load and validate a suite: a shipped one by name (:func:`known_suites`), else a path.
+
+    Raises ``ValueError`` if there is no such suite or it is malformed.
     """
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = Path("benchmarks/suites") / f"{name_or_path}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in Path("benchmarks/suites").glob("*.json"))
-        raise ValueError(f"suite {name_or_path!r} not found; known suites: {known}")
+    shipped = _shipped() / f"{name_or_path}.json"
+    if path_like(name_or_path) or not shipped.is_file():
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ValueError(
+                f"suite {name_or_path!r} not found: not a file, and known suites are "
+                f"{known_suites()}"
+            )
+        text, stem = path.read_text(), path.stem
+    else:
+        path, text, stem = shipped, shipped.read_text(), name_or_path
     try:
-        suite = json.loads(path.read_text())
+        suite = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"suite {path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     if not isinstance(suite, dict):
         raise ValueError(f"suite {path} must hold a JSON object")
-    suite.setdefault("name", path.stem)
+    suite.setdefault("name", stem)
     return validate_suite(suite)
 
 

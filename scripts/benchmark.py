@@ -2,15 +2,10 @@
 
 python scripts/benchmark.py --suite smoke
 python scripts/benchmark.py --suite frontier-cpu --jobs 2
-tensorboard --logdir runs/frontier-cpu
+tensorboard --logdir benchmarks/results/runs/frontier-cpu
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from agents.benchmark import main  # noqa: E402
+from agents.benchmark_app import main
 
 if __name__ == "__main__":
-    main()
+    main(prog="python scripts/benchmark.py")

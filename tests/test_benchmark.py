@@ -472,3 +472,71 @@ def test_bad_curriculum_settings_are_rejected(tmp_path, task, message):
     tasks = [{**TINY_SUITE["tasks"][0], **task}]
     with pytest.raises(ValueError, match=message):
         load_suite(str(_write_suite(tmp_path, tasks=tasks)))
+
+
+# ------------------------------------------------------------- the installed toolkit
+def _py(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_shipped_suites_load_by_name_from_any_directory(tmp_path):
+    code = (
+        "from agents.suite import known_suites, load_suite\n"
+        "print(known_suites()); print(load_suite('smoke')['name'])"
+    )
+    proc = _py(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shipped = sorted(p.stem for p in (ROOT / "agents" / "suites").glob("*.json"))
+    assert proc.stdout.splitlines() == [str(shipped), "smoke"]
+    proc = _bench("--suite", "smoke", "--report-only", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "out" / "smoke" / "README.md").is_file()
+
+
+def test_suites_are_declared_as_package_data():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "suites/*.json" in config["tool"]["setuptools"]["package-data"]["agents"]
+    assert any(
+        d.startswith("matplotlib") for d in config["project"]["optional-dependencies"]["bench"]
+    )
+
+
+def test_the_library_imports_no_plotting_and_no_command_line(tmp_path):
+    code = (
+        "import sys, agents.benchmark\n"
+        "print(sorted({'matplotlib', 'agents.benchmark_app'} & set(sys.modules)))"
+    )
+    proc = _py(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+
+
+def test_missing_matplotlib_is_named_before_any_training(tmp_path):
+    suite = _write_suite(tmp_path)
+    argv = ["--suite", str(suite), "--out", str(tmp_path / "out"), "--no-progress"]
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        f"from agents.benchmark_app import main; main({argv!r})"
+    )
+    proc = _py(code, tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "pip install 'memenvs-agents[bench]'" in proc.stderr
+    assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
+
+
+def test_report_gives_iqm_with_a_bootstrap_ci_only_where_there_are_three_seeds(tmp_path):
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4]}]
+    rates = {0: 0.2, 1: 0.5, 2: 0.9}
+    records = [_record(s, success_rate=r) for s, r in rates.items()]
+    records += [_record(s, value=4, env_kwargs={"delay": 4}) for s in (0, 1)]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    assert "IQM of success over seeds [95% stratified bootstrap CI" in text
+    row = next(line for line in text.splitlines() if line.startswith("| ppo | 0.53 ["))
+    assert row.endswith("| n=2 |")  # two seeds at delay 4: no interval

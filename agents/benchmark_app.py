@@ -1,0 +1,80 @@
+"""The benchmark's command line: run or resume a suite, then write its report.
+
+python -m agents.benchmark --suite smoke            (a suite shipped with the package)
+python -m agents.benchmark --suite my_suite.json --out results --jobs 2
+python -m agents.benchmark --suite smoke --report-only [--repair]
+tensorboard --logdir benchmarks/results/runs/smoke
+
+Exit status 2 with a one-line error for a bad suite, a corrupt results file (rerun with
+``--repair`` to move bad lines to ``results.jsonl.bad``), another runner on the same
+output, or matplotlib missing (``pip install 'memenvs-agents[bench]'``, or ``--no-plots``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from agents import benchmark
+from agents.plots import require_matplotlib
+from agents.report import write_report
+from agents.results import OutputLocked, ResultsError, output_lock, read_results
+from agents.suite import known_suites, load_suite
+
+
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=f"{__doc__}\n{benchmark.__doc__}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--suite", required=True, help=f"a shipped suite {known_suites()} or a path")
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the suite's)")
+    p.add_argument("--out", default="benchmarks/results", help="results root folder")
+    p.add_argument("--report-only", action="store_true", help="rewrite the report only")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="move bad lines of results.jsonl (truncated, not a record, duplicates) to "
+        "results.jsonl.bad, then go on",
+    )
+    p.add_argument("--no-plots", action="store_true", help="write the report without plots")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """Parse ``argv``, run (or resume) the suite, print and write the report."""
+    cli = parser(prog)
+    args = cli.parse_args(argv)
+    command = shlex.join([*(cli.prog.split()), *(sys.argv[1:] if argv is None else argv)])
+    try:
+        if not args.no_plots:
+            require_matplotlib()  # before training, not after it
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        suite = load_suite(args.suite)
+        out_root = Path(args.out)
+        out_dir = out_root / suite["name"]  # validated by load_suite
+        if args.report_only:
+            if args.repair:
+                with output_lock(out_dir):
+                    benchmark.report_repair(out_dir / "results.jsonl")
+            records = read_results(out_dir / "results.jsonl")
+        else:
+            records = benchmark.run_suite(
+                suite,
+                out_root,
+                args.jobs or suite.get("jobs", 1),
+                progress=not args.no_progress,
+                repair=args.repair,
+            )
+    except (ImportError, ResultsError, OutputLocked, ValueError) as err:
+        cli.exit(2, f"{cli.prog}: error: {err}\n")
+    print(write_report(suite, records, out_dir, command, plots=not args.no_plots))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Plots of a benchmark suite: success versus the knob, and learning curves (matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.ladder import SUCCESS
+from agents.report import median_success
+from agents.suite import task_name
+
+INSTALL_HINT = "pip install 'memenvs-agents[bench]'"
+
+
+def require_matplotlib() -> None:
+    """Raise ``ImportError`` naming the extra to install if matplotlib is missing.
+
+    The benchmark app calls this before training, not after hours of it.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"the benchmark report's plots need matplotlib: {INSTALL_HINT} (or pass --no-plots)"
+        ) from None
+
+
+def write_plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
+    """Write ``success_vs_<knob>_<task>.png`` and ``curves_<task>.png`` into ``out_dir``."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for task in suite["tasks"]:
+        env, name = task["env"], task_name(task["env"])
+        if not any(r["env"] == env for r in records):
+            continue  # nothing measured yet: no empty figures
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for agent in suite["agents"]:
+            pts = []
+            for v in task["ladder"]:
+                rs = [
+                    r
+                    for r in records
+                    if r["agent"] == agent and r["env"] == env and r["value"] == v
+                ]
+                if rs:
+                    pts.append((v, median_success(rs)))
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=agent)
+        ax.set_xscale("log", base=2)
+        ax.axhline(SUCCESS, color="gray", linestyle=":", linewidth=1)
+        ax.set_xlabel(task["knob"])
+        ax.set_ylabel("success rate (median over seeds)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{name}: success vs {task['knob']}")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        fig.savefig(out_dir / f"success_vs_{task['knob']}_{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for agent in suite["agents"]:
+            rs = [
+                r
+                for r in records
+                if r["agent"] == agent and r["env"] == env and r["value"] == task["ladder"][0]
+            ]
+            for i, r in enumerate(rs):
+                if r["curve"]:
+                    ax.plot(
+                        *zip(*r["curve"], strict=True),
+                        label=agent if i == 0 else None,
+                        color=f"C{suite['agents'].index(agent)}",
+                        alpha=0.7,
+                    )
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("training success (last 100 episodes)")
+        ax.set_title(f"{name}, {task['knob']}={task['ladder'][0]}: learning curves")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        fig.savefig(out_dir / f"curves_{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)

@@ -1,0 +1,185 @@
+"""The benchmark's report: tables per task, the delay frontier, IQM with bootstrap CIs,
+curriculum use, plots.
+
+Markdown only needs the records; the plots need matplotlib (:mod:`agents.plots`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.ladder import SUCCESS
+
+
+def median_success(records: list[dict[str, Any]]) -> float:
+    return statistics.median(r["success_rate"] for r in records) if records else float("nan")
+
+
+def frontier(records: list[dict], agent: str, env: str) -> Any:
+    """Longest knob value at which the agent's median success over seeds is >= 95%."""
+    values = sorted({r["value"] for r in records if r["agent"] == agent and r["env"] == env})
+    ok = [
+        v
+        for v in values
+        if median_success(
+            [r for r in records if r["agent"] == agent and r["env"] == env and r["value"] == v]
+        )
+        >= SUCCESS
+    ]
+    return max(ok) if ok else None
+
+
+def write_report(
+    suite: dict[str, Any], records: list[dict], out_dir: Path, command: str, plots: bool = True
+) -> str:
+    """Write ``out_dir/README.md`` (and the plots unless ``plots=False``); return the text."""
+    from agents.benchutil import header, machine
+
+    lines = [f"# Benchmark suite `{suite['name']}`\n", header(command, machine())]
+    lines.append(
+        f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
+        f"{suite.get('eval_episodes', 200)} fresh evaluation episodes per run (deterministic "
+        f"actions). Cells: median success over seeds (min-max); `skip` = not run because the "
+        f"agent already failed at a shorter delay; `not run` = not reached (suite unfinished). "
+        f"Frontier: the longest value with median "
+        f"success >= 95% within budget. Hyperparameters: "
+        f"the suite file `{suite['name']}.json`.\n"
+    )
+    lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
+    for task in suite["tasks"]:
+        env = task["env"]
+        lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
+        ladder = task["ladder"]
+        lines.append(
+            "| agent | "
+            + " | ".join(f"{task['knob']}={v}" for v in ladder)
+            + " | frontier | env-steps/s | curriculum |"
+        )
+        lines.append("| --- " * (len(ladder) + 4) + "|")
+        for agent in suite["agents"]:
+            cells, fps, failed, used = [], [], False, set()
+            for v in ladder:
+                rs = [
+                    r
+                    for r in records
+                    if r["agent"] == agent and r["env"] == env and r["value"] == v
+                ]
+                fps += [r["env_steps_per_s"] for r in rs]
+                used |= {bool(r.get("curriculum")) for r in rs}
+                if not rs:
+                    cells.append("skip" if failed else "not run")
+                    continue
+                failed = failed or median_success(rs) < SUCCESS
+                rates = [r["success_rate"] for r in rs]
+                cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
+            front = frontier(records, agent, env)
+            front_text = "none" if front is None else str(front)
+            if not failed and "not run" in cells:  # the ladder was not finished for this agent
+                front_text = "not measured" if front is None else f">= {front} (unfinished)"
+            speed = f"{statistics.median(fps):,.0f}" if fps else "-"
+            curriculum = {frozenset([True]): "yes", frozenset([False]): "no"}.get(
+                frozenset(used), "mixed" if used else "-"
+            )
+            lines.append(
+                f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} | {curriculum} |"
+            )
+        lines.append(_interval_estimates(records, task, suite["agents"]))
+        lines.append(_curriculum_steps(records, task, suite["agents"]))
+        lines.append(_extra_evals(records, env, suite["agents"]))
+    text = "\n".join(lines) + "\n"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "README.md").write_text(text)
+    if plots:
+        from agents.plots import write_plots
+
+        write_plots(suite, records, out_dir)
+    return text
+
+
+def _interval_estimates(records: list[dict], task: dict, agents: list[str]) -> str:
+    """IQM of success over seeds with its 95% stratified bootstrap CI, where >= 3 seeds."""
+    from agents.stats import MIN_SEEDS, iqm, stratified_bootstrap_ci
+
+    ladder, env = task["ladder"], task["env"]
+    rows = []
+    for agent in agents:
+        cells = []
+        for value in ladder:
+            rates = np.array(
+                [
+                    r["success_rate"]
+                    for r in records
+                    if r["agent"] == agent and r["env"] == env and r["value"] == value
+                ]
+            )
+            if len(rates) < MIN_SEEDS:
+                cells.append(f"n={len(rates)}" if len(rates) else "-")
+                continue
+            low, high = stratified_bootstrap_ci(rates)
+            cells.append(f"{iqm(rates):.2f} [{low:.2f}, {high:.2f}]")
+        if any(c.endswith("]") for c in cells):
+            rows.append(f"| {agent} | " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    head = [
+        f"\nIQM of success over seeds [95% stratified bootstrap CI, 2,000 resamples] where "
+        f"there are >= {MIN_SEEDS} seeds (rliable's estimates; `n=k`: too few seeds):\n",
+        "| agent | " + " | ".join(f"{task['knob']}={v}" for v in ladder) + " |",
+        "| --- " * (len(ladder) + 1) + "|",
+    ]
+    return "\n".join(head + rows)
+
+
+def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str:
+    """For curriculum runs: the env step at which each rung was reached, per seed."""
+    rows = [r for r in records if r["env"] == task["env"] and r.get("curriculum")]
+    if not rows:
+        return ""
+    out = [
+        "\nCurriculum (`curriculum: yes`): the agent trained up the ladder to the rung "
+        "evaluated, moving on at >= 95% training success over 100 episodes; "
+        "`rung@step` = env step at which each rung was reached, one row per seed:\n",
+        "| agent | evaluated at | seed | rungs reached |",
+        "| --- | --- | --- | --- |",
+    ]
+    for agent, value in itertools.product(agents, task["ladder"]):
+        mine = [r for r in rows if r["agent"] == agent and r["value"] == value]
+        for r in sorted(mine, key=lambda r: r["seed"]):
+            steps = ", ".join(f"{rung}@{step:,}" for rung, step in r["curriculum"])
+            out.append(f"| {agent} | {r['value']} | {r['seed']} | {steps} |")
+    return "\n".join(out)
+
+
+def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
+    """Length-generalisation table for tasks evaluated at several settings."""
+    rows = [r for r in records if r["env"] == env and len(r.get("evals", [])) > 1]
+    if not rows:
+        return ""
+    settings = [
+        "as trained"
+        if e["env_kwargs"] == rows[0]["env_kwargs"]
+        else f"`{json.dumps(e['env_kwargs'], sort_keys=True)}`"
+        for e in rows[0]["evals"]
+    ]
+    out = [
+        "\nEvaluation beyond the training distribution: median success over seeds (median mean "
+        "return in brackets: partial credit, e.g. the fraction of symbols right):\n",
+        "| agent | trained at | " + " | ".join(settings) + " |",
+        "| --- " * (len(settings) + 2) + "|",
+    ]
+    for agent in agents:
+        for value in sorted({r["value"] for r in rows if r["agent"] == agent}):
+            rs = [r for r in rows if r["agent"] == agent and r["value"] == value]
+            cells = [
+                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f} "
+                f"({statistics.median(r['evals'][i]['mean_return'] for r in rs):.2f})"
+                for i in range(len(settings))
+            ]
+            out.append(f"| {agent} | {value} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
