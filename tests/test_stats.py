@@ -1,0 +1,52 @@
+"""IQM and stratified bootstrap CIs (rliable's estimates) against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.stats import iqm, stratified_bootstrap_ci
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ([1, 2, 3, 4, 5, 6, 7, 8], 4.5),  # drop 2 from each end: mean(3, 4, 5, 6)
+        ([10, 1, 2, 3], 2.5),  # sorted 1 2 3 10, drop 1 each end
+        ([0.2, 0.5, 0.9], 1.6 / 3),  # n=3: int(0.75) = 0 cut, the plain mean
+        ([[0, 100], [1, 2]], 1.5),  # all scores of a [runs, tasks] array
+    ],
+)
+def test_iqm_by_hand(scores, expected):
+    assert iqm(np.array(scores)) == pytest.approx(expected)
+
+
+def test_bootstrap_is_stratified_by_task():
+    """Task 0 scores all 0, task 1 all 1: every stratified resample keeps 4 runs of each
+    task, so the mean is exactly 0.5 every time; resampling the pooled runs would not."""
+    scores = np.array([[0.0, 1.0]] * 4)
+    assert stratified_bootstrap_ci(scores, np.mean) == (0.5, 0.5)
+
+
+def test_bootstrap_percentiles_match_the_exact_resampling_distribution():
+    """Mean of 2 draws from {0, 1}: 0 w.p. 1/4, 0.5 w.p. 1/2, 1 w.p. 1/4, so a 40% interval
+    (the 30th and 70th percentiles) is [0.5, 0.5] and a 95% one [0, 1]."""
+    scores = np.array([0.0, 1.0])
+    assert stratified_bootstrap_ci(scores, np.mean, reps=4000, confidence=0.4) == (0.5, 0.5)
+    assert stratified_bootstrap_ci(scores, np.mean, reps=4000) == (0.0, 1.0)
+    low, high = stratified_bootstrap_ci(np.array([0.2, 0.5, 0.9, 0.95]))
+    assert 0.2 <= low <= iqm(np.array([0.2, 0.5, 0.9, 0.95])) <= high <= 0.95
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scores": np.zeros((0, 1))}, "at least one"),
+        ({"scores": np.array([np.nan, 1.0])}, "finite"),
+        ({"scores": np.ones(3), "reps": 0}, "reps"),
+        ({"scores": np.ones(3), "confidence": 1.0}, "confidence"),
+    ],
+)
+def test_bad_input_is_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        stratified_bootstrap_ci(**kwargs)
