@@ -23,16 +23,31 @@ from agents.benchutil import header, machine, peak_rss_mb, run_worker, write_res
 
 ENV_ID, ENV_KWARGS = "memenvs/DelayedRecall-v0", {"delay": 48}
 HIDDEN = 64
-AGENT_SETUP = {
-    "ppo": {},
-    "recurrent-ppo": {"policy_kwargs": {"lstm_hidden_size": HIDDEN, "net_arch": [HIDDEN]}},
-    "lstm": {"core_kwargs": {"hidden_size": HIDDEN}},
-    "gru": {"core_kwargs": {"hidden_size": HIDDEN}},
-    "ntm": {"core_kwargs": {"memory_slots": 128, "memory_width": 20, "controller_size": HIDDEN}},
-    "stochastic-ntm": {
-        "core_kwargs": {"memory_slots": 128, "memory_width": 20, "controller_size": HIDDEN}
-    },
-}
+NTM_MEMORY = {"memory_slots": 128, "memory_width": 20}
+
+
+def agent_setup(name: str) -> dict:
+    """Settings for any agent in :data:`agents.registry.AGENTS`: a ``HIDDEN``-unit network
+    (the core's ``hidden_size`` or ``controller_size``, whichever it takes)."""
+    import inspect
+
+    from agents.registry import RECURRENT_PPO, get_agent
+
+    spec = get_agent(name)
+    if spec.algorithm == RECURRENT_PPO:
+        return {"policy_kwargs": {"lstm_hidden_size": HIDDEN, "net_arch": [HIDDEN]}}
+    if not spec.is_memory_agent:
+        return {}
+    params = inspect.signature(spec.core_class).parameters
+    if "controller_size" in params:
+        return {"core_kwargs": {**NTM_MEMORY, "controller_size": HIDDEN}}
+    return {"core_kwargs": {"hidden_size": HIDDEN}} if "hidden_size" in params else {}
+
+
+def registered_agents() -> list[str]:
+    from agents.registry import AGENTS
+
+    return list(AGENTS)
 
 
 def worker(cfg: dict) -> dict:
@@ -45,7 +60,7 @@ def worker(cfg: dict) -> dict:
     from agents.vec_env import make_vec_env
 
     env = make_vec_env(ENV_ID, n_envs=cfg["n_envs"], seed=0, env_kwargs=ENV_KWARGS)
-    setup = json.loads(json.dumps(AGENT_SETUP[cfg["agent"]]))
+    setup = agent_setup(cfg["agent"])
     kwargs = {
         "n_steps": cfg["n_steps"],
         "batch_size": cfg["batch_size"],
@@ -87,7 +102,7 @@ def fps_table(results: list[dict], threads: list[int]) -> str:
         + " | peak RSS MiB |"
     ]
     lines.append("| --- " * (1 + 2 * len(threads) + 1) + "|")
-    for agent in AGENT_SETUP:
+    for agent in dict.fromkeys(r["agent"] for r in results):
         cells, rss = [], "-"
         for t in threads:
             r = next((r for r in results if r["agent"] == agent and r["threads"] == t), None)
@@ -105,7 +120,9 @@ def main(argv=None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--agents", nargs="+", default=list(AGENT_SETUP), help="agents to measure")
+    parser.add_argument(
+        "--agents", nargs="+", default=None, help="registered agents (default: all)"
+    )
     parser.add_argument(
         "--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts"
     )
@@ -125,6 +142,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="", help="write the Markdown table here")
     parser.add_argument("--json", default="", help="write raw results here")
     args = parser.parse_args(argv)
+    known = registered_agents()
+    args.agents = args.agents or known
+    for name in args.agents:
+        if name not in known:
+            parser.error(f"--agents: {name!r} is not a registered agent (one of {known})")
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
