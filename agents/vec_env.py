@@ -37,8 +37,8 @@ class NativeVecEnv(VecEnv):
         self._actions: np.ndarray | None = None
 
     def reset(self) -> np.ndarray:
-        seed = self._seeds[0]
-        obs, _ = self.venv.reset(seed=seed)
+        # row i from seed + i (SB3's VecEnv.seed and Gymnasium's convention); None keeps it
+        obs, _ = self.venv.reset(seed=list(self._seeds))
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
@@ -69,11 +69,6 @@ class NativeVecEnv(VecEnv):
         if self.render_mode != "rgb_array":
             return [None] * self.num_envs
         return list(self.venv.render())
-
-    def seed(self, seed: int | None = None) -> Sequence[int | None]:
-        # the native env draws every row from one generator seeded with `seed`
-        self._seeds = [seed] + [None] * (self.num_envs - 1)
-        return self._seeds
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
         return [getattr(self.venv, attr_name) for _ in self._get_indices(indices)]

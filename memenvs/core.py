@@ -10,7 +10,10 @@ A task subclass implements:
 * ``__init__(num_envs, **knobs)``: validate knobs (:func:`check_int` and friends: every
   integer knob is at most :data:`MAX_KNOB`), check the size with :meth:`Task.check_memory`,
   set ``observation_space``, ``action_space`` (single-env spaces) and allocate state arrays.
-* ``reset_rows(rows)``: start new episodes in the given rows, drawing from ``self.rng``.
+* ``reset_rows(rows)``: start new episodes in the given rows, drawing from ``self.rng``
+  (the views call it through :meth:`Task.start`, which makes ``self.rng`` a
+  :class:`RowRandom`: each row draws from its own counter-based stream). ``step`` must not use
+  ``self.rng``; per-step noise comes from :func:`hash_ints` of a per-row key.
 * ``step(actions) -> (reward, terminated, truncated)``: advance every row. A row whose
   episode already ended may be stepped too (the vector env discards that result and
   resets it), so ``step`` must not index out of bounds for such rows.
@@ -140,7 +143,7 @@ def integer_actions(arr: np.ndarray, space: Any) -> np.ndarray:
         raise ValueError(f"actions must be integers for {space}, got dtype {arr.dtype}")
     if kind == "f" and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
         raise ValueError(f"actions must be integers for {space}, got {arr.dtype} values {arr}")
-    huge = np.abs(arr) >= 2**62 if kind == "f" else arr >= 2**62
+    huge = np.abs(arr.astype(np.float64)) >= 2**62 if kind == "f" else arr >= 2**62
     if huge.any():
         raise ValueError(f"action {arr[huge][0]!r} is outside the action space {space}")
     return arr.astype(np.int64)
@@ -161,6 +164,112 @@ def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None =
     out[rows, cols] = 1.0
 
 
+# ---------------------------------------------------------------------------- randomness
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser: a bijection of uint64 that mixes every bit into every bit."""
+    with np.errstate(over="ignore"):
+        z = z.astype(np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def hash_bits(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """64 random-looking bits from each ``(key, counter)`` pair (counter-based, stateless)."""
+    with np.errstate(over="ignore"):
+        return mix64(key.astype(np.uint64) ^ mix64(counter.astype(np.uint64) * _GOLDEN + _GOLDEN))
+
+
+def hash_ints(key: np.ndarray, counter: np.ndarray, high: int) -> np.ndarray:
+    """Uniform ints in ``[0, high)`` from ``(key, counter)`` pairs, int64 (for ``step`` noise).
+
+    One vectorised call for all rows; a row's values depend on its own key (drawn at reset)
+    and counter only. The modulo bias is below ``high / 2**64``.
+    """
+    return (hash_bits(key, counter) % np.uint64(high)).astype(np.int64)
+
+
+def seed_key(seed: int) -> np.uint64:
+    """The stream key of a row seeded with ``seed`` (any int; the same in every view)."""
+    return mix64(np.array(seed % 2**64, dtype=np.uint64) ^ np.uint64(0x5851F42D4C957F2D))[()]
+
+
+class RowRandom:
+    """Random draws for a batch of rows, each row from its own counter-based stream.
+
+    Row ``r``'s stream is ``hash_bits(keys[r], counters[r] + j)`` for ``j = 0, 1, ...``:
+    its draws depend on its own key (from its seed) and how many it drew before, never on
+    how many rows there are or which other rows reset with it (Gymnasium's vector seeding:
+    row i from ``seed + i``). Mirrors the ``np.random.Generator`` methods tasks use,
+    batched: the first axis of ``size`` (or of ``x``) runs over ``rows``.
+    """
+
+    def __init__(self, keys: np.ndarray, counters: np.ndarray, rows: np.ndarray) -> None:
+        self.keys, self.counters, self.rows = keys, counters, np.asarray(rows, dtype=np.int64)
+
+    def _bits(self, size: Any) -> np.ndarray:
+        size = (int(size),) if np.ndim(size) == 0 else tuple(int(s) for s in size)
+        if size[0] != len(self.rows):
+            raise ValueError(f"size[0] must be the number of rows ({len(self.rows)}), got {size}")
+        m = int(np.prod(size[1:], dtype=np.int64))
+        start = self.counters[self.rows]
+        self.counters[self.rows] = start + np.uint64(m)
+        idx = start[:, None] + np.arange(m, dtype=np.uint64)[None, :]
+        return hash_bits(self.keys[self.rows][:, None], idx).reshape(size)
+
+    def random(self, size: Any = None) -> np.ndarray:
+        """Uniform floats in ``[0, 1)`` (53 bits)."""
+        return (self._bits(size) >> np.uint64(11)) * (1.0 / 2**53)
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: Any = None) -> np.ndarray:
+        return low + (high - low) * self.random(size)
+
+    def integers(self, low: int, high: int, size: Any = None, dtype=np.int64) -> np.ndarray:
+        """Uniform ints in ``[low, high)`` (scalar bounds)."""
+        span = int(high) - int(low)
+        if span < 1:
+            raise ValueError(f"integers needs low < high, got low={low}, high={high}")
+        draws = (self._bits(size) % np.uint64(span)).astype(np.int64) + int(low)
+        return draws.astype(dtype, copy=False)
+
+    def permuted(self, x: np.ndarray, axis: int = 1) -> np.ndarray:
+        """Each row of the 2-D ``x`` shuffled uniformly (``axis`` must be 1)."""
+        if axis not in (1, -1) or np.ndim(x) != 2:
+            raise ValueError(f"permuted shuffles each row of a 2-D array, got axis={axis}")
+        order = np.argsort(self._bits(x.shape), axis=1, kind="stable")
+        return np.take_along_axis(x, order, axis=1)
+
+
+def row_keys(
+    seed: Any, num_rows: int, old: np.ndarray | None, entropy: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, counters)`` per row: row ``i`` from ``seed + i`` (or ``seed[i]``).
+
+    A ``None`` seed (or entry) keeps the row's stream, or starts one from ``entropy`` if it
+    has none yet. A seeded row starts its counter at 0.
+    """
+    if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seeds = [None if seed is None else int(seed) + i for i in range(num_rows)]
+    elif isinstance(seed, (list, tuple)) and len(seed) == num_rows:
+        seeds = list(seed)
+    else:
+        raise ValueError(f"seed must be an int, None or a list of {num_rows} seeds, got {seed!r}")
+    fresh = old is None
+    keys = np.zeros(num_rows, dtype=np.uint64) if fresh else old[0].copy()
+    counters = np.zeros(num_rows, dtype=np.uint64) if fresh else old[1].copy()
+    for i, s in enumerate(seeds):
+        if s is not None:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+                raise ValueError(f"seed must be a non-negative int or None, got {s!r}")
+            keys[i], counters[i] = seed_key(int(s)), 0
+        elif fresh:
+            keys[i] = entropy.integers(0, 2**64, dtype=np.uint64)
+    return keys, counters
+
+
 # --------------------------------------------------------------------------------- task
 class Task:
     """Batched dynamics of one task over ``num_envs`` episodes (see the module docstring)."""
@@ -174,7 +283,14 @@ class Task:
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int("num_envs", num_envs, 1)
-        self.rng = np.random.default_rng()
+        self.rng: Any = np.random.default_rng()
+        #: Each row's random stream ``(keys, counters)``, set on reset (see :class:`RowRandom`).
+        self.streams: tuple[np.ndarray, np.ndarray] | None = None
+
+    def start(self, rows: np.ndarray) -> None:
+        """Begin new episodes in ``rows``, each row drawing from its own random stream."""
+        self.rng = RowRandom(*self.streams, rows)
+        self.reset_rows(rows)
 
     def check_memory(
         self, obs_size: int, row_bytes: int, shared_bytes: int = 0, **knobs: Any
@@ -270,8 +386,9 @@ class MemoryEnv(gym.Env):
         """Start an episode; ``options`` must be None or ``{}`` (tasks take none)."""
         check_options(options)
         super().reset(seed=seed)
-        self.task.rng = self.np_random
-        self.task.reset_rows(np.zeros(1, dtype=np.int64))
+        task = self.task
+        task.streams = row_keys(seed, 1, task.streams, self.np_random)
+        task.start(np.zeros(1, dtype=np.int64))
         self._done = False
         self._started = True
         return self.task.observe()[0], {}
@@ -361,10 +478,17 @@ class MemoryVectorEnv(VectorEnv):
         self._started = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start every row; ``seed`` seeds row ``i`` with ``seed + i`` (or ``seed[i]``).
+
+        So row ``i`` plays the same episodes as ``gymnasium.make(id).reset(seed=seed + i)``
+        followed by unseeded resets, whatever ``num_envs`` is.
+        """
         check_options(options)
-        super().reset(seed=seed)
-        self.task.rng = self.np_random
-        self.task.reset_rows(np.arange(self.num_envs))
+        task = self.task
+        if seed is None or isinstance(seed, (int, np.integer)):
+            super().reset(seed=seed)
+        task.streams = row_keys(seed, self.num_envs, task.streams, self.np_random)
+        task.start(np.arange(self.num_envs))
         self._needs_reset[:] = False
         self._started = True
         return self.task.observe(), {}
@@ -379,7 +503,7 @@ class MemoryVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             if self._needs_reset.any():
                 rows = np.flatnonzero(self._needs_reset)
-                task.reset_rows(rows)
+                task.start(rows)
                 reward[rows] = 0.0
                 terminated[rows] = False
                 truncated[rows] = False
@@ -399,7 +523,7 @@ class MemoryVectorEnv(VectorEnv):
                 "final_info": {"success": success, "_success": done},
                 "_final_info": done,
             }
-            task.reset_rows(np.flatnonzero(done))
+            task.start(np.flatnonzero(done))
         return task.observe(), reward, terminated, truncated, info
 
     def oracle_action(self) -> np.ndarray:

@@ -12,6 +12,7 @@ from memenvs.core import (
     check_bool,
     check_int,
     check_range,
+    hash_ints,
     one_hot_rows,
     sample_range,
 )
@@ -36,12 +37,15 @@ class DelayedRecall(Task):
         self.delay = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.distractor = np.zeros(num_envs, dtype=np.int64)
+        self.noise_key = np.zeros(num_envs, dtype=np.int64)  # per-row seed of the noise
         self.correct = np.zeros(num_envs, dtype=bool)
 
     def reset_rows(self, rows: np.ndarray) -> None:
         n = len(rows)
         self.cue[rows] = self.rng.integers(0, self.num_symbols, size=n)
         self.delay[rows] = sample_range(self.rng, self.delay_range, n)
+        if self.noise:
+            self.noise_key[rows] = self.rng.integers(0, 2**63 - 1, size=n)
         self.t[rows] = 0
         self.correct[rows] = False
 
@@ -51,7 +55,7 @@ class DelayedRecall(Task):
         self.correct |= correct
         self.t += 1
         if self.noise:
-            self.distractor = self.rng.integers(0, self.num_symbols, size=self.num_envs)
+            self.distractor = hash_ints(self.noise_key, self.t, self.num_symbols)
         reward = correct.astype(np.float32)
         return reward, at_query, np.zeros(self.num_envs, dtype=bool)
 
