@@ -192,8 +192,6 @@ def test_generic_core_contract(kw):
 def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, tmp_path):
     """First epoch of the first update: recomputed log-probs and values equal the rollout's,
     with a stored state that holds an earlier rollout's entries."""
-    if policy == "MlpStochasticEpisodicPolicy" and not shared_core:
-        pytest.skip("separate critic cores with sampled reads: see issue 12 item 6")
     check_memory_ppo(policy, {"core_kwargs": SMALL, "shared_core": shared_core}, tmp_path)
 
 
