@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
@@ -208,7 +209,15 @@ class MemoryPPO(OnPolicyAlgorithm):
             env_actions = actions.cpu().numpy()
             if clip_box:
                 env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
-            new_obs, rewards, dones, infos = env.step(env_actions)
+            try:
+                new_obs, rewards, dones, infos = env.step(env_actions)
+            except ResetNeeded as err:
+                raise RuntimeError(
+                    "the env needs a reset: MemoryPPO.load(..., force_reset=False) keeps the "
+                    "saved last observation, valid only with the env that produced it; pass "
+                    "force_reset=True for a fresh env, or resume exactly with "
+                    "agents.checkpoint.save_checkpoint / load_checkpoint"
+                ) from err
             self.num_timesteps += env.num_envs
             env_step = self.num_timesteps // env.num_envs  # steps each env took in this learn
             _check_finite("observation", new_obs, env_step)
