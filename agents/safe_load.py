@@ -1,0 +1,152 @@
+"""Load a policy without unpickling anything (issue 14 item 10).
+
+``MemoryPPO.load`` (SB3) cloudpickles several entries of ``model.zip``: loading a crafted
+file runs arbitrary code. :func:`save_policy` writes a folder that needs no pickle:
+
+* ``weights.pt``: ``torch.save`` of the policy's state dict, read with ``weights_only=True``;
+* ``policy.json``: the agent's name in :mod:`agents.registry`, the policy kwargs as JSON
+  (core kwargs, ``net_arch``, ``shared_core``, ...) and the observation/action spaces.
+
+:func:`load_policy` rebuilds the registered policy from those two files. It refuses a
+pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the caller passes
+``allow_pickle=True``: only do that for files you trust.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
+from agents.registry import memory_agents
+
+WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 1
+JSON_KWARGS = ("core_kwargs", "net_arch", "shared_core", "ortho_init", "bptt_checkpoint")
+
+
+def space_to_json(space: spaces.Space) -> dict[str, Any]:
+    """A plain description of a Box, Discrete, MultiDiscrete, MultiBinary or Dict space."""
+    if isinstance(space, spaces.Box):
+        return {
+            "type": "Box",
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+        }
+    if isinstance(space, spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist()}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
+    raise ValueError(
+        f"space must be Box, Discrete, MultiDiscrete, MultiBinary or Dict, got {space}"
+    )
+
+
+def space_from_json(d: dict[str, Any]) -> spaces.Space:
+    kind = d.get("type")
+    if kind == "Box":
+        dtype = np.dtype(d["dtype"])
+        low = np.asarray(d["low"], dtype=dtype).reshape(d["shape"])
+        return spaces.Box(low, np.asarray(d["high"], dtype=dtype).reshape(d["shape"]), dtype=dtype)
+    if kind == "Discrete":
+        return spaces.Discrete(d["n"], start=d["start"])
+    if kind == "MultiDiscrete":
+        return spaces.MultiDiscrete(d["nvec"])
+    if kind == "MultiBinary":
+        return spaces.MultiBinary(d["n"])
+    if kind == "Dict":
+        return spaces.Dict({k: space_from_json(v) for k, v in d["spaces"].items()})
+    raise ValueError(f"unknown space type {kind!r} in {CONFIG}")
+
+
+def _agent_name(policy: MemoryActorCriticPolicy) -> str:
+    name = type(policy).__name__
+    for spec in memory_agents():
+        if spec.policy == name:
+            return spec.name
+    raise ValueError(
+        f"save_policy needs a registered agent's policy (Mlp<stem>Policy), got {name}: "
+        "register the core with agents.registry.register_agent"
+    )
+
+
+def save_policy(model: Any, folder: str | Path) -> Path:
+    """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``."""
+    policy = model.policy
+    if not isinstance(policy, MemoryActorCriticPolicy):
+        raise ValueError(f"model must hold a MemoryActorCriticPolicy, got {type(policy).__name__}")
+    act = policy.activation_fn
+    if getattr(nn, act.__name__, None) is not act:
+        raise ValueError(f"activation_fn must be a torch.nn class to save safely, got {act!r}")
+    config = {
+        "format": FORMAT,
+        "agent": _agent_name(policy),
+        "policy_kwargs": {
+            **{k: getattr(policy, k) for k in JSON_KWARGS},
+            "activation_fn": act.__name__,
+        },
+        "observation_space": space_to_json(policy.observation_space),
+        "action_space": space_to_json(policy.action_space),
+    }
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG).write_text(json.dumps(config, indent=2))  # fails here if not plain JSON
+    torch.save({k: v.cpu() for k, v in policy.state_dict().items()}, out / WEIGHTS)
+    return out
+
+
+def _refuse_pickle(path: Path, allow_pickle: bool) -> MemoryActorCriticPolicy | None:
+    """A SB3 zip or pickle: load it only with ``allow_pickle=True``."""
+    if path.is_dir():
+        return None
+    if not allow_pickle:
+        raise ValueError(
+            f"path {str(path)!r} is a pickle-based model file (SB3 .zip / .pkl): loading it can "
+            "run arbitrary code. Load a save_policy folder instead, or pass allow_pickle=True "
+            "if you trust the file"
+        )
+    from agents.ppo import MemoryPPO
+
+    return MemoryPPO.load(path, device="cpu").policy
+
+
+def load_policy(
+    folder: str | Path, device: torch.device | str = "cpu", allow_pickle: bool = False
+) -> MemoryActorCriticPolicy:
+    """Rebuild a policy from :func:`save_policy`'s folder without unpickling (see module doc)."""
+    path = Path(folder)
+    pickled = _refuse_pickle(path, allow_pickle)
+    if pickled is not None:
+        return pickled.to(device)
+    if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
+        raise ValueError(f"folder {str(path)!r} holds no {CONFIG} and {WEIGHTS}")
+    config = json.loads((path / CONFIG).read_text())
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{CONFIG} format must be {FORMAT}, got {config.get('format')!r}")
+    names = {spec.name: spec for spec in memory_agents()}
+    if config.get("agent") not in names:
+        raise ValueError(f"agent must be one of {list(names)}, got {config.get('agent')!r}")
+    kwargs = dict(config["policy_kwargs"])
+    act = kwargs.pop("activation_fn")
+    if not (isinstance(getattr(nn, act, None), type) and issubclass(getattr(nn, act), nn.Module)):
+        raise ValueError(f"activation_fn must name a torch.nn module, got {act!r}")
+    policy = POLICY_ALIASES[names[config["agent"]].policy](
+        space_from_json(config["observation_space"]),
+        space_from_json(config["action_space"]),
+        lambda _: 0.0,
+        activation_fn=getattr(nn, act),
+        **kwargs,
+    )
+    policy.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
+    return policy.to(device)
