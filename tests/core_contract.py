@@ -69,6 +69,25 @@ def check_core(make_core) -> None:
     pickle.loads(pickle.dumps(st))
 
 
+def assert_batch_replays(policy, batch):
+    """Replaying a stored minibatch (gradients on, as in the update) gives the rollout's
+    action and internal log-probs (ratio 1 within 1e-5) and values."""
+    ev = policy.evaluate_sequences(
+        batch.observations,
+        batch.actions,
+        batch.state,
+        batch.episode_starts,
+        batch.internal_actions,
+    )
+    ratio = torch.exp(ev.log_prob - batch.old_log_prob).detach()
+    assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5), (ratio - 1).abs().max()
+    if ev.internal_log_prob is not None:
+        iratio = torch.exp(ev.internal_log_prob - batch.old_internal_log_prob).detach()
+        assert torch.allclose(iratio, torch.ones_like(iratio), atol=1e-5)
+    _close(ev.values.detach(), batch.old_values)
+    return ev
+
+
 def check_memory_ppo(policy: str, policy_kwargs: dict, tmp_path) -> None:
     import memenvs  # noqa: F401
     from agents import MemoryPPO, make_vec_env
@@ -79,19 +98,7 @@ def check_memory_ppo(policy: str, policy_kwargs: dict, tmp_path) -> None:
     for _ in range(2):  # the second rollout starts from a state carried across rollouts
         model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
     for batch in model.rollout_buffer.sequences(model.sequences_per_batch):
-        ev = model.policy.evaluate_sequences(
-            batch.observations,
-            batch.actions,
-            batch.state,
-            batch.episode_starts,
-            batch.internal_actions,
-        )
-        ratio = torch.exp(ev.log_prob - batch.old_log_prob)
-        assert torch.allclose(ratio, torch.ones_like(ratio), atol=1e-5), (ratio - 1).abs().max()
-        if ev.internal_log_prob is not None:
-            iratio = torch.exp(ev.internal_log_prob - batch.old_internal_log_prob)
-            assert torch.allclose(iratio, torch.ones_like(iratio), atol=1e-5)
-        _close(ev.values.detach(), batch.old_values)
+        assert_batch_replays(model.policy, batch)
     model.learn(48)
     model.save(tmp_path / "m.zip")
     loaded = MemoryPPO.load(tmp_path / "m.zip", env=env)
