@@ -1,7 +1,10 @@
 """EpisodicMemoryCore: the core contract, episode isolation, the window, the parallel update
-pass against the step-by-step rollout, sampled reads, and MemoryPPO replay with it."""
+pass against the step-by-step rollout, sampled reads, the chunked read against the full
+read, and MemoryPPO replay with it."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -39,7 +42,19 @@ def random_starts(T, B, p=0.15, seed=1):
     return starts
 
 
-@pytest.mark.parametrize("kw", [{}, {"hops": 2, "heads": 3}, {"max_memory": 1}])
+CHUNKED = {"attention": "chunked", "chunk_size": 2, "top_k_chunks": 2}
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"hops": 2, "heads": 3},
+        {"max_memory": 1},
+        CHUNKED,
+        {**CHUNKED, "hops": 2, "max_memory": 7, "top_k_chunks": 1},
+    ],
+)
 def test_parallel_update_pass_equals_step_by_step_rollout(kw):
     """Resets inside the sequence, episodes longer than max_memory, a stored state."""
     c = core(**kw)
@@ -67,10 +82,12 @@ def test_shapes_state_and_output_size():
     assert new.count.tolist() == [7, 7, 7] and new.inputs.shape == (3, 6, F)
 
 
-def test_never_attends_to_another_episodes_entries():
+@pytest.mark.parametrize("kw", [{}, CHUNKED, {**CHUNKED, "chunk_size": 4, "top_k_chunks": 1}])
+def test_never_attends_to_another_episodes_entries(kw):
     """After a start (inside a sequence, or carried across calls) the output equals a fresh
-    run: what the previous episode wrote has no influence."""
-    c = core()
+    run: what the previous episode wrote has no influence (nor, chunked, on which chunks
+    are read: a chunk never holds another episode's entries or padding)."""
+    c = core(**kw)
     T, B = 10, 2
     x = torch.randn(T, B, F)
     starts = torch.zeros(T, B, dtype=torch.bool)
@@ -88,8 +105,9 @@ def test_never_attends_to_another_episodes_entries():
     torch.testing.assert_close(y_after, y_fresh, atol=1e-6, rtol=1e-6)
 
 
-def test_oldest_entries_are_dropped_beyond_max_memory():
-    c = core(max_memory=4)
+@pytest.mark.parametrize("kw", [{}, CHUNKED])
+def test_oldest_entries_are_dropped_beyond_max_memory(kw):
+    c = core(**{**kw, "max_memory": 4})
     T = 8
     x = torch.randn(T, 1, F)
     starts = torch.zeros(T, 1, dtype=torch.bool)
@@ -164,6 +182,15 @@ def test_replayed_slots_outside_memory_are_rejected():
         ({"key_size": True}, "key_size"),
         ({"embed_size": -1}, "embed_size"),
         ({"read_mode": "hard"}, "read_mode"),
+        ({"attention": "sparse"}, "attention"),
+        ({**CHUNKED, "chunk_size": 0}, r"chunk_size must be an integer in \[1, 1024\]"),
+        ({**CHUNKED, "max_memory": 6, "chunk_size": 7}, r"chunk_size .*\[1, 6\]"),
+        ({**CHUNKED, "chunk_size": 2.0}, "chunk_size"),
+        ({"chunk_size": -1}, "chunk_size"),
+        ({**CHUNKED, "max_memory": 7, "top_k_chunks": 5}, r"top_k_chunks .*\[1, 4\]"),
+        ({**CHUNKED, "top_k_chunks": 0}, "top_k_chunks"),
+        ({"top_k_chunks": None}, "top_k_chunks"),
+        ({**CHUNKED, "read_mode": "sample"}, "read_mode='soft' only"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, arg):
@@ -182,17 +209,78 @@ def test_no_nan_for_extreme_inputs():
 SMALL = {"max_memory": 40, "embed_size": 16, "key_size": 8, "value_size": 8}
 
 
-@pytest.mark.parametrize("kw", [{}, {"read_mode": "sample", "hops": 2}])
+@pytest.mark.parametrize("kw", [{}, {"read_mode": "sample", "hops": 2}, CHUNKED])
 def test_generic_core_contract(kw):
     check_core(lambda: EpisodicMemoryCore(F, **{"max_memory": 4, "embed_size": 8, **kw}))
 
 
-@pytest.mark.parametrize("policy", ["MlpEpisodicPolicy", "MlpStochasticEpisodicPolicy"])
-@pytest.mark.parametrize("shared_core", [True, False])
-def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, tmp_path):
+@pytest.mark.parametrize(
+    "policy, shared_core, kw",
+    [
+        ("MlpEpisodicPolicy", True, {}),
+        ("MlpEpisodicPolicy", False, {}),
+        ("MlpStochasticEpisodicPolicy", True, {}),
+        ("MlpStochasticEpisodicPolicy", False, {}),
+        ("MlpEpisodicPolicy", True, {**CHUNKED, "chunk_size": 8}),
+    ],
+)
+def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, kw, tmp_path):
     """First epoch of the first update: recomputed log-probs and values equal the rollout's,
     with a stored state that holds an earlier rollout's entries."""
-    check_memory_ppo(policy, {"core_kwargs": SMALL, "shared_core": shared_core}, tmp_path)
+    check_memory_ppo(policy, {"core_kwargs": {**SMALL, **kw}, "shared_core": shared_core}, tmp_path)
+
+
+def chunk_pair(**kw):
+    """The full read and a chunked one with the same parameters."""
+    full = core(**kw)
+    chunked = core(**kw, attention="chunked", chunk_size=4, top_k_chunks=1)
+    chunked.load_state_dict(full.state_dict())
+    return full, chunked
+
+
+def test_chunked_read_covering_every_chunk_is_the_full_read():
+    """top_k_chunks = ceil(max_memory / chunk_size): the union is every visible entry; with
+    resets inside the sequence, episodes longer than max_memory and a stored state."""
+    full, _ = chunk_pair(max_memory=10, hops=2)
+    every = core(max_memory=10, hops=2, attention="chunked", chunk_size=3, top_k_chunks=4)
+    every.load_state_dict(full.state_dict())
+    T, B = 30, 4
+    x, starts = torch.randn(T, B, F), random_starts(T, B, p=0.1)
+    state = full.initial_state(B)
+    for part in (slice(0, 13), slice(13, T)):  # two calls: the second from a stored state
+        y_full, s_full = full(x[part], state, starts[part])
+        y_every, state = every(x[part], state, starts[part])
+        torch.testing.assert_close(y_every, y_full, atol=1e-5, rtol=1e-5)
+    _, tight = chunk_pair(max_memory=10, hops=2)  # one chunk of 4: a different read
+    assert (
+        tight(x, tight.initial_state(B), starts)[0] - full(x, full.initial_state(B), starts)[0]
+    ).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("cue_age", [2, 9, 14, 21])
+def test_chunked_read_finds_a_planted_cue(cue_age):
+    """Faint noise, one strong cue entry that the full read attends to almost alone: the
+    chunked read (one chunk of 4 out of 6) selects the cue's chunk, wherever the cue lies
+    (newest chunk, middle, the partial oldest chunk of a window of 22), and reads the same."""
+    full, chunked = chunk_pair(max_memory=22, heads=1)
+    T = 30
+    x = 0.01 * torch.randn(T, 1, F)
+    starts = torch.zeros(T, 1, dtype=torch.bool)
+    starts[0] = True
+    query = torch.randn(F)
+    x[-1, 0] = query
+    cue = T - 1 - cue_age
+    trace: dict = {}
+    for sign in (1.0, -1.0):  # the sign that the query's bilinear form prefers
+        x[cue, 0] = 30.0 * sign * query
+        y_full, _ = full(x, full.initial_state(1), starts, CoreExtras(trace=trace))
+        if abs(trace["read_age"][-1].item() - cue_age) < 0.05:
+            break
+        trace.clear()
+    assert trace, "the planted cue should dominate the full read"
+    y_chunk, _ = chunked(x, chunked.initial_state(1), starts, CoreExtras(trace=trace))
+    assert abs(trace["read_age"][-1].item() - cue_age) < 0.05
+    torch.testing.assert_close(y_chunk[-1], y_full[-1], atol=0.05, rtol=0.05)
 
 
 def test_write_equals_forward_state_and_gradient_flows_through_it():
@@ -207,3 +295,24 @@ def test_write_equals_forward_state_and_gradient_flows_through_it():
     y_wr, _ = c(x[-1:], c.write(c.initial_state(B), x[:-1], starts[:-1]), starts[-1:])
     y_fwd, _ = c(x, c.initial_state(B), starts)
     torch.testing.assert_close(y_wr[0], y_fwd[-1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("peak_age", [1.5, 10.0, 21.0])
+def test_chunk_scores_average_the_time_term(peak_age):
+    """Identical entries (equal content scores), a time query peaked at ``peak_age``: the
+    chunk read is the one whose mean time logit is highest (the partial oldest chunk of 2
+    entries included), as computed here by brute force over ages."""
+    from agents.cores.episodic import time_features
+
+    _, chunked = chunk_pair(max_memory=22, heads=1)
+    s_peak, K = math.log1p(peak_age) / 4, 20.0
+    chunked.time_query[0].bias.data = torch.tensor([0.0, 2 * s_peak * K, -K])
+    T = 30
+    x = torch.randn(1, 1, F).expand(T, 1, F)
+    starts = torch.zeros(T, 1, dtype=torch.bool)
+    starts[0] = True
+    trace: dict = {}
+    chunked(x, chunked.initial_state(1), starts, CoreExtras(trace=trace))
+    time_logit = time_features(torch.arange(22)) @ chunked.time_query[0].bias.data
+    best = max(range(6), key=lambda i: time_logit[4 * i : 4 * i + 4].mean().item())
+    assert 4 * best <= trace["read_age"][-1].item() <= min(4 * best + 3, 21)

@@ -31,8 +31,26 @@ to BPTT within ``n_steps``.
 when deterministic) and reads its value: a discrete read (Zaremba & Sutskever 2015) whose
 choice is an internal action (index into the window) trained by the policy gradient.
 
+``attention="chunked"`` (hierarchical chunk attention, Lampinen et al. 2021) reads from the
+``top_k_chunks`` most relevant chunks of ``chunk_size`` entries instead of the whole window.
+Chunks are counted back from the query by age: chunk ``i`` of query ``t`` holds its visible
+entries with age in ``[iC, (i + 1) C)`` (visible = this episode, inside the window), so a
+chunk never spans two episodes, holds no padding and is the same set in the rollout and in
+the update. With ``l_tj`` the full read's logit above and ``V_t`` the visible entries:
+
+    score      s_ti = mean_{j in chunk i} l_tj = q . kbar_ti / sqrt(d_k) + c . phibar_ti
+    select     I_t  = top-k_i s_ti             (chunks with no visible entry never count)
+    read       a_tj = softmax_{j in union of I_t} l_tj,   o = sum_j a_tj v_j
+
+i.e. exact attention over the union of the selected chunks' entries; with ``top_k_chunks >=
+ceil(max_memory / chunk_size)`` that is every visible entry and the read equals the full one.
+``kbar`` comes from prefix sums of the keys (float64 across blocks of ``C``, float32 inside),
+``phibar`` from prefix sums of ``phi`` over age; the scoring and selection carry no gradient,
+the read inside the selected chunks does. Sampled reads are not offered with chunking.
+
 Cost: the update's attention is ``[B, heads, T, L + T]`` per hop (entries older than
-every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; see
+every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; chunked, the
+scores are ``[B, heads, T, ceil(L / C)]`` and the read ``[B, heads, T, k C]``. See
 ``scripts/bench_episodic.py`` for time and peak memory against ``max_memory``.
 """
 
@@ -49,6 +67,7 @@ from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, ch
 from agents.cores.state import State
 
 READ_MODES = ("soft", "sample")
+ATTENTIONS = ("full", "chunked")
 TIME_FEATURES = 3
 
 
@@ -77,6 +96,10 @@ class EpisodicMemoryCore(MemoryCore):
             per head (default 16 each). hops: MemN2N hops (default 1).
         read_mode: ``"soft"`` (attention-weighted read) or ``"sample"`` (one sampled entry
             per head and hop, an internal action).
+        attention: ``"full"`` (every visible entry, the exact reference) or ``"chunked"``
+            (exact attention inside the ``top_k_chunks`` best chunks of ``chunk_size``
+            entries; soft reads only). chunk_size: ``C`` in ``[1, max_memory]`` (default 64).
+            top_k_chunks: ``k`` in ``[1, ceil(max_memory / C)]`` (default 8).
     """
 
     traces = True
@@ -91,6 +114,9 @@ class EpisodicMemoryCore(MemoryCore):
         value_size: int = 16,
         hops: int = 1,
         read_mode: str = "soft",
+        attention: str = "full",
+        chunk_size: int = 64,
+        top_k_chunks: int = 8,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -103,6 +129,18 @@ class EpisodicMemoryCore(MemoryCore):
         if read_mode not in READ_MODES:
             raise ValueError(f"read_mode must be one of {READ_MODES}, got {read_mode!r}")
         self.read_mode = read_mode
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+        self.attention = attention
+        chunked = attention == "chunked"
+        self.chunk = check_int("chunk_size", chunk_size, 1, self.L if chunked else None)
+        n_max = -(-self.L // self.chunk) if chunked else None
+        self.top_k = check_int("top_k_chunks", top_k_chunks, 1, n_max)
+        if chunked and read_mode == "sample":
+            raise ValueError(
+                "attention='chunked' supports read_mode='soft' only (a replayed sampled slot "
+                "could fall outside the chunks selected under new parameters)"
+            )
         n_k, n_v = self.hops * self.H * self.dk, self.hops * self.H * self.dv
         self.key_proj = nn.Linear(input_size, n_k)
         self.value_proj = nn.Linear(input_size, n_v)
@@ -159,6 +197,7 @@ class EpisodicMemoryCore(MemoryCore):
         age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
         visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
         phi = time_features(age.clamp(min=0))  # [T, S, 3]
+        n_vis = (L + t_idx[:, None] + 1 - first).T  # [B, T] visible entries per query
 
         u = self.embed(xs)  # [B, T, D]
         reads, acts, logps, ents, trace_w = [u], [], [], [], []
@@ -168,21 +207,26 @@ class EpisodicMemoryCore(MemoryCore):
             q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)  # [B, H, T, dk]
             ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES).transpose(1, 2)
             k, v = mem_k[:, heads], mem_v[:, heads]  # [B, H, S, d]: no copy of the memory
-            logits = q @ k.transpose(-1, -2) / math.sqrt(self.dk)  # [B, H, T, S]
-            for n in range(TIME_FEATURES):
-                logits = logits + ct[..., n, None] * phi[..., n]
-            w = torch.softmax(
-                logits.masked_fill(~visible[:, None], float("-inf")), dim=-1
-            )  # [B, H, T, S]
-            if self.read_mode == "sample":
-                rep = None if replay is None else replay[..., h * self.H : (h + 1) * self.H]
-                w, a, lp, en = self._sample(w, rep, extras, lo, t_idx)
-                acts.append(a)
-                logps.append(lp)
-                ents.append(en)
-            o = (w @ v).transpose(1, 2).reshape(B, T, self.H * self.dv)
+            if self.attention == "chunked":
+                w, o, w_age = self._chunked_read(q, ct, k, v, L + t_idx - lo, n_vis)
+                w_age = w_age[:, 0]  # [B, T, kC]: ages read by head 0
+            else:
+                logits = q @ k.transpose(-1, -2) / math.sqrt(self.dk)  # [B, H, T, S]
+                for n in range(TIME_FEATURES):
+                    logits = logits + ct[..., n, None] * phi[..., n]
+                w = torch.softmax(
+                    logits.masked_fill(~visible[:, None], float("-inf")), dim=-1
+                )  # [B, H, T, S]
+                if self.read_mode == "sample":
+                    rep = None if replay is None else replay[..., h * self.H : (h + 1) * self.H]
+                    w, a, lp, en = self._sample(w, rep, extras, lo, t_idx)
+                    acts.append(a)
+                    logps.append(lp)
+                    ents.append(en)
+                o, w_age = w @ v, age  # [B, H, T, d_v]
+            o = o.transpose(1, 2).reshape(B, T, self.H * self.dv)
             reads.append(o)
-            trace_w.append(w)
+            trace_w.append((w, w_age))
             u = u + self.hop_out[h](o)
         y = torch.cat(reads, dim=-1).transpose(0, 1)  # [T, B, output_size]
         if extras is not None and self.read_mode == "sample":
@@ -190,7 +234,7 @@ class EpisodicMemoryCore(MemoryCore):
             extras.log_prob = torch.stack(logps).sum(0)
             extras.entropy = torch.stack(ents).sum(0)
         if extras is not None and extras.trace is not None:
-            self._trace(extras.trace, trace_w[0], age, visible)
+            self._trace(extras.trace, *trace_w[0], n_vis)
         new_state = EpisodicState(
             inputs[:, T:], keys[:, :, T:], values[:, :, T:], count[-1] if T else state.count
         )
@@ -223,6 +267,46 @@ class EpisodicMemoryCore(MemoryCore):
         v = self.value_proj(inputs).view(B, S, self.hops * self.H, self.dv).transpose(1, 2)
         return k, v
 
+    def _chunked_read(self, q, ct, k, v, top, n_vis):
+        """Exact attention over the union of the ``k`` best chunks (module docstring).
+
+        ``q [B, H, T, d_k]``, ``ct [B, H, T, 3]``, ``k / v [B, H, S, d]`` (memory from the
+        first column any query sees), ``top [T]`` column of query t's own entry (age 0),
+        ``n_vis [B, T]`` visible entries (ages ``0..n_vis - 1``). Returns the weights
+        ``[B, H, T, kC]``, the read ``[B, H, T, d_v]`` and the ages read ``[B, H, T, kC]``."""
+        B, H, T, dk = q.shape
+        C = self.chunk
+        n = -(-self.L // C)
+        lo_age = torch.arange(n, device=q.device) * C  # [n] chunk i: ages [iC, iC + C)
+        hi_age = torch.minimum(lo_age + C, n_vis[..., None])  # [B, T, n] visible end
+        size = (hi_age - lo_age).clamp(min=0)
+        with torch.no_grad():  # chunk scores only select: no gradient
+            end = (top[:, None] + 1 - lo_age).expand_as(size)  # chunk i: columns [end - size, end)
+            k_sum = _range_sums(k, (end - size).clamp(0, k.shape[2]), end.clamp(0, k.shape[2]), C)
+            phi_cum = torch.cat(  # [L + 1, 3]: sum of phi over ages < a
+                [
+                    torch.zeros(1, TIME_FEATURES, dtype=torch.float64, device=q.device),
+                    time_features(torch.arange(self.L, device=q.device)).double().cumsum(0),
+                ]
+            )
+            n_c = size.clamp(min=1)[..., None]
+            phi_bar = (phi_cum[hi_age] - phi_cum[lo_age]) / n_c
+            score = torch.einsum("bhtd,bhtnd->bhtn", q, k_sum / n_c[:, None]) / math.sqrt(dk)
+            score = score + torch.einsum("bhtf,btnf->bhtn", ct, phi_bar.float())
+            score = score.masked_fill(size[:, None] == 0, float("-inf"))
+            chosen = score.topk(self.top_k, dim=-1).indices  # [B, H, T, k]
+        age = (chosen[..., None] * C + torch.arange(C, device=q.device)).flatten(-2)
+        ok = age < n_vis[:, None, :, None]  # [B, H, T, kC]: unselected padding is masked
+        col = (top[:, None] - age).clamp(min=0).view(B, H, -1, 1)
+
+        def pick(m):  # [B, H, S, d] -> [B, H, T, kC, d]
+            return m.gather(2, col.expand(-1, -1, -1, m.shape[-1])).view(B, H, T, -1, m.shape[-1])
+
+        logits = torch.einsum("bhtd,bhtjd->bhtj", q, pick(k)) / math.sqrt(dk)
+        logits = logits + (ct[..., None, :] * time_features(age)).sum(-1)
+        w = torch.softmax(logits.masked_fill(~ok, float("-inf")), dim=-1)
+        return w, torch.einsum("bhtj,bhtjd->bhtd", w, pick(v)), age
+
     def _sample(self, w, replay, extras, lo, t_idx):
         """Hard reads: one entry per head, an index into the window ``[0, L)``.
 
@@ -247,13 +331,15 @@ class EpisodicMemoryCore(MemoryCore):
         actions = (cols - offset).squeeze(-1).permute(2, 0, 1)  # [T, B, H]
         return hard, actions, log_prob, entropy
 
-    def _trace(self, trace, w, age, visible) -> None:
-        """Per step: the read's mean age and the number of visible entries (head 0)."""
+    def _trace(self, trace, w, age, entries) -> None:
+        """Per step: the read's mean age (head 0) and the number of visible entries.
+
+        ``w [B, H, T, S]``, ``age`` broadcastable to ``[B, T, S]``, ``entries [B, T]``."""
         B, H, T, S = w.shape
-        mean_age = (w[:, 0] * age[None].float()).sum(-1)  # [B, T]
+        mean_age = (w[:, 0] * age.float()).sum(-1)  # [B, T]
         for t in range(T):
             trace.setdefault("read_age", []).append(mean_age[:, t].detach())
-            trace.setdefault("entries", []).append(visible[:, t].sum(-1).float())
+            trace.setdefault("entries", []).append(entries[:, t].float())
             trace.setdefault("read_entropy", []).append(
                 -(w[:, :, t] * torch.log(w[:, :, t] + EPSILON)).sum(-1).mean(-1).detach()
             )
@@ -266,6 +352,24 @@ class EpisodicMemoryCore(MemoryCore):
         return Diagnostics(
             scalars={names[k]: torch.stack(v).float().mean().item() for k, v in trace.items() if v}
         )
+
+
+def _range_sums(m: torch.Tensor, a: torch.Tensor, b: torch.Tensor, C: int) -> torch.Tensor:
+    """Sums of ``m [B, H, S, d]`` over columns ``[a, b)`` for ``a, b [B, T, n]`` in ``[0, S]``
+    -> ``[B, H, T, n, d]``: prefix sums, float64 across blocks of ``C`` and float32 within
+    one (exact to ~C eps of a chunk sum for any S)."""
+    B, H, S, d = m.shape
+    nb = S // C + 1  # so that column S falls inside the padded blocks
+    blocks = nn.functional.pad(m, (0, 0, 0, nb * C - S)).view(B, H, nb, C, d)
+    inner = blocks.cumsum(3).sub_(blocks).view(B, H, nb * C, d)  # exclusive, within a block
+    outer = nn.functional.pad(blocks.sum(3, dtype=torch.float64).cumsum(2), (0, 0, 1, 0))
+
+    def prefix(i):  # sum of columns < i: [B, T, n] -> [B, H, T * n, d] (two parts)
+        i = i.reshape(B, 1, -1, 1).expand(-1, H, -1, d)
+        return outer.gather(2, i // C), inner.gather(2, i)
+
+    (ob, ib), (oa, ia) = prefix(b), prefix(a)
+    return ((ob - oa).float() + (ib - ia)).view(B, H, *a.shape[1:], d)
 
 
 def _counts(count0: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
