@@ -40,7 +40,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ from agents.results import (
     run_key,
 )
 from agents.suite import load_suite, path_component, plan
+from agents.sweep import report_failure
 from agents.workers import stop_pool, worker_pool
 
 __all__ = [
@@ -70,6 +73,7 @@ __all__ = [
 ]
 
 EXTERNAL_MEMORY = "external-memory-ppo"
+ENGINES = ("process", "ray")  # a pool of this machine's processes, or Ray tasks
 
 
 # ------------------------------------------------------------------------------ one run
@@ -193,17 +197,28 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- the matrix
 def run_suite(
-    suite: dict[str, Any], out_root: Path, jobs: int, progress: bool = True, repair: bool = False
+    suite: dict[str, Any],
+    out_root: Path,
+    jobs: int,
+    progress: bool = True,
+    repair: bool = False,
+    engine: str = "process",
+    address: str | None = None,
 ) -> list[dict]:
     """Run (or resume) a suite; returns all records.
 
     Records go to ``<out_root>/<suite>/results.jsonl``, TensorBoard runs to
-    ``<out_root>/runs/<suite>/...``. Holds the suite folder's lock throughout
+    ``<out_root>/runs/<suite>/...`` (on a Ray cluster: on the node that ran the trial, at
+    the same absolute path). Holds the suite folder's lock throughout
     (``OutputLocked`` if another runner has it); a bad line in ``results.jsonl`` raises
-    ``ResultsError`` unless ``repair`` moves it aside first.
+    ``ResultsError`` unless ``repair`` moves it aside first. ``engine`` and ``address``:
+    see :func:`trial_engine`.
     """
     out_dir = out_root / path_component("name", suite["name"])
-    with output_lock(out_dir) as close_lock_in_child:
+    with (
+        output_lock(out_dir) as close_lock_in_child,
+        trial_engine(engine, jobs, address, close_lock_in_child) as train_all,
+    ):
         results_path = out_dir / "results.jsonl"
         if repair:
             report_repair(results_path)
@@ -222,7 +237,7 @@ def run_suite(
             for rung in range(len(task["ladder"])):
                 todo = []
                 for run in plan(suite, rung, [task]):
-                    run["out_root"] = str(out_root)
+                    run["out_root"] = str(out_root.resolve())  # the same on every node
                     if run_key(run) in done:
                         continue
                     if rung > 0 and _failed_below(records, run, suite):
@@ -231,7 +246,7 @@ def run_suite(
                         continue
                     todo.append(run)
                 if todo:
-                    for record in _train_all(todo, jobs, close_lock_in_child):
+                    for record in train_all(todo):
                         records.append(record)
                         append_record(results_path, record)
                         if bar is not None:
@@ -241,7 +256,36 @@ def run_suite(
     return records
 
 
-def _train_all(runs: list[dict], jobs: int, child_init) -> Any:
+Trainer = Callable[[list[dict]], Iterator[dict]]
+
+
+@contextmanager
+def trial_engine(
+    engine: str, jobs: int, address: str | None = None, child_init: Callable | None = None
+) -> Iterator[Trainer]:
+    """A function from runs to their records as they finish, ``jobs`` trials at a time.
+
+    ``process``: a pool of this machine's processes (``child_init`` runs in each worker);
+    ``ray``: Ray tasks (:mod:`agents.sweep`), on a local instance or the cluster at
+    ``address``. Either way a failed trial is reported and skipped (the next invocation
+    reruns it) and only the caller writes results.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if engine == "process":
+        if address is not None:
+            raise ValueError("a cluster address needs the ray engine (--engine ray)")
+        yield lambda runs: _train_all(runs, jobs, child_init)
+        return
+    from agents.sweep import RaySession
+
+    with RaySession(jobs, address) as session:
+        yield session.train_all
+
+
+def _train_all(runs: list[dict], jobs: int, child_init) -> Iterator[dict]:
     """Yield the records of ``runs`` as they finish (a failed run is reported and skipped:
     the next invocation retries it)."""
     pool = worker_pool(jobs, child_init)
@@ -251,7 +295,7 @@ def _train_all(runs: list[dict], jobs: int, child_init) -> Any:
             try:
                 record = future.result()
             except Exception as err:
-                print(f"run failed: {type(err).__name__}: {err}", file=sys.stderr)
+                report_failure(err)
                 continue
             yield record
     except BaseException:

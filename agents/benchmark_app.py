@@ -2,12 +2,16 @@
 
 python -m agents.benchmark --suite smoke            (a suite shipped with the package)
 python -m agents.benchmark --suite my_suite.json --out results --jobs 2
+python -m agents.benchmark --suite smoke --engine ray              (a local Ray instance)
+python -m agents.benchmark --suite smoke --address 10.0.0.1:6379 --jobs 32   (a Ray cluster)
 python -m agents.benchmark --suite smoke --report-only [--repair]
 tensorboard --logdir benchmarks/results/runs/smoke
 
 Exit status 2 with a one-line error for a bad suite, a corrupt results file (rerun with
 ``--repair`` to move bad lines to ``results.jsonl.bad``), another runner on the same
-output, or matplotlib missing (``pip install 'memenvs-agents[bench]'``, or ``--no-plots``).
+output, a bad ``--address``, ray missing for ``--engine ray`` (``pip install
+'memenvs-agents[sweep]'``) or matplotlib missing (``pip install 'memenvs-agents[bench]'``,
+or ``--no-plots``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from agents.plots import require_matplotlib
 from agents.report import write_report
 from agents.results import OutputLocked, ResultsError, output_lock, read_results
 from agents.suite import known_suites, load_suite
+from agents.sweep import check_address, import_ray
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -32,6 +37,19 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--suite", required=True, help=f"a shipped suite {known_suites()} or a path")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the suite's)")
+    p.add_argument(
+        "--engine",
+        choices=benchmark.ENGINES,
+        default=None,
+        help="process: a pool of this machine's processes (the default); ray: each trial a "
+        "Ray task, on a local Ray instance or the cluster at --address (needs the sweep extra)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="a running Ray cluster's head, host:port (or ray://host:port, or auto); "
+        "implies --engine ray",
+    )
     p.add_argument("--out", default="benchmarks/results", help="results root folder")
     p.add_argument("--report-only", action="store_true", help="rewrite the report only")
     p.add_argument(
@@ -55,6 +73,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             require_matplotlib()  # before training, not after it
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        engine = args.engine or ("ray" if args.address is not None else "process")
+        if args.address is not None:
+            if engine != "ray":
+                raise ValueError("--address needs --engine ray")
+            check_address(args.address)
+        if engine == "ray" and not args.report_only:
+            import_ray()  # before training, not after it
         suite = load_suite(args.suite)
         out_root = Path(args.out)
         out_dir = out_root / suite["name"]  # validated by load_suite
@@ -70,6 +95,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 args.jobs or suite.get("jobs", 1),
                 progress=not args.no_progress,
                 repair=args.repair,
+                engine=engine,
+                address=args.address,
             )
     except (ImportError, ResultsError, OutputLocked, ValueError) as err:
         cli.exit(2, f"{cli.prog}: error: {err}\n")

@@ -10,4 +10,4 @@ PYTHON=${PYTHON:-python3}
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/pip install -q "torch==${TORCH_VERSION:-2.13.0}"
 fi
-.venv/bin/pip install -q -e ".[dev,bench]"
+.venv/bin/pip install -q -e ".[dev,bench,sweep]"

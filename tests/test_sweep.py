@@ -1,0 +1,219 @@
+"""Benchmark trials on Ray (the sweep extra): addresses, resources, the reaper, and a
+kill -9 of the driver mid-trial followed by a resume that loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.benchmark_app import main
+from agents.results import read_results, run_key
+from agents.sweep import check_address, trial_resources
+from agents.workers import descendants
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {
+    "agents": ["ppo", "lstm"],
+    "seeds": [0, 1],
+    "budget": 512,
+    "eval_episodes": 4,
+    "n_envs": 2,
+    "jobs": 1,
+    "hyperparameters": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+    "agent_overrides": {"lstm": {"core_kwargs": {"hidden_size": 8}}},
+    "tasks": [{"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2], "fixed": {}}],
+}
+# what a trial computes (the rest is timing, dates and where it ran)
+DETERMINED = ("success_rate", "mean_return", "evals", "curve", "steps_trained", "steps_to_95")
+
+
+@pytest.mark.parametrize(
+    "address", ["auto", "127.0.0.1:6379", "head-node.example:10001", "ray://10.0.0.1:10001"]
+)
+def test_cluster_addresses_are_accepted(address):
+    assert check_address(address) == address
+
+
+@pytest.mark.parametrize(
+    "address", ["", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "http://h:1", "h:port", "a b:1"]
+)
+def test_bad_addresses_are_a_clear_error(address):
+    with pytest.raises(ValueError, match="is not a Ray cluster address"):
+        check_address(address)
+
+
+def test_a_cuda_trial_asks_for_one_gpu_and_a_cpu_trial_for_none():
+    assert trial_resources({"device": "cuda"}) == {"num_cpus": 1, "num_gpus": 1}
+    assert trial_resources({"device": "cuda:1", "threads": 2}) == {"num_cpus": 2, "num_gpus": 1}
+    assert trial_resources({"device": "cpu"}) == {"num_cpus": 1, "num_gpus": 0}
+
+
+def _suite(folder: Path, **changes) -> Path:
+    path = folder / "tiny.json"
+    path.write_text(json.dumps({**TINY, **changes}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--address", "nohost"], "is not a Ray cluster address"),
+        (["--address", "127.0.0.1:6379", "--engine", "process"], "--address needs --engine ray"),
+        (["--engine", "ray", "--jobs", "0"], "--jobs must be >= 1"),
+        (["--engine", "spark"], "invalid choice"),
+    ],
+)
+def test_bad_engine_options_exit_2_before_training(tmp_path, capsys, args, message):
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), *args]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-progress", "--no-plots"])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
+
+
+def test_ray_missing_is_named_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), "--engine", "ray"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-progress", "--no-plots"])
+    assert exit_.value.code == 2
+    assert "pip install 'memenvs-agents[sweep]'" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "tiny").exists()
+
+
+def test_engine_and_jobs_are_checked_by_the_library_too():
+    from agents.benchmark import trial_engine
+
+    with pytest.raises(ValueError, match="engine must be one of"), trial_engine("spark", 1):
+        pass
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"), trial_engine("ray", 0):
+        pass
+    with (
+        pytest.raises(ValueError, match="needs the ray engine"),
+        trial_engine("process", 1, address="127.0.0.1:6379"),
+    ):
+        pass
+
+
+def _alive(pid: int, started: int) -> bool:
+    from agents.workers import _start_time
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and _start_time(pid) == started
+
+
+def _wait_gone(procs: dict[int, int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while any(_alive(p, t) for p, t in procs.items()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [p for p, t in procs.items() if _alive(p, t)]
+    for pid in survivors:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_reaper_kills_what_its_parent_left_when_the_parent_is_killed(tmp_path):
+    """The parent starts a reaper and a grandchild in its own session (as Ray's agents are
+    started: nothing else would end it), then dies of SIGKILL."""
+    code = (
+        "import subprocess, sys, time\n"
+        "from agents.workers import start_reaper\n"
+        "start_reaper(0.1)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+        " start_new_session=True)\n"
+        "print('ready', flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # the reaper has polled the tree since the sleeper started
+        left = descendants(parent.pid)
+        assert len(left) == 2  # the reaper and the sleeper
+    finally:
+        parent.kill()
+        parent.wait()
+    assert not _wait_gone(left, 10)
+
+
+def test_a_stopped_reaper_kills_nothing():
+    from agents.workers import start_reaper, stop_reaper
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        reaper = start_reaper(0.1)
+        time.sleep(0.5)
+        stop_reaper(reaper)
+        time.sleep(0.5)
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _bench(*args: str, cwd: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "agents.benchmark", "--no-progress", "--no-plots", *args]
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find Ray's processes")
+def test_ray_run_killed_mid_trial_then_resumed_equals_an_uninterrupted_run(tmp_path):
+    """4 trials, one at a time: kill -9 the driver once the first record is written (the
+    second trial is then training), check every Ray process it started dies, resume, and
+    compare with the same suite run uninterrupted by the process pool."""
+    pytest.importorskip("ray")
+    suite = _suite(tmp_path)
+    plain = _bench("--suite", str(suite), "--out", "plain", cwd=tmp_path)
+    assert plain.wait(timeout=300) == 0, plain.stderr.read()[-3000:]
+
+    results = tmp_path / "ray" / "tiny" / "results.jsonl"
+    runner = _bench("--suite", str(suite), "--out", "ray", "--engine", "ray", cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while _lines(results) < 1:
+            assert runner.poll() is None, runner.stderr.read()[-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        tree = descendants(runner.pid)  # Ray's daemons, its workers, the reaper
+        assert any("raylet" in _command(p) for p in tree) and len(tree) >= 4
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+    assert not _wait_gone(tree, 30), "Ray processes outlived the killed driver"
+    killed_at = _lines(results)
+    assert 1 <= killed_at < 4  # the kill came mid-suite
+
+    resumed = _bench("--suite", str(suite), "--out", "ray", "--engine", "ray", cwd=tmp_path)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
+    records = read_results(results)  # no duplicate, no broken line, or this raises
+    assert _lines(results) == len(records) == 4
+    expected = {run_key(r): r for r in read_results(tmp_path / "plain" / "tiny" / "results.jsonl")}
+    assert {run_key(r) for r in records} == set(expected)
+    for r in records:
+        assert {k: r[k] for k in DETERMINED} == {k: expected[run_key(r)][k] for k in DETERMINED}
+        assert r["node"]["id"] and "node" not in expected[run_key(r)]
+        events = list((tmp_path / "ray" / r["tensorboard"]).glob("events.out.tfevents.*"))
+        assert len(events) == 1  # a trial rerun after the kill starts an empty folder
