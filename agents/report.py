@@ -90,6 +90,7 @@ def write_report(
                 f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} | {curriculum} |"
             )
         lines.append(_interval_estimates(records, task, suite["agents"]))
+        lines.append(_improvement_over_baseline(records, task, suite))
         lines.append(_curriculum_steps(records, task, suite["agents"]))
         lines.append(_extra_evals(records, env, suite["agents"]))
     text = "\n".join(lines) + "\n"
@@ -134,6 +135,73 @@ def _interval_estimates(records: list[dict], task: dict, agents: list[str]) -> s
         "| --- " * (len(ladder) + 1) + "|",
     ]
     return "\n".join(head + rows)
+
+
+BASELINE = "lstm"  # the recurrent baseline memory agents are compared with
+RNN_BASELINES = ("lstm", "gru")  # memory-ppo agents that are baselines, not memory agents
+
+
+def memory_agents(suite: dict[str, Any]) -> list[str]:
+    """The suite's memory agents: MemoryPPO cores other than the RNN baselines (variants by
+    their base agent), and PPO with the external memory."""
+    from agents.registry import memory_agents as registered
+
+    cores = {spec.name for spec in registered()} - set(RNN_BASELINES)
+    overrides = suite.get("agent_overrides", {})
+    base = {a: overrides.get(a, {}).get("agent", a) for a in suite["agents"]}
+    return [a for a in suite["agents"] if base[a] in cores or base[a] == "external-memory-ppo"]
+
+
+def _success_cells(records: list[dict], agent: str, env: str) -> dict[tuple, float]:
+    """``{(seed, value): success rate}`` of one agent on one task."""
+    return {
+        (r["seed"], r["value"]): r["success_rate"]
+        for r in records
+        if r["agent"] == agent and r["env"] == env
+    }
+
+
+def _improvement_over_baseline(records: list[dict], task: dict, suite: dict) -> str:
+    """P(X > LSTM) with its 95% stratified bootstrap CI for each memory agent X, over the
+    rungs where both ran every seed (>= MIN_SEEDS); the best memory agent is marked."""
+    from agents.stats import MIN_SEEDS, probability_of_improvement, probability_of_improvement_ci
+
+    env, ladder, seeds = task["env"], task["ladder"], suite["seeds"]
+    if BASELINE not in suite["agents"] or len(seeds) < MIN_SEEDS:
+        return ""
+    base = _success_cells(records, BASELINE, env)
+    rows = []
+    for agent in memory_agents(suite):
+        mine = _success_cells(records, agent, env)
+        values = [v for v in ladder if all((s, v) in mine and (s, v) in base for s in seeds)]
+        if not values:
+            continue
+        x = np.array([[mine[s, v] for v in values] for s in seeds])
+        y = np.array([[base[s, v] for v in values] for s in seeds])
+        front = frontier(records, agent, env)
+        rank = (-1 if front is None else ladder.index(front), float(x.mean()))
+        rows.append((rank, agent, values, x, y))
+    if not rows:
+        return ""
+    best = max(rows, key=lambda row: row[0])[1]
+    out = [
+        f"\nProbability of improvement over `{BASELINE}` (rliable's P(X > Y): the chance that "
+        f"a run of the agent beats a run of `{BASELINE}` at the same rung, ties count one half, "
+        f"averaged over the rungs both ran with all {len(seeds)} seeds; 0.5 = no difference) "
+        f"[95% stratified bootstrap CI, 2,000 resamples]. Best memory agent: the longest "
+        f"frontier, then the highest mean success over those rungs (chosen after the fact, "
+        f"so its interval is optimistic):\n",
+        f"| memory agent | P(agent > {BASELINE}) | rungs compared |",
+        "| --- | --- | --- |",
+    ]
+    for _, agent, values, x, y in rows:
+        low, high = probability_of_improvement_ci(x, y)
+        name = f"**{agent}** (best)" if agent == best else agent
+        rungs = ", ".join(f"{task['knob']}={v}" for v in values)
+        out.append(
+            f"| {name} | {probability_of_improvement(x, y):.2f} [{low:.2f}, {high:.2f}] | {rungs} |"
+        )
+    return "\n".join(out)
 
 
 def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str:

@@ -540,3 +540,38 @@ def test_report_gives_iqm_with_a_bootstrap_ci_only_where_there_are_three_seeds(t
     assert "IQM of success over seeds [95% stratified bootstrap CI" in text
     row = next(line for line in text.splitlines() if line.startswith("| ppo | 0.53 ["))
     assert row.endswith("| n=2 |")  # two seeds at delay 4: no interval
+
+
+def test_report_gives_the_probability_of_improvement_of_memory_agents_over_lstm(tmp_path):
+    """By hand: at delay 2 every agent succeeds on every seed (all ties: 0.5); at delay 4
+    each ntm run beats each lstm run (1.0); ntm over both rungs: 0.75, and every resample
+    gives the same, so the interval is [0.75, 0.75]. stochastic-ntm was only run at delay 2
+    (it failed there: skipped above), gru is a baseline, not a memory agent."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["agents"] = ["lstm", "gru", "ntm", "stochastic-ntm"]
+    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4]}]
+    rates = {
+        ("lstm", 2): [1.0, 1.0, 1.0],
+        ("lstm", 4): [0.2, 0.3, 0.25],
+        ("ntm", 2): [1.0, 1.0, 1.0],
+        ("ntm", 4): [1.0, 0.96, 0.4],
+        ("gru", 2): [1.0, 1.0, 1.0],
+        ("stochastic-ntm", 2): [0.9, 0.2, 1.0],
+    }
+    records = [
+        _record(seed, agent=agent, value=value, env_kwargs={"delay": value}, success_rate=rate)
+        for (agent, value), seed_rates in rates.items()
+        for seed, rate in enumerate(seed_rates)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    assert "Probability of improvement over `lstm`" in text
+    rows = [line for line in text.splitlines() if "| P(" in line or "ntm" in line]
+    assert "| **ntm** (best) | 0.75 [0.75, 0.75] | delay=2, delay=4 |" in rows
+    # stochastic-ntm vs lstm at delay 2: pairs (0.9 or 0.2 vs 1.0) lose, 1.0 ties: 1.5 / 9
+    assert "| stochastic-ntm | 0.17 [" in "\n".join(rows)
+    assert "| gru | 0.50 [0.50, 0.50] | delay=2 |" not in text
+    suite["seeds"] = [0, 1]  # too few seeds: no section
+    two = [r for r in records if r["seed"] < 2]
+    assert "Probability of improvement" not in write_report(suite, two, tmp_path, "c", plots=False)

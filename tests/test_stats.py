@@ -1,11 +1,17 @@
-"""IQM and stratified bootstrap CIs (rliable's estimates) against hand computations."""
+"""IQM, stratified bootstrap CIs and probability of improvement (rliable's estimates) against
+hand computations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agents.stats import iqm, stratified_bootstrap_ci
+from agents.stats import (
+    iqm,
+    probability_of_improvement,
+    probability_of_improvement_ci,
+    stratified_bootstrap_ci,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +56,59 @@ def test_bootstrap_percentiles_match_the_exact_resampling_distribution():
 def test_bad_input_is_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         stratified_bootstrap_ci(**kwargs)
+
+
+# ------------------------------------------------------------ probability of improvement
+@pytest.mark.parametrize(
+    ("x", "y", "expected"),
+    [
+        ([1.0, 0.5], [0.5, 0.5], 0.75),  # pairs: win, win, tie, tie
+        ([0.2], [0.9, 0.1, 0.2], 0.5),  # lose, win, tie
+        ([1.0, 1.0], [0.0], 1.0),
+        ([0.0], [1.0, 1.0], 0.0),
+        # two tasks, averaged: task 0 X wins all four pairs (1); task 1 (X 0, 0.5 against
+        # Y 0.5, 0.8) three losses and a tie (0.5 / 4)
+        ([[1.0, 0.0], [0.9, 0.5]], [[0.0, 0.5], [0.1, 0.8]], (1.0 + 0.5 / 4) / 2),
+    ],
+)
+def test_probability_of_improvement_by_hand(x, y, expected):
+    assert probability_of_improvement(np.array(x), np.array(y)) == pytest.approx(expected)
+
+
+def test_probability_of_improvement_is_one_minus_the_reverse():
+    rng = np.random.default_rng(1)
+    x, y = rng.random((5, 3)), rng.random((4, 3))
+    x[0, 0] = y[0, 0]  # a tie counts one half both ways
+    forward, backward = probability_of_improvement(x, y), probability_of_improvement(y, x)
+    assert forward + backward == pytest.approx(1.0)
+
+
+def test_probability_of_improvement_ci_matches_the_exact_resampling_distribution():
+    """X = two runs {0, 1}, Y = one run 0.5: P(X > Y) of a resample is the fraction of ones
+    drawn, 0 w.p. 1/4, 0.5 w.p. 1/2, 1 w.p. 1/4 (Y resamples to itself)."""
+    x, y = np.array([0.0, 1.0]), np.array([0.5])
+    assert probability_of_improvement_ci(x, y, reps=4000, confidence=0.4) == (0.5, 0.5)
+    assert probability_of_improvement_ci(x, y, reps=4000) == (0.0, 1.0)
+    assert probability_of_improvement_ci(np.ones(3), np.zeros(4)) == (1.0, 1.0)
+
+
+def test_probability_of_improvement_ci_is_stratified_by_task():
+    """Task 0: X always wins; task 1: X always loses. Every stratified resample keeps both
+    tasks, so the estimate is exactly 0.5; pooling runs across tasks would not be."""
+    x, y = np.array([[1.0, 0.0]] * 3), np.array([[0.0, 1.0]] * 3)
+    assert probability_of_improvement_ci(x, y) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (np.ones((3, 2)), np.ones((3, 3)), "same tasks"),
+        (np.zeros((0, 1)), np.ones((3, 1)), "x must be"),
+        (np.ones(3), np.array([np.inf]), "y must be finite"),
+    ],
+)
+def test_probability_of_improvement_rejects_bad_input(x, y, message):
+    with pytest.raises(ValueError, match=message):
+        probability_of_improvement(x, y)
+    with pytest.raises(ValueError, match=message):
+        probability_of_improvement_ci(x, y)
