@@ -1,8 +1,9 @@
 """Does a core reproduce the NTM paper? Copy, RepeatCopy, AssociativeRecall, supervised.
 
     nice -n 10 python scripts/probe_supervised_copy.py --task copy --agent ntm \\
-        --sequences 50000 --out benchmarks/results/supervised-copy/ntm-copy.md \\
-        --json benchmarks/results/supervised-copy/ntm-copy.json
+        --sequences 50000 --batch 8 --lr 1e-3 \\
+        --out benchmarks/results/supervised-copy/ntm-copy-b8.md \\
+        --json benchmarks/results/supervised-copy/ntm-copy-b8.json
 
 Graves et al. 2014, sec. 4 (tasks in :mod:`agents.supervised`): a core of any registered
 memory agent (``--agent``, its registry defaults plus ``--core-kwargs``) with a linear
@@ -67,7 +68,15 @@ def run(args) -> dict:
             print(json.dumps(curve[-1]), flush=True)
             if solved_at is None and max(bits.values()) <= 1.0:
                 solved_at = seen
-    final = S.evaluate(model, task, args.eval_sizes or task.eval_sizes, args.eval_batch, 20_000)
+    sizes = args.eval_sizes or task.eval_sizes
+    final = S.evaluate(model, task, sizes, args.eval_batch, 20_000)
+    resized = None
+    if args.eval_slots:  # the trained NTM with a bigger memory (length generalisation)
+        if not hasattr(model.core, "with_memory_slots"):
+            raise SystemExit(f"--eval-slots needs an NTM core, got agent {args.agent!r}")
+        big = S.Reader(model.core.with_memory_slots(args.eval_slots), task.output_size)
+        big.head.load_state_dict(model.head.state_dict())
+        resized = S.evaluate(big, task, sizes, args.eval_batch, 20_000)
     return {
         "task": args.task,
         "agent": args.agent,
@@ -83,6 +92,8 @@ def run(args) -> dict:
         "train_sizes": train_sizes,
         "sequences_to_1_bit": solved_at,
         "final_bits_wrong": final,
+        "eval_slots": args.eval_slots,
+        "final_bits_wrong_eval_slots": resized,
         "curve": curve,
     }
 
@@ -108,6 +119,12 @@ def report(r: dict, command: str) -> str:
         "| sequences | seconds | " + " | ".join(map(str, r["train_sizes"])) + " |",
         "| --- " * (len(r["train_sizes"]) + 2) + "|",
     ]
+    if resized := r.get("final_bits_wrong_eval_slots"):
+        row = " | ".join(f"{resized[s]:.2f}" for s in sizes)
+        lines.insert(
+            lines.index("\nLearning curve (bits wrong per sequence at the training sizes):\n"),
+            f"| with {r['eval_slots']} slots | {row} |",
+        )
     for c in r["curve"]:
         cells = " | ".join(f"{c[s]:.2f}" for s in r["train_sizes"])
         lines.append(f"| {c['sequences']:,} | {c['seconds']:.0f} | {cells} |")
@@ -126,12 +143,18 @@ def main(argv=None) -> None:
     parser.add_argument("--init", default="focused", choices=["focused", "uniform"])
     parser.add_argument("--sequences", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=float("inf"), help="time limit")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
     parser.add_argument("--eval-every", type=int, default=2_000, help="sequences")
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--eval-sizes", nargs="*", type=int, default=None)
+    parser.add_argument(
+        "--eval-slots",
+        type=int,
+        default=0,
+        help="also evaluate the trained NTM with this many memory slots (0: no)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="", help="write the Markdown report here")
@@ -140,6 +163,8 @@ def main(argv=None) -> None:
     for name in ("sequences", "batch", "eval_every", "eval_batch", "threads"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
+    if args.eval_slots < 0:
+        raise SystemExit(f"--eval-slots must be >= 0, got {args.eval_slots}")
     if not args.lr > 0:
         raise SystemExit(f"--lr must be > 0, got {args.lr}")
     command = "python scripts/probe_supervised_copy.py " + " ".join(

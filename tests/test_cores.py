@@ -279,3 +279,26 @@ def test_compiled_ntm_step_matches_eager():
 def test_compile_rejects_sampled_modes():
     with pytest.raises(ValueError, match="compile"):
         NTMCore(F, read_mode="sample", compile=True)
+
+
+def test_ntm_with_memory_slots_keeps_every_weight():
+    """A trained NTM evaluated with a bigger memory (length generalisation beyond N): the same
+    N gives the same outputs; another N keeps every weight and the learned initial logits."""
+    torch.manual_seed(0)
+    core = NTMCore(F, memory_slots=6, memory_width=4, controller_size=8)
+    with torch.no_grad():
+        core.init_read_logits.add_(torch.randn_like(core.init_read_logits))
+    x, starts = torch.randn(5, 2, F), torch.zeros(5, 2, dtype=torch.bool)
+    same = core.with_memory_slots(6)
+    y0, _ = core(x, core.initial_state(2), starts)
+    y1, _ = same(x, same.initial_state(2), starts)
+    torch.testing.assert_close(y0, y1, rtol=0, atol=0)
+    big = core.with_memory_slots(10)
+    assert big.N == 10 and big.initial_state(2).memory.shape == (2, 10, 4)
+    torch.testing.assert_close(big.init_read_logits[:, :6], core.init_read_logits)
+    assert torch.all(big.init_read_logits[:, 6:] == 0)
+    for name, p in core.named_parameters():
+        if "logits" not in name:
+            torch.testing.assert_close(dict(big.named_parameters())[name], p)
+    with pytest.raises(ValueError, match="memory_slots"):
+        core.with_memory_slots(0)

@@ -2,9 +2,11 @@
 
 Each step: the controller sees the input and the previous reads; its output sets, for
 every head, a key, key strength beta, interpolation gate g, shift distribution s and
-sharpening gamma >= 1 (write heads also an erase and an add vector). Write heads address
-and write first (erase then add), then read heads address and read the new memory, so a
-read at step t sees the write at step t. The output is the controller state plus the reads.
+sharpening gamma >= 1 (write heads also an erase and an add vector). All heads address the
+memory of step t - 1 in one batched call; the read heads read it, then the write heads erase
+and add (the order of pytorch-ntm and Collier & Beel 2018), so a read at step t sees the
+writes up to step t - 1 (the controller sees x_t itself). The output is the controller state
+plus the reads.
 
 ``read_mode="sample"`` (and optionally ``write_mode="sample"``) turns a head's weighting
 into a categorical distribution: one slot is sampled (argmax when deterministic) and used
@@ -106,12 +108,12 @@ class NTMCore(StepCore):
             if mode not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {mode!r}")
         self.read_mode, self.write_mode = read_mode, write_mode
+        self.shift_range, self.controller_kind = shift_range, controller
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
         self._compiled_step = None
         self.S = 2 * shift_range + 1
-        self.controller_kind = controller
         ctrl_in = input_size + self.R * self.M
         if controller == "lstm":
             self.controller = nn.LSTMCell(ctrl_in, self.C)
@@ -149,6 +151,27 @@ class NTMCore(StepCore):
                 img = w[:, 0].T.clamp(0, 1).cpu().numpy()
                 diag.images[name] = (img / max(img.max(), 1e-6) * 255).astype("uint8")
         return diag
+
+    def with_memory_slots(self, memory_slots: int) -> NTMCore:
+        """A copy of this trained core with ``memory_slots`` slots (``N`` may grow or shrink).
+
+        No weight depends on ``N`` except the initial weighting logits: slot ``i < N`` keeps
+        its learned logit, new slots get logit 0 (as in :func:`focused_logits`). This is how
+        the paper's length generalisation is tested beyond the training memory: a copy of
+        length 200 needs at least 200 slots.
+        """
+        new = NTMCore(
+            self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
+            self.shift_range, self.read_mode, self.write_mode, self.compile,
+        )  # fmt: skip
+        n = min(self.N, new.N)
+        state = self.state_dict()
+        for name in ("init_read_logits", "init_write_logits"):
+            logits = torch.zeros_like(getattr(new, name))
+            logits[:, :n] = state[name][:, :n]
+            state[name] = logits
+        new.load_state_dict(state)
+        return new.to(self.init_reads.device)
 
     def initial_state(self, batch_size: int, device=None) -> NTMState:
         dev = self.init_reads.device if device is None else device
@@ -218,34 +241,34 @@ class NTMCore(StepCore):
         return self._step(x, state, replay, extras)
 
     def _step(self, x, state: NTMState, replay, extras) -> StepOutput:
-        B = x.shape[0]
+        B, W = x.shape[0], self.W
         ctrl_in = torch.cat([x, state.reads.reshape(B, -1)], dim=-1)
         if self.controller_kind == "lstm":
             h, c = self.controller(ctrl_in, (state.h, state.c))
         else:
             h, c = self.controller(ctrl_in), state.c
-        picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        n_write = self.W if self.write_mode == "sample" else 0
         key, beta, g, s, gamma, erase, add = self._head_params(h)
-        W = self.W
-        if self.write_mode == "sequential":
+        memory = state.memory
+        if self.write_mode == "sequential":  # only the read heads address
             ww = torch.roll(state.write_weights, W, dims=-1)
-        else:
-            ww = A.address(
-                state.memory, state.write_weights, key[:, :W], beta[:, :W], g[:, :W],
-                s[:, :W], gamma[:, :W],
-            )  # fmt: skip
+            rw = A.address(
+                memory, state.read_weights, *(p[:, W:] for p in (key, beta, g, s, gamma))
+            )
+        else:  # every head in one addressing call, on the memory of step t - 1
+            prev = torch.cat([state.write_weights, state.read_weights], dim=1)
+            weights = A.address(memory, prev, key, beta, g, s, gamma)
+            ww, rw = weights[:, :W], weights[:, W:]
+        picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        n_write = W if self.write_mode == "sample" else 0
+        if self.write_mode != "sequential":
             ww = self._choose(
                 ww, self.write_mode, None if replay is None else replay[:, :n_write], extras, picks
             )
-        memory = A.erase_and_add(state.memory, ww, erase, add)
-        rw = A.address(
-            memory, state.read_weights, key[:, W:], beta[:, W:], g[:, W:], s[:, W:], gamma[:, W:]
-        )
         rw = self._choose(
             rw, self.read_mode, None if replay is None else replay[:, n_write:], extras, picks
         )
-        reads = A.read(memory, rw)
+        reads = A.read(memory, rw)  # read, then erase and add (as pytorch-ntm, Collier & Beel)
+        memory = A.erase_and_add(memory, ww, erase, add)
         y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
         new_state = NTMState(h, c, memory, rw, ww, reads)
         if not picks:
