@@ -26,7 +26,7 @@ from agents.plots import require_matplotlib
 from agents.report import write_report
 from agents.results import OutputLocked, ResultsError, output_lock, read_results
 from agents.suite import known_suites, load_suite
-from agents.sweep import check_address, import_ray
+from agents.sweep import check_address, import_ray, require
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -59,8 +59,57 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         "results.jsonl.bad, then go on",
     )
     p.add_argument("--no-plots", action="store_true", help="write the report without plots")
+    tune = p.add_argument_group(
+        "hyperparameter search (--tune; needs optuna, the sweep extra)",
+        "Optuna TPE over learning_rate, ent_coef, rollout length (whole episodes) and core "
+        "size for one agent at one rung of one task; trials go to "
+        "<out>/tune-<suite>-<agent>-<task>-<knob><rung>/ (trials.jsonl, README.md) and a "
+        "rerun resumes.",
+    )
+    tune.add_argument("--tune", metavar="AGENT", help="search hyperparameters for this agent")
+    tune.add_argument("--rung", help="the ladder value to tune at (with --tune)")
+    tune.add_argument("--task", help="the task (e.g. DelayedRecall), if the suite has several")
+    tune.add_argument("--trials", type=int, default=8, help="trials in all (default 8)")
+    tune.add_argument("--tune-budget", type=int, help="env steps per run (default: the suite's)")
+    tune.add_argument("--tune-seeds", help="comma-separated seeds per trial (default: the suite's)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, command: str) -> str:
+    """Run (or resume) ``--tune``; return its report."""
+    from agents.suite import validate_suite
+    from agents.sweep import tune, write_tune_report
+
+    if args.rung is None:
+        raise ValueError("--tune needs --rung, the ladder value to tune at")
+    if args.report_only:
+        raise ValueError("--report-only does not go with --tune (a rerun resumes the search)")
+    changes: dict = {}
+    if args.tune_budget is not None:
+        if args.tune_budget < 1:
+            raise ValueError(f"--tune-budget must be >= 1, got {args.tune_budget}")
+        changes["budget"] = args.tune_budget
+    if args.tune_seeds is not None:
+        try:
+            changes["seeds"] = [int(s) for s in args.tune_seeds.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--tune-seeds must be comma-separated integers, got {args.tune_seeds!r}"
+            ) from None
+    suite = validate_suite({**suite, **changes})
+    out_dir, trials = tune(
+        suite,
+        out_root,
+        args.tune,
+        args.rung,
+        args.trials,
+        args.jobs or suite.get("jobs", 1),
+        task=args.task,
+        engine=engine,
+        address=args.address,
+    )
+    return write_tune_report(out_dir, trials, suite, command)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
@@ -69,7 +118,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = cli.parse_args(argv)
     command = shlex.join([*(cli.prog.split()), *(sys.argv[1:] if argv is None else argv)])
     try:
-        if not args.no_plots:
+        if not args.no_plots and args.tune is None:
             require_matplotlib()  # before training, not after it
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
@@ -80,9 +129,16 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             check_address(args.address)
         if engine == "ray" and not args.report_only:
             import_ray()  # before training, not after it
+        if args.tune is not None:
+            require("optuna", "--tune")
         suite = load_suite(args.suite)
         out_root = Path(args.out)
         out_dir = out_root / suite["name"]  # validated by load_suite
+        if args.tune is not None:
+            print(_tune(args, suite, out_root, engine, command))
+            return
+        if args.rung is not None or args.task is not None:
+            raise ValueError("--rung and --task go with --tune")
         if args.report_only:
             if args.repair:
                 with output_lock(out_dir):

@@ -22,11 +22,15 @@ invocation, as with the process pool.
 
 from __future__ import annotations
 
+import importlib
+import json
+import math
 import os
 import re
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 INSTALL_HINT = "pip install 'memenvs-agents[sweep]'"
@@ -53,13 +57,17 @@ def check_address(address: str) -> str:
     return address
 
 
-def import_ray() -> Any:
-    """The ``ray`` module, or ``ImportError`` naming the extra to install."""
+def require(module: str, purpose: str) -> Any:
+    """Import ``module`` of the sweep extra, or ``ImportError`` naming the extra to install."""
     try:
-        import ray
+        return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"the Ray engine needs ray: {INSTALL_HINT}") from None
-    return ray
+        raise ImportError(f"{purpose} needs {module}: {INSTALL_HINT}") from None
+
+
+def import_ray() -> Any:
+    """The ``ray`` module (the Ray engine)."""
+    return require("ray", "the Ray engine")
 
 
 def trial_resources(run: dict[str, Any]) -> dict[str, float]:
@@ -166,3 +174,249 @@ class RaySession:
             for ref in pending:
                 ray.cancel(ref, force=True)
             raise
+
+
+# ---------------------------------------------------------------- hyperparameter search
+CORE_SIZE = {  # the width each memory core is tuned by
+    "lstm": "hidden_size",
+    "gru": "hidden_size",
+    "ntm": "controller_size",
+    "stochastic-ntm": "controller_size",
+    "episodic": "embed_size",
+    "stochastic-episodic": "embed_size",
+}
+SEARCH_SPACE = {  # name: (kind, choices or bounds); documented in the tune report
+    "learning_rate": ("log-uniform", (1e-4, 3e-3)),
+    "ent_coef": ("log-uniform", (1e-4, 5e-2)),
+    "rollout_episodes": ("choice", (1, 2, 4)),
+    "core_size": ("choice", (32, 64, 128)),
+}
+SOLVED_BONUS = 0.1  # score = success + 0.1 x (unused fraction of the budget) once solved
+
+
+def search_space(agent: str) -> dict[str, Any]:
+    """Optuna distributions for ``agent`` (a base agent name of :data:`CORE_SIZE`)."""
+    import optuna
+
+    if agent not in CORE_SIZE:
+        raise ValueError(
+            f"--tune needs a MemoryPPO agent with a core size to tune {sorted(CORE_SIZE)}, "
+            f"got {agent!r}"
+        )
+    space = {}
+    for name, (kind, spec) in SEARCH_SPACE.items():
+        if kind == "log-uniform":
+            space[name] = optuna.distributions.FloatDistribution(*spec, log=True)
+        else:
+            space[name] = optuna.distributions.CategoricalDistribution(spec)
+    return space
+
+
+def apply_params(run: dict[str, Any], params: dict[str, Any], base_agent: str) -> dict[str, Any]:
+    """``run`` with a trial's hyperparameters: the rollout is ``rollout_episodes`` times the
+    suite's ``"episode"`` rollout (whole episodes: BPTT spans the delay), the core size sets
+    the core's width (:data:`CORE_SIZE`)."""
+    from agents.benchmark import episode_length
+
+    hp = dict(run["hyperparameters"])
+    rollout = hp.get("n_steps", "episode")
+    if rollout == "episode":
+        length = episode_length(run["env"], run["env_kwargs"])
+        rollout = length * math.ceil(32 / length)
+    hp["n_steps"] = int(rollout) * params["rollout_episodes"]
+    hp["learning_rate"] = params["learning_rate"]
+    hp["ent_coef"] = params["ent_coef"]
+    hp["core_kwargs"] = {**hp.get("core_kwargs", {}), CORE_SIZE[base_agent]: params["core_size"]}
+    return {**run, "hyperparameters": hp}
+
+
+def trial_score(records: list[dict[str, Any]]) -> float:
+    """Mean over seeds of the success rate, plus ``SOLVED_BONUS`` times the unused fraction
+    of the budget for a run that met 95% (runs stop early once solved: faster is better)."""
+    from agents.ladder import SUCCESS
+
+    def score(r: dict[str, Any]) -> float:
+        unused = max(0.0, 1 - r["steps_trained"] / r["budget"])
+        return r["success_rate"] + (SOLVED_BONUS * unused if r["success_rate"] >= SUCCESS else 0)
+
+    return sum(map(score, records)) / len(records)
+
+
+def read_trials(path: Path, space: dict[str, Any]) -> list[dict[str, Any]]:
+    """The finished trials of a tune run (none if ``path`` does not exist).
+
+    ``ResultsError`` naming the file and line for a line that is not a trial of this
+    search space (another agent's file, a truncated write).
+    """
+    import optuna
+
+    from agents.results import ResultsError
+
+    if not path.exists():
+        return []
+    trials = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            score, params, _ = float(entry["score"]), dict(entry["params"]), int(entry["trial"])
+            optuna.trial.create_trial(params=params, distributions=space, value=score)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ResultsError(
+                f"{path}, line {number}: not a trial of this search space ({err}); move the "
+                f"line (or the file) away to go on"
+            ) from None
+        trials.append(entry)
+    return trials
+
+
+def tune(
+    suite: dict[str, Any],
+    out_root: Path,
+    agent: str,
+    rung: str,
+    trials: int,
+    jobs: int,
+    task: str | None = None,
+    engine: str = "process",
+    address: str | None = None,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Optuna search (TPE, seed 0) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
+
+    Each trial trains the agent once per suite seed with the suite's budget through the
+    benchmark's engine (``jobs`` runs at a time), scored by :func:`trial_score`. Trials go
+    to ``<out_root>/tune-<suite>-<agent>-<task>-<knob><rung>/trials.jsonl`` as they finish;
+    a rerun resumes (finished trials are told to the study again, not retrained) until
+    ``trials`` are done. Returns the folder and all trials.
+    """
+    import optuna
+
+    from agents.benchmark import trial_engine
+    from agents.results import append_record, output_lock
+    from agents.suite import path_component, plan, task_name
+
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+    names = [task_name(t["env"]) for t in suite["tasks"]]
+    chosen = [t for t in suite["tasks"] if task in (None, t["env"], task_name(t["env"]))]
+    if len(chosen) != 1:
+        raise ValueError(f"--task must name one of the suite's tasks {names}, got {task!r}")
+    (chosen_task,) = chosen
+    ladder = [str(v) for v in chosen_task["ladder"]]
+    if str(rung) not in ladder:
+        raise ValueError(f"--rung must be a value of the task's ladder {ladder}, got {rung!r}")
+    if agent not in suite["agents"]:
+        raise ValueError(f"--tune must name an agent of the suite {suite['agents']}, got {agent!r}")
+    base = suite.get("agent_overrides", {}).get(agent, {}).get("agent", agent)
+    space = search_space(base)
+    index = ladder.index(str(rung))
+    runs = [r for r in plan(suite, index, [chosen_task]) if r["agent"] == agent]
+    setting = f"{task_name(chosen_task['env'])}-{chosen_task['knob']}{ladder[index]}"
+    name = path_component("tune folder", f"tune-{suite['name']}-{agent}-{setting}")
+    out_dir = out_root / name
+    path = out_dir / "trials.jsonl"
+    with output_lock(out_dir) as close_lock_in_child:
+        done = read_trials(path, space)
+        startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
+        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=startup)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        for entry in done:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=entry["params"], distributions=space, value=entry["score"]
+                )
+            )
+        next_id = max((entry["trial"] for entry in done), default=-1) + 1  # names folders
+        with trial_engine(engine, jobs, address, close_lock_in_child) as train_all:
+            while len(done) < trials:
+                width = min(max(1, jobs // len(runs)), trials - len(done))
+                batch = {next_id + i: study.ask(space) for i in range(width)}
+                next_id += width
+                todo = [
+                    {
+                        **apply_params(run, t.params, base),
+                        "tb_dir": f"runs/{name}/trial{number}",
+                        "out_root": str(out_root.resolve()),
+                    }
+                    for number, t in batch.items()
+                    for run in runs
+                ]
+                finished: dict[int, list[dict]] = {number: [] for number in batch}
+                for record in train_all(todo):  # tensorboard: runs/<name>/trial<k>/seed<s>
+                    number = int(Path(record["tensorboard"]).parent.name.removeprefix("trial"))
+                    finished[number].append(record)
+                told = 0
+                for number, trial in batch.items():
+                    if len(finished[number]) < len(runs):  # a run failed (reported above)
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                        continue
+                    score = trial_score(finished[number])
+                    study.tell(trial, score)
+                    entry = {"trial": number, "params": trial.params, "score": score}
+                    append_record(path, {**entry, "runs": finished[number]})
+                    done.append({**entry, "runs": finished[number]})
+                    told += 1
+                if not told:
+                    print("tune: every trial of a batch failed; stopping", file=sys.stderr)
+                    break
+    return out_dir, done
+
+
+def write_tune_report(
+    out_dir: Path, trials: list[dict[str, Any]], suite: dict[str, Any], command: str
+) -> str:
+    """Write ``out_dir/README.md``: provenance, the search space, trials by score; return it."""
+    from agents.benchutil import header, machine
+
+    runs = [run for t in trials for run in t["runs"]]
+    first = runs[0] if runs else {}
+    lines = [
+        f"# Hyperparameter search `{out_dir.name}`\n",
+        header(command, machine()),
+        f"Agent `{first.get('agent')}` on `{first.get('env')}` at {first.get('knob')}="
+        f"{first.get('value')} (fixed {first.get('env_kwargs')}), suite `{suite['name']}`: "
+        f"budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
+        f"{suite.get('eval_episodes', 200)} evaluation episodes per run. Optuna TPE "
+        f"(seed 0; random trials first). Score of a trial: mean over seeds of the evaluation "
+        f"success rate, plus {SOLVED_BONUS} x the unused fraction of the budget for a run "
+        f"that reached 95% (runs stop once 99 of 100 training episodes succeed).\n",
+        "Search space (the other hyperparameters are the suite's):\n",
+        "| parameter | distribution | values |",
+        "| --- | --- | --- |",
+    ]
+    for name, (kind, spec) in SEARCH_SPACE.items():
+        lines.append(f"| {name} | {kind} | {', '.join(map(str, spec))} |")
+    widths = ", ".join(f"{a}: {k}" for a, k in CORE_SIZE.items())
+    lines += [
+        "\n`rollout_episodes`: `n_steps` is that many times the suite's whole-episode rollout; "
+        f"`core_size`: the core's width ({widths}).\n",
+        f"{len(trials)} trials, best first:\n",
+        "| trial | score | success per seed | env steps per seed | learning_rate | ent_coef | "
+        "n_steps | core_size | wall s |",
+        "| --- " * 9 + "|",
+    ]
+    for t in sorted(trials, key=lambda t: -t["score"]):
+        p, rs = t["params"], t["runs"]
+        lines.append(
+            f"| {t['trial']} | {t['score']:.3f} | "
+            + ", ".join(f"{r['success_rate']:.2f}" for r in rs)
+            + " | "
+            + ", ".join(f"{r['steps_trained']:,}" for r in rs)
+            + f" | {p['learning_rate']:.2e} | {p['ent_coef']:.2e} | "
+            f"{rs[0]['hyperparameters']['n_steps']} | {p['core_size']} | "
+            f"{sum(r['wall_time_s'] for r in rs):.0f} |"
+        )
+    if trials:
+        best = max(trials, key=lambda t: t["score"])
+        hp = {
+            k: v
+            for k, v in best["runs"][0]["hyperparameters"].items()
+            if k in ("learning_rate", "ent_coef", "n_steps", "core_kwargs")
+        }
+        lines.append(
+            f"\nBest trial {best['trial']} (score {best['score']:.3f}) as a suite override: "
+            f"`{json.dumps(hp)}`\n"
+        )
+    text = "\n".join(lines) + "\n"
+    (out_dir / "README.md").write_text(text)
+    return text
