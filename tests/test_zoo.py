@@ -73,6 +73,7 @@ def test_launcher_defaults_the_conf_file_only_for_train_without_one():
     assert zoo_argv("train", ["--algo=ppo_lstm"])[-1] == str(conf_file("ppo_lstm"))
     assert "--conf-file" not in zoo_argv("train", ["--algo", "sac"])
     assert zoo_argv("train", ["--algo", "ppo", "-conf", "my.yml"]).count("-conf") == 1
+    assert zoo_argv("train", ["--conf-file=my.yml"]) == ["rl_zoo3.train", "--conf-file=my.yml"]
     assert zoo_argv("enjoy", ["--algo", "ppo"]) == ["rl_zoo3.enjoy", "--algo", "ppo"]
 
 

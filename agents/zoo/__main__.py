@@ -20,7 +20,8 @@ COMMANDS = ("train", "enjoy")
 
 def zoo_argv(command: str, args: list[str]) -> list[str]:
     """The argument list for the zoo's ``command``: ``args`` plus the default conf file."""
-    if command == "train" and not any(a in ("-conf", "--conf-file") for a in args):
+    given = any(a in ("-conf", "--conf-file") or a.startswith("--conf-file=") for a in args)
+    if command == "train" and not given:
         algo = "ppo"  # the zoo's default --algo
         for i, a in enumerate(args):
             if a == "--algo" and i + 1 < len(args):
