@@ -193,10 +193,11 @@ class EpisodicMemoryCore(MemoryCore):
         first = torch.maximum(t_idx[:, None] + 1, L + t_idx[:, None] + 1 - count.clamp(max=L))
         lo = int(first.min())  # entries before lo are invisible to every query: skip them
         mem_k, mem_v = keys[:, :, lo:], values[:, :, lo:]  # [B, hops * H, S, d]
-        c_idx = torch.arange(lo, L + T, device=x.device)
-        age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
-        visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
-        phi = time_features(age.clamp(min=0))  # [T, S, 3]
+        if self.attention == "full":  # (the chunked read builds its own, smaller, indices)
+            c_idx = torch.arange(lo, L + T, device=x.device)
+            age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
+            visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
+            phi = time_features(age.clamp(min=0))  # [T, S, 3]
         n_vis = (L + t_idx[:, None] + 1 - first).T  # [B, T] visible entries per query
 
         u = self.embed(xs)  # [B, T, D]
@@ -281,8 +282,12 @@ class EpisodicMemoryCore(MemoryCore):
         hi_age = torch.minimum(lo_age + C, n_vis[..., None])  # [B, T, n] visible end
         size = (hi_age - lo_age).clamp(min=0)
         with torch.no_grad():  # chunk scores only select: no gradient
-            end = (top[:, None] + 1 - lo_age).expand_as(size)  # chunk i: columns [end - size, end)
-            k_sum = _range_sums(k, (end - size).clamp(0, k.shape[2]), end.clamp(0, k.shape[2]), C)
+            if T == 1:  # rollout: chunks align with the blocks counted back from the end
+                k_sum = _newest_chunk_sums(k, n_vis[:, 0], C, n)
+            else:
+                end = (top[:, None] + 1 - lo_age).expand_as(size)  # chunk i: [end - size, end)
+                S = k.shape[2]
+                k_sum = _range_sums(k, (end - size).clamp(0, S), end.clamp(0, S), C)
             phi_cum = torch.cat(  # [L + 1, 3]: sum of phi over ages < a
                 [
                     torch.zeros(1, TIME_FEATURES, dtype=torch.float64, device=q.device),
@@ -360,16 +365,38 @@ def _range_sums(m: torch.Tensor, a: torch.Tensor, b: torch.Tensor, C: int) -> to
     one (exact to ~C eps of a chunk sum for any S)."""
     B, H, S, d = m.shape
     nb = S // C + 1  # so that column S falls inside the padded blocks
-    blocks = nn.functional.pad(m, (0, 0, 0, nb * C - S)).view(B, H, nb, C, d)
+    blocks = torch.cat([m, m.new_zeros(B, H, nb * C - S, d)], dim=2).view(B, H, nb, C, d)
     inner = blocks.cumsum(3).sub_(blocks).view(B, H, nb * C, d)  # exclusive, within a block
-    outer = nn.functional.pad(blocks.sum(3, dtype=torch.float64).cumsum(2), (0, 0, 1, 0))
+    outer = nn.functional.pad(blocks.sum(3).double().cumsum(2), (0, 0, 1, 0))
 
     def prefix(i):  # sum of columns < i: [B, T, n] -> [B, H, T * n, d] (two parts)
-        i = i.reshape(B, 1, -1, 1).expand(-1, H, -1, d)
-        return outer.gather(2, i // C), inner.gather(2, i)
+        i = i.reshape(B, 1, -1, 1)
+        return (
+            outer.gather(2, (i // C).expand(-1, H, -1, d)),
+            inner.gather(2, i.expand(-1, H, -1, d)),
+        )
 
     (ob, ib), (oa, ia) = prefix(b), prefix(a)
     return ((ob - oa).float() + (ib - ia)).view(B, H, *a.shape[1:], d)
+
+
+def _newest_chunk_sums(m: torch.Tensor, n_vis: torch.Tensor, C: int, n: int) -> torch.Tensor:
+    """Chunk sums for one query whose own entry is the last column: ``m [B, H, S, d]``,
+    ``n_vis [B]`` -> ``[B, H, 1, n, d]``. Chunk ``i`` (ages ``[iC, iC + C)``, column
+    ``S - 1 - age``) is a block sum when fully visible; the oldest, partly visible one is
+    summed over its visible ages; chunks past ``n_vis`` are zero. One pass, no copy."""
+    B, H, S, d = m.shape
+    nb = S // C
+    blocks = m[:, :, S - nb * C :].view(B, H, nb, C, d).sum(3).flip(2)  # [B, H, nb, d]
+    sums = torch.cat([blocks, blocks.new_zeros(B, H, n - nb, d)], dim=2)
+    last = n_vis // C  # [B] the chunk that is partly visible (if n_vis % C)
+    age = last[:, None] * C + torch.arange(C, device=m.device)  # [B, C]
+    col = (S - 1 - age).clamp(min=0).view(B, 1, C, 1).expand(-1, H, -1, d)
+    part = (m.gather(2, col) * (age < n_vis[:, None]).view(B, 1, C, 1)).sum(2)  # [B, H, d]
+    i = torch.arange(n, device=m.device)
+    sums = torch.where((i < last[:, None]).view(B, 1, n, 1), sums, 0.0)
+    sums = torch.where((i == last[:, None]).view(B, 1, n, 1), part[:, :, None], sums)
+    return sums[:, :, None]
 
 
 def _counts(count0: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
