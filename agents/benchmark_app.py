@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 engine=engine,
                 address=args.address,
             )
-    except (ImportError, ResultsError, OutputLocked, ValueError) as err:
+    except (ImportError, ResultsError, OutputLocked, ValueError, ConnectionError) as err:
         cli.exit(2, f"{cli.prog}: error: {err}\n")
     print(write_report(suite, records, out_dir, command, plots=not args.no_plots))
 

@@ -65,6 +65,21 @@ def require(module: str, purpose: str) -> Any:
         raise ImportError(f"{purpose} needs {module}: {INSTALL_HINT}") from None
 
 
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """``ConnectionError`` unless something listens at a ``host:port`` address."""
+    match = _HOST_PORT.match(check_address(address))
+    if match is None:  # auto: Ray finds the cluster itself
+        return
+    host, port = match["host"].strip("[]"), int(match["port"])
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}): start its head "
+            f"with `ray start --head --port {port}` there, or check the address"
+        ) from None
+
+
 def import_ray() -> Any:
     """The ``ray`` module (the Ray engine)."""
     return require("ray", "the Ray engine")
@@ -117,16 +132,22 @@ class RaySession:
     def __enter__(self) -> RaySession:
         from agents.workers import start_reaper
 
+        if self.address is not None:
+            reachable(self.address)  # ray.init would retry for minutes
         ray = import_ray()
-        if self.address is None:
-            self._reaper = start_reaper()
+        if self.address is not None:
+            ray.init(address=self.address)
+            return self
+        self._reaper = start_reaper()
+        try:
             ray.init(
                 num_cpus=max(os.cpu_count() or 1, self.jobs),
                 include_dashboard=False,
                 _node_ip_address=LOOPBACK,
             )
-        else:
-            ray.init(address=self.address)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -242,11 +263,15 @@ def trial_score(records: list[dict[str, Any]]) -> float:
     return sum(map(score, records)) / len(records)
 
 
-def read_trials(path: Path, space: dict[str, Any]) -> list[dict[str, Any]]:
+def read_trials(
+    path: Path, space: dict[str, Any], budget: int | None = None, seeds: list | None = None
+) -> list[dict[str, Any]]:
     """The finished trials of a tune run (none if ``path`` does not exist).
 
     ``ResultsError`` naming the file and line for a line that is not a trial of this
-    search space (another agent's file, a truncated write).
+    search space (another agent's file, a truncated write) or whose runs had another
+    budget or other seeds than ``budget`` and ``seeds`` (when given): such scores are not
+    comparable, so a resume must not mix them.
     """
     import optuna
 
@@ -260,11 +285,18 @@ def read_trials(path: Path, space: dict[str, Any]) -> list[dict[str, Any]]:
             entry = json.loads(line)
             score, params, _ = float(entry["score"]), dict(entry["params"]), int(entry["trial"])
             optuna.trial.create_trial(params=params, distributions=space, value=score)
+            made = ({r["budget"] for r in entry["runs"]}, [r["seed"] for r in entry["runs"]])
         except (ValueError, KeyError, TypeError) as err:
             raise ResultsError(
                 f"{path}, line {number}: not a trial of this search space ({err}); move the "
                 f"line (or the file) away to go on"
             ) from None
+        if (budget is not None and made[0] != {budget}) or (seeds is not None and made[1] != seeds):
+            raise ResultsError(
+                f"{path}, line {number}: a trial with budget {sorted(made[0])} and seeds "
+                f"{made[1]}, not {budget} and {seeds}: use the same settings to resume, or "
+                f"another --out"
+            )
         trials.append(entry)
     return trials
 
@@ -315,7 +347,7 @@ def tune(
     out_dir = out_root / name
     path = out_dir / "trials.jsonl"
     with output_lock(out_dir) as close_lock_in_child:
-        done = read_trials(path, space)
+        done = read_trials(path, space, suite["budget"], list(suite["seeds"]))
         startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
         sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=startup)
         optuna.logging.set_verbosity(optuna.logging.WARNING)

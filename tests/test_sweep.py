@@ -78,6 +78,22 @@ def test_bad_engine_options_exit_2_before_training(tmp_path, capsys, args, messa
     assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
 
 
+def test_an_address_where_no_cluster_listens_is_a_clear_error_not_a_hang(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out")]
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--address", f"127.0.0.1:{port}", "--no-progress", "--no-plots"])
+    assert exit_.value.code == 2 and time.monotonic() - start < 30
+    err = capsys.readouterr().err
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
+
+
 def test_ray_missing_is_named_before_training(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), "--engine", "ray"]
@@ -217,3 +233,122 @@ def test_ray_run_killed_mid_trial_then_resumed_equals_an_uninterrupted_run(tmp_p
         assert r["node"]["id"] and "node" not in expected[run_key(r)]
         events = list((tmp_path / "ray" / r["tensorboard"]).glob("events.out.tfevents.*"))
         assert len(events) == 1  # a trial rerun after the kill starts an empty folder
+
+
+# ----------------------------------------------------------------------------- --tune
+def test_the_search_space_is_for_memory_ppo_cores_only():
+    from agents.sweep import search_space
+
+    assert set(search_space("ntm")) == {
+        "learning_rate",
+        "ent_coef",
+        "rollout_episodes",
+        "core_size",
+    }
+    with pytest.raises(ValueError, match="needs a MemoryPPO agent"):
+        search_space("ppo")
+
+
+def test_trial_parameters_set_whole_episode_rollouts_and_the_core_width():
+    from agents.benchmark import episode_length
+    from agents.suite import plan, validate_suite
+    from agents.sweep import apply_params
+
+    suite = validate_suite({**TINY, "name": "tiny", "hyperparameters": {"n_steps": "episode"}})
+    run = next(r for r in plan(suite, 0) if r["agent"] == "lstm")
+    params = {"learning_rate": 1e-3, "ent_coef": 0.02, "rollout_episodes": 4, "core_size": 64}
+    hp = apply_params(run, params, "lstm")["hyperparameters"]
+    length = episode_length(run["env"], run["env_kwargs"])
+    assert hp["n_steps"] == 4 * length * -(-32 // length) and hp["n_steps"] % length == 0
+    assert hp["core_kwargs"] == {"hidden_size": 64} and hp["learning_rate"] == 1e-3
+    assert run["hyperparameters"]["core_kwargs"] == {"hidden_size": 8}  # the plan is untouched
+    ntm = apply_params({**run, "hyperparameters": {"n_steps": 40}}, params, "ntm")
+    assert ntm["hyperparameters"]["n_steps"] == 160
+    assert ntm["hyperparameters"]["core_kwargs"] == {"controller_size": 64}
+
+
+def test_trial_score_by_hand():
+    from agents.sweep import trial_score
+
+    solved_early = {"success_rate": 1.0, "steps_trained": 500, "budget": 1000}
+    unsolved = {"success_rate": 0.5, "steps_trained": 1000, "budget": 1000}
+    overshot = {"success_rate": 0.96, "steps_trained": 1040, "budget": 1000}  # no negative bonus
+    assert trial_score([solved_early, unsolved]) == pytest.approx((1.0 + 0.1 * 0.5 + 0.5) / 2)
+    assert trial_score([overshot]) == pytest.approx(0.96)
+
+
+def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
+    from agents.results import ResultsError
+    from agents.sweep import read_trials, search_space
+
+    space = search_space("lstm")
+    good = {"learning_rate": 1e-3, "ent_coef": 0.01, "rollout_episodes": 2, "core_size": 32}
+    path = tmp_path / "trials.jsonl"
+    run = {"budget": 256, "seed": 0}
+    lines = [
+        {"trial": 0, "params": good, "score": 0.5, "runs": [run]},
+        {"trial": 1, "params": {**good}, "runs": [run]},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(ResultsError, match=r"trials.jsonl, line 2: not a trial"):
+        read_trials(path, space)
+    lines[1] = {**lines[0], "params": {**good, "core_size": 48}}  # not a choice
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(ResultsError, match="line 2"):
+        read_trials(path, space)
+    path.write_text(json.dumps(lines[0]) + "\n")
+    assert read_trials(path, space, 256, [0]) == [lines[0]]
+    with pytest.raises(ResultsError, match=r"line 1: a trial with budget \[256\] and seeds"):
+        read_trials(path, space, 512, [0])  # scores of another budget are not comparable
+    with pytest.raises(ResultsError, match="use the same settings to resume"):
+        read_trials(path, space, 256, [0, 1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tune", "lstm"], "--tune needs --rung"),
+        (["--tune", "lstm", "--rung", "3"], "--rung must be a value of the task's ladder"),
+        (["--tune", "ppo", "--rung", "2"], "needs a MemoryPPO agent"),
+        (["--tune", "gru", "--rung", "2"], "must name an agent of the suite"),
+        (["--tune", "lstm", "--rung", "2", "--task", "TMaze"], "--task must name one of"),
+        (["--tune", "lstm", "--rung", "2", "--trials", "0"], "trials must be an integer >= 1"),
+        (["--tune", "lstm", "--rung", "2", "--tune-seeds", "0,x"], "--tune-seeds must be"),
+        (["--tune", "lstm", "--rung", "2", "--tune-budget", "0"], "--tune-budget must be >= 1"),
+        (["--rung", "2"], "--rung and --task go with --tune"),
+    ],
+)
+def test_bad_tune_options_exit_2_before_training(tmp_path, capsys, args, message):
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), *args]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-progress", "--no-plots"])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_tune_writes_trials_and_a_report_and_a_rerun_resumes(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    argv = ["--suite", str(_suite(tmp_path, budget=256)), "--out", str(tmp_path / "out")]
+    argv += ["--tune", "lstm", "--rung", "2", "--tune-seeds", "0", "--no-progress"]
+    main([*argv, "--trials", "2"])
+    folder = tmp_path / "out" / "tune-tiny-lstm-DelayedRecall-delay2"
+    first = (folder / "trials.jsonl").read_text().splitlines()
+    assert len(first) == 2
+    trials = [json.loads(line) for line in first]
+    for t in trials:
+        (run,) = t["runs"]
+        assert run["seed"] == 0 and run["budget"] == 256
+        assert run["hyperparameters"]["core_kwargs"]["hidden_size"] == t["params"]["core_size"]
+        assert (
+            run["tensorboard"]
+            == f"runs/tune-tiny-lstm-DelayedRecall-delay2/trial{t['trial']}/seed0"
+        )
+    readme = (folder / "README.md").read_text()
+    assert "| learning_rate | log-uniform | 0.0001, 0.003 |" in readme and "Best trial" in readme
+    main([*argv, "--trials", "3"])  # resumes: the two trials are kept, one more is run
+    lines = (folder / "trials.jsonl").read_text().splitlines()
+    assert lines[:2] == first and len(lines) == 3
+    assert json.loads(lines[2])["trial"] == 2
+    assert "3 trials, best first" in capsys.readouterr().out
