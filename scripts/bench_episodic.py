@@ -10,6 +10,10 @@ one step of 16 envs) and the update pass (``T = 64`` steps, 4 rows: a minibatch 
 columns, forward + backward through the recomputed window). Each is timed as the median of
 repeated calls; peak RSS is the process's high-water mark, and the ratio column compares
 each setting's time with the first (shortest) one measured in the same run.
+
+Each setting runs with the exact full read and with the chunked read (``attention=
+"chunked"``, ``--chunk-size`` entries per chunk, the ``--top-k`` best chunks read); the
+chunked columns are ratios against the full read of the same run (below 1: faster, smaller).
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ def worker(cfg: dict) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     L, B, T = cfg["history"], cfg["rows"], cfg["T"]
-    core = EpisodicMemoryCore(F, max_memory=L)
+    chunked = {"chunk_size": cfg["chunk_size"], "top_k_chunks": cfg["top_k"]}
+    core = EpisodicMemoryCore(
+        F,
+        max_memory=L,
+        attention=cfg["attention"],
+        **(chunked if cfg["attention"] == "chunked" else {}),
+    )
     with torch.no_grad():
         state = core.write(core.initial_state(B), torch.randn(L, B, F), _starts(L, B))
     rss0 = peak_rss_mb()
@@ -75,40 +85,64 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--history", nargs="+", type=int, default=[1000, 10_000, 100_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunk-size", type=int, default=128)
+    parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    if min(args.history) < 1 or args.repeats < 1:
-        parser.error("--history and --repeats must be >= 1")
+    if min(args.history) < 1 or min(args.repeats, args.chunk_size, args.top_k) < 1:
+        parser.error("--history, --repeats, --chunk-size and --top-k must be >= 1")
+    if args.chunk_size > min(args.history):
+        parser.error("--chunk-size must be <= the smallest --history")
     script = os.path.abspath(__file__)
     records = []
     for mode, rows, T in (("rollout", 16, 1), ("update", 4, 64)):
         for L in args.history:
-            cfg = {"mode": mode, "history": L, "rows": rows, "T": T, "repeats": args.repeats}
-            records.append(run_worker(script, cfg))  # a failure (e.g. memory) is recorded
-            print(json.dumps(records[-1]), flush=True)
+            for attention in ("full", "chunked"):
+                cfg = {
+                    "mode": mode,
+                    "history": L,
+                    "rows": rows,
+                    "T": T,
+                    "repeats": args.repeats,
+                    "attention": attention,
+                    "chunk_size": args.chunk_size,
+                    "top_k": min(args.top_k, -(-L // args.chunk_size)),
+                }
+                records.append(run_worker(script, cfg))  # a failure (e.g. memory) is recorded
+                print(json.dumps(records[-1]), flush=True)
     lines = [
         "# Episodic core: time and memory against stored history\n",
         header("python scripts/bench_episodic.py " + " ".join(sys.argv[1:]), machine()),
-        "| pass | history L | rows x steps | time per call | x shortest | peak RSS MiB |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"Chunked read: chunks of {args.chunk_size} entries, the best {args.top_k} read "
+        f"(at most {args.chunk_size * args.top_k} entries per query).\n",
+        "| pass | history L | rows x steps | full read | x shortest | peak RSS MiB "
+        "| chunked read | chunked / full time | chunked / full peak RSS |",
+        "| --- " * 9 + "|",
     ]
     base: dict[str, float] = {}
-    for r in records:
-        if "error" in r:
-            lines.append(
-                f"| {r['mode']} | {r['history']:,} | - | failed: {r['error'][-200:]!r} | | |"
-            )
-            continue
-        base.setdefault(r["mode"], r["seconds"])
-        lines.append(
-            f"| {r['mode']} | {r['history']:,} | {r['rows']} x {r['T']} | "
-            f"{r['seconds'] * 1e3:.1f} ms | {r['seconds'] / base[r['mode']]:.1f} | "
-            f"{r['peak_rss_mb']:.0f} |"
-        )
+    for full, chunk in zip(records[::2], records[1::2], strict=True):
+        cells = [full["mode"], f"{full['history']:,}", f"{full['rows']} x {full['T']}"]
+        if "error" in full:
+            cells += [f"failed: {full['error'][-200:]!r}", "", ""]
+        else:
+            base.setdefault(full["mode"], full["seconds"])
+            cells += [
+                f"{full['seconds'] * 1e3:.1f} ms",
+                f"{full['seconds'] / base[full['mode']]:.1f}",
+                f"{full['peak_rss_mb']:.0f}",
+            ]
+        if "error" in chunk:
+            cells += [f"failed: {chunk['error'][-200:]!r}", "", ""]
+        else:
+            cells.append(f"{chunk['seconds'] * 1e3:.1f} ms")
+            ok = "error" not in full
+            cells.append(f"{chunk['seconds'] / full['seconds']:.2f}" if ok else "-")
+            cells.append(f"{chunk['peak_rss_mb'] / full['peak_rss_mb']:.2f}" if ok else "-")
+        lines.append("| " + " | ".join(cells) + " |")
     write_results("\n".join(lines) + "\n", records, args.out, args.json)
 
 

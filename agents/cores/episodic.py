@@ -302,15 +302,17 @@ class EpisodicMemoryCore(MemoryCore):
             chosen = score.topk(self.top_k, dim=-1).indices  # [B, H, T, k]
         age = (chosen[..., None] * C + torch.arange(C, device=q.device)).flatten(-2)
         ok = age < n_vis[:, None, :, None]  # [B, H, T, kC]: unselected padding is masked
-        col = (top[:, None] - age).clamp(min=0).view(B, H, -1, 1)
+        col = (top[:, None] - age).clamp(min=0).view(B, H, -1)
+        b_i = torch.arange(B, device=q.device).view(B, 1, 1)
+        h_i = torch.arange(H, device=q.device).view(1, H, 1)
 
         def pick(m):  # [B, H, S, d] -> [B, H, T, kC, d]
-            return m.gather(2, col.expand(-1, -1, -1, m.shape[-1])).view(B, H, T, -1, m.shape[-1])
+            return m[b_i, h_i, col].view(B, H, T, -1, m.shape[-1])
 
-        logits = torch.einsum("bhtd,bhtjd->bhtj", q, pick(k)) / math.sqrt(dk)
+        logits = (pick(k) * q[..., None, :]).sum(-1) / math.sqrt(dk)  # [B, H, T, kC]
         logits = logits + (ct[..., None, :] * time_features(age)).sum(-1)
         w = torch.softmax(logits.masked_fill(~ok, float("-inf")), dim=-1)
-        return w, torch.einsum("bhtj,bhtjd->bhtd", w, pick(v)), age
+        return w, (w[..., None] * pick(v)).sum(-2), age
 
     def _sample(self, w, replay, extras, lo, t_idx):
         """Hard reads: one entry per head, an index into the window ``[0, L)``.
