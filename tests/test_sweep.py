@@ -12,23 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
+from test_benchmark import TINY_SUITE
 
 from agents.benchmark_app import main
 from agents.results import read_results, run_key
 from agents.sweep import check_address, trial_resources
 from agents.workers import descendants
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = {
+    **TINY_SUITE,
     "agents": ["ppo", "lstm"],
-    "seeds": [0, 1],
     "budget": 512,
-    "eval_episodes": 4,
-    "n_envs": 2,
     "jobs": 1,
-    "hyperparameters": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
     "agent_overrides": {"lstm": {"core_kwargs": {"hidden_size": 8}}},
-    "tasks": [{"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2], "fixed": {}}],
 }
 # what a trial computes (the rest is timing, dates and where it ran)
 DETERMINED = ("success_rate", "mean_return", "evals", "curve", "steps_trained", "steps_to_95")
@@ -59,23 +55,6 @@ def _suite(folder: Path, **changes) -> Path:
     path = folder / "tiny.json"
     path.write_text(json.dumps({**TINY, **changes}))
     return path
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--address", "nohost"], "is not a Ray cluster address"),
-        (["--address", "127.0.0.1:6379", "--engine", "process"], "--address needs --engine ray"),
-        (["--engine", "ray", "--jobs", "0"], "--jobs must be >= 1"),
-        (["--engine", "spark"], "invalid choice"),
-    ],
-)
-def test_bad_engine_options_exit_2_before_training(tmp_path, capsys, args, message):
-    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), *args]
-    with pytest.raises(SystemExit) as exit_:
-        main([*argv, "--no-progress", "--no-plots"])
-    assert exit_.value.code == 2 and message in capsys.readouterr().err
-    assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
 
 
 def test_an_address_where_no_cluster_listens_is_a_clear_error_not_a_hang(tmp_path, capsys):
@@ -316,9 +295,13 @@ def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
         (["--tune", "lstm", "--rung", "2", "--tune-seeds", "0,x"], "--tune-seeds must be"),
         (["--tune", "lstm", "--rung", "2", "--tune-budget", "0"], "--tune-budget must be >= 1"),
         (["--rung", "2"], "--rung and --task go with --tune"),
+        (["--address", "nohost"], "is not a Ray cluster address"),
+        (["--address", "127.0.0.1:6379", "--engine", "process"], "--address needs --engine ray"),
+        (["--engine", "ray", "--jobs", "0"], "--jobs must be >= 1"),
+        (["--engine", "spark"], "invalid choice"),
     ],
 )
-def test_bad_tune_options_exit_2_before_training(tmp_path, capsys, args, message):
+def test_bad_engine_and_tune_options_exit_2_before_training(tmp_path, capsys, args, message):
     argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out"), *args]
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--no-progress", "--no-plots"])
