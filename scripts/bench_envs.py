@@ -11,6 +11,13 @@ about ``--seconds`` per repeat and reports the best of ``--repeats``, the repeat
 round-robin over all cells so that a burst of load elsewhere spoils few of them. Threads
 are pinned to one (OMP/OPENBLAS/MKL) and the process to one core where the OS allows it.
 Timings on a shared, busy machine are noisy: run it on a quiet one.
+
+    python scripts/bench_envs.py --max-knobs DIR [--knob-cap N] [--ids ID ...] [--timeout 120]
+
+instead times ``make`` + ``reset(seed=0)`` of every task with each integer size knob at the
+largest value that passes validation (``MAX_KNOB`` and ``MEMORY_BUDGET``; ``--knob-cap`` for a
+smaller ceiling), single env and a 4-row vector env, each cell in its own process with a
+timeout, and writes DIR/README.md (table with command, machine and date) and DIR/results.json.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import memenvs  # noqa: E402
+import memenvs.core  # noqa: E402
 from memenvs.evaluate import sample_actions  # noqa: E402
 from memenvs.registry import TASKS  # noqa: E402
 
@@ -274,62 +282,253 @@ def pin_one_core() -> int | None:
 
 
 # ------------------------------------------------------------------- make + reset at max
-#: The largest knobs benchmarked per task: every delay/length knob at 10**6 or more (the
-#: suite's goal is recall across 10**4-10**5 steps), alphabets of 4096 symbols, all within
-#: memenvs.core.MEMORY_BUDGET for one env.
-MAX_KNOBS: dict[str, dict[str, Any]] = {
-    "DelayedRecall": {"delay": 10**8, "num_symbols": 10**6, "noise": True},
-    "TMaze": {"length": 10**8, "active": True},
-    "Copy": {"max_length": 10**6, "num_symbols": 4096},
-    "RepeatCopy": {"max_length": 10**6, "max_repeats": 10**8, "num_symbols": 4096},
-    "AssociativeRecall": {"num_symbols": 4096, "max_items": 4096},
-    "RepeatPrevious": {"k": 10**6 - 1, "length": 10**6, "num_symbols": 4096},
-    "TapeCopy": {"max_length": 10**6},
-    "TapeReverse": {"max_length": 10**6},
-    "TapeDuplicatedInput": {"max_length": 10**6, "duplication": 8},
-    "TapeRepeatCopy": {"max_length": 10**6},
-    "TapeReversedAddition": {"max_length": 10**6, "rows": 3},
-    "CountRecall": {"length": 10**6, "num_symbols": 4096},
-    "MemorySize": {"num_bits": 10**6, "delay": 10**8},
-    "PrioritySort": {"max_length": 10**6, "num_symbols": 4096},
-    "Concentration": {"num_pairs": 10**6},
-    "KeyToDoor": {"delay": 10**8, "num_colors": 5},
-    "PassiveVisualMatch": {"delay": 10**8, "num_colors": 5},
-    "EndlessRecall": {
-        "num_queries": 10**6,
-        "start_delay": 10**8,
-        "delay_growth": 10**8,
-        "num_symbols": 4096,
-    },
+#: Rows of the vector env timed at each task's largest knobs (its knobs are searched again
+#: for this many rows: the memory budget covers all rows of a task together).
+MAX_KNOB_ROWS = 4
+#: A make + reset slower than this at the largest knobs is reported as a defect.
+MAX_KNOB_SECONDS = 2.0
+#: ... and so is a time that grows more than this from a tenth of the knob to all of it
+#: (10x is linear; the tenth is timed in the same process, after the imports), where the
+#: larger time is at least :data:`GROWTH_FLOOR` seconds (below it, constant costs dominate).
+MAX_KNOB_GROWTH = 20.0
+GROWTH_FLOOR = 0.1
+#: ... and so is a peak RSS (less the imports') more than this times ``MEMORY_BUDGET``.
+RSS_SLACK = 1.1
+#: Knobs bounded by another knob move together: ``{(task, knob): lambda v: {other: ...}}``.
+COMPANIONS: dict[tuple[str, str], Callable[[int], dict[str, int]]] = {
+    ("RepeatPrevious", "k"): lambda v: {"length": v + 1},  # length must be > k
+    ("AssociativeRecall", "max_items"): lambda v: {"num_symbols": v},  # keys are distinct
+    ("TapeReversedAddition", "rows"): lambda v: {"base": v},  # a carry fits in one digit
 }
 
 
-def make_reset_seconds(env_id: str, knobs: dict[str, Any], seed: int) -> float:
-    """Best of 3: seconds for ``gymnasium.make(env_id, **knobs)`` plus one seeded reset."""
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        gym.make(env_id, **knobs).reset(seed=seed)
-        best = min(best, time.perf_counter() - t0)
-    return best
+class _Fits(Exception):
+    """Raised by the patched budget check: the knobs passed validation up to the budget."""
 
 
-def make_reset_table(seed: int) -> str:
-    """Markdown: make + reset time of every task at its defaults and at :data:`MAX_KNOBS`."""
-    lines = [
-        "| task | largest knobs | defaults (ms) | largest (ms) | ratio |",
-        "| --- | --- | ---: | ---: | ---: |",
+def fits(task_cls: type, num_envs: int, knobs: dict[str, Any]) -> bool:
+    """Whether ``task_cls(num_envs, **knobs)`` passes validation within the memory budget.
+
+    Nothing big is allocated: :func:`memenvs.core.check_memory` is patched to stop the
+    constructor (with :class:`_Fits`) as soon as the budget check passes. A task that never
+    checks its budget (state independent of its knobs) is simply built.
+    """
+    original = memenvs.core.check_memory
+
+    def probe(nbytes: int, **names: Any) -> None:
+        original(nbytes, **names)
+        raise _Fits
+
+    memenvs.core.check_memory = probe
+    try:
+        task_cls(num_envs, **knobs)
+    except _Fits:
+        return True
+    except ValueError:
+        return False
+    finally:
+        memenvs.core.check_memory = original
+    return True
+
+
+def size_knobs(entry: Any) -> list[str]:
+    """The task's integer knobs, less the ``min_*`` ones (their largest is the ``max_*``)."""
+    return [
+        name
+        for name, default in entry.knobs().items()
+        if isinstance(default, int) and not isinstance(default, bool)
+        if not name.startswith("min_")
     ]
+
+
+def knob_set(entry: Any, knob: str, value: int) -> dict[str, int]:
+    """``{knob: value}`` plus the knobs that must move with it (:data:`COMPANIONS`)."""
+    return {knob: value, **COMPANIONS.get((entry.name, knob), lambda v: {})(value)}
+
+
+def largest_knobs(entry: Any, knob: str, num_envs: int, cap: int | None = None) -> dict[str, int]:
+    """The largest ``knob`` <= ``cap`` (with its companions) that :func:`fits`, by bisection."""
+    task_cls = entry.env_class().task_cls
+
+    def knobs(v: int) -> dict[str, int]:
+        return knob_set(entry, knob, v)
+
+    lo = entry.knobs()[knob]
+    hi = max(lo, min(memenvs.core.MAX_KNOB, cap or memenvs.core.MAX_KNOB))
+    if not fits(task_cls, num_envs, knobs(lo)):
+        raise ValueError(f"{entry.name}: {knobs(lo)} does not fit with {num_envs} rows")
+    while lo < hi:  # invariant: lo fits; everything above hi does not
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(task_cls, num_envs, knobs(mid)) else (lo, mid - 1)
+    return knobs(lo)
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure_make_reset(spec: dict[str, Any]) -> dict[str, Any]:
+    """Child process: time ``make`` + ``reset(seed=0)`` of ``spec``; print nothing else.
+
+    ``spec``: ``id``, ``knobs``, ``rows`` (0 = the single env from ``gymnasium.make``, else
+    ``gymnasium.make_vec`` with that many rows) and ``tenth_knobs`` (knobs to time first,
+    for the growth; or None). One untimed make + reset at the defaults first loads the
+    task's module. Peak RSS is the process's, so it is the larger run's.
+    """
+    gym.make(spec["id"]).reset(seed=0)
+    result: dict[str, Any] = {"rss_import_mib": peak_rss_mib()}
+    runs = [("tenth_seconds", spec["tenth_knobs"])] if spec["tenth_knobs"] else []
+    for label, knobs in [*runs, ("seconds", spec["knobs"])]:
+        t0 = time.perf_counter()
+        if spec["rows"]:
+            env = gym.make_vec(spec["id"], num_envs=spec["rows"], **knobs)
+        else:
+            env = gym.make(spec["id"], **knobs)
+        env.reset(seed=0)
+        result[label] = time.perf_counter() - t0
+        env.close()
+        del env
+    result["rss_mib"] = peak_rss_mib()
+    return result
+
+
+def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """:func:`measure_make_reset` in a fresh process, killed after ``timeout`` seconds."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--measure-one", json.dumps(spec)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout: over {timeout:g} s"}
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        return {"error": last}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def max_knob_specs(families: list[str], cap: int | None = None) -> list[dict[str, Any]]:
+    """One spec per (task, size knob, single env | vector env) at the largest knobs."""
+    specs = []
     for entry in TASKS:
-        env_id, knobs = f"memenvs/{entry.name}-v0", MAX_KNOBS[entry.name]
-        base = make_reset_seconds(env_id, {}, seed)
-        big = make_reset_seconds(env_id, knobs, seed)
-        text = ", ".join(f"`{k}={v}`" for k, v in knobs.items())
+        if entry.name not in families:
+            continue
+        default = entry.knobs()
+        for knob in size_knobs(entry):
+            for rows in (0, MAX_KNOB_ROWS):
+                knobs = largest_knobs(entry, knob, max(rows, 1), cap)
+                # the tenth: only for a knob that can grow by 10x from its default
+                grows = rows == 0 and knobs[knob] >= 10 * default[knob] and knobs[knob] >= 1000
+                tenth = knob_set(entry, knob, knobs[knob] // 10)
+                specs.append(
+                    {
+                        "task": entry.name,
+                        "knob": knob,
+                        "id": f"memenvs/{entry.name}-v0",
+                        "knobs": knobs,
+                        "rows": rows,
+                        "tenth_knobs": tenth if grows else None,
+                    }
+                )
+    return specs
+
+
+def judge(result: dict[str, Any]) -> str:
+    """``ok`` or what is wrong with one measured spec."""
+    if "error" in result:
+        return "DEFECT: " + result["error"]
+    faults = []
+    if result.get("growth", 0) > MAX_KNOB_GROWTH and result["seconds"] >= GROWTH_FLOOR:
+        faults.append(f"super-linear ({result['growth']:.0f}x for 10x)")
+    if result["seconds"] > MAX_KNOB_SECONDS:
+        faults.append(f"over {MAX_KNOB_SECONDS:g} s")
+    allocated = (result["rss_mib"] - result["rss_import_mib"]) * 2**20
+    if allocated > RSS_SLACK * memenvs.core.MEMORY_BUDGET:
+        faults.append("RSS over the budget")
+    return "DEFECT: " + ", ".join(faults) if faults else "ok"
+
+
+def max_knobs_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| task | knobs | env | make + reset (s) | at a tenth (s) | growth | peak RSS (MiB)"
+        " | verdict |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        knobs = ", ".join(f"`{k}={v:,}`" for k, v in r["knobs"].items())
+        env = f"vector, {r['rows']} rows" if r["rows"] else "single"
+        seconds = f"{r['seconds']:.3f}" if "seconds" in r else "–"
+        tenth = f"{r['tenth_seconds']:.3f}" if "tenth_seconds" in r else "–"
+        growth = f"{r['growth']:.1f}x" if "growth" in r else "–"
+        rss = f"{r['rss_mib']:.0f}" if "rss_mib" in r else "–"
         lines.append(
-            f"| {entry.name} | {text} | {base * 1e3:.2f} | {big * 1e3:.1f} | {big / base:.0f}x |"
+            f"| {r['task']} | {knobs} | {env} | {seconds} | {tenth} | {growth} | {rss}"
+            f" | {r['verdict']} |"
         )
-        print(lines[-1], flush=True)
     return "\n".join(lines)
+
+
+def max_knobs_report(info: dict[str, Any], results: list[dict[str, Any]], cap: int | None) -> str:
+    defects = [r for r in results if r["verdict"] != "ok"]
+    rss = min(r["rss_import_mib"] for r in results if "rss_import_mib" in r)
+    return "\n".join(
+        [
+            "# make + reset time at the largest knobs",
+            "",
+            f"- command: `{info['command']}`",
+            f"- date: {info['date']}; commit {info['commit']}",
+            f"- machine: {info['platform']}; {info['cpu']}; {info['cores']} cores",
+            f"- versions: python {info['python']}, numpy {info['numpy']}, gymnasium "
+            f"{info['gymnasium']}, memenvs {info['memenvs']}",
+            "",
+            "For every task and every integer size knob (the `min_*` knobs move with their"
+            " `max_*`), the knob is set to the largest value that passes validation: at most"
+            f" `MAX_KNOB` = {memenvs.core.MAX_KNOB:,}"
+            + (f" (capped here at `--knob-cap {cap}`)" if cap else "")
+            + f" and within `memenvs.core.MEMORY_BUDGET` ="
+            f" {memenvs.core.format_bytes(memenvs.core.MEMORY_BUDGET)} for all rows (found by"
+            " bisection on the constructor's own checks), the other knobs at their defaults; a"
+            " knob bounded by another moves it along (`length = k + 1`, `num_symbols ="
+            " max_items`, `base = rows`). Each cell is one fresh process timing"
+            " `gymnasium.make(id, **knobs)` (*single*) or"
+            f" `gymnasium.make_vec(id, num_envs={MAX_KNOB_ROWS}, **knobs)` (*vector*, the knob"
+            f" searched again for {MAX_KNOB_ROWS} rows) plus `reset(seed=0)`, once, after an"
+            " untimed make + reset at the defaults; killed after the timeout. *At a tenth*:"
+            " the same with the knob at a tenth, timed first in the same process; *growth* ="
+            " the ratio (10x is linear). Peak RSS is the process's peak (the imports alone"
+            f" take about {rss:.0f} MiB). Marked a defect: *super-linear* (growth over"
+            f" {MAX_KNOB_GROWTH:g}x where the time is {GROWTH_FLOOR:g} s or more), *over"
+            f" {MAX_KNOB_SECONDS:g} s*, *RSS over the budget* (peak RSS less the imports more"
+            f" than {RSS_SLACK:g} x `MEMORY_BUDGET`: the budget check underestimates what make +"
+            " reset allocates)."
+            " One run on a shared machine: expect noise of a few tens of percent.",
+            "",
+            f"Defects: {len(defects)} of {len(results)} cells.",
+            "",
+            max_knobs_table(results),
+            "",
+        ]
+    )
+
+
+def run_max_knobs(args: argparse.Namespace) -> None:
+    families = [env_id.split("/", 1)[-1].rsplit("-v", 1)[0].split("-")[0] for env_id in args.ids]
+    results = []
+    for spec in max_knob_specs(families, args.knob_cap):
+        result = {**spec, **run_child(spec, args.timeout)}
+        if "tenth_seconds" in result and "seconds" in result:
+            result["growth"] = result["seconds"] / max(result["tenth_seconds"], 1e-9)
+        result["verdict"] = judge(result)
+        results.append(result)
+        print(max_knobs_table([result]).splitlines()[-1], file=sys.stderr, flush=True)
+    info = machine_info(None)
+    os.makedirs(args.max_knobs, exist_ok=True)
+    with open(os.path.join(args.max_knobs, "README.md"), "w") as f:
+        f.write(max_knobs_report(info, results, args.knob_cap))
+    with open(os.path.join(args.max_knobs, "results.json"), "w") as f:
+        payload = {**info, "timeout_s": args.timeout, "knob_cap": args.knob_cap}
+        json.dump({**payload, "results": results}, f, indent=2)
+        f.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,24 +543,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the Markdown report here")
     parser.add_argument("--json", help="write the raw numbers here")
     parser.add_argument(
-        "--make-reset",
-        metavar="OUT.md",
-        help="instead: time make + reset of every task at its largest knobs, write here",
+        "--max-knobs",
+        metavar="DIR",
+        help="instead: time make + reset of every task at its largest knobs (one process per"
+        " cell), write DIR/README.md and DIR/results.json",
     )
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per --max-knobs cell")
+    parser.add_argument(
+        "--knob-cap",
+        type=int,
+        help="--max-knobs: no knob above this (default: MAX_KNOB, i.e. the largest valid)",
+    )
+    parser.add_argument("--measure-one", help=argparse.SUPPRESS)  # a --max-knobs child
     args = parser.parse_args(argv)
-    if args.make_reset:
-        table = make_reset_table(args.seed)
-        command = "python scripts/bench_envs.py " + shlex.join(argv or sys.argv[1:])
-        os.makedirs(os.path.dirname(os.path.abspath(args.make_reset)), exist_ok=True)
-        with open(args.make_reset, "w") as f:
-            f.write(
-                "# make + reset time at the largest knobs\n\n"
-                f"`{command}` ({datetime.date.today()}, {cpu_model()}, a shared busy machine)."
-                "\n\nBest of 3 of `gymnasium.make(id, **knobs)` plus `reset(seed=0)`, one env;"
-                " ratio = largest / defaults in the same run. Every cost is O(size) now:"
-                " before, CountRecall `length=30000` took 29 s, Concentration `num_pairs=1000`"
-                " 21.6 s and TMaze `length=100000` over 120 s (issue 14).\n\n" + table + "\n"
-            )
+    if args.measure_one:
+        print(json.dumps(measure_make_reset(json.loads(args.measure_one))))
+        return 0
+    if args.max_knobs:
+        run_max_knobs(args)
         return 0
 
     pinned = None if args.no_pin else pin_one_core()
