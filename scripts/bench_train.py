@@ -2,9 +2,11 @@
 
     python scripts/bench_train.py --out benchmarks/results/train/README.md
 
-Every agent trains on ``memenvs/DelayedRecall-v0`` with ``delay=48`` (episodes of 50 steps)
-with the same ``n_envs``, ``n_steps``, ``batch_size``, ``n_epochs`` and a 64-unit network
-(MLP hidden layers / LSTM / GRU / NTM controller), each measurement in a fresh process.
+Every agent trains on ``memenvs/DelayedRecall-v0`` with ``delay=48`` (episodes of 50 steps;
+``--delay`` for long episodes) with the same ``n_envs``, ``n_steps``, ``batch_size``,
+``n_epochs`` and a 64-unit network (MLP hidden layers / LSTM / GRU / NTM controller /
+episodic query embedding, whose ``max_memory`` holds a whole episode), each measurement in
+a fresh process.
 SB3's memoryless ``PPO("MlpPolicy")`` is the reference: ratios are against it, so the
 machine's speed cancels out. ``--bptt`` instead measures peak memory versus BPTT length.
 """
@@ -26,9 +28,10 @@ HIDDEN = 64
 NTM_MEMORY = {"memory_slots": 128, "memory_width": 20}
 
 
-def agent_setup(name: str) -> dict:
+def agent_setup(name: str, delay: int = ENV_KWARGS["delay"]) -> dict:
     """Settings for any agent in :data:`agents.registry.AGENTS`: a ``HIDDEN``-unit network
-    (the core's ``hidden_size`` or ``controller_size``, whichever it takes)."""
+    (the core's ``hidden_size``, ``controller_size`` or ``embed_size``, whichever it takes;
+    a ``max_memory`` of at least one episode of ``delay + 2`` steps)."""
     import inspect
 
     from agents.registry import RECURRENT_PPO, get_agent
@@ -41,6 +44,9 @@ def agent_setup(name: str) -> dict:
     params = inspect.signature(spec.core_class).parameters
     if "controller_size" in params:
         return {"core_kwargs": {**NTM_MEMORY, "controller_size": HIDDEN}}
+    if "embed_size" in params and "max_memory" in params:
+        memory = max(params["max_memory"].default, delay + 2)
+        return {"core_kwargs": {"embed_size": HIDDEN, "max_memory": memory}}
     return {"core_kwargs": {"hidden_size": HIDDEN}} if "hidden_size" in params else {}
 
 
@@ -59,8 +65,13 @@ def worker(cfg: dict) -> dict:
     from agents.training import make_agent
     from agents.vec_env import make_vec_env
 
-    env = make_vec_env(ENV_ID, n_envs=cfg["n_envs"], seed=0, env_kwargs=ENV_KWARGS)
-    setup = agent_setup(cfg["agent"])
+    delay = cfg.get("delay", ENV_KWARGS["delay"])
+    env = make_vec_env(ENV_ID, n_envs=cfg["n_envs"], seed=0, env_kwargs={"delay": delay})
+    setup = agent_setup(cfg["agent"], delay)
+    from agents.registry import get_agent
+
+    if cfg.get("core_kwargs") and get_agent(cfg["agent"]).is_memory_agent:
+        setup["core_kwargs"] = {**setup.get("core_kwargs", {}), **cfg["core_kwargs"]}
     kwargs = {
         "n_steps": cfg["n_steps"],
         "batch_size": cfg["batch_size"],
@@ -133,11 +144,20 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=4096, help="timed env steps per agent")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--delay", type=int, default=ENV_KWARGS["delay"], help="DelayedRecall delay (episode - 2)"
+    )
+    parser.add_argument(
         "--bptt",
         nargs="*",
         type=int,
         default=None,
         help="measure peak memory at these BPTT lengths (n_steps) instead of fps",
+    )
+    parser.add_argument(
+        "--core-kwargs",
+        type=json.loads,
+        default=None,
+        help='JSON added to the memory agents\' core kwargs, e.g. \'{"attention": "chunked"}\'',
     )
     parser.add_argument("--out", default="", help="write the Markdown table here")
     parser.add_argument("--json", default="", help="write raw results here")
@@ -156,7 +176,11 @@ def main(argv=None) -> None:
     command = "python scripts/bench_train.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    if args.delay < 1:
+        parser.error("--delay must be >= 1")
     base = {
+        "core_kwargs": args.core_kwargs,
+        "delay": args.delay,
         "n_envs": args.n_envs,
         "batch_size": args.batch_size,
         "n_epochs": args.n_epochs,

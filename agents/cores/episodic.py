@@ -46,7 +46,8 @@ i.e. exact attention over the union of the selected chunks' entries; with ``top_
 ceil(max_memory / chunk_size)`` that is every visible entry and the read equals the full one.
 ``kbar`` comes from prefix sums of the keys (float64 across blocks of ``C``, float32 inside),
 ``phibar`` from prefix sums of ``phi`` over age; the scoring and selection carry no gradient,
-the read inside the selected chunks does. Sampled reads are not offered with chunking.
+the read inside the selected chunks does. While ``k C`` covers every query's visible entries
+the (equal) full read runs instead. Sampled reads are not offered with chunking.
 
 Cost: the update's attention is ``[B, heads, T, L + T]`` per hop (entries older than
 every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; chunked, the
@@ -103,6 +104,7 @@ class EpisodicMemoryCore(MemoryCore):
     """
 
     traces = True
+    full_read_when_covered = True  # chunked: the full read while k chunks hold all (exact)
 
     def __init__(
         self,
@@ -193,12 +195,15 @@ class EpisodicMemoryCore(MemoryCore):
         first = torch.maximum(t_idx[:, None] + 1, L + t_idx[:, None] + 1 - count.clamp(max=L))
         lo = int(first.min())  # entries before lo are invisible to every query: skip them
         mem_k, mem_v = keys[:, :, lo:], values[:, :, lo:]  # [B, hops * H, S, d]
-        if self.attention == "full":  # (the chunked read builds its own, smaller, indices)
+        n_vis = (L + t_idx[:, None] + 1 - first).T  # [B, T] visible entries per query
+        # chunked only where some query sees more than k chunks: else it is the full read
+        covered = self.full_read_when_covered and int(n_vis.max()) <= self.top_k * self.chunk
+        chunked = self.attention == "chunked" and not covered
+        if not chunked:  # (the chunked read builds its own, smaller, indices)
             c_idx = torch.arange(lo, L + T, device=x.device)
             age = L + t_idx[:, None] - c_idx[None, :]  # [T, S]
             visible = (c_idx[None, None, :] >= first.T[:, :, None]) & (age[None] >= 0)  # [B, T, S]
             phi = time_features(age.clamp(min=0))  # [T, S, 3]
-        n_vis = (L + t_idx[:, None] + 1 - first).T  # [B, T] visible entries per query
 
         u = self.embed(xs)  # [B, T, D]
         reads, acts, logps, ents, trace_w = [u], [], [], [], []
@@ -208,7 +213,7 @@ class EpisodicMemoryCore(MemoryCore):
             q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)  # [B, H, T, dk]
             ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES).transpose(1, 2)
             k, v = mem_k[:, heads], mem_v[:, heads]  # [B, H, S, d]: no copy of the memory
-            if self.attention == "chunked":
+            if chunked:
                 w, o, w_age = self._chunked_read(q, ct, k, v, L + t_idx - lo, n_vis)
                 w_age = w_age[:, 0]  # [B, T, kC]: ages read by head 0
             else:
@@ -277,7 +282,8 @@ class EpisodicMemoryCore(MemoryCore):
         ``[B, H, T, kC]``, the read ``[B, H, T, d_v]`` and the ages read ``[B, H, T, kC]``."""
         B, H, T, dk = q.shape
         C = self.chunk
-        n = -(-self.L // C)
+        most = int(n_vis.max())
+        n = -(-most // C)  # chunks that any query sees
         lo_age = torch.arange(n, device=q.device) * C  # [n] chunk i: ages [iC, iC + C)
         hi_age = torch.minimum(lo_age + C, n_vis[..., None])  # [B, T, n] visible end
         size = (hi_age - lo_age).clamp(min=0)
@@ -288,10 +294,10 @@ class EpisodicMemoryCore(MemoryCore):
                 end = (top[:, None] + 1 - lo_age).expand_as(size)  # chunk i: [end - size, end)
                 S = k.shape[2]
                 k_sum = _range_sums(k, (end - size).clamp(0, S), end.clamp(0, S), C)
-            phi_cum = torch.cat(  # [L + 1, 3]: sum of phi over ages < a
+            phi_cum = torch.cat(  # [most + 1, 3]: sum of phi over ages < a
                 [
                     torch.zeros(1, TIME_FEATURES, dtype=torch.float64, device=q.device),
-                    time_features(torch.arange(self.L, device=q.device)).double().cumsum(0),
+                    time_features(torch.arange(most, device=q.device)).double().cumsum(0),
                 ]
             )
             n_c = size.clamp(min=1)[..., None]
