@@ -32,11 +32,15 @@ HYPER = {"n_steps": 64, "learning_rate": 1e-3, "ent_coef": 0.01, "batch_size": 2
 
 
 def run(
-    task: str, agent: str, seed: int, ladder, evals, budget, n_envs, eval_episodes, core_kwargs
-) -> dict:
+    task: str, agent: str, seed: int, ladder, evals, budget, n_envs, eval_episodes, core_kwargs,
+    hyper,
+) -> dict:  # fmt: skip
+    import inspect
+
     import torch
 
     from agents.ladder import train_ladder
+    from agents.registry import get_agent
     from agents.training import evaluate_success, make_agent
     from agents.vec_env import make_vec_env
 
@@ -46,8 +50,10 @@ def run(
     def make_env(rung):
         return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={**fixed, knob: rung})
 
-    core = {"max_memory": max(evals) + 2, **core_kwargs}
-    model = make_agent(agent, make_env(ladder[0]), seed=seed, core_kwargs=core, **HYPER)
+    spec, core = get_agent(agent), dict(core_kwargs)
+    if spec.is_memory_agent and "max_memory" in inspect.signature(spec.core_class).parameters:
+        core = {"max_memory": max(evals) + 2, **core}  # the longest evaluated episode
+    model = make_agent(agent, make_env(ladder[0]), seed=seed, core_kwargs=core or None, **hyper)
     start = time.perf_counter()
     curve: list = []
     reached = train_ladder(model, make_env, list(ladder), budget, curve)
@@ -72,7 +78,7 @@ def run(
         "env_steps": int(model.num_timesteps),
         "train_s": train_s,
         "eval": results,
-        "hyperparameters": HYPER,
+        "hyperparameters": hyper,
         "core_kwargs": core,
     }
 
@@ -88,6 +94,9 @@ def main() -> None:
     parser.add_argument("--n-envs", type=int, default=16)
     parser.add_argument("--eval-episodes", type=int, default=64)
     parser.add_argument("--core-kwargs", type=json.loads, default={}, help="JSON dict")
+    parser.add_argument(
+        "--hyper", type=json.loads, default={}, help=f"JSON dict over the defaults {HYPER}"
+    )
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -104,6 +113,7 @@ def main() -> None:
             args.n_envs,
             args.eval_episodes,
             args.core_kwargs,
+            {**HYPER, **args.hyper},
         )
         for s in args.seeds
     ]
@@ -115,7 +125,7 @@ def main() -> None:
         f"# Episodic core under PPO: {args.task}, curriculum {args.ladder}, then every delay\n",
         header(cmd, machine()),
         f"Agent `{args.agent}`, core kwargs {records[0]['core_kwargs']}, "
-        f"hyperparameters {HYPER}, {args.n_envs} envs, budget "
+        f"hyperparameters {records[0]['hyperparameters']}, {args.n_envs} envs, budget "
         f"{args.budget:,} env steps; curriculum used: yes (ladder {args.ladder}, moving on "
         f"at >= 95% training success). Success on {args.eval_episodes} fresh episodes per "
         "delay; delays beyond the ladder were never trained on (zero-shot).\n",

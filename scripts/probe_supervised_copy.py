@@ -1,9 +1,9 @@
 """Does a core reproduce the NTM paper? Copy, RepeatCopy, AssociativeRecall, supervised.
 
     nice -n 10 python scripts/probe_supervised_copy.py --task copy --agent ntm \\
-        --sequences 50000 --batch 8 --lr 1e-3 \\
-        --out benchmarks/results/supervised-copy/ntm-copy-b8.md \\
-        --json benchmarks/results/supervised-copy/ntm-copy-b8.json
+        --sequences 50000 --batch 16 --lr 1e-3 --eval-slots 512 \\
+        --out benchmarks/results/supervised-copy/ntm-copy-b16-seed0.md \\
+        --json benchmarks/results/supervised-copy/ntm-copy-b16-seed0.json
 
 Graves et al. 2014, sec. 4 (tasks in :mod:`agents.supervised`): a core of any registered
 memory agent (``--agent``, its registry defaults plus ``--core-kwargs``) with a linear
@@ -59,9 +59,17 @@ def run(args) -> dict:
     lo, hi = task.train_range
     train_sizes = [s for s in task.eval_sizes if lo <= s <= hi]
     curve, seen, solved_at, start = [], 0, None, time.perf_counter()
+    recent: list[float] = []  # bits wrong per sequence of the last 10 training batches
+    lr_dropped_at = None
     while seen < args.sequences and time.perf_counter() - start < args.seconds:
-        S.train_step(model, opt, task, args.batch, gen)
+        _, bits_wrong = S.train_step(model, opt, task, args.batch, gen)
         seen += args.batch
+        recent = [*recent[-9:], bits_wrong]
+        if args.solved_lr and lr_dropped_at is None and len(recent) == 10 and max(recent) <= 1:
+            for group in opt.param_groups:  # Adam keeps taking lr-sized steps once solved
+                group["lr"] = args.solved_lr
+            lr_dropped_at = seen
+            print(json.dumps({"sequences": seen, "lr": args.solved_lr}), flush=True)
         if seen % args.eval_every < args.batch or seen >= args.sequences:
             bits = S.evaluate(model, task, train_sizes, args.eval_batch, seed=10_000)
             curve.append({"sequences": seen, "seconds": time.perf_counter() - start, **bits})
@@ -84,6 +92,8 @@ def run(args) -> dict:
         "init": args.init,
         "optimizer": args.optimizer,
         "lr": args.lr,
+        "solved_lr": args.solved_lr,
+        "lr_dropped_at": lr_dropped_at,
         "batch": args.batch,
         "seed": args.seed,
         "sequences": seen,
@@ -109,7 +119,8 @@ def report(r: dict, command: str) -> str:
         f"({r['parameters']:,} parameters with the read-out), {r['optimizer']} lr {r['lr']}, "
         f"batch {r['batch']}, seed {r['seed']}: {r['sequences']:,} sequences in "
         f"{r['seconds']:.0f} s. Sequences until bits wrong per sequence <= 1 at every "
-        f"training size ({lo_hi}): **{solved}**.\n",
+        f"training size ({lo_hi}): **{solved}**. Learning rate set to {r['solved_lr']} once "
+        f"solved on training batches: at {r['lr_dropped_at'] or 'never'} sequences.\n",
         "Bits wrong per sequence at the end, by size (beyond the training range: "
         "generalisation):\n",
         "| " + " | ".join(["size", *map(str, sizes)]) + " |",
@@ -143,9 +154,16 @@ def main(argv=None) -> None:
     parser.add_argument("--init", default="focused", choices=["focused", "uniform"])
     parser.add_argument("--sequences", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=float("inf"), help="time limit")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
+    parser.add_argument(
+        "--solved-lr",
+        type=float,
+        default=0.0,
+        help="set the learning rate to this once 10 training batches in a row have <= 1 bit "
+        "wrong per sequence (0: never)",
+    )
     parser.add_argument("--eval-every", type=int, default=2_000, help="sequences")
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--eval-sizes", nargs="*", type=int, default=None)
@@ -165,6 +183,8 @@ def main(argv=None) -> None:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
     if args.eval_slots < 0:
         raise SystemExit(f"--eval-slots must be >= 0, got {args.eval_slots}")
+    if args.solved_lr < 0:
+        raise SystemExit(f"--solved-lr must be >= 0, got {args.solved_lr}")
     if not args.lr > 0:
         raise SystemExit(f"--lr must be > 0, got {args.lr}")
     command = "python scripts/probe_supervised_copy.py " + " ".join(

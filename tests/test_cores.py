@@ -302,3 +302,18 @@ def test_ntm_with_memory_slots_keeps_every_weight():
             torch.testing.assert_close(dict(big.named_parameters())[name], p)
     with pytest.raises(ValueError, match="memory_slots"):
         core.with_memory_slots(0)
+
+
+def test_ntm_head_clip_bounds_key_strength_and_sharpening():
+    """Collier & Beel's clip of the controller's head outputs: beta, gamma - 1 <= softplus(c)."""
+    torch.manual_seed(0)
+    core = NTMCore(F, memory_slots=6, memory_width=4, controller_size=8, head_clip=1.0)
+    with torch.no_grad():
+        core.head_proj.weight.mul_(1e3)  # raw head outputs far beyond the clip
+    _, beta, _, _, gamma, _, _ = core._head_params(torch.randn(5, 8))
+    bound = torch.nn.functional.softplus(torch.tensor(1.0))
+    assert beta.max() <= bound + 1e-6 and (gamma - 1).max() <= bound + 1e-6
+    assert NTMCore(F, head_clip=None).head_clip is None
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="head_clip"):
+            NTMCore(F, head_clip=bad)

@@ -148,3 +148,37 @@ def test_chrono_init_lets_an_lstm_carry_a_cue_64_steps(tmp_path):
     plain, chrono = json.loads(js.read_text())
     assert chrono["steps_to_95"] is not None and chrono["accuracy"] >= 0.95
     assert plain["steps_to_95"] is None and plain["accuracy"] < 0.5
+
+
+def test_probe_supervised_copy_reports_the_bigger_memory_and_the_lr_drop(tmp_path):
+    out, rec = tmp_path / "copy.md", tmp_path / "copy.json"
+    proc = run(
+        str(ROOT / "scripts" / "probe_supervised_copy.py"),
+        *("--sequences", "64", "--batch", "16", "--eval-every", "32", "--eval-batch", "4"),
+        *("--eval-sizes", "3", "12", "--eval-slots", "16", "--solved-lr", "1e-4"),
+        *("--core-kwargs", '{"memory_slots": 8, "controller_size": 8}'),
+        *("--out", str(out), "--json", str(rec)),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(rec.read_text())
+    assert record["sequences"] == 64 and len(record["curve"]) == 2
+    assert set(record["final_bits_wrong_eval_slots"]) == {"3", "12"}
+    assert "| with 16 slots |" in out.read_text() and record["solved_lr"] == 1e-4
+    bad = run(str(ROOT / "scripts" / "probe_supervised_copy.py"), "--solved-lr", "-1", cwd=tmp_path)
+    assert bad.returncode != 0 and "--solved-lr" in bad.stderr
+
+
+def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
+    rec = tmp_path / "frontier.json"
+    proc = run(
+        str(ROOT / "scripts" / "probe_episodic_frontier.py"),
+        *("--agent", "gru", "--core-kwargs", '{"chrono_max": 8}', "--hyper", '{"n_steps": 32}'),
+        *("--ladder", "2", "--eval", "2", "4", "--budget", "256", "--n-envs", "2"),
+        *("--eval-episodes", "4", "--json", str(rec)),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (record,) = json.loads(rec.read_text())
+    assert record["agent"] == "gru" and record["hyperparameters"]["n_steps"] == 32
+    assert "max_memory" not in record["core_kwargs"] and set(record["eval"]) == {"2", "4"}

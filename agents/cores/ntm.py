@@ -71,6 +71,9 @@ class NTMCore(StepCore):
             ``write_mode="sequential"``: no write addressing, head ``h`` writes slot
             ``(W t + h) mod N`` at step ``t`` of an episode (one slot per step, issue 10), the
             position kept in the state as the one-hot write weighting.
+        head_clip: the controller's raw head outputs are clipped to ``[-head_clip, head_clip]``
+            (Collier & Beel 2018's ``clip_value``; ``None``: no clip), which bounds key
+            strength and sharpening (beta, gamma - 1 <= softplus(head_clip)).
         compile: run the per-step function through ``torch.compile`` (soft modes only): fuses
             the ~150 small ops of a step; pays a one-off compile of about a minute.
     """
@@ -88,6 +91,7 @@ class NTMCore(StepCore):
         read_mode: str = "soft",
         write_mode: str = "soft",
         compile: bool = False,
+        head_clip: float | None = 20.0,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -112,6 +116,9 @@ class NTMCore(StepCore):
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
+        if head_clip is not None and not head_clip > 0:
+            raise ValueError(f"head_clip must be > 0 or None, got {head_clip}")
+        self.head_clip = head_clip
         self._compiled_step = None
         self.S = 2 * shift_range + 1
         ctrl_in = input_size + self.R * self.M
@@ -162,7 +169,7 @@ class NTMCore(StepCore):
         """
         new = NTMCore(
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
-            self.shift_range, self.read_mode, self.write_mode, self.compile,
+            self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -195,6 +202,8 @@ class NTMCore(StepCore):
         """
         B, n_addr = h.shape[0], (self.W + self.R) * self.head_size
         raw = self.head_proj(h)
+        if self.head_clip is not None:
+            raw = raw.clamp(-self.head_clip, self.head_clip)
         addr = raw[:, :n_addr].view(B, self.W + self.R, self.head_size)
         erase, add = raw[:, n_addr:].view(B, self.W, 2 * self.M).split(self.M, dim=-1)
         key, beta, gate, shift, gamma = torch.split(addr, [self.M, 1, 1, self.S, 1], dim=-1)
