@@ -8,7 +8,8 @@ core's defaults (2 heads, d_k = d_v = 16, embed 64, 1 hop) on DelayedRecall-size
 (F = 6), in a fresh process per setting: the rollout step (``T = 1``, no gradient, 16 rows:
 one step of 16 envs) and the update pass (``T = 64`` steps, 4 rows: a minibatch of 4 env
 columns, forward + backward through the recomputed window). Each is timed as the median of
-repeated calls; peak RSS is the process's high-water mark, and the ratio column compares
+repeated calls (wall clock, and the process's CPU time, which a busy shared machine inflates
+less); peak RSS is the process's high-water mark, and the ratio column compares
 each setting's time with the first (shortest) one measured in the same run.
 
 Each setting runs with the exact full read and with the chunked read (``attention=
@@ -59,14 +60,16 @@ def worker(cfg: dict) -> dict:
             y.sum().backward()
 
     call()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(cfg["repeats"]):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         call()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     return {
         **cfg,
         "seconds": statistics.median(times),
+        "cpu_seconds": statistics.median(cpu),
         "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss0,
     }
@@ -98,6 +101,7 @@ def main() -> None:
     if args.chunk_size > min(args.history):
         parser.error("--chunk-size must be <= the smallest --history")
     script = os.path.abspath(__file__)
+    load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     records = []
     for mode, rows, T in (("rollout", 16, 1), ("update", 4, 64)):
         for L in args.history:
@@ -118,17 +122,19 @@ def main() -> None:
         "# Episodic core: time and memory against stored history\n",
         header("python scripts/bench_episodic.py " + " ".join(sys.argv[1:]), machine()),
         f"Chunked read: chunks of {args.chunk_size} entries, the best {args.top_k} read "
-        f"(at most {args.chunk_size * args.top_k} entries per query).\n",
+        f"(at most {args.chunk_size * args.top_k} entries per query). Load average "
+        f"(1 min) at start: {load:.1f}, at end: {os.getloadavg()[0]:.1f}.\n",
         "| pass | history L | rows x steps | full read | x shortest | peak RSS MiB "
-        "| chunked read | chunked / full time | chunked / full peak RSS |",
-        "| --- " * 9 + "|",
+        "| chunked read | chunked / full time | chunked / full CPU time "
+        "| chunked / full peak RSS |",
+        "| --- " * 10 + "|",
     ]
     base: dict[str, float] = {}
     for full, chunk in zip(records[::2], records[1::2], strict=True):
         cells = [full["mode"], f"{full['history']:,}", f"{full['rows']} x {full['T']}"]
         if "error" in full:
             cells += [f"failed: {full['error'][-200:]!r}", "", ""]
-        else:
+        else:  # full read
             base.setdefault(full["mode"], full["seconds"])
             cells += [
                 f"{full['seconds'] * 1e3:.1f} ms",
@@ -136,12 +142,11 @@ def main() -> None:
                 f"{full['peak_rss_mb']:.0f}",
             ]
         if "error" in chunk:
-            cells += [f"failed: {chunk['error'][-200:]!r}", "", ""]
+            cells += [f"failed: {chunk['error'][-200:]!r}", "", "", ""]
         else:
             cells.append(f"{chunk['seconds'] * 1e3:.1f} ms")
-            ok = "error" not in full
-            cells.append(f"{chunk['seconds'] / full['seconds']:.2f}" if ok else "-")
-            cells.append(f"{chunk['peak_rss_mb'] / full['peak_rss_mb']:.2f}" if ok else "-")
+            for key in ("seconds", "cpu_seconds", "peak_rss_mb"):
+                cells.append("-" if "error" in full else f"{chunk[key] / full[key]:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     write_results("\n".join(lines) + "\n", records, args.out, args.json)
 
