@@ -209,7 +209,9 @@ def test_no_nan_for_extreme_inputs():
 SMALL = {"max_memory": 40, "embed_size": 16, "key_size": 8, "value_size": 8}
 
 
-@pytest.mark.parametrize("kw", [{}, {"read_mode": "sample", "hops": 2}, CHUNKED])
+@pytest.mark.parametrize(
+    "kw", [{}, {"read_mode": "sample", "hops": 2}, {**CHUNKED, "top_k_chunks": 1}]
+)
 def test_generic_core_contract(kw):
     check_core(lambda: EpisodicMemoryCore(F, **{"max_memory": 4, "embed_size": 8, **kw}))
 
@@ -221,7 +223,7 @@ def test_generic_core_contract(kw):
         ("MlpEpisodicPolicy", False, {}),
         ("MlpStochasticEpisodicPolicy", True, {}),
         ("MlpStochasticEpisodicPolicy", False, {}),
-        ("MlpEpisodicPolicy", True, {**CHUNKED, "chunk_size": 8}),
+        ("MlpEpisodicPolicy", True, {**CHUNKED, "top_k_chunks": 1}),
     ],
 )
 def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, kw, tmp_path):
