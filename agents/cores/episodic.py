@@ -36,7 +36,8 @@ choice is an internal action (index into the window) trained by the policy gradi
 Chunks are counted back from the query by age: chunk ``i`` of query ``t`` holds its visible
 entries with age in ``[iC, (i + 1) C)`` (visible = this episode, inside the window), so a
 chunk never spans two episodes, holds no padding and is the same set in the rollout and in
-the update. With ``l_tj`` the full read's logit above and ``V_t`` the visible entries:
+the update. With ``l_tj`` the full read's logit above (``kbar`` / ``phibar``: means of the
+chunk's keys / time features):
 
     score      s_ti = mean_{j in chunk i} l_tj = q . kbar_ti / sqrt(d_k) + c . phibar_ti
     select     I_t  = top-k_i s_ti             (chunks with no visible entry never count)
@@ -44,7 +45,8 @@ the update. With ``l_tj`` the full read's logit above and ``V_t`` the visible en
 
 i.e. exact attention over the union of the selected chunks' entries; with ``top_k_chunks >=
 ceil(max_memory / chunk_size)`` that is every visible entry and the read equals the full one.
-``kbar`` comes from prefix sums of the keys (float64 across blocks of ``C``, float32 inside),
+``kbar`` comes from block sums of the keys in the rollout (one query, chunks aligned with
+its newest entry) and from prefix sums in the update (float64 across blocks, float32 inside),
 ``phibar`` from prefix sums of ``phi`` over age; the scoring and selection carry no gradient,
 the read inside the selected chunks does. While ``k C`` covers every query's visible entries
 the (equal) full read runs instead. Sampled reads are not offered with chunking.
