@@ -140,7 +140,8 @@ class RaySession:
             return self
         self._reaper = start_reaper()
         try:
-            ray.init(
+            ray.init(  # "local": a new instance even if RAY_ADDRESS or `ray start` name one
+                address="local",
                 num_cpus=max(os.cpu_count() or 1, self.jobs),
                 include_dashboard=False,
                 _node_ip_address=LOOPBACK,
@@ -411,7 +412,9 @@ def write_tune_report(
         f"{suite.get('eval_episodes', 200)} evaluation episodes per run. Optuna TPE "
         f"(seed 0; random trials first). Score of a trial: mean over seeds of the evaluation "
         f"success rate, plus {SOLVED_BONUS} x the unused fraction of the budget for a run "
-        f"that reached 95% (runs stop once 99 of 100 training episodes succeed).\n",
+        f"that reached 95% (runs stop once 99 of 100 training episodes succeed). With "
+        f"{len(suite['seeds'])} seed(s) per trial the ranking is a pointer for a full "
+        f"benchmark run, not an estimate with an interval.\n",
         "Search space (the other hyperparameters are the suite's):\n",
         "| parameter | distribution | values |",
         "| --- | --- | --- |",

@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -80,6 +81,22 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 # ------------------------------------------------------------------ orphans of a SIGKILL
+REAPER_ENV = "MEMENVS_REAPER"  # marks every process started while a reaper watches
+
+
+def _marked(marker: str) -> list[int]:
+    """Live processes whose environment holds ``REAPER_ENV=marker`` (Linux ``/proc``)."""
+    needle = f"{REAPER_ENV}={marker}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
 def _start_time(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
     try:
@@ -93,10 +110,10 @@ def descendants(pid: int) -> dict[int, int]:
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        parents.setdefault(parent, []).append(int(stat.parent.name))
     found: dict[int, int] = {}
     todo = [pid]
     while todo:
@@ -108,55 +125,74 @@ def descendants(pid: int) -> dict[int, int]:
     return found
 
 
-def _reap(parent: int, period: float) -> None:
-    """Poll ``parent``'s descendants until it dies, then SIGKILL the last ones seen."""
+def _reap(marker: str, parent: int) -> None:
+    """Until EOF on stdin, note ``parent``'s descendants every ``WATCHDOG_PERIOD_S``; then,
+    unless told ``stop``, SIGKILL the last ones noted and every marked process."""
+    print("watching", flush=True)
     seen: dict[int, int] = {}
-    first = True
-    while os.getppid() == parent:
-        seen = {p: t for p, t in descendants(parent).items() if p != os.getpid()}
-        if first:  # start_reaper waits for this line
-            print("watching", flush=True)
-            first = False
-        time.sleep(period)
-    for pid, started in seen.items():
-        if _start_time(pid) == started:  # the same process, not a reused pid
+    while not select.select([sys.stdin], [], [], WATCHDOG_PERIOD_S)[0]:
+        tree = descendants(parent)
+        if os.getppid() == parent:  # else it died mid-walk: the tree was already orphaned
+            seen = tree
+    if sys.stdin.read().strip() == "stop":
+        return
+    for _ in range(2):  # a second pass for anything started while the first one ran
+        targets = {p for p, started in seen.items() if _start_time(p) == started}
+        for pid in targets | set(_marked(marker)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(WATCHDOG_PERIOD_S)
 
 
-def start_reaper(period: float = WATCHDOG_PERIOD_S) -> subprocess.Popen | None:
-    """Start a process that kills this process's descendants if this process dies.
+def start_reaper() -> subprocess.Popen | None:
+    """Start a process that kills everything this process starts from now on, if this
+    process dies before :func:`stop_reaper`.
 
     For helpers that are not this process's own pool: the daemons and workers that
     ``ray.init()`` starts. Ray ends most of them when its driver dies, but not all (its
-    dashboard and runtime-env agents outlive a ``kill -9`` of the driver). The reaper polls
-    the process tree every ``period`` seconds and, once its parent is gone, SIGKILLs every
-    descendant it last saw (checking start times, so a reused pid is spared). Call
-    ``stop_reaper`` on a normal exit. Returns once the reaper has seen the tree; returns
+    dashboard and runtime-env agents outlive a ``kill -9`` of the driver). This process's
+    environment gets ``REAPER_ENV`` set to a marker that every process started afterwards
+    inherits (Ray's workers too, started by its raylet), whoever its parent is by then; and
+    the reaper notes this process's descendants twice a second (a process that rewrites its
+    title with setproctitle can blank its environment in ``/proc``). The reaper holds the
+    read end of a pipe whose write end only this process has: on EOF (this process is gone)
+    it SIGKILLs the descendants it last noted (if their start times match: no reused pid)
+    and every process carrying the marker. Returns once the reaper is watching; returns
     None where there is no ``/proc``.
     """
-    if not Path("/proc/self/stat").exists():
+    if not Path("/proc/self/environ").exists():
         return None
+    marker = f"{os.getpid()}-{time.time_ns()}"
     # this file alone (standard library only), not the agents package (torch: seconds)
     code = (
         "import importlib.util as u\n"
         f"spec = u.spec_from_file_location('_reaper', {str(Path(__file__).resolve())!r})\n"
         "module = u.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        f"module._reap({os.getpid()}, {float(period)!r})\n"
+        f"module._reap({marker!r}, {os.getpid()})\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != REAPER_ENV}  # it must not kill itself
     reaper = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     if reaper.stdout.readline().strip() != "watching":
         reaper.wait()
         raise RuntimeError(f"the reaper process failed to start (exit status {reaper.returncode})")
+    os.environ[REAPER_ENV] = marker
     return reaper
 
 
 def stop_reaper(reaper: subprocess.Popen | None) -> None:
-    """End a reaper started by ``start_reaper`` (the normal exit: nothing to reap)."""
-    if reaper is not None:
-        reaper.kill()
-        reaper.wait()
-        reaper.stdout.close()
+    """End a reaper started by :func:`start_reaper` without it killing anything."""
+    if reaper is None:
+        return
+    os.environ.pop(REAPER_ENV, None)
+    with contextlib.suppress(BrokenPipeError):
+        reaper.stdin.write("stop\n")
+        reaper.stdin.close()
+    reaper.wait()
+    reaper.stdout.close()

@@ -111,20 +111,20 @@ def _wait_gone(procs: dict[int, int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
     while any(_alive(p, t) for p, t in procs.items()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    survivors = [p for p, t in procs.items() if _alive(p, t)]
-    for pid in survivors:  # leave nothing behind, then fail
-        os.kill(pid, signal.SIGKILL)
+    survivors = [f"{p} {_command(p)}" for p, t in procs.items() if _alive(p, t)]
+    for line in survivors:  # leave nothing behind, then fail
+        os.kill(int(line.split()[0]), signal.SIGKILL)
     return survivors
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_the_reaper_kills_what_its_parent_left_when_the_parent_is_killed(tmp_path):
-    """The parent starts a reaper and a grandchild in its own session (as Ray's agents are
+def test_the_reaper_kills_what_its_parent_started_when_the_parent_is_killed():
+    """The parent starts a reaper, then a grandchild in its own session (as Ray's agents are
     started: nothing else would end it), then dies of SIGKILL."""
     code = (
         "import subprocess, sys, time\n"
         "from agents.workers import start_reaper\n"
-        "start_reaper(0.1)\n"
+        "start_reaper()\n"
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
         " start_new_session=True)\n"
         "print('ready', flush=True); time.sleep(600)\n"
@@ -132,7 +132,6 @@ def test_the_reaper_kills_what_its_parent_left_when_the_parent_is_killed(tmp_pat
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout.readline().strip() == "ready"
-        time.sleep(0.5)  # the reaper has polled the tree since the sleeper started
         left = descendants(parent.pid)
         assert len(left) == 2  # the reaper and the sleeper
     finally:
@@ -142,14 +141,15 @@ def test_the_reaper_kills_what_its_parent_left_when_the_parent_is_killed(tmp_pat
 
 
 def test_a_stopped_reaper_kills_nothing():
-    from agents.workers import start_reaper, stop_reaper
+    from agents.workers import REAPER_ENV, start_reaper, stop_reaper
 
+    reaper = start_reaper()
+    assert os.environ[REAPER_ENV]
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        reaper = start_reaper(0.1)
-        time.sleep(0.5)
         stop_reaper(reaper)
-        time.sleep(0.5)
+        assert REAPER_ENV not in os.environ and reaper.returncode == 0
+        time.sleep(1)
         assert sleeper.poll() is None
     finally:
         sleeper.kill()
@@ -197,9 +197,10 @@ def test_ray_run_killed_mid_trial_then_resumed_equals_an_uninterrupted_run(tmp_p
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
-    assert not _wait_gone(tree, 30), "Ray processes outlived the killed driver"
+    survivors = _wait_gone(tree, 30)
+    assert not survivors, f"Ray processes outlived the killed driver: {survivors}"
     killed_at = _lines(results)
-    assert 1 <= killed_at < 4  # the kill came mid-suite
+    assert 1 <= killed_at < 4, killed_at  # the kill came mid-suite
 
     resumed = _bench("--suite", str(suite), "--out", "ray", "--engine", "ray", cwd=tmp_path)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
