@@ -133,15 +133,22 @@ def _reap(marker: str, parent: int) -> None:
     while not select.select([sys.stdin], [], [], WATCHDOG_PERIOD_S)[0]:
         tree = descendants(parent)
         if os.getppid() == parent:  # else it died mid-walk: the tree was already orphaned
-            seen = tree
+            seen = {p: started for p, started in tree.items() if p != os.getpid()}  # not me
     if sys.stdin.read().strip() == "stop":
         return
+    killed = set()
     for _ in range(2):  # a second pass for anything started while the first one ran
         targets = {p for p, started in seen.items() if _start_time(p) == started}
-        for pid in targets | set(_marked(marker)):
+        for pid in (targets | set(_marked(marker))) - killed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
         time.sleep(WATCHDOG_PERIOD_S)
+    print(
+        f"reaper: process {parent} died; killed {len(killed)} process(es) it had started "
+        f"(of {len(seen)} noted)",
+        file=sys.stderr,
+    )
 
 
 def start_reaper() -> subprocess.Popen | None:

@@ -129,7 +129,9 @@ def test_the_reaper_kills_what_its_parent_started_when_the_parent_is_killed():
         " start_new_session=True)\n"
         "print('ready', flush=True); time.sleep(600)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert parent.stdout.readline().strip() == "ready"
         left = descendants(parent.pid)
@@ -138,6 +140,7 @@ def test_the_reaper_kills_what_its_parent_started_when_the_parent_is_killed():
         parent.kill()
         parent.wait()
     assert not _wait_gone(left, 10)
+    assert f"reaper: process {parent.pid} died; killed 1 process(es)" in parent.stderr.read()
 
 
 def test_a_stopped_reaper_kills_nothing():
@@ -198,7 +201,8 @@ def test_ray_run_killed_mid_trial_then_resumed_equals_an_uninterrupted_run(tmp_p
         runner.send_signal(signal.SIGKILL)
         runner.wait()
     survivors = _wait_gone(tree, 30)
-    assert not survivors, f"Ray processes outlived the killed driver: {survivors}"
+    said = runner.stderr.read().decode(errors="replace")[-1500:]
+    assert not survivors, f"Ray processes outlived the killed driver: {survivors}\n{said}"
     killed_at = _lines(results)
     assert 1 <= killed_at < 4, killed_at  # the kill came mid-suite
 
