@@ -122,7 +122,7 @@ def main() -> None:
     cmd = "python scripts/probe_episodic_frontier.py " + " ".join(sys.argv[1:])
     evals = args.eval
     lines = [
-        f"# Episodic core under PPO: {args.task}, curriculum {args.ladder}, then every delay\n",
+        f"# Agent `{args.agent}`: {args.task}, curriculum {args.ladder}, then every delay\n",
         header(cmd, machine()),
         f"Agent `{args.agent}`, core kwargs {records[0]['core_kwargs']}, "
         f"hyperparameters {records[0]['hyperparameters']}, {args.n_envs} envs, budget "
