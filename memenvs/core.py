@@ -164,6 +164,19 @@ def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None =
     out[rows, cols] = 1.0
 
 
+def one_hot(columns: np.ndarray, width: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """A new float32 ``[N, width]`` array with ``[i, columns[i]] = 1`` (where ``mask`` is true).
+
+    The tasks' observations: one flat index write into zeros, O(N width) time and memory
+    whatever the alphabet (a ``[K, K]`` lookup table of one-hot rows would cost O(K**2)).
+    """
+    n = len(columns)
+    out = np.zeros((n, width), dtype=np.float32)
+    flat = np.arange(0, n * width, width) + columns
+    out.reshape(-1)[flat if mask is None else flat[mask]] = 1.0
+    return out
+
+
 # ---------------------------------------------------------------------------- randomness
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

@@ -85,9 +85,13 @@ def test_repeat_copy_long_repeats_stay_in_bounds():
 @pytest.mark.parametrize(
     "build, knob",
     [
-        (lambda: RepeatPrevious(1, num_symbols=10**7), "num_symbols=10000000"),
-        (lambda: gym.make("memenvs/AssociativeRecall-v0", num_symbols=10**6), "num_symbols"),
-        (lambda: gym.make("memenvs/CountRecall-v0", num_symbols=10**6), "num_symbols"),
+        # alphabets cost O(K) a row (no [K, K] tables): only the largest ones are too big
+        (lambda: RepeatPrevious(4, num_symbols=MAX_KNOB), "num_symbols=100000000"),
+        (lambda: gym.make("memenvs/AssociativeRecall-v0", num_symbols=MAX_KNOB), "num_symbols"),
+        (
+            lambda: gym.make_vec("memenvs/CountRecall-v0", num_envs=4, num_symbols=MAX_KNOB),
+            "num_symbols",
+        ),
         (lambda: gym.make_vec("memenvs/Copy-v0", num_envs=10**4, max_length=10**5), "num_envs"),
         (lambda: TapeDuplicatedInput(1, duplication=10**6, max_length=10**6), "max_length"),
         (lambda: gym.make("memenvs/MemorySize-v0", num_bits=MAX_KNOB), "num_bits"),

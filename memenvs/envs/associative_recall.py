@@ -32,23 +32,19 @@ class AssociativeRecall(Task):
                 f"max_items must be <= num_symbols (keys are distinct symbols), "
                 f"got max_items={m} > num_symbols={k}"
             )
-        self.check_memory(
-            k + 3, 8 * (k + 2 * m + 12), 4 * (3 * k + 1) * (k + 3), num_symbols=k, max_items=m
-        )
+        # a reset shuffles the K symbols per row: about four K-sized int64 temporaries a row
+        self.check_memory(k + 3, 8 * (4 * k + 2 * m + 12), 8 * k, num_symbols=k, max_items=m)
         # [symbol one-hot (K), key flag, value flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k)
         self.random_return = 1.0 / k
         self.memoryless_return = 1.0 / k
-        self._table = np.zeros((3 * k + 1, k + 3), dtype=np.float32)  # code -> observation
-        for kind in range(3):  # key, value, query
-            self._table[kind * k + np.arange(k), np.arange(k)] = 1.0
-            self._table[kind * k : (kind + 1) * k, k + kind] = 1.0
         self.track = np.zeros((num_envs, 2 * m + 2), dtype=np.int64)
         self.track[:, 2 * m + 1] = 3 * k
         self._base = np.arange(num_envs, dtype=np.int64) * (2 * m + 2)
-        self._symbols = np.tile(np.arange(k, dtype=np.int64), (num_envs, 1))
+        self._symbols = np.arange(k, dtype=np.int64)
         self._idx = np.zeros(num_envs, dtype=np.int64)
+        self._obs_rows = np.arange(num_envs, dtype=np.int64) * (k + 3)  # flat row starts
         self.num_items = np.ones(num_envs, dtype=np.int64)  # n
         self.query = np.zeros(num_envs, dtype=np.int64)  # the queried key
         self.answer = np.zeros(num_envs, dtype=np.int64)  # its value
@@ -64,7 +60,7 @@ class AssociativeRecall(Task):
         u = self.rng.random((count, m + 2))
         n = lo + (u[:, 0] * (m - lo + 1)).astype(np.int64)
         # distinct keys: the first M symbols of a random permutation, per row
-        keys = self.rng.permuted(self._symbols[:count], axis=1)[:, :m]
+        keys = self.rng.permuted(np.broadcast_to(self._symbols, (count, k)), axis=1)[:, :m]
         values = (u[:, 2:] * k).astype(np.int64)
         item = m - n + (u[:, 1] * n).astype(np.int64)  # uniform over the row's n items
         r = np.arange(count)
@@ -90,8 +86,16 @@ class AssociativeRecall(Task):
         return correct.astype(np.float64), at_query, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
+        k = self.num_symbols
         np.add(self.t, self.obs_off, out=self._idx)
-        return self._table.take(self.track.take(self._idx), axis=0)
+        codes = self.track.take(self._idx)
+        kind = codes // k  # code = kind K + symbol: key, value, query, 3 = episode over
+        shown = kind < 3
+        obs = np.zeros((self.num_envs, k + 3), dtype=np.float32)
+        flat, rows, kind = obs.reshape(-1), self._obs_rows[shown], kind[shown]
+        flat[rows + codes[shown] - kind * k] = 1.0  # the symbol
+        flat[rows + k + kind] = 1.0  # the key, value or query flag
+        return obs
 
     def items(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The keys and values shown in ``row``, in order (``n`` each)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max
+from memenvs.core import (
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    check_min_max,
+    one_hot,
+)
 
 
 class Copy(Task):
@@ -35,18 +42,12 @@ class Copy(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
         k, m = self.num_symbols, self.length_range[1]
-        self.check_memory(
-            k + 2, 8 * (3 * m + 16), 4 * (k + 3) * (k + 2), num_symbols=k, max_length=m
-        )
+        self.check_memory(k + 2, 8 * (3 * m + 16), num_symbols=k, max_length=m)
         # [symbol one-hot (K), delimiter flag, output-phase flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
         self.random_return = 1.0 / k
         self.memoryless_return = 1.0 / k
-        self._table = np.zeros((k + 3, k + 2), dtype=np.float32)  # code -> observation
-        self._table[np.arange(k), np.arange(k)] = 1.0
-        self._table[k, k] = 1.0
-        self._table[k + 1, k + 1] = 1.0
         self._seq_col = m + 1  # first column of the symbol block
         row = np.concatenate(
             [np.full(m + 1, k + 2), np.zeros(m), [k], np.full(m, k + 1), [k + 2]]
@@ -95,7 +96,9 @@ class Copy(Task):
 
     def observe(self) -> np.ndarray:
         np.add(self.t, self.obs_off, out=self._idx)
-        return self._table.take(self.track.take(self._idx), axis=0)
+        codes = self.track.take(self._idx)
+        width = self.num_symbols + 2
+        return one_hot(codes, width, codes < width)  # code c sets column c; K+2 (over) none
 
     def sequence(self, row: int) -> np.ndarray:
         """The input sequence of ``row`` (length ``L``)."""

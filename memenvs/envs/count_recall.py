@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
 
 
 @functools.lru_cache(maxsize=256)
@@ -41,13 +41,12 @@ class CountRecall(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length = check_int("length", length, 1)
         k, n = self.num_symbols, self.length
-        self.check_memory(k, 8 * (n + k + 4), 4 * k * (k + 1), num_symbols=k, length=n)
+        self.check_memory(k, 8 * (n + k + 4), num_symbols=k, length=n)
         # the one-hot symbol shown
         self.observation_space = spaces.Box(0.0, 1.0, (k,), np.float32)
         self.action_space = spaces.Discrete(n)  # a count: 0 .. length - 1
         self.random_return = 1.0 / n
         self.memoryless_return = memoryless_count_recall(k, n)
-        self._eye = np.eye(k + 1, k, dtype=np.float32)  # row K: nothing (after the end)
         self._r = np.arange(num_envs)
         self.seq = np.zeros((num_envs, n + 1), dtype=np.int64)
         self.seq[:, n] = k
@@ -76,7 +75,8 @@ class CountRecall(Task):
         return correct / self.length, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
-        return self._eye[self._shown()]
+        shown = self._shown()
+        return one_hot(shown, self.num_symbols, shown < self.num_symbols)  # K: after the end
 
     def success(self) -> np.ndarray:
         return self.num_correct == self.length

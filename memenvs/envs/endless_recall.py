@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
 
 
 def stream_return(num_symbols: int, num_queries: int) -> float:
@@ -40,18 +40,13 @@ class EndlessRecall(Task):
         self.delay_growth = check_int("delay_growth", delay_growth, 0)
         k = self.num_symbols
         self.check_memory(
-            k + 2,
-            8 * (self.num_queries + 6),
-            4 * k * k,
-            num_symbols=k,
-            num_queries=self.num_queries,
+            k + 2, 8 * (self.num_queries + 6), num_symbols=k, num_queries=self.num_queries
         )
         # [symbol one-hot (K), cue flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
         self.random_return = stream_return(k, self.num_queries)
         self.memoryless_return = self.random_return
-        self._eye = np.eye(k, dtype=np.float32)
         self._r = np.arange(num_envs)
         self.cues = np.zeros((num_envs, self.num_queries), dtype=np.int64)
         self.trial = np.zeros(num_envs, dtype=np.int64)
@@ -94,9 +89,8 @@ class EndlessRecall(Task):
     def observe(self) -> np.ndarray:
         k = self.num_symbols
         live = ~self.done
-        obs = np.zeros((self.num_envs, k + 2), dtype=np.float32)
         is_cue = live & (self.s == 0)
-        obs[:, :k] = self._eye[self._cue()] * is_cue[:, None]
+        obs = one_hot(self._cue(), k + 2, is_cue)
         obs[:, k] = is_cue
         obs[:, k + 1] = live & (self.s == self.delay + 1)
         return obs

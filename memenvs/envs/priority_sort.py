@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max, sample_range
+from memenvs.core import (
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    check_min_max,
+    one_hot,
+    sample_range,
+)
 
 
 class PrioritySort(Task):
@@ -33,7 +41,6 @@ class PrioritySort(Task):
         self.random_return = 1.0 / k
         self.memoryless_return = 1.0 / k
         self._r = np.arange(num_envs)
-        self._eye = np.eye(k + 1, k, dtype=np.float32)  # row K: no symbol
         self.symbols = np.zeros((num_envs, 0), dtype=np.int64)
         self.priority = np.zeros((num_envs, 0), dtype=np.float32)
         self.ranked = np.zeros((num_envs, 0), dtype=np.int64)
@@ -50,7 +57,7 @@ class PrioritySort(Task):
 
     def _check_size(self, m: int) -> None:
         k = self.num_symbols
-        self.check_memory(k + 3, 20 * m + 24, 4 * k * (k + 1), num_symbols=k, max_length=m)
+        self.check_memory(k + 3, 20 * m + 24, num_symbols=k, max_length=m)
 
     def _grow(self, m: int) -> None:
         old = self.symbols.shape[1]
@@ -92,8 +99,7 @@ class PrioritySort(Task):
         k = self.num_symbols
         reading = self.t < self.length
         i = np.minimum(self.t, self.symbols.shape[1] - 1)
-        obs = np.zeros((self.num_envs, k + 3), dtype=np.float32)
-        obs[:, :k] = self._eye[np.where(reading, self.symbols[self._r, i], k)]
+        obs = one_hot(self.symbols[self._r, i], k + 3, reading)
         obs[:, k] = np.where(reading, self.priority[self._r, i], 0.0)
         obs[:, k + 1] = self.t == self.length
         obs[:, k + 2] = (self.t > self.length) & (self.t <= 2 * self.length)

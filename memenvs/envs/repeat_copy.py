@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max
+from memenvs.core import (
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    check_min_max,
+    one_hot,
+)
 
 #: Above this many (length, repeats) combinations the memoryless return is bounded, not summed.
 _EXACT_LIMIT = 1_000_000
@@ -61,16 +68,12 @@ class RepeatCopy(Task):
             "min_repeats", min_repeats, "max_repeats", max_repeats, 1
         )
         k, m = self.num_symbols, self.length_range[1]
-        self.check_memory(k + 3, 8 * (m + 16), 4 * (k + 3) ** 2, num_symbols=k, max_length=m)
+        self.check_memory(k + 3, 8 * (m + 16), num_symbols=k, max_length=m)
         # [symbol one-hot (K), delimiter flag, output-phase flag, repeat count R / max_repeats]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k + 1)  # K symbols, then the end marker K
         self.random_return = 1.0 / (k + 1)
         self.memoryless_return = memoryless_repeat_copy(k, self.length_range, self.repeats_range)
-        self._table = np.zeros((k + 3, k + 3), dtype=np.float32)  # code -> observation
-        self._table[np.arange(k), np.arange(k)] = 1.0
-        self._table[k, k] = 1.0
-        self._table[k + 1, k + 1] = 1.0
         row = np.concatenate([np.zeros(m), [k, k + 1, k + 2]]).astype(np.int64)
         self.track = np.tile(row, (num_envs, 1))
         self._base = np.arange(num_envs, dtype=np.int64) * row.size
@@ -130,7 +133,8 @@ class RepeatCopy(Task):
         idx = np.minimum(self.t, self.out_start)
         idx += self.t >= self.stop
         idx += self.seq_off
-        obs = self._table.take(self.track.take(idx), axis=0)
+        # code c sets column c; K+2 (over) sets the repeat column, which is written next
+        obs = one_hot(self.track.take(idx), k + 3)
         np.multiply(self.t == self.length, self.repeat_obs, out=obs[:, k + 2])
         return obs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
 
 
 class RepeatPrevious(Task):
@@ -29,7 +29,7 @@ class RepeatPrevious(Task):
         self.check_memory(
             big_k + 1,
             sym_bytes * (k + n + 1) + 24,
-            4 * (big_k + 1) ** 2 + 4 * (n + 1),
+            4 * (n + 1),
             k=k,
             num_symbols=big_k,
             length=n,
@@ -47,9 +47,7 @@ class RepeatPrevious(Task):
         seq[:, :k] = -1
         seq[:, k + n] = big_k
         self.seq = seq.reshape(-1)
-        # one-hot rows for symbols 0..K-1, zeros for "nothing" (K); flag per step t
-        self._one_hot = np.eye(big_k + 1, big_k + 1, dtype=np.float32)
-        self._one_hot[big_k, big_k] = 0.0
+        # the scored flag per step t
         steps = np.arange(n + 1)
         self._scored = ((steps >= k) & (steps < n)).astype(np.float32)
         self.t = np.zeros(num_envs, dtype=np.int64)
@@ -76,8 +74,10 @@ class RepeatPrevious(Task):
         return correct * self._scale, self.t == self.length, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
-        obs = self._one_hot[self.seq[self._row_start + self.t + self.k]]
-        obs[:, self.num_symbols] = self._scored[self.t]
+        big_k = self.num_symbols
+        # the symbol shown; "nothing" (K) sets column K, which the flag overwrites
+        obs = one_hot(self.seq[self._row_start + self.t + self.k], big_k + 1)
+        obs[:, big_k] = self._scored[self.t]
         return obs
 
     def success(self) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import Task, check_bool, check_int, check_min_max, sample_range
+from memenvs.core import Task, check_bool, check_int, check_min_max, one_hot, sample_range
 
 MOVES_1D = ("left", "right")
 MOVES_2D = ("left", "right", "up", "down")
@@ -175,7 +175,6 @@ class TapeTask(Task):
         # the symbol under the read head: one-hot over base symbols and the blank
         self.observation_space = spaces.Box(0.0, 1.0, (b + 1,), np.float32)
         self.action_space = spaces.MultiDiscrete([len(self.moves), 2, b])
-        self._eye = np.eye(b + 1, dtype=np.float32)
         n = self.num_envs
         self._r = np.arange(n)
         self.x = np.zeros(n, dtype=np.int64)
@@ -234,9 +233,7 @@ class TapeTask(Task):
         wcap = int(self.input_width(np.array([max_length]))[0])
         cells = self.rows * (wcap + max_length) + self.target_capacity(max_length)
         b = self.base
-        self.check_memory(
-            b + 1, 3 * 8 * cells + 128, 4 * (b + 1) ** 2, base=b, max_length=max_length
-        )
+        self.check_memory(b + 1, 3 * 8 * cells + 128, base=b, max_length=max_length)
 
     def _grow(self, max_length: int) -> None:
         wcap = int(self.input_width(np.array([max_length]))[0])
@@ -351,7 +348,7 @@ class TapeTask(Task):
         if rows > 1:
             flat += self.y * wcap
         cell = self.tape.take(np.where(inside, flat, 0))
-        return self._eye[np.where(inside, cell, self.base)]
+        return one_hot(np.where(inside, cell, self.base), self.base + 1)  # base: the blank
 
     def success(self) -> np.ndarray:
         return self.solved.copy()

@@ -1,0 +1,192 @@
+"""Alphabet knobs (``num_symbols``, ``base``) cost O(K), not O(K**2) (issue 14).
+
+The tasks used to turn codes into observations through one-hot tables of shape ``[K, K]``
+(and budgeted ``4 (K + 1)**2`` bytes for them), so make + reset took seconds and the 2 GiB
+budget at K ~ 23,000. They now write the ones straight into each observation batch.
+
+* The trajectories (observations, rewards, terminated, truncated) of every task with an
+  alphabet knob, at small K, single env and 3-row vector env, hash to the values recorded
+  from the table-based code (commit 32f39f6): the rewrite changed no observation bit.
+* At K = 200,000 (about 9 times the old largest valid K), make + reset allocates O(K):
+  nothing of K**2 size, checked with tracemalloc, not by wall time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import memenvs  # noqa: F401
+from memenvs import core
+from memenvs.registry import TASKS
+
+STEPS = 300
+
+#: ``(case id, env id, knobs)`` at two small alphabets each.
+CASES = [
+    ("DelayedRecall-K2", "memenvs/DelayedRecall-v0", {"num_symbols": 2, "delay": 5}),
+    (
+        "DelayedRecall-K7-noise",
+        "memenvs/DelayedRecall-v0",
+        {"num_symbols": 7, "delay": (0, 6), "noise": True},
+    ),
+    ("Copy-K2", "memenvs/Copy-v0", {"num_symbols": 2, "max_length": 4}),
+    ("Copy-K9", "memenvs/Copy-v0", {"num_symbols": 9, "min_length": 2, "max_length": 7}),
+    ("RepeatCopy-K2", "memenvs/RepeatCopy-v0", {"num_symbols": 2, "max_length": 3}),
+    ("RepeatCopy-K6", "memenvs/RepeatCopy-v0", {"num_symbols": 6, "max_repeats": 3}),
+    ("AssociativeRecall-K3", "memenvs/AssociativeRecall-v0", {"num_symbols": 3, "max_items": 3}),
+    ("AssociativeRecall-K11", "memenvs/AssociativeRecall-v0", {"num_symbols": 11}),
+    ("RepeatPrevious-K2", "memenvs/RepeatPrevious-v0", {"num_symbols": 2, "k": 2, "length": 20}),
+    ("RepeatPrevious-K9", "memenvs/RepeatPrevious-v0", {"num_symbols": 9, "length": 30}),
+    ("CountRecall-K2", "memenvs/CountRecall-v0", {"num_symbols": 2, "length": 12}),
+    ("CountRecall-K7", "memenvs/CountRecall-v0", {"num_symbols": 7}),
+    ("PrioritySort-K2", "memenvs/PrioritySort-v0", {"num_symbols": 2}),
+    ("PrioritySort-K9", "memenvs/PrioritySort-v0", {"num_symbols": 9, "max_length": 8}),
+    ("EndlessRecall-K2", "memenvs/EndlessRecall-v0", {"num_symbols": 2, "num_queries": 5}),
+    ("EndlessRecall-K6", "memenvs/EndlessRecall-v0", {"num_symbols": 6, "delay_growth": 1}),
+    ("TapeCopy-B2", "memenvs/TapeCopy-v0", {"base": 2}),
+    ("TapeCopy-B7", "memenvs/TapeCopy-v0", {"base": 7, "interleaved": True}),
+    ("TapeReverse-B2", "memenvs/TapeReverse-v0", {"base": 2}),
+    ("TapeReverse-B6", "memenvs/TapeReverse-v0", {"base": 6}),
+    ("TapeDuplicatedInput-B2", "memenvs/TapeDuplicatedInput-v0", {"base": 2}),
+    ("TapeDuplicatedInput-B7", "memenvs/TapeDuplicatedInput-v0", {"base": 7}),
+    ("TapeRepeatCopy-B2", "memenvs/TapeRepeatCopy-v0", {"base": 2}),
+    ("TapeRepeatCopy-B6", "memenvs/TapeRepeatCopy-v0", {"base": 6}),
+    ("TapeReversedAddition-B3", "memenvs/TapeReversedAddition-v0", {"base": 3}),
+    ("TapeReversedAddition-B5", "memenvs/TapeReversedAddition-v0", {"base": 5, "rows": 3}),
+]
+
+#: sha256 of each case's trajectories, recorded from the table-based code (commit 32f39f6).
+EXPECTED = {
+    "DelayedRecall-K2": "210eeab398da724a9f8f82d12deeaa3b2b78343bcea13a78cac664fee8a27432",
+    "DelayedRecall-K7-noise": "3034d1d22bf00a6ff39615b7c31f9195995a72c8de07b09f1b02a087f0770ded",
+    "Copy-K2": "15436c2dcb37a62a94ed0980439a730c2a20218b682a516a4f20e820b069b687",
+    "Copy-K9": "0a5eca225408fa1cbb0a184b68f5ddee73dd9a5ce723619f2a8a03ebe67610d5",
+    "RepeatCopy-K2": "6d0dcb1c4d8e3b492cb47357a31cb07a550460275406b2f09b7fab406a4c09d6",
+    "RepeatCopy-K6": "ac26135eb44eb3434a911968d1132a267c8e90b878e91fb2b862153c4f5a1acb",
+    "AssociativeRecall-K3": "5a06880c372947c407a79e4159a2efee2493d414fd44fa724914caab1669d2cb",
+    "AssociativeRecall-K11": "7b115359b9fd15ab209bbf2cf6d3235c8e7aece637d770aa6437cd493137aee0",
+    "RepeatPrevious-K2": "c8f634fbc359615905405d65b415bf778ac7a6e4d23da457b9ad265f3bca7297",
+    "RepeatPrevious-K9": "5eee57b5bd8bbdfbc540dbf7a6aaaca43926aa0baeed4f3a0b71ddf203489266",
+    "CountRecall-K2": "9d93a4993e296336825e8f34b82ccecc4f37d2ff799e45936ef637291eaa39bd",
+    "CountRecall-K7": "38b7786122d4c5000cb41d60245416dcdb6c03abb638e275ad63e4f25e7649a3",
+    "PrioritySort-K2": "bd12e7398f9212a8da662d9ea94843c1d4ff4a1d0db05fe7fb357bc2db6232a9",
+    "PrioritySort-K9": "673cf19f2eb1d8e00d5ff0101d1cde8aa24ccb9c5f18b49733ddde470962b2d9",
+    "EndlessRecall-K2": "db3408a984b575c9c72d9569b50e46da53e89755d666fcb518c08382f934043e",
+    "EndlessRecall-K6": "cd20f71cc228446b55df6672bdbbc7c0ca6863ecba6438b6bfb6014784b4cd70",
+    "TapeCopy-B2": "932dffeed4f847b3f12bba00b3cbb499a1fe94268705f72b359146fed4ce48da",
+    "TapeCopy-B7": "eae8b6a523f9f1ed2218bd07b370462f76968fe772b1e4b650e3c36592393ace",
+    "TapeReverse-B2": "e2e3a568f99db5f4c19fc1105f26938f7b01c8858ab47c5156f77bc5c2005af1",
+    "TapeReverse-B6": "dbfc24ab65041398adca067a482f0a5689072be511b42e6a61facf5b903a082c",
+    "TapeDuplicatedInput-B2": "c3619ded4e633b64c46e3914122ac70b9c1f43087b5c4def376f4624d7b6adb3",
+    "TapeDuplicatedInput-B7": "4c33c0fdd56ad9eeee3f8ca4004bb1a2e70bd0b999ba933139c527ebea718393",
+    "TapeRepeatCopy-B2": "9e44a199d685f8971476313f5ea5aaff62e7721bb7b7d374e79046bf051cc107",
+    "TapeRepeatCopy-B6": "11613c74a48ab663c1e9ac3190c46c3038131b74fec870826a94e1eda12935ae",
+    "TapeReversedAddition-B3": "2cc5fb3425abe82f432c34838edc9e46f5caafbd8ede3481784dd5fc438c799e",
+    "TapeReversedAddition-B5": "13cf230c528c0057f7d7d14849b645c54dfd4784d570cde5d7d18d636b8dfa98",
+}
+
+
+def random_actions(rng: np.random.Generator, space: spaces.Space, size: int) -> np.ndarray:
+    """``size`` uniform actions of ``space`` (Discrete or MultiDiscrete), from ``rng`` alone."""
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(space.start, space.start + space.n, size=size)
+    return rng.integers(space.start, space.start + space.nvec, size=(size, len(space.nvec)))
+
+
+def policy(rng: np.random.Generator, task: core.Task) -> np.ndarray:
+    """Per row, the oracle's action or (half the time) a random one: long, varied episodes."""
+    oracle = np.asarray(task.oracle())
+    noise = random_actions(rng, task.action_space, task.num_envs).reshape(oracle.shape)
+    pick = rng.random(task.num_envs) < 0.5
+    return np.where(pick.reshape(-1, *[1] * (oracle.ndim - 1)), oracle, noise)
+
+
+def update(digest, obs, reward, terminated, truncated) -> None:
+    obs = np.asarray(obs)
+    assert obs.dtype == np.float32
+    digest.update(np.ascontiguousarray(obs).tobytes())
+    digest.update(np.asarray(reward, dtype=np.float64).tobytes())
+    digest.update(np.asarray(terminated, dtype=bool).tobytes())
+    digest.update(np.asarray(truncated, dtype=bool).tobytes())
+
+
+def trajectory_hash(env_id: str, knobs: dict) -> str:
+    """sha256 over ``STEPS`` steps of the single env (seed 0) and a 3-row vector env (seed 5)."""
+    digest = hashlib.sha256()
+    rng = np.random.default_rng(1234)
+    env = gym.make(env_id, **knobs).unwrapped
+    obs, _ = env.reset(seed=0)
+    update(digest, obs, 0.0, False, False)
+    for _ in range(STEPS):
+        action = policy(rng, env.task)[0]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        update(digest, obs, reward, terminated, truncated)
+        if terminated or truncated:
+            obs, _ = env.reset()
+            update(digest, obs, 0.0, False, False)
+    venv = gym.make_vec(env_id, num_envs=3, **knobs)
+    obs, _ = venv.reset(seed=5)
+    update(digest, obs, np.zeros(3), np.zeros(3, bool), np.zeros(3, bool))
+    for _ in range(STEPS):
+        obs, reward, terminated, truncated, _ = venv.step(policy(rng, venv.unwrapped.task))
+        update(digest, obs, reward, terminated, truncated)
+    return digest.hexdigest()
+
+
+def test_every_task_with_an_alphabet_knob_is_covered():
+    alphabet = {e.name for e in TASKS if {"num_symbols", "base"} & set(e.knobs())}
+    covered = {env_id.split("/")[1].rsplit("-v", 1)[0] for _, env_id, _ in CASES}
+    assert alphabet <= covered
+
+
+@pytest.mark.parametrize("case, env_id, knobs", CASES, ids=[c for c, _, _ in CASES])
+def test_trajectories_are_unchanged(case, env_id, knobs):
+    assert trajectory_hash(env_id, knobs) == EXPECTED[case]
+
+
+# --------------------------------------------------------------------- large alphabets
+LARGE_K = 200_000  # the old O(K**2) tables refused K over about 23,000 (13,000 for AR)
+#: Bytes make + reset + one step may allocate per observation element and row (plus one row
+#: for the single observation space): the tasks take 18-40 for a single env and 20-37 a row
+#: for a 4-row vector env (AssociativeRecall the most: its reset shuffles all K symbols),
+#: gymnasium's spaces and checker included; a [K, K] float32 table took 4 K = 800,000.
+BYTES_PER_ELEMENT = 64
+#: ``{task: its alphabet knob}``
+ALPHABET = {e.name: k for e in TASKS for k in ("num_symbols", "base") if k in e.knobs()}
+
+
+@pytest.mark.parametrize("num_envs", [None, 4], ids=["single", "vector"])
+@pytest.mark.parametrize("task", sorted(ALPHABET))
+def test_make_and_reset_at_a_large_alphabet_allocate_o_of_k(task, num_envs):
+    env_id, knobs = f"memenvs/{task}-v0", {ALPHABET[task]: LARGE_K}
+    gym.make(env_id).reset(seed=0)  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        if num_envs is None:
+            env = gym.make(env_id, **knobs)
+        else:
+            env = gym.make_vec(env_id, num_envs=num_envs, **knobs)
+        obs, _ = env.reset(seed=0)
+        env.step(env.action_space.sample())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert env.observation_space.contains(obs)
+    rows = num_envs or 1
+    width = env.unwrapped.task.observation_space.shape[0]
+    assert LARGE_K <= width <= LARGE_K + 3
+    assert peak <= BYTES_PER_ELEMENT * width * (rows + 1), f"{peak / 2**20:.0f} MiB"
+    for name, value in vars(env.unwrapped.task).items():  # no array of K**2 entries
+        if isinstance(value, np.ndarray):
+            assert value.size <= 4 * rows * width, (name, value.shape)
+
+
+if __name__ == "__main__":  # print the table of hashes (to record it from a given commit)
+    for case, env_id, knobs in CASES:
+        print(f'    "{case}": "{trajectory_hash(env_id, knobs)}",')
