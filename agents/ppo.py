@@ -41,8 +41,13 @@ class MemoryPPO(OnPolicyAlgorithm):
             BPTT window, so a delay longer than the rollout cannot be learned by BPTT.
         seq_len: length of replayed training sequences (divides ``n_steps``; default
             ``n_steps``). The state at each sequence start is stored and carries no gradient.
-        batch_size: env-steps per minibatch, rounded to whole sequences (default: a quarter
-            of the rollout).
+        batch_size: env-steps per minibatch, rounded to whole sequences (at least one;
+            ``None``: a quarter of the rollout).
+        n_epochs: passes over the rollout per update. The defaults ``batch_size=128,
+            n_epochs=10`` are RecurrentPPO's (80 minibatch steps per 8 x 128 rollout); the
+            former ``None, 4`` (16 steps) ran about 3x more env steps per second but learned
+            worse per env step on RepeatPrevious, RepeatCopy and DelayedRecall
+            (``benchmarks/results/defaults-vs-recurrent-ppo``).
         internal_ent_coef: entropy bonus for a core's internal decisions (sampled reads).
         internal_pg: how internal decisions are trained: ``"ppo"`` (their log-probs join the
             action's in the clipped ratio) or ``"reinforce"`` (REINFORCE with the critic as
@@ -60,8 +65,8 @@ class MemoryPPO(OnPolicyAlgorithm):
         learning_rate: float | Schedule = 3e-4,
         n_steps: int = 128,
         seq_len: int | None = None,
-        batch_size: int | None = None,
-        n_epochs: int = 4,
+        batch_size: int | None = 128,
+        n_epochs: int = 10,
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         clip_range: float | Schedule = 0.2,
