@@ -29,6 +29,9 @@ TASKS = {  # task -> (env id, knob, fixed kwargs)
     "TMaze": ("memenvs/TMaze-v0", "length", {"active": False}),
 }
 HYPER = {"n_steps": 64, "learning_rate": 1e-3, "ent_coef": 0.01, "batch_size": 256}
+# MemoryPPO agents: the update schedule every committed frontier-long result used (MemoryPPO's
+# default until c25c207); RecurrentPPO keeps its own default (10 epochs).
+MEMORY_PPO_HYPER = {"n_epochs": 4}
 
 
 def run(
@@ -51,6 +54,8 @@ def run(
         return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={**fixed, knob: rung})
 
     spec, core = get_agent(agent), dict(core_kwargs)
+    if spec.is_memory_agent:
+        hyper = {**MEMORY_PPO_HYPER, **hyper}
     if spec.is_memory_agent and "max_memory" in inspect.signature(spec.core_class).parameters:
         core = {"max_memory": max(evals) + 2, **core}  # the longest evaluated episode
     model = make_agent(agent, make_env(ladder[0]), seed=seed, core_kwargs=core or None, **hyper)
