@@ -158,22 +158,23 @@ def sample_range(rng: np.random.Generator, bounds: tuple[int, int], size: int) -
 
 
 def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None = None) -> None:
-    """Set ``out[i, symbols[i]] = 1`` for every row ``i`` (where ``mask`` is true)."""
-    rows = np.arange(out.shape[0]) if mask is None else np.flatnonzero(mask)
-    cols = symbols if mask is None else symbols[rows]
-    out[rows, cols] = 1.0
+    """Set ``out[i, symbols[i]] = 1`` for every row ``i`` (where ``mask`` is true).
+
+    ``out``: a C-contiguous ``[N, W]`` array, written by one flat index write: O(N) whatever
+    the alphabet (a ``[K, K]`` lookup table of one-hot rows would cost O(K**2)).
+    """
+    if not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous (a flat view is written), got {out.strides}")
+    n, width = out.shape
+    flat = np.arange(0, n * width, width) + symbols
+    out.reshape(-1)[flat if mask is None else flat[mask]] = 1.0
 
 
 def one_hot(columns: np.ndarray, width: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """A new float32 ``[N, width]`` array with ``[i, columns[i]] = 1`` (where ``mask`` is true).
-
-    The tasks' observations: one flat index write into zeros, O(N width) time and memory
-    whatever the alphabet (a ``[K, K]`` lookup table of one-hot rows would cost O(K**2)).
-    """
-    n = len(columns)
-    out = np.zeros((n, width), dtype=np.float32)
-    flat = np.arange(0, n * width, width) + columns
-    out.reshape(-1)[flat if mask is None else flat[mask]] = 1.0
+    """A new float32 ``[N, width]`` array with ``[i, columns[i]] = 1`` (where ``mask`` is true):
+    the tasks' observations."""
+    out = np.zeros((len(columns), width), dtype=np.float32)
+    one_hot_rows(out, columns, mask)
     return out
 
 

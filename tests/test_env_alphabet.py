@@ -190,3 +190,14 @@ def test_make_and_reset_at_a_large_alphabet_allocate_o_of_k(task, num_envs):
 if __name__ == "__main__":  # print the table of hashes (to record it from a given commit)
     for case, env_id, knobs in CASES:
         print(f'    "{case}": "{trajectory_hash(env_id, knobs)}",')
+
+
+def test_one_hot_rows_refuses_an_array_it_cannot_write_in_place():
+    from memenvs.core import one_hot_rows
+
+    out = np.zeros((3, 8), dtype=np.float32)
+    one_hot_rows(out[:, :4].copy(), np.array([0, 1, 2]))  # a contiguous copy is fine
+    with pytest.raises(ValueError, match="C-contiguous"):
+        one_hot_rows(out[:, :4], np.array([0, 1, 2]))  # a strided view: the write would be lost
+    one_hot_rows(out, np.array([0, 7, 3]), np.array([True, False, True]))
+    assert out.sum() == 2 and out[0, 0] == 1 and out[2, 3] == 1

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, check_min_max
+from memenvs.core import (
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    check_min_max,
+    one_hot,
+    one_hot_rows,
+)
 
 
 class AssociativeRecall(Task):
@@ -44,7 +52,6 @@ class AssociativeRecall(Task):
         self._base = np.arange(num_envs, dtype=np.int64) * (2 * m + 2)
         self._symbols = np.arange(k, dtype=np.int64)
         self._idx = np.zeros(num_envs, dtype=np.int64)
-        self._obs_rows = np.arange(num_envs, dtype=np.int64) * (k + 3)  # flat row starts
         self.num_items = np.ones(num_envs, dtype=np.int64)  # n
         self.query = np.zeros(num_envs, dtype=np.int64)  # the queried key
         self.answer = np.zeros(num_envs, dtype=np.int64)  # its value
@@ -91,10 +98,8 @@ class AssociativeRecall(Task):
         codes = self.track.take(self._idx)
         kind = codes // k  # code = kind K + symbol: key, value, query, 3 = episode over
         shown = kind < 3
-        obs = np.zeros((self.num_envs, k + 3), dtype=np.float32)
-        flat, rows, kind = obs.reshape(-1), self._obs_rows[shown], kind[shown]
-        flat[rows + codes[shown] - kind * k] = 1.0  # the symbol
-        flat[rows + k + kind] = 1.0  # the key, value or query flag
+        obs = one_hot(codes - kind * k, k + 3, shown)  # the symbol
+        one_hot_rows(obs, k + kind, shown)  # the key, value or query flag
         return obs
 
     def items(self, row: int) -> tuple[np.ndarray, np.ndarray]:
