@@ -28,14 +28,27 @@ def _unit_scale(x: torch.Tensor) -> torch.Tensor:
 def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """K[b, h, i] = k·M_i / (||k|| ||M_i||) with eps inside the norms (eq. 6).
 
-    Vectors with an entry above 1 in magnitude are first scaled to max-abs 1.
+    Vectors with an entry above 1 in magnitude are first scaled to max-abs 1. Memory is
+    scaled only where its squared norms would overflow (checked on CPU, where the check is
+    cheaper than three more passes over memory and their gradients; elsewhere, and under
+    ``torch.compile``, always): with the key at max-abs <= 1 and every ``||M_i||^2``
+    finite, the dot products are finite too, and rows with max-abs <= 1 are unchanged by
+    the scale, so both paths give the same cosine.
 
     Args: keys ``[B, H, M]``, memory ``[B, N, M]``. Returns ``[B, H, N]`` in [-1, 1].
     """
-    keys, memory = _unit_scale(keys), _unit_scale(memory)
+    keys = _unit_scale(keys)
+    mem_sq = None
+    if memory.device.type == "cpu" and not torch.compiler.is_compiling():
+        mem_sq = (memory * memory).sum(-1)  # [B, N]
+        if not torch.isfinite(mem_sq).all():
+            mem_sq = None
+    if mem_sq is None:
+        memory = _unit_scale(memory)
+        mem_sq = (memory * memory).sum(-1)
     dot = torch.bmm(keys, memory.transpose(1, 2))
     key_norm = torch.sqrt((keys * keys).sum(-1) + EPSILON)  # [B, H]
-    mem_norm = torch.sqrt((memory * memory).sum(-1) + EPSILON)  # [B, N]
+    mem_norm = torch.sqrt(mem_sq + EPSILON)  # [B, N]
     return dot / (key_norm.unsqueeze(-1) * mem_norm.unsqueeze(1))
 
 
@@ -67,12 +80,13 @@ def shift(weights: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     ``-(S // 2) .. S // 2`` (S odd). Returns ``[B, H, N]``.
     """
     radius = shifts.shape[-1] // 2
-    if radius == 0:
-        return weights * shifts
-    # windows[..., i, m] = w(i + m - r) (circular), so sum_m windows * s[2r - m] = eq. 8
-    padded = torch.cat([weights[..., -radius:], weights, weights[..., :radius]], dim=-1)
-    windows = padded.unfold(-1, 2 * radius + 1, 1)  # [B, H, N, S]
-    return torch.matmul(windows, shifts.flip(-1).unsqueeze(-1)).squeeze(-1)
+    # w~(i) = sum_k w(i - k) s(k) = sum_k roll(w, k)[i] s(k): S rolls of [B, H, N] (cheaper
+    # in time and in backward than unfolding a padded copy into [B, H, N, S] windows)
+    out = weights * shifts[..., radius : radius + 1]
+    for k in range(1, radius + 1):
+        out = out + torch.roll(weights, k, -1) * shifts[..., radius + k : radius + k + 1]
+        out = out + torch.roll(weights, -k, -1) * shifts[..., radius - k : radius - k + 1]
+    return out
 
 
 def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
@@ -117,10 +131,9 @@ def erase_and_add(
     add ``[B, H, M]``. Returns the new memory ``[B, N, M]``.
     """
     wt = weights.transpose(1, 2)  # [B, N, H]
-    if weights.shape[1] == 1:  # one head: the product is a single outer product
-        keep = 1.0 - torch.bmm(wt, erase)
-    else:
-        keep = (1.0 - weights.unsqueeze(-1) * erase.unsqueeze(-2)).prod(dim=1)  # [B, N, M]
+    if weights.shape[1] == 1:  # one head: M + w (a - e M)^T, one fused pass (addcmul)
+        return torch.addcmul(memory, wt, add - erase * memory)
+    keep = (1.0 - weights.unsqueeze(-1) * erase.unsqueeze(-2)).prod(dim=1)  # [B, N, M]
     return memory * keep + torch.bmm(wt, add)
 
 

@@ -94,34 +94,40 @@ def worker(cfg: dict) -> dict:
     rss_before = peak_rss_mb()
     rollout = cfg["n_steps"] * cfg["n_envs"]
     model.learn(rollout)  # warm-up: one rollout and one update
+    before = model.num_timesteps
     start = time.perf_counter()
-    model.learn(cfg["steps"], reset_num_timesteps=False)
+    model.learn(cfg["steps"], reset_num_timesteps=False)  # whole rollouts, >= steps
     elapsed = time.perf_counter() - start
     return {
         **cfg,
-        "fps": cfg["steps"] / elapsed,
+        "trained_steps": model.num_timesteps - before,
+        "fps": (model.num_timesteps - before) / elapsed,
         "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss_before,
     }
 
 
-def fps_table(results: list[dict], threads: list[int]) -> str:
-    ref = {r["threads"]: r["fps"] for r in results if r["agent"] == "ppo" and "fps" in r}
-    lines = [
-        "| agent | "
-        + " | ".join(f"fps ({t} thr) | vs MLP PPO ({t} thr)" for t in threads)
-        + " | peak RSS MiB |"
-    ]
-    lines.append("| --- " * (1 + 2 * len(threads) + 1) + "|")
+def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
+    """One row per agent; per (envs, threads) setting its fps and ratio to MLP PPO's."""
+    settings = [(n, t) for n in n_envs for t in threads]
+    ref = {
+        (r["n_envs"], r["threads"]): r["fps"] for r in results if r["agent"] == "ppo" and "fps" in r
+    }
+    heads = [f"fps ({n} envs, {t} thr) | vs MLP PPO" for n, t in settings]
+    lines = ["| agent | " + " | ".join(heads) + " | peak RSS MiB |"]
+    lines.append("| --- " * (1 + 2 * len(settings) + 1) + "|")
     for agent in dict.fromkeys(r["agent"] for r in results):
         cells, rss = [], "-"
-        for t in threads:
-            r = next((r for r in results if r["agent"] == agent and r["threads"] == t), None)
+        for key in settings:
+            r = next(
+                (r for r in results if r["agent"] == agent and (r["n_envs"], r["threads"]) == key),
+                None,
+            )
             if r is None or "fps" not in r:
                 cells += ["error" if r else "-", "-"]
                 continue
-            cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[t]:.2f}x" if t in ref else "-"]
-            rss = f"{r['peak_rss_mb']:,.0f}"
+            cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[key]:.2f}x" if key in ref else "-"]
+            rss = f"{max(float(rss) if rss != '-' else 0, r['peak_rss_mb']):,.0f}"
         lines.append(f"| {agent} | " + " | ".join(cells) + f" | {rss} |")
     return "\n".join(lines)
 
@@ -137,9 +143,17 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts"
     )
-    parser.add_argument("--n-envs", type=int, default=8)
+    parser.add_argument("--n-envs", nargs="+", type=int, default=[8], help="one run per value")
     parser.add_argument("--n-steps", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=256)
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument("--batch-size", type=int, default=256, help="env steps per minibatch")
+    batch.add_argument(
+        "--minibatches",
+        type=int,
+        default=None,
+        help="instead of --batch-size: this many minibatches per epoch at every --n-envs "
+        "(batch_size = n_envs * n_steps / minibatches), so larger batches amortise per-op cost",
+    )
     parser.add_argument("--n-epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=4096, help="timed env steps per agent")
     parser.add_argument("--device", default="cpu")
@@ -178,28 +192,38 @@ def main(argv=None) -> None:
     )
     if args.delay < 1:
         parser.error("--delay must be >= 1")
+    for name in ("n_envs", "n_steps", "n_epochs", "steps", "minibatches", "batch_size"):
+        value = getattr(args, name)
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and v < 1:
+                parser.error(f"--{name.replace('_', '-')} must be >= 1, got {v}")
     base = {
         "core_kwargs": args.core_kwargs,
         "delay": args.delay,
-        "n_envs": args.n_envs,
-        "batch_size": args.batch_size,
         "n_epochs": args.n_epochs,
         "device": args.device,
     }
     results = []
     if args.bptt is None:
-        for threads in args.threads:
-            for agent in args.agents:
-                cfg = {
-                    **base,
-                    "agent": agent,
-                    "threads": threads,
-                    "n_steps": args.n_steps,
-                    "steps": args.steps,
-                }
-                results.append(run_worker(__file__, cfg))
-                print(json.dumps(results[-1]), flush=True)
-        table = fps_table(results, args.threads)
+        for n_envs in args.n_envs:
+            rollout = n_envs * args.n_steps
+            if args.minibatches is not None and rollout % args.minibatches:
+                parser.error(f"--minibatches must divide n_envs * n_steps = {rollout}")
+            batch = args.batch_size if args.minibatches is None else rollout // args.minibatches
+            for threads in args.threads:
+                for agent in args.agents:
+                    cfg = {
+                        **base,
+                        "agent": agent,
+                        "n_envs": n_envs,
+                        "batch_size": batch,
+                        "threads": threads,
+                        "n_steps": args.n_steps,
+                        "steps": args.steps,
+                    }
+                    results.append(run_worker(__file__, cfg))
+                    print(json.dumps(results[-1]), flush=True)
+        table = fps_table(results, args.threads, args.n_envs)
         title = "Training throughput (env-steps/s), higher is better"
     else:
         lines = [
@@ -213,10 +237,11 @@ def main(argv=None) -> None:
                         **base,
                         "agent": agent,
                         "threads": 1,
+                        "n_envs": args.n_envs[0],
                         "n_steps": n_steps,
-                        "batch_size": n_steps * args.n_envs,
+                        "batch_size": n_steps * args.n_envs[0],
                         "n_epochs": 1,
-                        "steps": n_steps * args.n_envs,
+                        "steps": n_steps * args.n_envs[0],
                         "bptt_checkpoint": chunk,
                     }
                     r = run_worker(__file__, cfg)
