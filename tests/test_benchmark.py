@@ -575,3 +575,23 @@ def test_report_gives_the_probability_of_improvement_of_memory_agents_over_lstm(
     suite["seeds"] = [0, 1]  # too few seeds: no section
     two = [r for r in records if r["seed"] < 2]
     assert "Probability of improvement" not in write_report(suite, two, tmp_path, "c", plots=False)
+
+
+@pytest.mark.parametrize("name", ["frontier-cpu", "frontier-budget", "frontier-chrono"])
+def test_suites_with_committed_results_pin_memory_ppos_former_schedule(name):
+    """Their results were made with MemoryPPO's former update schedule (4 epochs, quarter-
+    rollout minibatches); a rerun must use it too, whatever MemoryPPO's default is now."""
+    from agents.registry import AGENTS
+    from agents.suite import load_suite, plan
+
+    runs = plan(load_suite(name), 0)
+    memory_runs = [
+        r
+        for r in runs
+        if (spec := AGENTS.get(r["hyperparameters"].get("agent", r["agent"])))
+        and spec.is_memory_agent
+    ]
+    assert memory_runs
+    for run in memory_runs:
+        assert run["hyperparameters"]["n_epochs"] == 4, run["agent"]
+        assert run["hyperparameters"]["batch_size"] is None, run["agent"]
