@@ -234,3 +234,44 @@ def test_huge_key_strength_and_sharpening_stay_finite(beta, gamma, slots, seed):
     assert finite(*outs, memory.grad, keys.grad, beta_t.grad, gamma_t.grad, uniform.grad, zero.grad)
     for o in outs:
         torch.testing.assert_close(o.sum(-1), torch.ones(2, 2))
+
+
+def _shift_reference(weights: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Eq. 8 by its definition: w~(i) = sum_j w(j) s((i - j) mod N), offsets -r..r."""
+    n, r = weights.shape[-1], shifts.shape[-1] // 2
+    out = torch.zeros_like(weights)
+    for i in range(n):
+        for k in range(-r, r + 1):
+            out[..., i] += weights[..., (i - k) % n] * shifts[..., k + r]
+    return out
+
+
+@pytest.mark.parametrize("offsets", [1, 3, 5, 7])
+def test_shift_matches_eq8_for_every_radius(offsets):
+    gen = torch.Generator().manual_seed(offsets)
+    w = torch.softmax(torch.randn(3, 2, 9, generator=gen), -1)
+    s = torch.softmax(torch.randn(3, 2, offsets, generator=gen), -1)
+    torch.testing.assert_close(A.shift(w, s), _shift_reference(w, s))
+
+
+def test_gradcheck_one_head_erase_and_add():
+    """One write head takes its own fused path (M + w (a - e M)^T)."""
+    torch.manual_seed(0)
+    args = (torch.randn(2, 4, 3), torch.rand(2, 1, 4), torch.rand(2, 1, 3), torch.randn(2, 1, 3))
+    inputs = tuple(a.double().requires_grad_() for a in args)
+    assert torch.autograd.gradcheck(A.erase_and_add, inputs, eps=1e-6, atol=1e-5)
+    memory, w, e, a = (x.detach() for x in inputs)
+    expected = memory * (1 - w.transpose(1, 2) @ e) + w.transpose(1, 2) @ a  # eqs. 3-4
+    torch.testing.assert_close(A.erase_and_add(memory, w, e, a), expected)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 0.5, 3.0, 1e6, 1e18, 1e30])
+def test_cosine_similarity_fast_path_equals_scaled_memory(scale):
+    """On CPU memory is scaled only when its squared norms overflow; either way the cosine
+    equals the one computed on memory scaled to max-abs 1 per slot."""
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.randn(2, 3, 5, generator=gen)
+    memory = torch.randn(2, 7, 5, generator=gen) * scale
+    memory[:, 0] = 1e-6  # a freshly initialised slot
+    expected = A.cosine_similarity(keys, A._unit_scale(memory))
+    torch.testing.assert_close(A.cosine_similarity(keys, memory), expected, atol=1e-6, rtol=1e-5)

@@ -1,0 +1,133 @@
+"""Where an NTM training step's time goes: one minibatch sequence, forward and backward.
+
+    python scripts/profile_ntm.py --batch 16 64 256 --out benchmarks/results/ntm-profile/README.md
+
+For each batch size ``B`` (sequences in a minibatch): the NTM core of
+``scripts/bench_train.py`` (128 x 20 memory, 64-unit LSTM controller, 1 read + 1 write head)
+replays ``--steps`` steps with episode starts, then backpropagates. Reported: milliseconds
+per step (forward + backward; best and median of 5), aten ops per step forward and backward,
+how many of them touch a whole ``[B, N, M]`` memory (bandwidth-bound passes), and the top
+ops by self CPU time (torch.profiler). Single-threaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+from agents.benchutil import header, machine, write_results  # noqa: E402
+
+SLOTS, WIDTH, CONTROLLER, INPUT = 128, 20, 64, 11
+
+
+class OpLog(TorchDispatchMode):
+    """Records each aten op and the largest number of elements it returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple[str, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        size = max((o.numel() for o in outs if isinstance(o, torch.Tensor)), default=0)
+        self.ops.append((func.overloadpacket.__name__, size))
+        return out
+
+
+def profile(batch: int, steps: int, compile: bool = False) -> dict:
+    from agents.cores.ntm import NTMCore
+
+    torch.manual_seed(0)
+    core = NTMCore(INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile)
+    x = torch.randn(steps, batch, INPUT)
+    starts = torch.zeros(steps, batch)
+    starts[0] = 1
+    starts[steps // 3 :: steps // 3, : batch // 2 + 1] = 1  # resets mid-sequence, as in PPO
+
+    def once():
+        y, _ = core(x, core.initial_state(batch), starts)
+        y.square().mean().backward()
+
+    once()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        once()
+        times.append((time.perf_counter() - start) * 1e3 / steps)
+    big = batch * SLOTS * WIDTH
+    logs = {}
+    y, state = core(x[:-1], core.initial_state(batch), starts[:-1])
+    state = tuple(s.detach() for s in state)
+    with OpLog() as fwd:
+        y, _ = core(x[-1:], type(core.initial_state(1))(*state), starts[-1:])
+    with OpLog() as bwd:
+        y.square().mean().backward()
+    for name, log in (("forward", fwd), ("backward", bwd)):
+        logs[f"{name}_ops"] = len(log.ops)
+        logs[f"{name}_memory_ops"] = sum(size >= big for _, size in log.ops)
+    with torch.profiler.profile() as prof:
+        once()
+    top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:8]
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    return {
+        "batch": batch,
+        "steps": steps,
+        "compile": compile,
+        "ms_per_step_best": min(times),
+        "ms_per_step_median": sorted(times)[2],
+        **logs,
+        "top_ops": [(e.key, e.count / steps, 100 * e.self_cpu_time_total / total) for e in top],
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batch", nargs="+", type=int, default=[16, 64])
+    parser.add_argument("--steps", type=int, default=128)
+    parser.add_argument("--compile", action="store_true", help="NTMCore(compile=True)")
+    parser.add_argument("--out", default="")
+    parser.add_argument("--json", default="")
+    args = parser.parse_args(argv)
+    if args.steps < 3:
+        parser.error(f"--steps must be >= 3, got {args.steps}")
+    if any(b < 1 for b in args.batch):
+        parser.error(f"--batch values must be >= 1, got {args.batch}")
+    torch.set_num_threads(1)
+    results = [profile(b, args.steps, args.compile) for b in args.batch]
+    lines = [
+        "| B | ms/step best (median) | ops/step fwd (memory-sized) | ops/step bwd (memory-sized)"
+        " | top ops: calls/step, % self CPU |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        top = "; ".join(f"{k} {c:.0f}, {p:.0f}%" for k, c, p in r["top_ops"][:5])
+        lines.append(
+            f"| {r['batch']} | {r['ms_per_step_best']:.2f} ({r['ms_per_step_median']:.2f}) "
+            f"| {r['forward_ops']} ({r['forward_memory_ops']}) "
+            f"| {r['backward_ops']} ({r['backward_memory_ops']}) | {top} |"
+        )
+        print(lines[-1], flush=True)
+    command = "python scripts/profile_ntm.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    text = (
+        "# NTM training step: where the time goes\n\n"
+        f"{header(command, machine())}\n" + "\n".join(lines) + "\n"
+    )
+    write_results(
+        text, {"machine": machine(), "command": command, "results": results}, args.out, args.json
+    )
+
+
+if __name__ == "__main__":
+    main()
