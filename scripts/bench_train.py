@@ -117,7 +117,7 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
     lines = ["| agent | " + " | ".join(heads) + " | peak RSS MiB |"]
     lines.append("| --- " * (1 + 2 * len(settings) + 1) + "|")
     for agent in dict.fromkeys(r["agent"] for r in results):
-        cells, rss = [], "-"
+        cells, rss = [], []
         for key in settings:
             r = next(
                 (r for r in results if r["agent"] == agent and (r["n_envs"], r["threads"]) == key),
@@ -127,8 +127,9 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
                 cells += ["error" if r else "-", "-"]
                 continue
             cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[key]:.2f}x" if key in ref else "-"]
-            rss = f"{max(float(rss) if rss != '-' else 0, r['peak_rss_mb']):,.0f}"
-        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {rss} |")
+            rss.append(r["peak_rss_mb"])
+        peak = f"{max(rss):,.0f}" if rss else "-"
+        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {peak} |")
     return "\n".join(lines)
 
 

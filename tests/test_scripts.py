@@ -127,8 +127,53 @@ def test_bench_train_writes_report_and_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     results = json.loads(js.read_text())["results"]
     assert {r["agent"] for r in results} == {"ppo", "lstm"}
-    assert all(r["fps"] > 0 for r in results)
+    assert all(r["fps"] > 0 and r["trained_steps"] >= 64 for r in results)
     assert "| lstm |" in out.read_text()
+
+
+def test_bench_train_minibatches_scale_with_envs_and_fps_counts_whole_rollouts(tmp_path):
+    js = tmp_path / "train.json"
+    proc = run(
+        str(ROOT / "scripts" / "bench_train.py"),
+        *("--agents", "ppo", "lstm", "--n-envs", "2", "4", "--n-steps", "16"),
+        *("--minibatches", "2", "--n-epochs", "1", "--steps", "8", "--threads", "1"),
+        *("--json", str(js)),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(js.read_text())["results"]
+    assert sorted((r["agent"], r["n_envs"], r["batch_size"]) for r in results) == [
+        ("lstm", 2, 16), ("lstm", 4, 32), ("ppo", 2, 16), ("ppo", 4, 32),
+    ]  # fmt: skip
+    # --steps 8 is less than one rollout: fps counts the whole rollout that was trained
+    assert all(r["trained_steps"] == 16 * r["n_envs"] for r in results)
+    assert "| lstm | " in proc.stdout and "fps (4 envs, 1 thr)" in proc.stdout
+
+
+def test_bench_train_table_reads_large_peak_memory():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_train", ROOT / "scripts" / "bench_train.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [
+        {"agent": a, "n_envs": n, "threads": 1, "fps": f, "peak_rss_mb": m}
+        for a, n, f, m in [("ppo", 8, 100.0, 300), ("ppo", 64, 200.0, 310),
+                           ("ntm", 8, 10.0, 1500), ("ntm", 64, 50.0, 2617)]
+    ]  # fmt: skip
+    table = bench.fps_table(rows, [1], [8, 64])
+    assert "| ntm | 10 | 0.10x | 50 | 0.25x | 2,617 |" in table
+
+
+def test_bench_train_refuses_minibatches_that_do_not_divide_the_rollout():
+    proc = run(
+        str(ROOT / "scripts" / "bench_train.py"),
+        *("--agents", "ppo", "--n-envs", "3", "--n-steps", "16", "--minibatches", "5"),
+        cwd=ROOT,
+    )
+    assert proc.returncode != 0 and "--minibatches must divide" in proc.stderr
 
 
 @pytest.mark.slow
