@@ -6,7 +6,8 @@ For each batch size ``B`` (sequences in a minibatch): the NTM core of
 ``scripts/bench_train.py`` (128 x 20 memory, 64-unit LSTM controller, 1 read + 1 write head)
 replays ``--steps`` steps with episode starts, then backpropagates. Reported: milliseconds
 per step (forward + backward; best and median of 5), aten ops per step forward and backward,
-how many of them touch a whole ``[B, N, M]`` memory (bandwidth-bound passes), and the top
+how many of them return a whole ``[B, N, M]`` memory or more (bandwidth-bound passes; at
+small ``B`` parameter gradients count too), and the top
 ops by self CPU time (torch.profiler). Single-threaded.
 """
 
@@ -65,7 +66,7 @@ def profile(batch: int, steps: int, compile: bool = False) -> dict:
     big = batch * SLOTS * WIDTH
     logs = {}
     y, state = core(x[:-1], core.initial_state(batch), starts[:-1])
-    state = tuple(s.detach() for s in state)
+    state = tuple(s.detach().requires_grad_() for s in state)  # BPTT: grads flow into t-1
     with OpLog() as fwd:
         y, _ = core(x[-1:], type(core.initial_state(1))(*state), starts[-1:])
     with OpLog() as bwd:
@@ -110,7 +111,10 @@ def main(argv=None) -> None:
         "| --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        top = "; ".join(f"{k} {c:.0f}, {p:.0f}%" for k, c, p in r["top_ops"][:5])
+        top = "; ".join(
+            f"{k.split(': ')[-1].removeprefix('aten::')} {c:.0f}, {p:.0f}%"
+            for k, c, p in r["top_ops"][:5]
+        )
         lines.append(
             f"| {r['batch']} | {r['ms_per_step_best']:.2f} ({r['ms_per_step_median']:.2f}) "
             f"| {r['forward_ops']} ({r['forward_memory_ops']}) "
