@@ -227,3 +227,18 @@ def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
     (record,) = json.loads(rec.read_text())
     assert record["agent"] == "gru" and record["hyperparameters"]["n_steps"] == 32
     assert "max_memory" not in record["core_kwargs"] and set(record["eval"]) == {"2", "4"}
+
+
+def test_profile_ntm_counts_ops_and_memory_passes(tmp_path):
+    js = tmp_path / "profile.json"
+    proc = run(
+        str(ROOT / "scripts" / "profile_ntm.py"),
+        *("--batch", "4", "--steps", "6", "--json", str(js)),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (record,) = json.loads(js.read_text())["results"]
+    assert record["ms_per_step_best"] > 0 and record["forward_ops"] > 10
+    # the step reads and writes memory: some ops return a whole [B, N, M] memory
+    assert record["forward_memory_ops"] >= 1 and record["backward_memory_ops"] >= 1
+    assert "| 4 |" in proc.stdout
