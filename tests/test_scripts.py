@@ -131,23 +131,28 @@ def test_bench_train_writes_report_and_json(tmp_path):
     assert "| lstm |" in out.read_text()
 
 
+def run_script_json(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
+    """Run ``scripts/<script> *args --json FILE`` from the repo; its stdout and the JSON."""
+    js = tmp_path / "out.json"
+    proc = run(str(ROOT / "scripts" / script), *args, "--json", str(js), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads(js.read_text())
+
+
 def test_bench_train_minibatches_scale_with_envs_and_fps_counts_whole_rollouts(tmp_path):
-    js = tmp_path / "train.json"
-    proc = run(
-        str(ROOT / "scripts" / "bench_train.py"),
+    stdout, data = run_script_json(
+        "bench_train.py",
         *("--agents", "ppo", "lstm", "--n-envs", "2", "4", "--n-steps", "16"),
         *("--minibatches", "2", "--n-epochs", "1", "--steps", "8", "--threads", "1"),
-        *("--json", str(js)),
-        cwd=ROOT,
+        tmp_path=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads(js.read_text())["results"]
+    results = data["results"]
     assert sorted((r["agent"], r["n_envs"], r["batch_size"]) for r in results) == [
         ("lstm", 2, 16), ("lstm", 4, 32), ("ppo", 2, 16), ("ppo", 4, 32),
     ]  # fmt: skip
     # --steps 8 is less than one rollout: fps counts the whole rollout that was trained
     assert all(r["trained_steps"] == 16 * r["n_envs"] for r in results)
-    assert "| lstm | " in proc.stdout and "fps (4 envs, 1 thr)" in proc.stdout
+    assert "| lstm | " in stdout and "fps (4 envs, 1 thr)" in stdout
 
 
 def test_bench_train_table_reads_large_peak_memory():
@@ -230,15 +235,11 @@ def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
 
 
 def test_profile_ntm_counts_ops_and_memory_passes(tmp_path):
-    js = tmp_path / "profile.json"
-    proc = run(
-        str(ROOT / "scripts" / "profile_ntm.py"),
-        *("--batch", "4", "--steps", "6", "--json", str(js)),
-        cwd=ROOT,
+    stdout, data = run_script_json(
+        "profile_ntm.py", "--batch", "4", "--steps", "6", tmp_path=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr
-    (record,) = json.loads(js.read_text())["results"]
+    (record,) = data["results"]
     assert record["ms_per_step_best"] > 0 and record["forward_ops"] > 10
     # the step reads and writes memory: some ops return a whole [B, N, M] memory
     assert record["forward_memory_ops"] >= 1 and record["backward_memory_ops"] >= 1
-    assert "| 4 |" in proc.stdout
+    assert "| 4 |" in stdout
