@@ -182,11 +182,15 @@ def train_step(
     batch_size: int,
     gen: torch.Generator,
     clip: float = 10.0,
+    clip_norm: float | None = None,
 ) -> tuple[float, float]:
     """One optimiser step on a fresh batch whose size is drawn from ``task.train_range``;
-    gradients clipped elementwise to ``[-clip, clip]`` (as pytorch-ntm). Returns (loss, bits
-    wrong per sequence of that batch)."""
+    gradients clipped elementwise to ``[-clip, clip]`` (as pytorch-ntm), then, if
+    ``clip_norm`` is given, rescaled to a global norm of at most ``clip_norm``. Returns
+    (loss, bits wrong per sequence of that batch)."""
     check_int("batch_size", batch_size, 1)
+    if clip_norm is not None and not clip_norm > 0:
+        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
     lo, hi = task.train_range
     size = int(torch.randint(lo, hi + 1, (1,), generator=gen))
     batch = task.make(batch_size, size, gen)
@@ -195,6 +199,8 @@ def train_step(
     opt.zero_grad()
     loss.backward()
     nn.utils.clip_grad_value_(model.parameters(), clip)
+    if clip_norm is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     opt.step()
     return float(loss.detach()), bits_wrong(logits.detach(), batch)
 

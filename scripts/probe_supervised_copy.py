@@ -62,7 +62,7 @@ def run(args) -> dict:
     recent: list[float] = []  # bits wrong per sequence of the last 10 training batches
     lr_dropped_at = None
     while seen < args.sequences and time.perf_counter() - start < args.seconds:
-        _, bits_wrong = S.train_step(model, opt, task, args.batch, gen)
+        _, bits_wrong = S.train_step(model, opt, task, args.batch, gen, clip_norm=args.clip_norm)
         seen += args.batch
         recent = [*recent[-9:], bits_wrong]
         if args.solved_lr and lr_dropped_at is None and len(recent) == 10 and max(recent) <= 1:
@@ -93,6 +93,7 @@ def run(args) -> dict:
         "optimizer": args.optimizer,
         "lr": args.lr,
         "solved_lr": args.solved_lr,
+        "clip_norm": args.clip_norm,
         "lr_dropped_at": lr_dropped_at,
         "batch": args.batch,
         "seed": args.seed,
@@ -112,11 +113,13 @@ def report(r: dict, command: str) -> str:
     sizes = list(r["final_bits_wrong"])
     lo_hi = "sizes " + ", ".join(map(str, r["train_sizes"]))
     solved = f"{r['sequences_to_1_bit']:,}" if r["sequences_to_1_bit"] else "not reached"
+    clip = "" if r.get("clip_norm") is None else f", gradient norm clipped at {r['clip_norm']}"
     lines = [
         f"# {r['task']} as supervised learning: {r['agent']} ({r['init']} init)\n",
         header(command, machine()),
         f"Core `{r['agent']}` with core kwargs `{json.dumps(r['core_kwargs'])}` "
-        f"({r['parameters']:,} parameters with the read-out), {r['optimizer']} lr {r['lr']}, "
+        f"({r['parameters']:,} parameters with the read-out), {r['optimizer']} lr {r['lr']}"
+        f"{clip}, "
         f"batch {r['batch']}, seed {r['seed']}: {r['sequences']:,} sequences in "
         f"{r['seconds']:.0f} s. Sequences until bits wrong per sequence <= 1 at every "
         f"training size ({lo_hi}): **{solved}**. Learning rate set to {r['solved_lr']} once "
@@ -158,6 +161,12 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
     parser.add_argument(
+        "--clip-norm",
+        type=float,
+        default=None,
+        help="also rescale gradients to this global norm (after the [-10, 10] value clip)",
+    )
+    parser.add_argument(
         "--solved-lr",
         type=float,
         default=0.0,
@@ -183,6 +192,8 @@ def main(argv=None) -> None:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
     if args.eval_slots < 0:
         raise SystemExit(f"--eval-slots must be >= 0, got {args.eval_slots}")
+    if args.clip_norm is not None and not args.clip_norm > 0:
+        raise SystemExit(f"--clip-norm must be > 0, got {args.clip_norm}")
     if args.solved_lr < 0:
         raise SystemExit(f"--solved-lr must be >= 0, got {args.solved_lr}")
     if not args.lr > 0:
