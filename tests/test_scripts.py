@@ -243,3 +243,21 @@ def test_profile_ntm_counts_ops_and_memory_passes(tmp_path):
     # the step reads and writes memory: some ops return a whole [B, N, M] memory
     assert record["forward_memory_ops"] >= 1 and record["backward_memory_ops"] >= 1
     assert "| 4 |" in stdout
+
+
+def test_probe_rl_copy_trains_a_ladder_and_evaluates_with_a_bigger_memory(tmp_path):
+    rec = tmp_path / "copy.json"
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"),
+        *("--agent", "ntm", "--core-kwargs", '{"memory_slots": 8, "controller_size": 8}'),
+        *("--ladder", "2", "3", "--advance", "0.0", "--budget", "512", "--n-envs", "4"),
+        *("--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2", "12"),
+        *("--eval-slots", "16", "--eval-episodes", "4", "--json", str(rec)),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(rec.read_text())
+    assert [r[0] for r in record["curriculum"]] == [2, 3]  # --advance 0 moves on at once
+    assert record["steps_trained"] <= 512 + 4 * 32 and set(record["eval"]) == {"2", "12"}
+    assert all(0.0 <= e["mean_return"] <= 1.0 for e in record["eval"].values())
+    assert record["eval_memory_slots"] == 16 and record["hyperparameters"]["batch_size"] == 64

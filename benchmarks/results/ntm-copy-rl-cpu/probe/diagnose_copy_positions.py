@@ -1,0 +1,51 @@
+"""Which input does each output position of a Copy policy write? (diagnostics, 2026-12-03)
+
+    OMP_NUM_THREADS=1 nice -n 10 python diagnose_copy_positions.py AGENT STEPS MAX_LENGTH [HYPER]
+
+Trains AGENT (MemoryPPO with lr 1e-3, ent_coef 0.01, n_steps 64, batch_size 1024, n_epochs 4,
+then the JSON HYPER over those) on Copy-v0 with lengths 1..MAX_LENGTH, 32 envs, seed 0, for
+STEPS env steps; then on 256 fresh episodes of length MAX_LENGTH prints the accuracy at each
+output position and how often output position j equals input symbol k (1/8 by chance).
+Outputs of the runs made: diagnose_copy_positions.log.
+"""
+
+import json
+import sys
+
+import numpy as np
+import torch
+
+import memenvs  # noqa: F401
+from agents.training import make_agent
+from agents.vec_env import make_vec_env
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    agent, steps, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    hyper = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    kwargs = {"min_length": 1, "max_length": length}
+    env = make_vec_env("memenvs/Copy-v0", n_envs=32, seed=0, env_kwargs=kwargs)
+    hp = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 1024}
+    model = make_agent(agent, env, seed=0, **{**hp, "n_epochs": 4, **hyper})
+    model.learn(steps)
+    print("train mean return", np.mean([i["r"] for i in model.ep_info_buffer]))
+    kwargs = {"min_length": length, "max_length": length}
+    ev = make_vec_env("memenvs/Copy-v0", n_envs=256, seed=123, env_kwargs=kwargs)
+    task = ev.venv.venv.task
+    obs, state, starts = ev.reset(), None, np.ones(256, bool)
+    seqs = np.stack([task.sequence(i) for i in range(256)])
+    actions = []
+    for _ in range(2 * length + 1):
+        a, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
+        actions.append(a.copy())
+        obs, _, starts, _ = ev.step(a)
+    out = np.stack(actions[length + 1 :], 1)
+    print("per-position accuracy", (out == seqs).mean(0).round(2).tolist())
+    for j in range(length):
+        match = [round(float((out[:, j] == seqs[:, k]).mean()), 2) for k in range(length)]
+        print("pos", j, "matches input pos", match)
+
+
+if __name__ == "__main__":
+    main()
