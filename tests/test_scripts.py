@@ -131,11 +131,13 @@ def test_bench_train_writes_report_and_json(tmp_path):
     assert "| lstm |" in out.read_text()
 
 
-def run_script_json(script: str, *args: str, tmp_path: Path) -> tuple[str, dict]:
-    """Run ``scripts/<script> *args --json FILE`` from the repo; its stdout and the JSON."""
+def run_script_json(
+    script: str, *args: str, tmp_path: Path, cwd: Path = ROOT
+) -> tuple[str, dict | list]:
+    """Run ``scripts/<script> *args --json FILE`` in ``cwd``; its stdout and the JSON."""
     js = tmp_path / "out.json"
-    proc = run(str(ROOT / "scripts" / script), *args, "--json", str(js), cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+    proc = run(str(ROOT / "scripts" / script), *args, "--json", str(js), cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, json.loads(js.read_text())
 
 
@@ -246,17 +248,15 @@ def test_profile_ntm_counts_ops_and_memory_passes(tmp_path):
 
 
 def test_probe_rl_copy_trains_a_ladder_and_evaluates_with_a_bigger_memory(tmp_path):
-    rec = tmp_path / "copy.json"
-    proc = run(
-        str(ROOT / "scripts" / "probe_rl_copy.py"),
+    _, record = run_script_json(
+        "probe_rl_copy.py",
         *("--agent", "ntm", "--core-kwargs", '{"memory_slots": 8, "controller_size": 8}'),
         *("--ladder", "2", "3", "--advance", "0.0", "--budget", "512", "--n-envs", "4"),
         *("--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2", "12"),
-        *("--eval-slots", "16", "--eval-episodes", "4", "--json", str(rec)),
+        *("--eval-slots", "16", "--eval-episodes", "4"),
+        tmp_path=tmp_path,
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads(rec.read_text())
     assert [r[0] for r in record["curriculum"]] == [2, 3]  # --advance 0 moves on at once
     assert record["steps_trained"] <= 512 + 4 * 32 and set(record["eval"]) == {"2", "12"}
     assert all(0.0 <= e["mean_return"] <= 1.0 for e in record["eval"].values())
