@@ -198,6 +198,10 @@ def main(argv=None) -> None:
         for v in value if isinstance(value, list) else [value]:
             if v is not None and v < 1:
                 parser.error(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for n_envs in args.n_envs:  # before any worker runs, not after the first settings
+        rollout = n_envs * args.n_steps
+        if args.minibatches is not None and rollout % args.minibatches:
+            parser.error(f"--minibatches must divide n_envs * n_steps = {rollout}")
     base = {
         "core_kwargs": args.core_kwargs,
         "delay": args.delay,
@@ -208,8 +212,6 @@ def main(argv=None) -> None:
     if args.bptt is None:
         for n_envs in args.n_envs:
             rollout = n_envs * args.n_steps
-            if args.minibatches is not None and rollout % args.minibatches:
-                parser.error(f"--minibatches must divide n_envs * n_steps = {rollout}")
             batch = args.batch_size if args.minibatches is None else rollout // args.minibatches
             for threads in args.threads:
                 for agent in args.agents:
