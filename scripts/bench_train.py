@@ -8,7 +8,9 @@ Every agent trains on ``memenvs/DelayedRecall-v0`` with ``delay=48`` (episodes o
 episodic query embedding, whose ``max_memory`` holds a whole episode), each measurement in
 a fresh process.
 SB3's memoryless ``PPO("MlpPolicy")`` is the reference: ratios are against it, so the
-machine's speed cancels out. ``--bptt`` instead measures peak memory versus BPTT length.
+machine's speed cancels out. An agent may carry its own core kwargs, ``AGENT:JSON`` (e.g.
+``ntm:'{"fused": false}'``), to compare variants of one agent in one run. ``--bptt`` instead
+measures peak memory versus BPTT length.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -108,19 +111,21 @@ def worker(cfg: dict) -> dict:
 
 
 def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
-    """One row per agent; per (envs, threads) setting its fps and ratio to MLP PPO's."""
+    """One row per agent (variant); per (envs, threads) setting its fps and ratio to MLP PPO's."""
+    for r in results:  # results written before agent variants existed have no label
+        r.setdefault("label", r["agent"])
     settings = [(n, t) for n in n_envs for t in threads]
     ref = {
-        (r["n_envs"], r["threads"]): r["fps"] for r in results if r["agent"] == "ppo" and "fps" in r
+        (r["n_envs"], r["threads"]): r["fps"] for r in results if r["label"] == "ppo" and "fps" in r
     }
     heads = [f"fps ({n} envs, {t} thr) | vs MLP PPO" for n, t in settings]
     lines = ["| agent | " + " | ".join(heads) + " | peak RSS MiB |"]
     lines.append("| --- " * (1 + 2 * len(settings) + 1) + "|")
-    for agent in dict.fromkeys(r["agent"] for r in results):
+    for label in dict.fromkeys(r["label"] for r in results):
         cells, rss = [], []
         for key in settings:
             r = next(
-                (r for r in results if r["agent"] == agent and (r["n_envs"], r["threads"]) == key),
+                (r for r in results if r["label"] == label and (r["n_envs"], r["threads"]) == key),
                 None,
             )
             if r is None or "fps" not in r:
@@ -129,7 +134,7 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
             cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[key]:.2f}x" if key in ref else "-"]
             rss.append(r["peak_rss_mb"])
         peak = f"{max(rss):,.0f}" if rss else "-"
-        lines.append(f"| {agent} | " + " | ".join(cells) + f" | {peak} |")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {peak} |")
     return "\n".join(lines)
 
 
@@ -139,7 +144,11 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--agents", nargs="+", default=None, help="registered agents (default: all)"
+        "--agents",
+        nargs="+",
+        default=None,
+        help="registered agents (default: all), each optionally AGENT:JSON with its own core "
+        "kwargs over --core-kwargs",
     )
     parser.add_argument(
         "--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts"
@@ -179,16 +188,25 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     known = registered_agents()
     args.agents = args.agents or known
-    for name in args.agents:
+    variants = {}  # label -> (agent, core kwargs of this variant)
+    for label in args.agents:
+        name, _, extra = label.partition(":")
         if name not in known:
             parser.error(f"--agents: {name!r} is not a registered agent (one of {known})")
+        try:
+            own = json.loads(extra) if extra else {}
+        except json.JSONDecodeError as exc:
+            parser.error(f"--agents: {label!r}: the core kwargs after ':' are not JSON ({exc})")
+        if not isinstance(own, dict):
+            parser.error(f"--agents: {label!r}: the core kwargs after ':' must be a JSON object")
+        variants[label] = (name, {**(args.core_kwargs or {}), **own} or None)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     from agents.training import check_device
 
     check_device(args.device)
-    command = "python scripts/bench_train.py " + " ".join(
+    command = "python scripts/bench_train.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     if args.delay < 1:
@@ -203,7 +221,6 @@ def main(argv=None) -> None:
         if args.minibatches is not None and rollout % args.minibatches:
             parser.error(f"--minibatches must divide n_envs * n_steps = {rollout}")
     base = {
-        "core_kwargs": args.core_kwargs,
         "delay": args.delay,
         "n_epochs": args.n_epochs,
         "device": args.device,
@@ -214,10 +231,12 @@ def main(argv=None) -> None:
             rollout = n_envs * args.n_steps
             batch = args.batch_size if args.minibatches is None else rollout // args.minibatches
             for threads in args.threads:
-                for agent in args.agents:
+                for label, (agent, core_kwargs) in variants.items():
                     cfg = {
                         **base,
                         "agent": agent,
+                        "label": label,
+                        "core_kwargs": core_kwargs,
                         "n_envs": n_envs,
                         "batch_size": batch,
                         "threads": threads,
@@ -233,12 +252,14 @@ def main(argv=None) -> None:
             "| agent | BPTT (n_steps) | checkpoint | fps | peak RSS MiB |",
             "| --- | --- | --- | --- | --- |",
         ]
-        for agent in args.agents:
+        for label, (agent, core_kwargs) in variants.items():
             for n_steps in args.bptt:
                 for chunk in (0, 64):
                     cfg = {
                         **base,
                         "agent": agent,
+                        "label": label,
+                        "core_kwargs": core_kwargs,
                         "threads": 1,
                         "n_envs": args.n_envs[0],
                         "n_steps": n_steps,
@@ -252,7 +273,7 @@ def main(argv=None) -> None:
                     print(json.dumps(r), flush=True)
                     fps = f"{r['fps']:,.0f}" if "fps" in r else "error"
                     rss = f"{r['peak_rss_mb']:,.0f}" if "peak_rss_mb" in r else "-"
-                    lines.append(f"| {agent} | {n_steps} | {chunk or 'off'} | {fps} | {rss} |")
+                    lines.append(f"| {label} | {n_steps} | {chunk or 'off'} | {fps} | {rss} |")
         table = "\n".join(lines)
         title = "Peak memory versus BPTT length (one full-rollout minibatch, 1 epoch)"
     text = f"# {title}\n\n{header(command, machine())}\n{table}\n"

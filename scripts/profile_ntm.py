@@ -43,11 +43,11 @@ class OpLog(TorchDispatchMode):
         return out
 
 
-def profile(batch: int, steps: int, compile: bool = False) -> dict:
+def profile(batch: int, steps: int, compile: bool = False, fused: bool = False) -> dict:
     from agents.cores.ntm import NTMCore
 
     torch.manual_seed(0)
-    core = NTMCore(INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile)
+    core = NTMCore(INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile, fused=fused)
     x = torch.randn(steps, batch, INPUT)
     starts = torch.zeros(steps, batch)
     starts[0] = 1
@@ -82,6 +82,7 @@ def profile(batch: int, steps: int, compile: bool = False) -> dict:
         "batch": batch,
         "steps": steps,
         "compile": compile,
+        "fused": fused,
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
         **logs,
@@ -96,6 +97,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", nargs="+", type=int, default=[16, 64])
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--compile", action="store_true", help="NTMCore(compile=True)")
+    parser.add_argument("--fused", action="store_true", help="NTMCore(fused=True): C++ kernel")
     parser.add_argument("--out", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
@@ -104,7 +106,7 @@ def main(argv=None) -> None:
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch values must be >= 1, got {args.batch}")
     torch.set_num_threads(1)
-    results = [profile(b, args.steps, args.compile) for b in args.batch]
+    results = [profile(b, args.steps, args.compile, args.fused) for b in args.batch]
     lines = [
         "| B | ms/step best (median) | ops/step fwd (memory-sized) | ops/step bwd (memory-sized)"
         " | top ops: calls/step, % self CPU |",

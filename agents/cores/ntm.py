@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents import addressing as A
+from agents import fused_step
 from agents.cores.base import (
     CoreExtras,
     Diagnostics,
@@ -76,6 +77,11 @@ class NTMCore(StepCore):
             strength and sharpening (beta, gamma - 1 <= softplus(head_clip)).
         compile: run the per-step function through ``torch.compile`` (soft modes only): fuses
             the ~150 small ops of a step; pays a one-off compile of about a minute.
+        fused: on CPU, head activations, addressing, read and write in one C++ kernel with a
+            hand-written backward (:mod:`agents.fused_step`, soft modes only; compiled once per
+            machine, about 30 s). Same results up to float rounding; on other devices the step
+            runs the aten path. ``None`` (default): fused where the modes allow it, ``compile``
+            is off and the kernel builds here (else the aten path, with a warning).
     """
 
     def __init__(
@@ -92,6 +98,7 @@ class NTMCore(StepCore):
         write_mode: str = "soft",
         compile: bool = False,
         head_clip: float | None = 20.0,
+        fused: bool | None = None,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -116,6 +123,19 @@ class NTMCore(StepCore):
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
+        soft = (read_mode, write_mode) == ("soft", "soft")
+        if fused and not soft:
+            raise ValueError(
+                "fused=True needs read_mode and write_mode 'soft', "
+                f"got {read_mode!r} and {write_mode!r}"
+            )
+        if fused and compile:
+            raise ValueError("fused=True and compile=True are alternatives: choose one")
+        if fused:
+            fused_step.load()  # a failed build raises here, with the compiler's message
+        self.fused = (
+            bool(fused) if fused is not None else soft and not compile and fused_step.available()
+        )
         if head_clip is not None and not head_clip > 0:
             raise ValueError(f"head_clip must be > 0 or None, got {head_clip}")
         self.head_clip = head_clip
@@ -170,6 +190,7 @@ class NTMCore(StepCore):
         new = NTMCore(
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
+            self.fused,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -256,6 +277,17 @@ class NTMCore(StepCore):
             h, c = self.controller(ctrl_in, (state.h, state.c))
         else:
             h, c = self.controller(ctrl_in), state.c
+        if self.fused and x.device.type == "cpu":  # heads, eqs. 2-9 in one C++ kernel
+            ww, rw, reads, memory = fused_step.ntm_step(
+                self.head_proj(h),
+                state.memory,
+                state.write_weights,
+                state.read_weights,
+                self.S,
+                self.head_clip,
+            )
+            y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
+            return StepOutput(y, NTMState(h, c, memory, rw, ww, reads))
         key, beta, g, s, gamma, erase, add = self._head_params(h)
         memory = state.memory
         if self.write_mode == "sequential":  # only the read heads address

@@ -1,0 +1,483 @@
+// One fused NTM step on CPU (Graves et al. 2014, eqs. 2-9), forward and hand-written backward.
+//
+// Shapes: B batch, W write and R read heads (H = W + R, write heads first), N slots, M slot
+// width, S = 2 r + 1 shift offsets. Input: the controller's raw head outputs [B, P] (as
+// NTMCore.head_proj gives them), clipped to [-clip, clip] if clip > 0, then per head: key
+// [M], beta = softplus, gate = sigmoid, shift = softmax [S], gamma = 1 + softplus (addressing
+// heads, write heads first), then per write head erase = sigmoid [M] and add = tanh [M].
+// Every head addresses the memory of step t - 1 (cosine similarity eq. 6, content softmax
+// eq. 5, interpolation eq. 7, circular shift eq. 8, sharpening eq. 9); the read heads read it
+// (eq. 2), the write heads erase and add (eqs. 3-4). Per batch row: two passes over memory
+// forward (similarity; read + write) and two backward, where agents/addressing.py takes ~130
+// aten ops forward and ~180 backward. Results equal that path up to float rounding. Keys are
+// scaled to max-abs <= 1 (the scale treated as a constant) as there; a memory row whose
+// squared norm overflows in float is redone in double, so finite inputs give finite outputs.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+constexpr double EPS = 1e-6;
+constexpr double BETA_MAX = 1e6;
+constexpr double GAMMA_MAX = 1e6;
+constexpr double SOFTPLUS_THRESHOLD = 20.0;  // as torch.nn.functional.softplus
+
+struct Dims {
+  int64_t B, W, R, H, N, M, S, r, HS, P;  // HS: raw values per addressing head
+  double clip;                            // <= 0: no clip
+};
+
+Dims make_dims(const torch::Tensor& raw, const torch::Tensor& memory, int64_t W, int64_t R,
+               int64_t S, double clip) {
+  TORCH_CHECK(memory.dim() == 3, "memory must be [B, N, M]");
+  TORCH_CHECK(raw.dim() == 2 && raw.size(0) == memory.size(0), "raw must be [B, P]");
+  TORCH_CHECK(W >= 1 && R >= 1 && S >= 1 && S % 2 == 1, "need W, R >= 1 and S odd");
+  const int64_t N = memory.size(1), M = memory.size(2), H = W + R, HS = M + 3 + S;
+  TORCH_CHECK(2 * (S / 2) + 1 <= N, "the shift range must fit the memory");
+  TORCH_CHECK(raw.size(1) == H * HS + 2 * W * M, "raw has the wrong width for W, R, S, M");
+  return {memory.size(0), W, R, H, N, M, S, S / 2, HS, raw.size(1), clip};
+}
+
+template <typename T>
+T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
+
+template <typename T>
+T softplus(T x) { return x > T(SOFTPLUS_THRESHOLD) ? x : std::log1p(std::exp(x)); }
+
+template <typename T>
+T softplus_grad(T x) { return x > T(SOFTPLUS_THRESHOLD) ? T(1) : sigmoid(x); }
+
+template <typename T>
+void softmax_inplace(T* z, int64_t n) {
+  T mx = z[0];
+  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, z[i]);
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    z[i] = std::exp(z[i] - mx);
+    total += z[i];
+  }
+  const T inv = static_cast<T>(1.0 / total);
+  for (int64_t i = 0; i < n; ++i) z[i] *= inv;
+}
+
+// wrap-padded copy of a weighting: out[j + r] = w[j mod N] for j in [-r, N + r)
+template <typename T>
+void pad_circular(const T* w, T* out, int64_t N, int64_t r) {
+  std::copy(w, w + N, out + r);
+  for (int64_t j = 0; j < r; ++j) {  // r <= (N - 1) / 2, so one wrap suffices
+    out[j] = w[N - r + j];
+    out[N + r + j] = w[j];
+  }
+}
+
+// One batch row's head parameters, activated from its raw outputs.
+template <typename T>
+struct Heads {
+  std::vector<T> raw, key, scale, beta, gate, shift, gamma, erase, add;
+
+  explicit Heads(const Dims& d)
+      : raw(d.P), key(d.H * d.M), scale(d.H), beta(d.H), gate(d.H), shift(d.H * d.S),
+        gamma(d.H), erase(d.W * d.M), add(d.W * d.M) {}
+
+  void unpack(const Dims& d, const T* src) {
+    for (int64_t p = 0; p < d.P; ++p)
+      raw[p] = d.clip > 0 ? std::min(std::max(src[p], T(-d.clip)), T(d.clip)) : src[p];
+    for (int64_t h = 0; h < d.H; ++h) {
+      const T* x = raw.data() + h * d.HS;
+      T mx = 1;  // the key scaled to max-abs <= 1 (agents.addressing._unit_scale)
+      for (int64_t m = 0; m < d.M; ++m) mx = std::max(mx, std::abs(x[m]));
+      for (int64_t m = 0; m < d.M; ++m) key[h * d.M + m] = x[m] / mx;
+      scale[h] = mx;
+      beta[h] = softplus(x[d.M]);
+      gate[h] = sigmoid(x[d.M + 1]);
+      std::copy(x + d.M + 2, x + d.M + 2 + d.S, shift.data() + h * d.S);
+      softmax_inplace(shift.data() + h * d.S, d.S);
+      gamma[h] = 1 + softplus(x[d.M + 2 + d.S]);
+    }
+    for (int64_t h = 0; h < d.W; ++h) {
+      const T* x = raw.data() + d.H * d.HS + h * 2 * d.M;
+      for (int64_t m = 0; m < d.M; ++m) {
+        erase[h * d.M + m] = sigmoid(x[m]);
+        add[h * d.M + m] = std::tanh(x[d.M + m]);
+      }
+    }
+  }
+};
+
+// squared norm and every head's dot product with one memory row (eq. 6); float sums unless
+// the squared norm overflows, then double
+template <typename T>
+double row_dots(const T* __restrict__ row, const T* __restrict__ key, int64_t H, int64_t M,
+                double* dots) {
+  T sq = 0;
+  for (int64_t m = 0; m < M; ++m) sq += row[m] * row[m];
+  if (std::isfinite(sq)) {
+    for (int64_t h = 0; h < H; ++h) {
+      T dot = 0;
+      for (int64_t m = 0; m < M; ++m) dot += key[h * M + m] * row[m];
+      dots[h] = dot;
+    }
+    return std::sqrt(double(sq) + EPS);
+  }
+  double sqd = 0.0;
+  for (int64_t m = 0; m < M; ++m) sqd += double(row[m]) * row[m];
+  for (int64_t h = 0; h < H; ++h) {
+    double dot = 0.0;
+    for (int64_t m = 0; m < M; ++m) dot += double(key[h * M + m]) * row[m];
+    dots[h] = dot;
+  }
+  return std::sqrt(sqd + EPS);
+}
+
+template <typename T>
+void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_prev,
+                    const T* read_prev, T* write_w, T* read_w, T* reads, T* new_memory,
+                    T* cosine, T* content, T* gated, T* shifted, T* key_norm, double* mem_norm) {
+  const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
+  at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+    Heads<T> hp(d);
+    std::vector<T> padded(N + 2 * r);
+    std::vector<double> dots(H);
+    std::vector<const T*> prev(H);
+    std::vector<T*> weights(H);
+    for (int64_t b = begin; b < end; ++b) {
+      hp.unpack(d, raw + b * d.P);
+      for (int64_t h = 0; h < H; ++h) {
+        prev[h] = h < W ? write_prev + (b * W + h) * N : read_prev + (b * R + h - W) * N;
+        weights[h] = h < W ? write_w + (b * W + h) * N : read_w + (b * R + h - W) * N;
+      }
+      const T* P = memory + b * N * M;
+      T* kn = key_norm + b * H;
+      double* mn = mem_norm + b * N;
+      for (int64_t h = 0; h < H; ++h) {
+        T sq = 0;
+        for (int64_t m = 0; m < M; ++m) sq += hp.key[h * M + m] * hp.key[h * M + m];
+        kn[h] = std::sqrt(sq + static_cast<T>(EPS));
+      }
+      // pass 1 over memory: row norms and every head's dot products (eq. 6)
+      for (int64_t i = 0; i < N; ++i) {
+        mn[i] = row_dots(P + i * M, hp.key.data(), H, M, dots.data());
+        for (int64_t h = 0; h < H; ++h)
+          cosine[(b * H + h) * N + i] = static_cast<T>(dots[h] / (double(kn[h]) * mn[i]));
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t bh = b * H + h;
+        const T* K = cosine + bh * N;
+        const T* wp = prev[h];
+        const T* s = hp.shift.data() + h * S;
+        T* wc = content + bh * N;
+        T* wg = gated + bh * N;
+        T* wt = shifted + bh * N;
+        T* w = weights[h];
+        const T bp = std::min(hp.beta[h], static_cast<T>(BETA_MAX));
+        for (int64_t i = 0; i < N; ++i) wc[i] = bp * K[i];
+        softmax_inplace(wc, N);  // eq. 5
+        const T g = hp.gate[h];
+        for (int64_t i = 0; i < N; ++i) wg[i] = g * wc[i] + (1 - g) * wp[i];  // eq. 7
+        pad_circular(wg, padded.data(), N, r);
+        std::fill(wt, wt + N, T(0));
+        for (int64_t k = -r; k <= r; ++k) {  // eq. 8: wt(i) = sum_k wg(i - k) s(k)
+          const T sk = s[r + k];
+          const T* src = padded.data() + r - k;
+          for (int64_t i = 0; i < N; ++i) wt[i] += src[i] * sk;
+        }
+        const T gm = std::min(hp.gamma[h], static_cast<T>(GAMMA_MAX));
+        for (int64_t i = 0; i < N; ++i) w[i] = gm * std::log(wt[i] + static_cast<T>(EPS));
+        softmax_inplace(w, N);  // eq. 9 as softmax(gamma log(wt + eps))
+      }
+      // pass 2: read the memory of t - 1 (eq. 2), then erase and add (eqs. 3-4)
+      T* rd = reads + b * R * M;
+      std::fill(rd, rd + R * M, T(0));
+      T* out = new_memory + b * N * M;
+      const T* e = hp.erase.data();
+      const T* a = hp.add.data();
+      for (int64_t i = 0; i < N; ++i) {
+        const T* __restrict__ row = P + i * M;
+        T* __restrict__ orow = out + i * M;
+        for (int64_t h = W; h < H; ++h) {
+          const T wi = weights[h][i];
+          T* __restrict__ rh = rd + (h - W) * M;
+          for (int64_t m = 0; m < M; ++m) rh[m] += wi * row[m];
+        }
+        if (W == 1) {  // M + w (a - e M)
+          const T wi = weights[0][i];
+          for (int64_t m = 0; m < M; ++m) orow[m] = row[m] + wi * (a[m] - e[m] * row[m]);
+          continue;
+        }
+        for (int64_t m = 0; m < M; ++m) {
+          T keep = 1, added = 0;
+          for (int64_t h = 0; h < W; ++h) {
+            keep *= 1 - weights[h][i] * e[h * M + m];
+            added += weights[h][i] * a[h * M + m];
+          }
+          orow[m] = row[m] * keep + added;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const T* g_reads,
+                     const T* g_memory, const T* raw, const T* memory, const T* write_prev,
+                     const T* read_prev, const T* write_w, const T* read_w, const T* cosine,
+                     const T* content, const T* gated, const T* shifted, const T* key_norm,
+                     const double* mem_norm, T* d_raw, T* d_memory, T* d_write_prev,
+                     T* d_read_prev) {
+  const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
+  at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+    Heads<T> hp(d);
+    std::vector<T> dw(H * N), ddot(H * N), dmn(N), dwt(N), dwg(N), dkey(H * M);
+    std::vector<T> padded(N + 2 * r), others(M), de(W * M), da(W * M), dshift(S);
+    std::vector<T> dbeta(H), dgate(H), dgamma(H);
+    std::vector<const T*> prev(H), weights(H);
+    std::vector<T*> dprev(H);
+    for (int64_t b = begin; b < end; ++b) {
+      hp.unpack(d, raw + b * d.P);
+      for (int64_t h = 0; h < H; ++h) {
+        const bool wr = h < W;
+        const int64_t off = wr ? (b * W + h) * N : (b * R + h - W) * N;
+        prev[h] = (wr ? write_prev : read_prev) + off;
+        weights[h] = (wr ? write_w : read_w) + off;
+        dprev[h] = (wr ? d_write_prev : d_read_prev) + off;
+        const T* gsrc = (wr ? g_write_w : g_read_w) + off;
+        std::copy(gsrc, gsrc + N, dw.data() + h * N);
+      }
+      const T* P = memory + b * N * M;
+      const T* gN = g_memory + b * N * M;
+      const T* gR = g_reads + b * R * M;
+      const T* e = hp.erase.data();
+      const T* a = hp.add.data();
+      const T* kn = key_norm + b * H;
+      const double* mn = mem_norm + b * N;
+      std::fill(de.begin(), de.end(), T(0));
+      std::fill(da.begin(), da.end(), T(0));
+      // pass 1 over memory: gradients of the weightings through the write and the read
+      for (int64_t i = 0; i < N; ++i) {
+        const T* __restrict__ row = P + i * M;
+        const T* __restrict__ grow = gN + i * M;
+        for (int64_t h = 0; h < W; ++h) {  // M prod_h (1 - w_h e_h) + sum_h w_h a_h
+          T* __restrict__ oth = others.data();
+          for (int64_t m = 0; m < M; ++m) oth[m] = 1;
+          for (int64_t o = 0; o < W; ++o) {
+            if (o == h) continue;
+            const T wo = weights[o][i];
+            for (int64_t m = 0; m < M; ++m) oth[m] *= 1 - wo * e[o * M + m];
+          }
+          const T wi = weights[h][i];
+          const T* __restrict__ eh = e + h * M;
+          const T* __restrict__ ah = a + h * M;
+          T* __restrict__ deh = de.data() + h * M;
+          T* __restrict__ dah = da.data() + h * M;
+          T acc = 0;
+          for (int64_t m = 0; m < M; ++m) acc += grow[m] * (ah[m] - row[m] * eh[m] * oth[m]);
+          for (int64_t m = 0; m < M; ++m) {
+            deh[m] -= grow[m] * row[m] * wi * oth[m];
+            dah[m] += grow[m] * wi;
+          }
+          dw[h * N + i] += acc;
+        }
+        for (int64_t h = W; h < H; ++h) {
+          const T* __restrict__ gr = gR + (h - W) * M;
+          T acc = 0;
+          for (int64_t m = 0; m < M; ++m) acc += gr[m] * row[m];
+          dw[h * N + i] += acc;
+        }
+      }
+      std::fill(dmn.begin(), dmn.end(), T(0));
+      T* dr = d_raw + b * d.P;
+      for (int64_t h = 0; h < H; ++h) {  // back through eqs. 9, 8, 7, 5 and the cosine of eq. 6
+        const int64_t bh = b * H + h;
+        const T* w = weights[h];
+        const T* wt = shifted + bh * N;
+        const T* wc = content + bh * N;
+        const T* wp = prev[h];
+        const T* K = cosine + bh * N;
+        const T* s = hp.shift.data() + h * S;
+        const T* gw = dw.data() + h * N;
+        T dot = 0;
+        for (int64_t i = 0; i < N; ++i) dot += gw[i] * w[i];
+        const T gm = std::min(hp.gamma[h], static_cast<T>(GAMMA_MAX));
+        T dgm = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          const T dl = w[i] * (gw[i] - dot);  // softmax backward
+          const T lw = wt[i] + static_cast<T>(EPS);
+          dgm += dl * std::log(lw);
+          dwt[i] = dl * gm / lw;
+        }
+        dgamma[h] = hp.gamma[h] <= static_cast<T>(GAMMA_MAX) ? dgm : T(0);
+        pad_circular(gated + bh * N, padded.data(), N, r);
+        T sdot = 0;
+        for (int64_t k = -r; k <= r; ++k) {  // wt(i) = sum_k wg(i - k) s(k)
+          const T* src = padded.data() + r - k;
+          T acc = 0;
+          for (int64_t i = 0; i < N; ++i) acc += dwt[i] * src[i];
+          dshift[r + k] = acc;
+          sdot += acc * s[r + k];
+        }
+        for (int64_t k = 0; k < S; ++k)  // back through the shift softmax
+          dr[h * d.HS + M + 2 + k] = s[k] * (dshift[k] - sdot);
+        pad_circular(dwt.data(), padded.data(), N, r);
+        std::fill(dwg.begin(), dwg.end(), T(0));
+        for (int64_t k = -r; k <= r; ++k) {  // dwg(j) = sum_k dwt(j + k) s(k)
+          const T sk = s[r + k];
+          const T* src = padded.data() + r + k;
+          for (int64_t j = 0; j < N; ++j) dwg[j] += src[j] * sk;
+        }
+        const T g = hp.gate[h];
+        T dg = 0, sd = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          dprev[h][i] = (1 - g) * dwg[i];
+          dg += dwg[i] * (wc[i] - wp[i]);
+          sd += g * dwg[i] * wc[i];
+        }
+        dgate[h] = dg;
+        const T bp = std::min(hp.beta[h], static_cast<T>(BETA_MAX));
+        T db = 0, dkn = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          const T dz = wc[i] * (g * dwg[i] - sd);
+          db += dz * K[i];
+          const T dK = dz * bp;
+          ddot[h * N + i] = static_cast<T>(dK / (double(kn[h]) * mn[i]));
+          dkn -= dK * K[i] / kn[h];
+          dmn[i] -= static_cast<T>(dK * K[i] / mn[i] / mn[i]);  // d/dP = dmn * P
+        }
+        dbeta[h] = hp.beta[h] <= static_cast<T>(BETA_MAX) ? db : T(0);
+        for (int64_t m = 0; m < M; ++m) dkey[h * M + m] = dkn * hp.key[h * M + m] / kn[h];
+      }
+      // pass 2 over memory: its gradient (write, read, cosine) and the keys'
+      T* dP = d_memory + b * N * M;
+      for (int64_t i = 0; i < N; ++i) {
+        const T* __restrict__ row = P + i * M;
+        const T* __restrict__ grow = gN + i * M;
+        T* __restrict__ drow = dP + i * M;
+        const T norm_term = dmn[i];
+        if (W == 1) {
+          const T wi = weights[0][i];
+          for (int64_t m = 0; m < M; ++m)
+            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m];
+        } else {
+          for (int64_t m = 0; m < M; ++m) {
+            T keep = 1;
+            for (int64_t h = 0; h < W; ++h) keep *= 1 - weights[h][i] * e[h * M + m];
+            drow[m] = grow[m] * keep + norm_term * row[m];
+          }
+        }
+        for (int64_t h = W; h < H; ++h) {
+          const T wi = weights[h][i];
+          const T* __restrict__ gr = gR + (h - W) * M;
+          for (int64_t m = 0; m < M; ++m) drow[m] += wi * gr[m];
+        }
+        for (int64_t h = 0; h < H; ++h) {
+          const T dd = ddot[h * N + i];
+          const T* __restrict__ kh = hp.key.data() + h * M;
+          T* __restrict__ dk = dkey.data() + h * M;
+          for (int64_t m = 0; m < M; ++m) {
+            drow[m] += dd * kh[m];
+            dk[m] += dd * row[m];
+          }
+        }
+      }
+      // back through the activations to the raw head outputs, then the clip
+      for (int64_t h = 0; h < H; ++h) {
+        T* x = dr + h * d.HS;
+        const T* raw_h = hp.raw.data() + h * d.HS;
+        for (int64_t m = 0; m < M; ++m) x[m] = dkey[h * M + m] / hp.scale[h];
+        x[M] = dbeta[h] * softplus_grad(raw_h[M]);
+        x[M + 1] = dgate[h] * hp.gate[h] * (1 - hp.gate[h]);
+        x[M + 2 + S] = dgamma[h] * softplus_grad(raw_h[M + 2 + S]);
+      }
+      for (int64_t h = 0; h < W; ++h) {
+        T* x = dr + H * d.HS + h * 2 * M;
+        for (int64_t m = 0; m < M; ++m) {
+          const T ev = e[h * M + m], av = a[h * M + m];
+          x[m] = de[h * M + m] * ev * (1 - ev);
+          x[M + m] = da[h * M + m] * (1 - av * av);
+        }
+      }
+      if (d.clip > 0) {  // clamp passes the gradient only inside [-clip, clip]
+        const T* src = raw + b * d.P;
+        for (int64_t p = 0; p < d.P; ++p)
+          if (src[p] < T(-d.clip) || src[p] > T(d.clip)) dr[p] = 0;
+      }
+    }
+  });
+}
+
+void check_inputs(const std::vector<torch::Tensor>& ts) {
+  for (const auto& t : ts) {
+    TORCH_CHECK(t.device().is_cpu(), "the fused NTM step runs on CPU tensors only");
+    TORCH_CHECK(t.is_contiguous(), "the fused NTM step needs contiguous tensors");
+    TORCH_CHECK(t.scalar_type() == ts[0].scalar_type(), "the fused NTM step needs one dtype");
+  }
+}
+
+}  // namespace
+
+// Returns the write and read weightings [B, W, N] and [B, R, N], the reads [B, R, M] and the
+// new memory [B, N, M], then for the backward the cosine, content, gated and shifted
+// weightings [B, H, N], key norms [B, H] and memory row norms [B, N] (float64).
+std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
+                                        torch::Tensor write_prev, torch::Tensor read_prev,
+                                        int64_t W, int64_t R, int64_t S, double clip) {
+  check_inputs({raw, memory, write_prev, read_prev});
+  const Dims d = make_dims(raw, memory, W, R, S, clip);
+  auto opts = memory.options();
+  auto write_w = torch::empty({d.B, W, d.N}, opts), read_w = torch::empty({d.B, R, d.N}, opts);
+  auto reads = torch::empty({d.B, R, d.M}, opts);
+  auto new_memory = torch::empty_like(memory);
+  auto cosine = torch::empty({d.B, d.H, d.N}, opts), content = torch::empty_like(cosine);
+  auto gated = torch::empty_like(cosine), shifted = torch::empty_like(cosine);
+  auto key_norm = torch::empty({d.B, d.H}, opts);
+  auto mem_norm = torch::empty({d.B, d.N}, opts.dtype(torch::kFloat64));
+  AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_forward", [&] {
+    forward_kernel<scalar_t>(
+        d, raw.data_ptr<scalar_t>(), memory.data_ptr<scalar_t>(),
+        write_prev.data_ptr<scalar_t>(), read_prev.data_ptr<scalar_t>(),
+        write_w.data_ptr<scalar_t>(), read_w.data_ptr<scalar_t>(), reads.data_ptr<scalar_t>(),
+        new_memory.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(),
+        content.data_ptr<scalar_t>(), gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
+        key_norm.data_ptr<scalar_t>(), mem_norm.data_ptr<double>());
+  });
+  return {write_w, read_w, reads, new_memory, cosine, content, gated, shifted, key_norm,
+          mem_norm};
+}
+
+// Gradients for (raw, memory, write_prev, read_prev).
+std::vector<torch::Tensor> step_backward(
+    torch::Tensor g_write_w, torch::Tensor g_read_w, torch::Tensor g_reads,
+    torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
+    torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
+    torch::Tensor content, torch::Tensor gated, torch::Tensor shifted, torch::Tensor key_norm,
+    torch::Tensor mem_norm, int64_t W, int64_t R, int64_t S, double clip) {
+  check_inputs({g_write_w, g_read_w, g_reads, g_memory, raw, memory, write_prev, read_prev,
+                write_w, read_w, cosine, content, gated, shifted, key_norm});
+  TORCH_CHECK(mem_norm.scalar_type() == torch::kFloat64 && mem_norm.is_contiguous(),
+              "mem_norm must be contiguous float64");
+  const Dims d = make_dims(raw, memory, W, R, S, clip);
+  auto d_raw = torch::empty_like(raw), d_memory = torch::empty_like(memory);
+  auto d_write_prev = torch::empty_like(write_prev), d_read_prev = torch::empty_like(read_prev);
+  AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_backward", [&] {
+    backward_kernel<scalar_t>(
+        d, g_write_w.data_ptr<scalar_t>(), g_read_w.data_ptr<scalar_t>(),
+        g_reads.data_ptr<scalar_t>(), g_memory.data_ptr<scalar_t>(), raw.data_ptr<scalar_t>(),
+        memory.data_ptr<scalar_t>(), write_prev.data_ptr<scalar_t>(),
+        read_prev.data_ptr<scalar_t>(), write_w.data_ptr<scalar_t>(),
+        read_w.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(), content.data_ptr<scalar_t>(),
+        gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
+        key_norm.data_ptr<scalar_t>(), mem_norm.data_ptr<double>(), d_raw.data_ptr<scalar_t>(),
+        d_memory.data_ptr<scalar_t>(), d_write_prev.data_ptr<scalar_t>(),
+        d_read_prev.data_ptr<scalar_t>());
+  });
+  return {d_raw, d_memory, d_write_prev, d_read_prev};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &step_forward, "fused NTM step (heads, addressing, read, write), forward");
+  m.def("backward", &step_backward, "fused NTM step, backward");
+}

@@ -1,0 +1,142 @@
+"""The fused C++ NTM step (agents.fused_step) against the aten path it replaces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents import fused_step
+from agents.cores.ntm import NTMCore
+
+CONFIGS = [
+    {},
+    {"read_heads": 2, "write_heads": 2, "shift_range": 2},
+    {"read_heads": 3, "shift_range": 0},
+    {"controller": "mlp", "head_clip": None},
+]
+
+
+@pytest.fixture
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def step_inputs(W, R, S, M=4, N=7, B=2, scale=3.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    P = (W + R) * (M + 3 + S) + 2 * W * M
+    raw = torch.randn(B, P, generator=g, dtype=torch.float64) * scale
+    memory = torch.randn(B, N, M, generator=g, dtype=torch.float64)
+    wp = torch.softmax(torch.randn(B, W, N, generator=g, dtype=torch.float64), -1)
+    rp = torch.softmax(torch.randn(B, R, N, generator=g, dtype=torch.float64), -1)
+    return [t.requires_grad_() for t in (raw, memory, wp, rp)]
+
+
+@pytest.mark.parametrize("W,R,S,clip", [(1, 1, 3, 2.5), (2, 1, 3, None), (1, 2, 1, 20.0)])
+def test_fused_step_gradients_match_finite_differences(W, R, S, clip):
+    """gradcheck: the hand-written backward (softmaxes, shift, cosine, erase/add, the
+    activations and the clip) against finite differences, float64."""
+    inputs = step_inputs(W, R, S)
+    assert torch.autograd.gradcheck(lambda *t: fused_step.ntm_step(*t, S, clip), inputs)
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_fused_core_equals_aten_core_in_outputs_and_parameter_gradients(float64, kwargs):
+    """A sequence with episode starts mid-way: same outputs, final state and parameter
+    gradients (float64, to 1e-10) whichever path runs the step."""
+    torch.manual_seed(0)
+    aten = NTMCore(5, 12, 6, controller_size=16, fused=False, **kwargs)
+    fused = NTMCore(5, 12, 6, controller_size=16, fused=True, **kwargs)
+    fused.load_state_dict(aten.state_dict())
+    x = torch.randn(7, 3, 5) * 3
+    starts = torch.zeros(7, 3)
+    starts[0] = 1
+    starts[4, 1] = 1
+    results = []
+    for core in (aten, fused):
+        y, state = core(x, core.initial_state(3), starts)
+        loss = y.square().sum() + state.memory.sum() + state.read_weights[:, :, 0].sum()
+        results.append((y, state, torch.autograd.grad(loss, list(core.parameters()))))
+    (ya, sa, ga), (yb, sb, gb) = results
+    torch.testing.assert_close(yb, ya, rtol=0, atol=1e-10)
+    for a, b in zip(sa, sb, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10)
+
+
+def test_fused_core_matches_aten_in_float32_at_training_size():
+    """The benchmark's shape (128 x 20 memory, 64-unit controller, batch 16, 32 steps) in
+    float32: the same outputs and gradients up to float rounding."""
+    torch.manual_seed(1)
+    aten = NTMCore(11, 128, 20, controller_size=64, fused=False)
+    fused = NTMCore(11, 128, 20, controller_size=64, fused=True)
+    fused.load_state_dict(aten.state_dict())
+    x = torch.randn(32, 16, 11)
+    starts = torch.zeros(32, 16)
+    starts[0] = 1
+    outs = []
+    for core in (aten, fused):
+        y, _ = core(x, core.initial_state(16), starts)
+        outs.append((y, torch.autograd.grad(y.square().mean(), list(core.parameters()))))
+    torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [1e30, 3e38])
+def test_fused_step_is_finite_for_huge_memory_and_unclipped_heads(value):
+    """Memory entries up to the float32 maximum (squared norms overflow in float: the row is
+    redone in double) and raw head outputs of 1e30 with no clip (beta and gamma beyond their
+    clamps): values and gradients stay finite."""
+    raw, memory, wp, rp = (t.detach().float() for t in step_inputs(1, 1, 3, M=20, N=16))
+    memory = torch.full_like(memory, value)
+    memory[:, ::2] = 1.0
+    raw = raw * 1e29
+    inputs = [t.requires_grad_() for t in (raw, memory, wp, rp)]
+    outs = fused_step.ntm_step(*inputs, 3, None)
+    grads = torch.autograd.grad(sum(o.sum() * 1e-30 for o in outs), inputs)
+    for t in (*outs, *grads):
+        assert torch.isfinite(t).all()
+
+
+def test_fused_is_the_default_where_it_applies():
+    assert NTMCore(3, 8, 4).fused  # the kernel builds on the test machine
+    assert not NTMCore(3, 8, 4, read_mode="sample").fused
+    assert not NTMCore(3, 8, 4, write_mode="sequential").fused
+    assert not NTMCore(3, 8, 4, compile=True).fused
+    assert not NTMCore(3, 8, 4, fused=False).fused
+    assert NTMCore(3, 8, 4).with_memory_slots(16).fused
+
+
+def test_without_the_kernel_the_default_core_runs_the_aten_path(monkeypatch):
+    monkeypatch.setattr(fused_step, "available", lambda: False)
+    core = NTMCore(3, 8, 4)
+    assert not core.fused
+    y, _ = core(torch.randn(2, 1, 3), core.initial_state(1), torch.ones(2, 1))
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"fused": True, "read_mode": "sample"}, "fused=True needs read_mode and write_mode"),
+        ({"fused": True, "write_mode": "sequential"}, "fused=True needs read_mode and write_mode"),
+        ({"fused": True, "compile": True}, "alternatives"),
+    ],
+)
+def test_fused_refuses_modes_it_does_not_implement(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NTMCore(3, 8, 4, **kwargs)
+
+
+def test_fused_step_refuses_bad_arguments():
+    raw, memory, wp, rp = step_inputs(1, 1, 3)
+    with pytest.raises(ValueError, match="head_clip must be > 0"):
+        fused_step.ntm_step(raw, memory, wp, rp, 3, 0.0)
+    with pytest.raises(ValueError, match="CPU tensors only"):
+        fused_step.ntm_step(raw, memory.to("meta"), wp, rp, 3, None)
+    with pytest.raises(RuntimeError, match="wrong width"):
+        fused_step.ntm_step(raw[:, 1:], memory, wp, rp, 3, None)
