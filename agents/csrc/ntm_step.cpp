@@ -56,12 +56,12 @@ template <typename T>
 void softmax_inplace(T* z, int64_t n) {
   T mx = z[0];
   for (int64_t i = 1; i < n; ++i) mx = std::max(mx, z[i]);
-  double total = 0.0;
+  T total = 0;
   for (int64_t i = 0; i < n; ++i) {
     z[i] = std::exp(z[i] - mx);
     total += z[i];
   }
-  const T inv = static_cast<T>(1.0 / total);
+  const T inv = 1 / total;
   for (int64_t i = 0; i < n; ++i) z[i] *= inv;
 }
 
@@ -137,7 +137,8 @@ double row_dots(const T* __restrict__ row, const T* __restrict__ key, int64_t H,
 template <typename T>
 void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_prev,
                     const T* read_prev, T* write_w, T* read_w, T* reads, T* new_memory,
-                    T* cosine, T* content, T* gated, T* shifted, T* key_norm, double* mem_norm) {
+                    T* cosine, T* content, T* gated, T* shifted, T* log_shifted, T* key_norm,
+                    T* inv_mem_norm) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
     Heads<T> hp(d);
@@ -153,7 +154,7 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
       }
       const T* P = memory + b * N * M;
       T* kn = key_norm + b * H;
-      double* mn = mem_norm + b * N;
+      T* inv_mn = inv_mem_norm + b * N;
       for (int64_t h = 0; h < H; ++h) {
         T sq = 0;
         for (int64_t m = 0; m < M; ++m) sq += hp.key[h * M + m] * hp.key[h * M + m];
@@ -161,9 +162,10 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
       }
       // pass 1 over memory: row norms and every head's dot products (eq. 6)
       for (int64_t i = 0; i < N; ++i) {
-        mn[i] = row_dots(P + i * M, hp.key.data(), H, M, dots.data());
+        const double rn = 1.0 / row_dots(P + i * M, hp.key.data(), H, M, dots.data());
+        inv_mn[i] = static_cast<T>(rn);
         for (int64_t h = 0; h < H; ++h)
-          cosine[(b * H + h) * N + i] = static_cast<T>(dots[h] / (double(kn[h]) * mn[i]));
+          cosine[(b * H + h) * N + i] = static_cast<T>(dots[h] * rn / kn[h]);
       }
       for (int64_t h = 0; h < H; ++h) {
         const int64_t bh = b * H + h;
@@ -173,6 +175,7 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
         T* wc = content + bh * N;
         T* wg = gated + bh * N;
         T* wt = shifted + bh * N;
+        T* lw = log_shifted + bh * N;
         T* w = weights[h];
         const T bp = std::min(hp.beta[h], static_cast<T>(BETA_MAX));
         for (int64_t i = 0; i < N; ++i) wc[i] = bp * K[i];
@@ -187,7 +190,10 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
           for (int64_t i = 0; i < N; ++i) wt[i] += src[i] * sk;
         }
         const T gm = std::min(hp.gamma[h], static_cast<T>(GAMMA_MAX));
-        for (int64_t i = 0; i < N; ++i) w[i] = gm * std::log(wt[i] + static_cast<T>(EPS));
+        for (int64_t i = 0; i < N; ++i) {
+          lw[i] = std::log(wt[i] + static_cast<T>(EPS));
+          w[i] = gm * lw[i];
+        }
         softmax_inplace(w, N);  // eq. 9 as softmax(gamma log(wt + eps))
       }
       // pass 2: read the memory of t - 1 (eq. 2), then erase and add (eqs. 3-4)
@@ -226,8 +232,9 @@ template <typename T>
 void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const T* g_reads,
                      const T* g_memory, const T* raw, const T* memory, const T* write_prev,
                      const T* read_prev, const T* write_w, const T* read_w, const T* cosine,
-                     const T* content, const T* gated, const T* shifted, const T* key_norm,
-                     const double* mem_norm, T* d_raw, T* d_memory, T* d_write_prev,
+                     const T* content, const T* gated, const T* shifted, const T* log_shifted,
+                     const T* key_norm, const T* inv_mem_norm, T* d_raw, T* d_memory,
+                     T* d_write_prev,
                      T* d_read_prev) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
@@ -254,7 +261,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
       const T* e = hp.erase.data();
       const T* a = hp.add.data();
       const T* kn = key_norm + b * H;
-      const double* mn = mem_norm + b * N;
+      const T* inv_mn = inv_mem_norm + b * N;
       std::fill(de.begin(), de.end(), T(0));
       std::fill(da.begin(), da.end(), T(0));
       // pass 1 over memory: gradients of the weightings through the write and the read
@@ -295,6 +302,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         const int64_t bh = b * H + h;
         const T* w = weights[h];
         const T* wt = shifted + bh * N;
+        const T* lwt = log_shifted + bh * N;
         const T* wc = content + bh * N;
         const T* wp = prev[h];
         const T* K = cosine + bh * N;
@@ -306,9 +314,8 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         T dgm = 0;
         for (int64_t i = 0; i < N; ++i) {
           const T dl = w[i] * (gw[i] - dot);  // softmax backward
-          const T lw = wt[i] + static_cast<T>(EPS);
-          dgm += dl * std::log(lw);
-          dwt[i] = dl * gm / lw;
+          dgm += dl * lwt[i];
+          dwt[i] = dl * gm / (wt[i] + static_cast<T>(EPS));
         }
         dgamma[h] = hp.gamma[h] <= static_cast<T>(GAMMA_MAX) ? dgm : T(0);
         pad_circular(gated + bh * N, padded.data(), N, r);
@@ -339,16 +346,18 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         dgate[h] = dg;
         const T bp = std::min(hp.beta[h], static_cast<T>(BETA_MAX));
         T db = 0, dkn = 0;
-        for (int64_t i = 0; i < N; ++i) {
+        const T inv_kn = 1 / kn[h];
+        for (int64_t i = 0; i < N; ++i) {  // K = dot / (|k| |M_i|)
           const T dz = wc[i] * (g * dwg[i] - sd);
           db += dz * K[i];
           const T dK = dz * bp;
-          ddot[h * N + i] = static_cast<T>(dK / (double(kn[h]) * mn[i]));
-          dkn -= dK * K[i] / kn[h];
-          dmn[i] -= static_cast<T>(dK * K[i] / mn[i] / mn[i]);  // d/dP = dmn * P
+          ddot[h * N + i] = dK * inv_kn * inv_mn[i];
+          dkn -= dK * K[i];
+          dmn[i] -= dK * K[i] * inv_mn[i];  // d/dP_i = dmn_i P_i / |M_i|
         }
+        dkn *= inv_kn;
         dbeta[h] = hp.beta[h] <= static_cast<T>(BETA_MAX) ? db : T(0);
-        for (int64_t m = 0; m < M; ++m) dkey[h * M + m] = dkn * hp.key[h * M + m] / kn[h];
+        for (int64_t m = 0; m < M; ++m) dkey[h * M + m] = dkn * hp.key[h * M + m] * inv_kn;
       }
       // pass 2 over memory: its gradient (write, read, cosine) and the keys'
       T* dP = d_memory + b * N * M;
@@ -356,16 +365,16 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         const T* __restrict__ row = P + i * M;
         const T* __restrict__ grow = gN + i * M;
         T* __restrict__ drow = dP + i * M;
-        const T norm_term = dmn[i];
+        const T norm_term = dmn[i], rn = inv_mn[i];
         if (W == 1) {
           const T wi = weights[0][i];
           for (int64_t m = 0; m < M; ++m)
-            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m];
+            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * (row[m] * rn);
         } else {
           for (int64_t m = 0; m < M; ++m) {
             T keep = 1;
             for (int64_t h = 0; h < W; ++h) keep *= 1 - weights[h][i] * e[h * M + m];
-            drow[m] = grow[m] * keep + norm_term * row[m];
+            drow[m] = grow[m] * keep + norm_term * (row[m] * rn);
           }
         }
         for (int64_t h = W; h < H; ++h) {
@@ -421,7 +430,8 @@ void check_inputs(const std::vector<torch::Tensor>& ts) {
 
 // Returns the write and read weightings [B, W, N] and [B, R, N], the reads [B, R, M] and the
 // new memory [B, N, M], then for the backward the cosine, content, gated and shifted
-// weightings [B, H, N], key norms [B, H] and memory row norms [B, N] (float64).
+// weightings [B, H, N], log(shifted + eps) [B, H, N], key norms [B, H] and reciprocal memory
+// row norms [B, N].
 std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         torch::Tensor write_prev, torch::Tensor read_prev,
                                         int64_t W, int64_t R, int64_t S, double clip) {
@@ -433,8 +443,8 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
   auto new_memory = torch::empty_like(memory);
   auto cosine = torch::empty({d.B, d.H, d.N}, opts), content = torch::empty_like(cosine);
   auto gated = torch::empty_like(cosine), shifted = torch::empty_like(cosine);
-  auto key_norm = torch::empty({d.B, d.H}, opts);
-  auto mem_norm = torch::empty({d.B, d.N}, opts.dtype(torch::kFloat64));
+  auto log_shifted = torch::empty_like(cosine);
+  auto key_norm = torch::empty({d.B, d.H}, opts), inv_mem_norm = torch::empty({d.B, d.N}, opts);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_forward", [&] {
     forward_kernel<scalar_t>(
         d, raw.data_ptr<scalar_t>(), memory.data_ptr<scalar_t>(),
@@ -442,10 +452,11 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
         write_w.data_ptr<scalar_t>(), read_w.data_ptr<scalar_t>(), reads.data_ptr<scalar_t>(),
         new_memory.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(),
         content.data_ptr<scalar_t>(), gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
-        key_norm.data_ptr<scalar_t>(), mem_norm.data_ptr<double>());
+        log_shifted.data_ptr<scalar_t>(), key_norm.data_ptr<scalar_t>(),
+        inv_mem_norm.data_ptr<scalar_t>());
   });
-  return {write_w, read_w, reads, new_memory, cosine, content, gated, shifted, key_norm,
-          mem_norm};
+  return {write_w, read_w, reads,       new_memory, cosine,      content,
+          gated,   shifted, log_shifted, key_norm,   inv_mem_norm};
 }
 
 // Gradients for (raw, memory, write_prev, read_prev).
@@ -453,12 +464,12 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor g_write_w, torch::Tensor g_read_w, torch::Tensor g_reads,
     torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
     torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
-    torch::Tensor content, torch::Tensor gated, torch::Tensor shifted, torch::Tensor key_norm,
-    torch::Tensor mem_norm, int64_t W, int64_t R, int64_t S, double clip) {
+    torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
+    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm, int64_t W,
+    int64_t R, int64_t S, double clip) {
   check_inputs({g_write_w, g_read_w, g_reads, g_memory, raw, memory, write_prev, read_prev,
-                write_w, read_w, cosine, content, gated, shifted, key_norm});
-  TORCH_CHECK(mem_norm.scalar_type() == torch::kFloat64 && mem_norm.is_contiguous(),
-              "mem_norm must be contiguous float64");
+                write_w, read_w, cosine, content, gated, shifted, log_shifted, key_norm,
+                inv_mem_norm});
   const Dims d = make_dims(raw, memory, W, R, S, clip);
   auto d_raw = torch::empty_like(raw), d_memory = torch::empty_like(memory);
   auto d_write_prev = torch::empty_like(write_prev), d_read_prev = torch::empty_like(read_prev);
@@ -470,7 +481,8 @@ std::vector<torch::Tensor> step_backward(
         read_prev.data_ptr<scalar_t>(), write_w.data_ptr<scalar_t>(),
         read_w.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(), content.data_ptr<scalar_t>(),
         gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
-        key_norm.data_ptr<scalar_t>(), mem_norm.data_ptr<double>(), d_raw.data_ptr<scalar_t>(),
+        log_shifted.data_ptr<scalar_t>(), key_norm.data_ptr<scalar_t>(),
+        inv_mem_norm.data_ptr<scalar_t>(), d_raw.data_ptr<scalar_t>(),
         d_memory.data_ptr<scalar_t>(), d_write_prev.data_ptr<scalar_t>(),
         d_read_prev.data_ptr<scalar_t>());
   });
