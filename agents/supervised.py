@@ -187,7 +187,8 @@ def train_step(
     """One optimiser step on a fresh batch whose size is drawn from ``task.train_range``;
     gradients clipped elementwise to ``[-clip, clip]`` (as pytorch-ntm), then, if
     ``clip_norm`` is given, rescaled to a global norm of at most ``clip_norm``. Returns
-    (loss, bits wrong per sequence of that batch)."""
+    (loss, bits wrong per sequence of that batch). A NaN loss or gradient raises
+    ``FloatingPointError`` before the step, so the model keeps its last finite weights."""
     check_int("batch_size", batch_size, 1)
     if clip_norm is not None and not clip_norm > 0:
         raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
@@ -198,6 +199,11 @@ def train_step(
     loss = masked_bce(logits, batch)
     opt.zero_grad()
     loss.backward()
+    bad = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.isnan().any()]
+    if not torch.isfinite(loss) or bad:  # the value clip would pass NaN on, the norm clip spread it
+        raise FloatingPointError(
+            f"non-finite training step at size {size}: loss {float(loss)}, NaN gradients in {bad}"
+        )
     nn.utils.clip_grad_value_(model.parameters(), clip)
     if clip_norm is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)

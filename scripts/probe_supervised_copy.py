@@ -60,9 +60,16 @@ def run(args) -> dict:
     train_sizes = [s for s in task.eval_sizes if lo <= s <= hi]
     curve, seen, solved_at, start = [], 0, None, time.perf_counter()
     recent: list[float] = []  # bits wrong per sequence of the last 10 training batches
-    lr_dropped_at = None
+    lr_dropped_at = diverged = None
     while seen < args.sequences and time.perf_counter() - start < args.seconds:
-        _, bits_wrong = S.train_step(model, opt, task, args.batch, gen, clip_norm=args.clip_norm)
+        try:
+            _, bits_wrong = S.train_step(
+                model, opt, task, args.batch, gen, clip_norm=args.clip_norm
+            )
+        except FloatingPointError as exc:  # stop; report the last finite model
+            diverged = {"sequences": seen, "error": str(exc)}
+            print(json.dumps({"diverged": diverged}), flush=True)
+            break
         seen += args.batch
         recent = [*recent[-9:], bits_wrong]
         if args.solved_lr and lr_dropped_at is None and len(recent) == 10 and max(recent) <= 1:
@@ -95,6 +102,7 @@ def run(args) -> dict:
         "solved_lr": args.solved_lr,
         "clip_norm": args.clip_norm,
         "lr_dropped_at": lr_dropped_at,
+        "diverged": diverged,
         "batch": args.batch,
         "seed": args.seed,
         "sequences": seen,
@@ -124,6 +132,14 @@ def report(r: dict, command: str) -> str:
         f"{r['seconds']:.0f} s. Sequences until bits wrong per sequence <= 1 at every "
         f"training size ({lo_hi}): **{solved}**. Learning rate set to {r['solved_lr']} once "
         f"solved on training batches: at {r['lr_dropped_at'] or 'never'} sequences.\n",
+        *(
+            [
+                f"**Diverged** after {d['sequences']:,} sequences ({d['error']}); training stopped "
+                "there, the results below are the last finite model's.\n"
+            ]
+            if (d := r.get("diverged"))
+            else []
+        ),
         "Bits wrong per sequence at the end, by size (beyond the training range: "
         "generalisation):\n",
         "| " + " | ".join(["size", *map(str, sizes)]) + " |",

@@ -95,3 +95,20 @@ def test_train_step_clip_norm_bounds_the_update_and_refuses_bad_values():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="clip_norm"):
             S.train_step(model, opt, SMALL_COPY, 4, torch.Generator(), clip_norm=bad)
+
+
+def test_train_step_refuses_a_nan_step_and_keeps_the_last_finite_weights():
+    """A NaN weight makes the loss and gradients NaN: the value clip would pass NaN on and
+    the norm clip spread it to every weight, so the step raises before the update."""
+    torch.manual_seed(0)
+    core = S.make_core("lstm", SMALL_COPY.input_size, {"hidden_size": 8})
+    model = S.Reader(core, SMALL_COPY.output_size)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with torch.no_grad():
+        model.head.weight[0, 0] = float("nan")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match="non-finite training step"):
+        S.train_step(model, opt, SMALL_COPY, 4, torch.Generator().manual_seed(0), clip_norm=1.0)
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.detach().isnan(), b.isnan())
+        assert torch.equal(p.detach().nan_to_num(), b.nan_to_num())
