@@ -202,7 +202,8 @@ def train_step(
     bad = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.isnan().any()]
     if not torch.isfinite(loss) or bad:  # the value clip would pass NaN on, the norm clip spread it
         raise FloatingPointError(
-            f"non-finite training step at size {size}: loss {float(loss)}, NaN gradients in {bad}"
+            f"non-finite training step at size {size}: loss {float(loss.detach())}, "
+            f"NaN gradients in {bad}"
         )
     nn.utils.clip_grad_value_(model.parameters(), clip)
     if clip_norm is not None:
