@@ -175,6 +175,20 @@ def masked_bce(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
     return (loss * m).sum() / (m.sum() * batch.y.shape[-1])
 
 
+def nan_source(model: Reader, batch: Batch) -> str:
+    """Rerun a step's forward and backward under anomaly detection: which backward function
+    first returns NaN (torch names it), or that it did not recur."""
+    model.zero_grad()
+    try:
+        with torch.autograd.detect_anomaly(check_nan=True):
+            masked_bce(model(batch.x), batch).backward()
+    except RuntimeError as exc:
+        return "anomaly detection: " + str(exc).splitlines()[0]
+    finally:
+        model.zero_grad()
+    return "anomaly detection: no NaN on a rerun"
+
+
 def train_step(
     model: Reader,
     opt: torch.optim.Optimizer,
@@ -203,7 +217,7 @@ def train_step(
     if not torch.isfinite(loss) or bad:  # the value clip would pass NaN on, the norm clip spread it
         raise FloatingPointError(
             f"non-finite training step at size {size}: loss {float(loss.detach())}, "
-            f"NaN gradients in {bad}"
+            f"NaN gradients in {bad}; {nan_source(model, batch)}"
         )
     nn.utils.clip_grad_value_(model.parameters(), clip)
     if clip_norm is not None:

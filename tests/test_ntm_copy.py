@@ -107,8 +107,10 @@ def test_train_step_refuses_a_nan_step_and_keeps_the_last_finite_weights():
     with torch.no_grad():
         model.head.weight[0, 0] = float("nan")
     before = [p.detach().clone() for p in model.parameters()]
-    with pytest.raises(FloatingPointError, match="non-finite training step"):
+    with pytest.raises(FloatingPointError, match="non-finite training step") as info:
         S.train_step(model, opt, SMALL_COPY, 4, torch.Generator().manual_seed(0), clip_norm=1.0)
+    # the message names the backward function that first returned NaN
+    assert "anomaly detection: Function 'BinaryCrossEntropyWithLogitsBackward0'" in str(info.value)
     for p, b in zip(model.parameters(), before, strict=True):
         assert torch.equal(p.detach().isnan(), b.isnan())
         assert torch.equal(p.detach().nan_to_num(), b.nan_to_num())
