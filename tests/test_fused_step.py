@@ -140,3 +140,36 @@ def test_fused_step_refuses_bad_arguments():
         fused_step.ntm_step(raw, memory.to("meta"), wp, rp, 3, None)
     with pytest.raises(RuntimeError, match="wrong width"):
         fused_step.ntm_step(raw[:, 1:], memory, wp, rp, 3, None)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_state_grad_clip_bounds_the_gradient_reaching_each_steps_state(fused):
+    """With state_grad_clip=c the gradient arriving at every step's incoming memory and
+    weightings is clipped to [-c, c] (the controller state is not), on either path; the
+    forward is unchanged."""
+    torch.manual_seed(0)
+    plain = NTMCore(5, 16, 6, controller_size=16, fused=fused)
+    clipped = NTMCore(5, 16, 6, controller_size=16, fused=fused, state_grad_clip=1e-3)
+    clipped.load_state_dict(plain.state_dict())
+    assert clipped.with_memory_slots(32).state_grad_clip == 1e-3
+    x = torch.randn(6, 2, 5)
+    grads, ys = [], []
+    for core in (plain, clipped):
+        state = type(core.initial_state(2))(
+            *(t.detach().clone().requires_grad_() for t in core.initial_state(2))
+        )
+        y, _ = core(x, state, torch.zeros(6, 2))
+        (y.sum() * 1e3).backward()
+        grads.append(state)
+        ys.append(y)
+    torch.testing.assert_close(ys[1], ys[0])
+    for name in ("memory", "read_weights", "write_weights"):
+        assert getattr(grads[0], name).grad.abs().max() > 1e-3  # the clip has work to do
+        assert getattr(grads[1], name).grad.abs().max() <= 1e-3 + 1e-9
+    assert grads[1].h.grad.abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_state_grad_clip_refuses_non_positive_bounds(bad):
+    with pytest.raises(ValueError, match="state_grad_clip must be > 0"):
+        NTMCore(3, 8, 4, state_grad_clip=bad)

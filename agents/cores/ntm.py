@@ -50,6 +50,25 @@ def focused_logits(heads: int, slots: int) -> torch.Tensor:
     return logits
 
 
+class _ClipGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.bound = bound
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(-ctx.bound, ctx.bound), None
+
+
+def clip_grad(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """Identity forward; the gradient passing back through it is clipped to [-bound, bound]
+    (NaN stays NaN). A no-op where no gradient is recorded."""
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return x
+    return _ClipGrad.apply(x, bound)
+
+
 class NTMState(NamedTuple):
     h: torch.Tensor  # [B, C] controller hidden (zeros for a feed-forward controller)
     c: torch.Tensor  # [B, C] controller cell
@@ -82,6 +101,10 @@ class NTMCore(StepCore):
             machine, about 30 s). Same results up to float rounding; on other devices the step
             runs the aten path. ``None`` (default): fused where the modes allow it, ``compile``
             is off and the kernel builds here (else the aten path, with a warning).
+        state_grad_clip: clip the gradient reaching each step's incoming memory and weightings
+            to ``[-c, c]`` during the backward (Graves 2013 clips LSTM derivatives this way),
+            so it cannot compound through the weighting recurrence (eq. 7) and overflow within
+            one backward; ``None`` (default): no clip.
     """
 
     def __init__(
@@ -99,6 +122,7 @@ class NTMCore(StepCore):
         compile: bool = False,
         head_clip: float | None = 20.0,
         fused: bool | None = None,
+        state_grad_clip: float | None = None,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -139,6 +163,9 @@ class NTMCore(StepCore):
         if head_clip is not None and not head_clip > 0:
             raise ValueError(f"head_clip must be > 0 or None, got {head_clip}")
         self.head_clip = head_clip
+        if state_grad_clip is not None and not state_grad_clip > 0:
+            raise ValueError(f"state_grad_clip must be > 0 or None, got {state_grad_clip}")
+        self.state_grad_clip = state_grad_clip
         self._compiled_step = None
         self.S = 2 * shift_range + 1
         ctrl_in = input_size + self.R * self.M
@@ -190,7 +217,7 @@ class NTMCore(StepCore):
         new = NTMCore(
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
-            self.fused,
+            self.fused, self.state_grad_clip,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -272,6 +299,12 @@ class NTMCore(StepCore):
 
     def _step(self, x, state: NTMState, replay, extras) -> StepOutput:
         B, W = x.shape[0], self.W
+        if self.state_grad_clip is not None:
+            state = state._replace(
+                memory=clip_grad(state.memory, self.state_grad_clip),
+                read_weights=clip_grad(state.read_weights, self.state_grad_clip),
+                write_weights=clip_grad(state.write_weights, self.state_grad_clip),
+            )
         ctrl_in = torch.cat([x, state.reads.reshape(B, -1)], dim=-1)
         if self.controller_kind == "lstm":
             h, c = self.controller(ctrl_in, (state.h, state.c))
