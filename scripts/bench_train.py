@@ -110,22 +110,27 @@ def worker(cfg: dict) -> dict:
     }
 
 
+def label_of(result: dict) -> str:
+    """The agent variant a result belongs to (results written before variants: the agent)."""
+    return result.get("label", result["agent"])
+
+
 def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
     """One row per agent (variant); per (envs, threads) setting its fps and ratio to MLP PPO's."""
-    for r in results:  # results written before agent variants existed have no label
-        r.setdefault("label", r["agent"])
     settings = [(n, t) for n in n_envs for t in threads]
     ref = {
-        (r["n_envs"], r["threads"]): r["fps"] for r in results if r["label"] == "ppo" and "fps" in r
+        (r["n_envs"], r["threads"]): r["fps"]
+        for r in results
+        if label_of(r) == "ppo" and "fps" in r
     }
     heads = [f"fps ({n} envs, {t} thr) | vs MLP PPO" for n, t in settings]
     lines = ["| agent | " + " | ".join(heads) + " | peak RSS MiB |"]
     lines.append("| --- " * (1 + 2 * len(settings) + 1) + "|")
-    for label in dict.fromkeys(r["label"] for r in results):
+    for label in dict.fromkeys(map(label_of, results)):
         cells, rss = [], []
         for key in settings:
             r = next(
-                (r for r in results if r["label"] == label and (r["n_envs"], r["threads"]) == key),
+                (r for r in results if label_of(r) == label and (r["n_envs"], r["threads"]) == key),
                 None,
             )
             if r is None or "fps" not in r:

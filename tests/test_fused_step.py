@@ -34,6 +34,15 @@ def step_inputs(W, R, S, M=4, N=7, B=2, scale=3.0, seed=0):
     return [t.requires_grad_() for t in (raw, memory, wp, rp)]
 
 
+def test_fused_step_uses_the_addressing_constants():
+    """The kernel's eps and clamps are agents.addressing's (a change to one must reach both)."""
+    from agents import addressing
+
+    ext = fused_step.load()
+    for name in ("EPSILON", "BETA_MAX", "GAMMA_MAX"):
+        assert getattr(ext, name) == getattr(addressing, name)
+
+
 @pytest.mark.parametrize("W,R,S,clip", [(1, 1, 3, 2.5), (2, 1, 3, None), (1, 2, 1, 20.0)])
 def test_fused_step_gradients_match_finite_differences(W, R, S, clip):
     """gradcheck: the hand-written backward (softmaxes, shift, cosine, erase/add, the

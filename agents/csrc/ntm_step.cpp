@@ -22,6 +22,7 @@
 
 namespace {
 
+// agents.addressing's EPSILON, BETA_MAX, GAMMA_MAX (exported below; a test keeps them equal)
 constexpr double EPS = 1e-6;
 constexpr double BETA_MAX = 1e6;
 constexpr double GAMMA_MAX = 1e6;
@@ -38,7 +39,7 @@ Dims make_dims(const torch::Tensor& raw, const torch::Tensor& memory, int64_t W,
   TORCH_CHECK(raw.dim() == 2 && raw.size(0) == memory.size(0), "raw must be [B, P]");
   TORCH_CHECK(W >= 1 && R >= 1 && S >= 1 && S % 2 == 1, "need W, R >= 1 and S odd");
   const int64_t N = memory.size(1), M = memory.size(2), H = W + R, HS = M + 3 + S;
-  TORCH_CHECK(2 * (S / 2) + 1 <= N, "the shift range must fit the memory");
+  TORCH_CHECK(S <= N, "the shift range must fit the memory");
   TORCH_CHECK(raw.size(1) == H * HS + 2 * W * M, "raw has the wrong width for W, R, S, M");
   return {memory.size(0), W, R, H, N, M, S, S / 2, HS, raw.size(1), clip};
 }
@@ -492,4 +493,7 @@ std::vector<torch::Tensor> step_backward(
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &step_forward, "fused NTM step (heads, addressing, read, write), forward");
   m.def("backward", &step_backward, "fused NTM step, backward");
+  m.attr("EPSILON") = EPS;
+  m.attr("BETA_MAX") = BETA_MAX;
+  m.attr("GAMMA_MAX") = GAMMA_MAX;
 }
