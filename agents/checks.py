@@ -45,6 +45,13 @@ def check_number(name: str, value: Any, low: float, high: float | None = None) -
     return float(value)
 
 
+def check_optional_positive(name: str, value: Any) -> Any:
+    """Return ``value`` if it is ``None`` (switched off) or ``> 0``: a clip bound."""
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be > 0 or None, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: tuple) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")

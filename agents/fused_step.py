@@ -22,6 +22,8 @@ import warnings
 import torch
 from torch.autograd.function import once_differentiable
 
+from agents.checks import check_optional_positive
+
 # -O3 and reassociation (vectorised float sums); no -ffast-math: inf and NaN keep their meaning
 CFLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math"]
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "ntm_step.cpp")
@@ -86,8 +88,7 @@ def ntm_step(
     """
     if memory.device.type != "cpu":
         raise ValueError(f"ntm_step runs on CPU tensors only, got {memory.device}")
-    if head_clip is not None and not head_clip > 0:
-        raise ValueError(f"head_clip must be > 0 or None, got {head_clip}")
+    check_optional_positive("head_clip", head_clip)
     dims = (
         write_prev.shape[1],
         read_prev.shape[1],

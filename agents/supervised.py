@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from agents.checks import check_int, check_positive
+from agents.checks import check_int, check_optional_positive, check_positive
 from agents.cores import MemoryCore
 
 __all__ = ["TASKS", "Batch", "Reader", "Task", "bits_wrong", "make_core", "train_step"]
@@ -204,8 +204,7 @@ def train_step(
     (loss, bits wrong per sequence of that batch). A NaN loss or gradient raises
     ``FloatingPointError`` before the step, so the model keeps its last finite weights."""
     check_int("batch_size", batch_size, 1)
-    if clip_norm is not None and not clip_norm > 0:
-        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+    check_optional_positive("clip_norm", clip_norm)
     lo, hi = task.train_range
     size = int(torch.randint(lo, hi + 1, (1,), generator=gen))
     batch = task.make(batch_size, size, gen)

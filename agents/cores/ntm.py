@@ -24,6 +24,7 @@ from torch import nn
 
 from agents import addressing as A
 from agents import fused_step
+from agents.checks import check_optional_positive
 from agents.cores.base import (
     CoreExtras,
     Diagnostics,
@@ -160,12 +161,8 @@ class NTMCore(StepCore):
         self.fused = (
             bool(fused) if fused is not None else soft and not compile and fused_step.available()
         )
-        if head_clip is not None and not head_clip > 0:
-            raise ValueError(f"head_clip must be > 0 or None, got {head_clip}")
-        self.head_clip = head_clip
-        if state_grad_clip is not None and not state_grad_clip > 0:
-            raise ValueError(f"state_grad_clip must be > 0 or None, got {state_grad_clip}")
-        self.state_grad_clip = state_grad_clip
+        self.head_clip = check_optional_positive("head_clip", head_clip)
+        self.state_grad_clip = check_optional_positive("state_grad_clip", state_grad_clip)
         self._compiled_step = None
         self.S = 2 * shift_range + 1
         ctrl_in = input_size + self.R * self.M
