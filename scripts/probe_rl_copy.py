@@ -15,6 +15,15 @@ succeed, as :func:`agents.ladder.train_ladder`; stops at 99% success at the last
 episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
 its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
 (:meth:`NTMCore.with_memory_slots`).
+
+Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO agents) saves the run into
+``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
+(:func:`agents.checkpoint.save_checkpoint` plus ``probe.json``: the settings, the rung, the
+curriculum and the curve so far). Run the same command again and it continues from there:
+same model, optimizer, env and RNG states, with ``--seconds`` counting this invocation
+only and ``--budget`` the total. Settings that define the run (agent, seed, ladder, envs,
+hyperparameters, core) must match the checkpoint's (``ValueError`` naming them). The
+ladder's success window starts empty after a resume (the next 100 episodes decide).
 """
 
 from __future__ import annotations
@@ -42,6 +51,46 @@ def grow_memory(model, slots: int) -> None:
             setattr(policy, name, core.with_memory_slots(slots))
 
 
+RUN_SETTINGS = ("agent", "seed", "ladder", "advance", "num_symbols", "min_length", "n_envs")
+PROBE = "probe.json"
+
+
+def load_probe(args, hyper: dict) -> dict | None:
+    """The probe state saved in ``args.checkpoint`` (None: start a new run there)."""
+    if not args.checkpoint or not os.path.isfile(os.path.join(args.checkpoint, PROBE)):
+        return None
+    with open(os.path.join(args.checkpoint, PROBE)) as f:
+        saved = json.load(f)
+    now = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "hyper": hyper}
+    now["core_kwargs"] = args.core_kwargs
+    differ = [k for k in now if saved["settings"][k] != now[k]]
+    if differ:
+        pairs = ", ".join(f"{k}: {saved['settings'][k]!r} saved, {now[k]!r} now" for k in differ)
+        raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")
+    return saved
+
+
+def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) -> None:
+    """Save the model (:func:`agents.checkpoint.save_checkpoint`) and the probe's state."""
+    from agents.checkpoint import save_checkpoint
+
+    save_checkpoint(model, args.checkpoint)
+    settings = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "hyper": hyper}
+    record = {
+        "settings": {**settings, "core_kwargs": args.core_kwargs},
+        "rung_index": state["rung_index"],
+        "solved": state["solved"],
+        "steps": int(model.num_timesteps),
+        "train_s": state["train_s"],
+        "curriculum": reached,
+        "log": log,
+    }
+    tmp = os.path.join(args.checkpoint, PROBE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, os.path.join(args.checkpoint, PROBE))
+
+
 def run(args) -> dict:
     import numpy as np
     import torch
@@ -61,11 +110,31 @@ def run(args) -> dict:
 
     hyper = {**HYPER, **args.hyper}
     core = args.core_kwargs or None
-    model = make_agent(
-        args.agent, make_env(args.ladder[0]), seed=args.seed, core_kwargs=core, **hyper
-    )
+    saved = load_probe(args, hyper)
+    if saved is None:
+        model = make_agent(
+            args.agent, make_env(args.ladder[0]), seed=args.seed, core_kwargs=core, **hyper
+        )
+        saved = {"rung_index": 0, "train_s": 0.0, "curriculum": [], "log": []}
+    else:
+        from agents.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.checkpoint)
+        print(json.dumps({"resumed": args.checkpoint, "steps": model.num_timesteps}), flush=True)
+    earlier_s, resumed_at = saved["train_s"], int(model.num_timesteps)
     start = time.perf_counter()
-    log: list[dict] = []
+    log: list[dict] = saved["log"]
+    reached: list = saved["curriculum"]
+    state = {"rung_index": saved["rung_index"], "last_save": start, "stop": False}
+    state["solved"] = saved.get("solved", False)
+
+    def elapsed() -> float:
+        return earlier_s + time.perf_counter() - start
+
+    def save() -> None:
+        state["last_save"] = time.perf_counter()
+        if args.checkpoint:
+            save_probe(args, hyper, model, {**state, "train_s": elapsed()}, reached, log)
 
     class Log(BaseCallback):
         def __init__(self, rung):
@@ -78,7 +147,7 @@ def run(args) -> dict:
                 return
             entry = {
                 "steps": int(self.num_timesteps),
-                "seconds": round(time.perf_counter() - start, 1),
+                "seconds": round(elapsed(), 1),
                 "max_length": self.rung,
                 "mean_return": float(np.mean([i["r"] for i in infos])),
                 "success": float(np.mean(self.model.ep_success_buffer)),
@@ -88,26 +157,38 @@ def run(args) -> dict:
                 self.last_print = self.num_timesteps
                 print(json.dumps(entry), flush=True)
 
-        def _on_step(self) -> bool:
-            return time.perf_counter() - start < args.seconds
+        def _on_rollout_start(self) -> None:  # after an update: a clean point to stop or save
+            state["stop"] = time.perf_counter() - start >= args.seconds
+            if time.perf_counter() - state["last_save"] >= args.checkpoint_every:
+                save()
 
-    reached: list = []
+        def _on_step(self) -> bool:  # a time stop loses one step of n_envs, never an update
+            return not state["stop"]
+
     curve: list = []
-    for i, rung in enumerate(args.ladder):
-        if i > 0:
-            switch_env(model, make_env(rung), rung)
-        reached.append([rung, int(model.num_timesteps), round(time.perf_counter() - start, 1)])
-        print(json.dumps({"rung": rung, "steps": int(model.num_timesteps)}), flush=True)
+    resumed = bool(reached)
+    first = len(args.ladder) if state["solved"] else state["rung_index"]
+    for i in range(first, len(args.ladder)):
+        rung = args.ladder[i]
+        state["rung_index"] = i
+        if not resumed:
+            if i > 0:
+                switch_env(model, make_env(rung), rung)
+            reached.append([rung, int(model.num_timesteps), round(elapsed(), 1)])
+            print(json.dumps({"rung": rung, "steps": int(model.num_timesteps)}), flush=True)
         last = i == len(args.ladder) - 1
         progress = progress_callback(curve, STOP_SUCCESS if last else args.advance)
         model.learn(
             args.budget - model.num_timesteps,
             callback=[progress, Log(rung)],
-            reset_num_timesteps=i == 0,
+            reset_num_timesteps=i == 0 and not resumed,
         )
+        resumed = False
+        state["solved"] = last and progress.met
         if not progress.met or model.num_timesteps >= args.budget:
             break
-    train_s = time.perf_counter() - start
+    train_s = elapsed()
+    save()
     if args.eval_slots:
         grow_memory(model, args.eval_slots)
     evals = {}
@@ -133,6 +214,7 @@ def run(args) -> dict:
         "budget": args.budget,
         "seconds_limit": args.seconds,
         "steps_trained": int(model.num_timesteps),
+        "resumed_at_steps": resumed_at,
         "train_s": train_s,
         "env_steps_per_s": model.num_timesteps / train_s,
         "curriculum": reached,
@@ -163,7 +245,11 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-slots", type=int, default=0)
     parser.add_argument("--print-every", type=int, default=20_000)
     parser.add_argument("--json", default="")
+    parser.add_argument("--checkpoint", default="", help="folder: save, and resume from, here")
+    parser.add_argument("--checkpoint-every", type=float, default=600.0, help="seconds")
     args = parser.parse_args(argv)
+    if args.checkpoint and args.agent in ("ppo", "recurrent-ppo"):
+        parser.error(f"--checkpoint needs a MemoryPPO agent, not {args.agent!r}")
     if min(args.ladder) < args.min_length:
         parser.error("--ladder values must be >= --min-length")
     record = run(args)

@@ -261,3 +261,36 @@ def test_probe_rl_copy_trains_a_ladder_and_evaluates_with_a_bigger_memory(tmp_pa
     assert record["steps_trained"] <= 512 + 4 * 32 and set(record["eval"]) == {"2", "12"}
     assert all(0.0 <= e["mean_return"] <= 1.0 for e in record["eval"].values())
     assert record["eval_memory_slots"] == 16 and record["hyperparameters"]["batch_size"] == 64
+
+
+def test_probe_rl_copy_resumes_from_its_checkpoint_as_one_uninterrupted_run(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2")
+    common += ("--n-envs", "4", "--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2")
+    common += ("--eval-episodes", "4")
+    _, straight = run_script_json(
+        "probe_rl_copy.py", *common, "--budget", "512", tmp_path=tmp_path / "a"
+    )
+    folder = str(tmp_path / "ckpt")
+    _, first = run_script_json(
+        "probe_rl_copy.py", *common, "--budget", "256", "--checkpoint", folder,
+        tmp_path=tmp_path / "b",
+    )  # fmt: skip
+    assert first["steps_trained"] == 256 and first["resumed_at_steps"] == 0
+    stdout, second = run_script_json(
+        "probe_rl_copy.py", *common, "--budget", "512", "--checkpoint", folder,
+        tmp_path=tmp_path / "c",
+    )  # fmt: skip
+    assert '"resumed"' in stdout and second["resumed_at_steps"] == 256
+    assert second["steps_trained"] == straight["steps_trained"] == 512
+    # the training curve of the split run is the uninterrupted run's, entry for entry
+    key = [(e["steps"], e["mean_return"], e["success"]) for e in straight["log"]]
+    assert len(key) == 4 and key == [
+        (e["steps"], e["mean_return"], e["success"]) for e in second["log"]
+    ]
+    assert second["eval"] == straight["eval"]
+    # another run's settings in the same folder: refused, naming the setting
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--seed", "3", "--budget", "600",
+        "--checkpoint", folder, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "seed: 0 saved, 3 now" in proc.stderr

@@ -98,10 +98,12 @@ class NTMCore(StepCore):
         compile: run the per-step function through ``torch.compile`` (soft modes only): fuses
             the ~150 small ops of a step; pays a one-off compile of about a minute.
         fused: on CPU, head activations, addressing, read and write in one C++ kernel with a
-            hand-written backward (:mod:`agents.fused_step`, soft modes only; compiled once per
-            machine, about 30 s). Same results up to float rounding; on other devices the step
-            runs the aten path. ``None`` (default): fused where the modes allow it, ``compile``
-            is off and the kernel builds here (else the aten path, with a warning).
+            hand-written backward (:mod:`agents.fused_step`; compiled once per machine, about
+            30 s). Needs ``write_mode="soft"``; with ``read_mode="sample"`` the slot is drawn
+            from the kernel's read weighting and read from memory t - 1 outside it. Same
+            results up to float rounding; on other devices the step runs the aten path.
+            ``None`` (default): fused where the modes allow it, ``compile`` is off and the
+            kernel builds here (else the aten path, with a warning).
         state_grad_clip: clip the gradient reaching each step's incoming memory and weightings
             to ``[-c, c]`` during the backward (Graves 2013 clips LSTM derivatives this way),
             so it cannot compound through the weighting recurrence (eq. 7) and overflow within
@@ -148,18 +150,17 @@ class NTMCore(StepCore):
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
-        soft = (read_mode, write_mode) == ("soft", "soft")
-        if fused and not soft:
-            raise ValueError(
-                "fused=True needs read_mode and write_mode 'soft', "
-                f"got {read_mode!r} and {write_mode!r}"
-            )
+        soft_writes = write_mode == "soft"
+        if fused and not soft_writes:
+            raise ValueError(f"fused=True needs write_mode 'soft', got {write_mode!r}")
         if fused and compile:
             raise ValueError("fused=True and compile=True are alternatives: choose one")
         if fused:
             fused_step.load()  # a failed build raises here, with the compiler's message
         self.fused = (
-            bool(fused) if fused is not None else soft and not compile and fused_step.available()
+            bool(fused)
+            if fused is not None
+            else soft_writes and not compile and fused_step.available()
         )
         self.head_clip = check_optional_positive("head_clip", head_clip)
         self.state_grad_clip = check_optional_positive("state_grad_clip", state_grad_clip)
@@ -295,7 +296,7 @@ class NTMCore(StepCore):
         return self._step(x, state, replay, extras)
 
     def _step(self, x, state: NTMState, replay, extras) -> StepOutput:
-        B, W = x.shape[0], self.W
+        B = x.shape[0]
         if self.state_grad_clip is not None:
             state = state._replace(
                 memory=clip_grad(state.memory, self.state_grad_clip),
@@ -307,6 +308,7 @@ class NTMCore(StepCore):
             h, c = self.controller(ctrl_in, (state.h, state.c))
         else:
             h, c = self.controller(ctrl_in), state.c
+        picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         if self.fused and x.device.type == "cpu":  # heads, eqs. 2-9 in one C++ kernel
             ww, rw, reads, memory = fused_step.ntm_step(
                 self.head_proj(h),
@@ -316,8 +318,22 @@ class NTMCore(StepCore):
                 self.S,
                 self.head_clip,
             )
-            y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
-            return StepOutput(y, NTMState(h, c, memory, rw, ww, reads))
+            if self.read_mode == "sample":  # the drawn slot of memory t - 1, as below
+                rw = self._choose(rw, self.read_mode, replay, extras, picks)
+                reads = A.read(state.memory, rw)
+        else:
+            ww, rw, reads, memory = self._aten_heads(h, state, replay, extras, picks)
+        y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
+        new_state = NTMState(h, c, memory, rw, ww, reads)
+        if not picks:
+            return StepOutput(y, new_state)
+        slots, logps, ents = zip(*picks, strict=True)
+        return StepOutput(y, new_state, torch.cat(slots, -1), sum(logps), sum(ents))
+
+    def _aten_heads(self, h, state: NTMState, replay, extras, picks):
+        """Addressing (eqs. 5-9), read (eq. 2) and erase/add (eqs. 3-4) in aten ops: the
+        write and read weightings, the reads (of memory t - 1) and the new memory."""
+        W = self.W
         key, beta, g, s, gamma, erase, add = self._head_params(h)
         memory = state.memory
         if self.write_mode == "sequential":  # only the read heads address
@@ -329,7 +345,6 @@ class NTMCore(StepCore):
             prev = torch.cat([state.write_weights, state.read_weights], dim=1)
             weights = A.address(memory, prev, key, beta, g, s, gamma)
             ww, rw = weights[:, :W], weights[:, W:]
-        picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         n_write = W if self.write_mode == "sample" else 0
         if self.write_mode != "sequential":
             ww = self._choose(
@@ -339,13 +354,7 @@ class NTMCore(StepCore):
             rw, self.read_mode, None if replay is None else replay[:, n_write:], extras, picks
         )
         reads = A.read(memory, rw)  # read, then erase and add (as pytorch-ntm, Collier & Beel)
-        memory = A.erase_and_add(memory, ww, erase, add)
-        y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
-        new_state = NTMState(h, c, memory, rw, ww, reads)
-        if not picks:
-            return StepOutput(y, new_state)
-        slots, logps, ents = zip(*picks, strict=True)
-        return StepOutput(y, new_state, torch.cat(slots, -1), sum(logps), sum(ents))
+        return ww, rw, reads, A.erase_and_add(memory, ww, erase, add)
 
     def trace_step(self, state: NTMState) -> dict[str, torch.Tensor]:
         return {"read_weights": state.read_weights, "write_weights": state.write_weights}
