@@ -1,17 +1,19 @@
-"""Training checkpoints that resume MemoryPPO exactly (issue 14 item 7).
+"""Training checkpoints that resume MemoryPPO (and sb3-contrib's RecurrentPPO) exactly.
 
 ``save_checkpoint(model, folder)`` writes three files:
 
 * ``model.zip``: SB3's save (policy and optimizer weights, ``num_timesteps``, ``_last_obs``,
   ``_last_episode_starts``, episode-info buffers, update counters, hyperparameters);
-* ``resume.pt``: the recurrent state ``_last_state`` and the torch (CPU and CUDA), numpy and
-  Python RNG states;
+* ``resume.pt``: the algorithm's name, its recurrent state (MemoryPPO's ``_last_state``,
+  RecurrentPPO's ``_last_lstm_states``: both left out of SB3's save) and the torch (CPU and
+  CUDA), numpy and Python RNG states;
 * ``env.pkl``: the VecEnv itself (cloudpickle), when it pickles: memenvs envs (single and
   native vector) and ``DummyVecEnv``/``VecMonitor`` do, with their own generators.
 
 Guarantee: ``load_checkpoint(folder)`` followed by ``model.learn(n, reset_num_timesteps=
 False)`` gives bitwise the same parameters, optimizer state and step count as never having
-stopped (same device and library versions; tested for the LSTM and NTM cores, CPU). The
+stopped (same device and library versions; tested for MemoryPPO's LSTM and NTM cores and
+for RecurrentPPO, CPU). The
 learning-rate and clip schedules see the progress of the resumed ``learn`` call, as SB3's
 do: exact for constant schedules, which are the defaults.
 
@@ -36,6 +38,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 import torch
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.cores.state import tree_map
@@ -89,17 +92,30 @@ def _load_env(blob: bytes) -> VecEnv:
     return env
 
 
-def save_checkpoint(model: MemoryPPO, path: str | Path) -> Path:
-    """Write a resumable checkpoint of ``model`` into the folder ``path`` (created)."""
-    if not isinstance(model, MemoryPPO):
-        raise ValueError(f"model must be a MemoryPPO, got {type(model).__name__}")
+def _algorithms() -> dict[str, tuple[type[OnPolicyAlgorithm], str]]:
+    """Name -> (class, attribute of the recurrent state between rollouts)."""
+    from sb3_contrib import RecurrentPPO
+
+    return {
+        "MemoryPPO": (MemoryPPO, "_last_state"),
+        "RecurrentPPO": (RecurrentPPO, "_last_lstm_states"),
+    }
+
+
+def save_checkpoint(model: OnPolicyAlgorithm, path: str | Path) -> Path:
+    """Write a resumable checkpoint of ``model`` (a MemoryPPO or RecurrentPPO) into the
+    folder ``path`` (created)."""
+    name = type(model).__name__
+    if name not in _algorithms() or not isinstance(model, _algorithms()[name][0]):
+        raise ValueError(f"model must be a MemoryPPO or RecurrentPPO, got {name}")
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / MODEL)
-    state = None
-    if model._last_state is not None:
-        state = tree_map(lambda t: t.detach().cpu(), model._last_state)
-    torch.save({"last_state": state, "rng": _rng_states()}, folder / RESUME)
+    state = getattr(model, _algorithms()[name][1])
+    if state is not None:
+        state = tree_map(lambda t: t.detach().cpu(), state)
+    extra = {"algorithm": name, "last_state": state, "rng": _rng_states()}
+    torch.save(extra, folder / RESUME)
     env_file = folder / ENV
     env_file.unlink(missing_ok=True)
     try:
@@ -117,7 +133,7 @@ def save_checkpoint(model: MemoryPPO, path: str | Path) -> Path:
 
 def load_checkpoint(
     path: str | Path, env: VecEnv | None = None, device: torch.device | str = "auto"
-) -> MemoryPPO:
+) -> OnPolicyAlgorithm:
     """Rebuild a model from :func:`save_checkpoint`'s folder, ready for ``learn(n,
     reset_num_timesteps=False)``. ``env=None`` takes the saved env (exact resume); an
     ``env`` given here is reset at the next ``learn`` (see the module docstring)."""
@@ -131,12 +147,14 @@ def load_checkpoint(
                 f"checkpoint {str(folder)!r} has no pickled env ({ENV}): pass env= (it is reset)"
             )
         env = _load_env((folder / ENV).read_bytes())
-    model = MemoryPPO.load(folder / MODEL, env=env, device=device, force_reset=not exact)
     extra = torch.load(folder / RESUME, weights_only=False)
+    cls, attribute = _algorithms()[extra.get("algorithm", "MemoryPPO")]
+    model = cls.load(folder / MODEL, env=env, device=device, force_reset=not exact)
     if exact:
-        state = extra["last_state"]
-        model._last_state = tree_map(lambda t: t.to(model.device), state)
+        state = tree_map(lambda t: t.to(model.device), extra["last_state"])
     else:  # a fresh env: the next learn resets it and starts from the initial state
-        model._last_obs, model._last_state = None, None
+        model._last_obs, state = None, None
+    if exact or attribute == "_last_state":  # RecurrentPPO keeps zeros for a fresh start
+        setattr(model, attribute, state)
     _set_rng_states(extra["rng"])
     return model

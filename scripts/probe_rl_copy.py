@@ -16,14 +16,16 @@ episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. 
 its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
 (:meth:`NTMCore.with_memory_slots`).
 
-Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO agents) saves the run into
-``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
+Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO and RecurrentPPO agents) saves
+the run into ``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
 (:func:`agents.checkpoint.save_checkpoint` plus ``probe.json``: the settings, the rung, the
 curriculum and the curve so far). Run the same command again and it continues from there:
-same model, optimizer, env and RNG states, with ``--seconds`` counting this invocation
-only and ``--budget`` the total. Settings that define the run (agent, seed, ladder, envs,
+same model, optimizer, env and RNG states, with ``--seconds`` counting this invocation only
+and ``--budget`` the total. Settings that define the run (agent, seed, ladder, envs,
 hyperparameters, core) must match the checkpoint's (``ValueError`` naming them). The
 ladder's success window starts empty after a resume (the next 100 episodes decide).
+``kill -TERM`` stops training at the next env step, saves and exits without evaluating
+(status 143); the steps of the unfinished rollout are counted but not trained on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
@@ -158,13 +161,17 @@ def run(args) -> dict:
                 print(json.dumps(entry), flush=True)
 
         def _on_rollout_start(self) -> None:  # after an update: a clean point to stop or save
-            state["stop"] = time.perf_counter() - start >= args.seconds
+            state["stop"] |= time.perf_counter() - start >= args.seconds
             if time.perf_counter() - state["last_save"] >= args.checkpoint_every:
                 save()
 
         def _on_step(self) -> bool:  # a time stop loses one step of n_envs, never an update
             return not state["stop"]
 
+    def terminate(signum, frame) -> None:  # SIGTERM: stop now, save, skip the evaluation
+        state["stop"] = state["terminated"] = True
+
+    signal.signal(signal.SIGTERM, terminate)
     curve: list = []
     resumed = bool(reached)
     first = len(args.ladder) if state["solved"] else state["rung_index"]
@@ -189,6 +196,9 @@ def run(args) -> dict:
             break
     train_s = elapsed()
     save()
+    if state.get("terminated"):
+        print(json.dumps({"terminated": int(model.num_timesteps)}), flush=True)
+        sys.exit(143)
     if args.eval_slots:
         grow_memory(model, args.eval_slots)
     evals = {}
@@ -248,8 +258,8 @@ def main(argv=None) -> None:
     parser.add_argument("--checkpoint", default="", help="folder: save, and resume from, here")
     parser.add_argument("--checkpoint-every", type=float, default=600.0, help="seconds")
     args = parser.parse_args(argv)
-    if args.checkpoint and args.agent in ("ppo", "recurrent-ppo"):
-        parser.error(f"--checkpoint needs a MemoryPPO agent, not {args.agent!r}")
+    if args.checkpoint and args.agent == "ppo":
+        parser.error("--checkpoint needs a recurrent agent (MemoryPPO or RecurrentPPO), not 'ppo'")
     if min(args.ladder) < args.min_length:
         parser.error("--ladder values must be >= --min-length")
     record = run(args)

@@ -8,7 +8,8 @@ replays ``--steps`` steps with episode starts, then backpropagates. Reported: mi
 per step (forward + backward; best and median of 5), aten ops per step forward and backward,
 how many of them return a whole ``[B, N, M]`` memory or more (bandwidth-bound passes; at
 small ``B`` parameter gradients count too), and the top
-ops by self CPU time (torch.profiler). Single-threaded.
+ops by self CPU time (torch.profiler). Single-threaded. ``--read-mode sample`` profiles the
+sampled-read NTM (``stochastic-ntm``), its read log-probabilities and entropies in the loss.
 """
 
 from __future__ import annotations
@@ -43,19 +44,31 @@ class OpLog(TorchDispatchMode):
         return out
 
 
-def profile(batch: int, steps: int, compile: bool = False, fused: bool = False) -> dict:
+def profile(
+    batch: int, steps: int, compile: bool = False, fused: bool = False, read_mode: str = "soft"
+) -> dict:
+    from agents.cores.base import CoreExtras
     from agents.cores.ntm import NTMCore
 
     torch.manual_seed(0)
-    core = NTMCore(INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile, fused=fused)
+    core = NTMCore(
+        INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile, fused=fused,
+        read_mode=read_mode,
+    )  # fmt: skip
     x = torch.randn(steps, batch, INPUT)
     starts = torch.zeros(steps, batch)
     starts[0] = 1
     starts[steps // 3 :: steps // 3, : batch // 2 + 1] = 1  # resets mid-sequence, as in PPO
 
+    def loss(y, extras):
+        if read_mode == "soft":
+            return y.square().mean()
+        return y.square().mean() + extras.log_prob.mean() + extras.entropy.mean()
+
     def once():
-        y, _ = core(x, core.initial_state(batch), starts)
-        y.square().mean().backward()
+        extras = CoreExtras()
+        y, _ = core(x, core.initial_state(batch), starts, extras)
+        loss(y, extras).backward()
 
     once()
     times = []
@@ -67,10 +80,11 @@ def profile(batch: int, steps: int, compile: bool = False, fused: bool = False) 
     logs = {}
     y, state = core(x[:-1], core.initial_state(batch), starts[:-1])
     state = tuple(s.detach().requires_grad_() for s in state)  # BPTT: grads flow into t-1
+    extras = CoreExtras()
     with OpLog() as fwd:
-        y, _ = core(x[-1:], type(core.initial_state(1))(*state), starts[-1:])
+        y, _ = core(x[-1:], type(core.initial_state(1))(*state), starts[-1:], extras)
     with OpLog() as bwd:
-        y.square().mean().backward()
+        loss(y, extras).backward()
     for name, log in (("forward", fwd), ("backward", bwd)):
         logs[f"{name}_ops"] = len(log.ops)
         logs[f"{name}_memory_ops"] = sum(size >= big for _, size in log.ops)
@@ -83,6 +97,7 @@ def profile(batch: int, steps: int, compile: bool = False, fused: bool = False) 
         "steps": steps,
         "compile": compile,
         "fused": fused,
+        "read_mode": read_mode,
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
         **logs,
@@ -98,6 +113,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--compile", action="store_true", help="NTMCore(compile=True)")
     parser.add_argument("--fused", action="store_true", help="NTMCore(fused=True): C++ kernel")
+    parser.add_argument("--read-mode", choices=("soft", "sample"), default="soft")
     parser.add_argument("--out", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
@@ -106,7 +122,7 @@ def main(argv=None) -> None:
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch values must be >= 1, got {args.batch}")
     torch.set_num_threads(1)
-    results = [profile(b, args.steps, args.compile, args.fused) for b in args.batch]
+    results = [profile(b, args.steps, args.compile, args.fused, args.read_mode) for b in args.batch]
     lines = [
         "| B | ms/step best (median) | ops/step fwd (memory-sized) | ops/step bwd (memory-sized)"
         " | top ops: calls/step, % self CPU |",

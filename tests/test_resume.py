@@ -1,10 +1,12 @@
-"""Checkpoints resume MemoryPPO training exactly (issue 14 item 7)."""
+"""Checkpoints resume MemoryPPO (and RecurrentPPO) training exactly (issue 14 item 7)."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import pytest
 import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import memenvs  # noqa: F401
@@ -16,20 +18,29 @@ SMALL = {
 }
 
 
-def make_model(policy: str) -> MemoryPPO:
-    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=0, env_kwargs={"delay": 3})
+def make_env(seed: int = 0):
+    return make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=seed, env_kwargs={"delay": 3})
+
+
+def make_model(policy: str) -> MemoryPPO | RecurrentPPO:
+    if policy == "RecurrentPPO":
+        kwargs = {"lstm_hidden_size": 16, "net_arch": [16]}
+        return RecurrentPPO(
+            "MlpLstmPolicy", make_env(), n_steps=16, batch_size=32, seed=0, policy_kwargs=kwargs
+        )
     return MemoryPPO(
-        policy, env, n_steps=16, seq_len=8, seed=0, policy_kwargs={"core_kwargs": SMALL[policy]}
-    )
+        policy, make_env(), n_steps=16, seq_len=8, seed=0,
+        policy_kwargs={"core_kwargs": SMALL[policy]},
+    )  # fmt: skip
 
 
-def snapshot(model: MemoryPPO) -> list[torch.Tensor]:
+def snapshot(model) -> list[torch.Tensor]:
     opt = model.policy.optimizer.state_dict()["state"]
     moments = [t for s in opt.values() for t in s.values() if isinstance(t, torch.Tensor)]
     return [p.detach().clone() for p in model.policy.parameters()] + moments
 
 
-@pytest.mark.parametrize("policy", list(SMALL))
+@pytest.mark.parametrize("policy", [*SMALL, "RecurrentPPO"])
 def test_save_load_resume_equals_straight_run_bitwise(policy, tmp_path):
     straight = make_model(policy)
     straight.learn(768)
@@ -39,7 +50,7 @@ def test_save_load_resume_equals_straight_run_bitwise(policy, tmp_path):
     del resumed
     torch.manual_seed(123)  # whatever happens between save and load must not matter
     loaded = load_checkpoint(tmp_path / "ckpt")
-    assert loaded.num_timesteps == 384
+    assert loaded.num_timesteps == 384 and type(loaded) is type(straight)
     loaded.learn(384, reset_num_timesteps=False)
     assert loaded.num_timesteps == straight.num_timesteps == 768
     a, b = snapshot(straight), snapshot(loaded)
@@ -48,14 +59,20 @@ def test_save_load_resume_equals_straight_run_bitwise(policy, tmp_path):
     assert diff == 0.0, f"max difference {diff}"
 
 
-def test_load_checkpoint_with_a_fresh_env_resets_it(tmp_path):
-    model = make_model("MlpLstmPolicy")
+@pytest.mark.parametrize("policy", ["MlpLstmPolicy", "RecurrentPPO"])
+def test_load_checkpoint_with_a_fresh_env_resets_it(policy, tmp_path):
+    model = make_model(policy)
     model.learn(64)
     save_checkpoint(model, tmp_path / "ckpt")
-    fresh = make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=1, env_kwargs={"delay": 3})
-    loaded = load_checkpoint(tmp_path / "ckpt", env=fresh)
+    loaded = load_checkpoint(tmp_path / "ckpt", env=make_env(seed=1))
     loaded.learn(64, reset_num_timesteps=False)
     assert loaded.num_timesteps == 128
+
+
+def test_save_checkpoint_refuses_other_algorithms(tmp_path):
+    model = PPO("MlpPolicy", make_env(), n_steps=16)
+    with pytest.raises(ValueError, match="MemoryPPO or RecurrentPPO, got PPO"):
+        save_checkpoint(model, tmp_path / "ckpt")
 
 
 def test_load_with_force_reset_false_and_a_fresh_env_says_what_to_do(tmp_path):

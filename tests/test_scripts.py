@@ -236,12 +236,14 @@ def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
     assert "max_memory" not in record["core_kwargs"] and set(record["eval"]) == {"2", "4"}
 
 
-def test_profile_ntm_counts_ops_and_memory_passes(tmp_path):
+@pytest.mark.parametrize("mode", [(), ("--read-mode", "sample", "--fused")])
+def test_profile_ntm_counts_ops_and_memory_passes(mode, tmp_path):
     stdout, data = run_script_json(
-        "profile_ntm.py", "--batch", "4", "--steps", "6", tmp_path=tmp_path
+        "profile_ntm.py", "--batch", "4", "--steps", "6", *mode, tmp_path=tmp_path
     )
     (record,) = data["results"]
     assert record["ms_per_step_best"] > 0 and record["forward_ops"] > 10
+    assert record["read_mode"] == ("sample" if mode else "soft") and record["fused"] == bool(mode)
     # the step reads and writes memory: some ops return a whole [B, N, M] memory
     assert record["forward_memory_ops"] >= 1 and record["backward_memory_ops"] >= 1
     assert "| 4 |" in stdout
@@ -294,3 +296,26 @@ def test_probe_rl_copy_resumes_from_its_checkpoint_as_one_uninterrupted_run(tmp_
         "--checkpoint", folder, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode != 0 and "seed: 0 saved, 3 now" in proc.stderr
+
+
+def test_probe_rl_copy_saves_and_exits_on_sigterm(tmp_path):
+    folder = tmp_path / "ckpt"
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(ROOT / "scripts" / "probe_rl_copy.py"), "--agent", "lstm",
+            "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2", "--n-envs", "4",
+            "--hyper", '{"n_steps": 32, "batch_size": 64}', "--budget", "100000000",
+            "--print-every", "1", "--checkpoint", str(folder),
+        ],
+        stdout=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        while '"mean_return"' not in proc.stdout.readline():  # a rollout is logged
+            assert proc.poll() is None
+        proc.terminate()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and '"terminated"' in out
+    saved = json.loads((folder / "probe.json").read_text())
+    assert saved["steps"] > 0 and saved["log"] and (folder / "model.zip").is_file()
