@@ -52,10 +52,9 @@ def test_fused_step_gradients_match_finite_differences(W, R, S, clip):
     assert torch.autograd.gradcheck(lambda *t: fused_step.ntm_step(*t, S, clip), inputs)
 
 
-@pytest.mark.parametrize("kwargs", CONFIGS)
-def test_fused_core_equals_aten_core_in_outputs_and_parameter_gradients(float64, kwargs):
-    """A sequence with episode starts mid-way: same outputs, final state and parameter
-    gradients (float64, to 1e-10) whichever path runs the step."""
+def core_pair(**kwargs):
+    """Two equal small cores, aten and fused, and a 7-step batch of 3 with episode starts
+    mid-way: ``(aten, fused, x [7, 3, 5], starts [7, 3])``."""
     torch.manual_seed(0)
     aten = NTMCore(5, 12, 6, controller_size=16, fused=False, **kwargs)
     fused = NTMCore(5, 12, 6, controller_size=16, fused=True, **kwargs)
@@ -64,6 +63,14 @@ def test_fused_core_equals_aten_core_in_outputs_and_parameter_gradients(float64,
     starts = torch.zeros(7, 3)
     starts[0] = 1
     starts[4, 1] = 1
+    return aten, fused, x, starts
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_fused_core_equals_aten_core_in_outputs_and_parameter_gradients(float64, kwargs):
+    """A sequence with episode starts mid-way: same outputs, final state and parameter
+    gradients (float64, to 1e-10) whichever path runs the step."""
+    aten, fused, x, starts = core_pair(**kwargs)
     results = []
     for core in (aten, fused):
         y, state = core(x, core.initial_state(3), starts)
@@ -83,15 +90,7 @@ def test_fused_core_with_sampled_reads_equals_aten_core(float64, kwargs):
     outside it): sampling under one seed draws the same slots; replaying them gives the same
     outputs, state, log-probabilities, entropies and parameter gradients through all of them
     (float64) as the aten path."""
-    torch.manual_seed(0)
-    kwargs = {"controller_size": 16, "read_mode": "sample", **kwargs}
-    aten = NTMCore(5, 12, 6, fused=False, **kwargs)
-    fused = NTMCore(5, 12, 6, fused=True, **kwargs)
-    fused.load_state_dict(aten.state_dict())
-    x = torch.randn(7, 3, 5) * 3
-    starts = torch.zeros(7, 3)
-    starts[0] = 1
-    starts[4, 1] = 1
+    aten, fused, x, starts = core_pair(read_mode="sample", **kwargs)
     drawn = []
     for core in (aten, fused):
         torch.manual_seed(7)
