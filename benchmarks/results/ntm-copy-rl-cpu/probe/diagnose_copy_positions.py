@@ -4,6 +4,8 @@
     python diagnose_copy_positions.py CHECKPOINT_DIR MAX_LENGTH
 
 The second form evaluates a run saved by ``probe_rl_copy.py --checkpoint`` (no training).
+For an NTM it also prints, for the first episode, the slot each head weights most at each
+step (input phase, delimiter, output phase).
 
 Trains AGENT (MemoryPPO with lr 1e-3, ent_coef 0.01, n_steps 64, batch_size 1024, n_epochs 4,
 then the JSON HYPER over those) on Copy-v0 with lengths 1..MAX_LENGTH, 32 envs, seed 0, for
@@ -49,13 +51,19 @@ def main() -> None:
     task = ev.venv.venv.task
     obs, state, starts = ev.reset(), None, np.ones(256, bool)
     seqs = np.stack([task.sequence(i) for i in range(256)])
-    actions = []
+    actions, slots = [], {"write": [], "read": []}
     for _ in range(2 * length + 1):
         a, state = model.predict(obs, state=state, episode_start=starts, deterministic=True)
         actions.append(a.copy())
+        core = state[0]  # (actor core state, critic core state or None)
+        if hasattr(core, "write_weights"):  # an NTM: where head 0 of episode 0 points
+            slots["write"].append(int(core.write_weights[0, 0].argmax()))
+            slots["read"].append(int(core.read_weights[0, 0].argmax()))
         obs, _, starts, _ = ev.step(a)
     out = np.stack(actions[length + 1 :], 1)
     print("per-position accuracy", (out == seqs).mean(0).round(2).tolist())
+    for head, seq in slots.items():
+        print(f"episode 0, {head} head 0: slot of the largest weight at each step", seq)
     for j in range(length):
         match = [round(float((out[:, j] == seqs[:, k]).mean()), 2) for k in range(length)]
         print("pos", j, "matches input pos", match)
