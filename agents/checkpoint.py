@@ -105,13 +105,13 @@ def _algorithms() -> dict[str, tuple[type[OnPolicyAlgorithm], str]]:
 def save_checkpoint(model: OnPolicyAlgorithm, path: str | Path) -> Path:
     """Write a resumable checkpoint of ``model`` (a MemoryPPO or RecurrentPPO) into the
     folder ``path`` (created)."""
-    name = type(model).__name__
-    if name not in _algorithms() or not isinstance(model, _algorithms()[name][0]):
+    name, algorithms = type(model).__name__, _algorithms()
+    if name not in algorithms or not isinstance(model, algorithms[name][0]):
         raise ValueError(f"model must be a MemoryPPO or RecurrentPPO, got {name}")
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / MODEL)
-    state = getattr(model, _algorithms()[name][1])
+    state = getattr(model, algorithms[name][1])
     if state is not None:
         state = tree_map(lambda t: t.detach().cpu(), state)
     extra = {"algorithm": name, "last_state": state, "rng": _rng_states()}

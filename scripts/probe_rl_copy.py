@@ -58,14 +58,19 @@ RUN_SETTINGS = ("agent", "seed", "ladder", "advance", "num_symbols", "min_length
 PROBE = "probe.json"
 
 
+def run_settings(args, hyper: dict) -> dict:
+    """What defines a run: a checkpoint resumes only under the same settings."""
+    settings = {k: getattr(args, k) for k in RUN_SETTINGS}
+    return {**settings, "hyper": hyper, "core_kwargs": args.core_kwargs}
+
+
 def load_probe(args, hyper: dict) -> dict | None:
     """The probe state saved in ``args.checkpoint`` (None: start a new run there)."""
     if not args.checkpoint or not os.path.isfile(os.path.join(args.checkpoint, PROBE)):
         return None
     with open(os.path.join(args.checkpoint, PROBE)) as f:
         saved = json.load(f)
-    now = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "hyper": hyper}
-    now["core_kwargs"] = args.core_kwargs
+    now = run_settings(args, hyper)
     differ = [k for k in now if saved["settings"][k] != now[k]]
     if differ:
         pairs = ", ".join(f"{k}: {saved['settings'][k]!r} saved, {now[k]!r} now" for k in differ)
@@ -78,9 +83,8 @@ def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) 
     from agents.checkpoint import save_checkpoint
 
     save_checkpoint(model, args.checkpoint)
-    settings = {**{k: getattr(args, k) for k in RUN_SETTINGS}, "hyper": hyper}
     record = {
-        "settings": {**settings, "core_kwargs": args.core_kwargs},
+        "settings": run_settings(args, hyper),
         "rung_index": state["rung_index"],
         "solved": state["solved"],
         "steps": int(model.num_timesteps),
@@ -128,8 +132,8 @@ def run(args) -> dict:
     start = time.perf_counter()
     log: list[dict] = saved["log"]
     reached: list = saved["curriculum"]
-    state = {"rung_index": saved["rung_index"], "last_save": start, "stop": False}
-    state["solved"] = saved.get("solved", False)
+    state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
+    state.update(last_save=start, stop=False, terminated=False)
 
     def elapsed() -> float:
         return earlier_s + time.perf_counter() - start
@@ -196,7 +200,7 @@ def run(args) -> dict:
             break
     train_s = elapsed()
     save()
-    if state.get("terminated"):
+    if state["terminated"]:
         print(json.dumps({"terminated": int(model.num_timesteps)}), flush=True)
         sys.exit(143)
     if args.eval_slots:
