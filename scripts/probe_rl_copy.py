@@ -22,7 +22,9 @@ the run into ``DIR`` every ``--checkpoint-every`` seconds of training and when t
 curriculum and the curve so far). Run the same command again and it continues from there:
 same model, optimizer, env and RNG states, with ``--seconds`` counting this invocation only
 and ``--budget`` the total. Settings that define the run (agent, seed, ladder, envs,
-hyperparameters, core) must match the checkpoint's (``ValueError`` naming them). The
+hyperparameters, core) must match the checkpoint's (``ValueError`` naming them), except that
+a ``--ladder`` that starts with the saved one continues it: a solved run trains on at the next
+rung (e.g. ``--ladder 2 5 10 20 50`` after ``2 5 10 20``). The
 ladder's success window starts empty after a resume (the next 100 episodes decide).
 ``kill -TERM`` stops training at the next env step, saves and exits without evaluating
 (status 143); the steps of the unfinished rollout are counted but not trained on.
@@ -70,8 +72,9 @@ def load_probe(args, hyper: dict) -> dict | None:
         return None
     with open(os.path.join(args.checkpoint, PROBE)) as f:
         saved = json.load(f)
-    now = run_settings(args, hyper)
-    differ = [k for k in now if saved["settings"][k] != now[k]]
+    now, before = run_settings(args, hyper), saved["settings"]
+    longer = args.ladder[: len(before["ladder"])] == before["ladder"]  # continues the ladder
+    differ = [k for k in now if before[k] != now[k] and not (k == "ladder" and longer)]
     if differ:
         pairs = ", ".join(f"{k}: {saved['settings'][k]!r} saved, {now[k]!r} now" for k in differ)
         raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")
@@ -134,6 +137,11 @@ def run(args) -> dict:
     reached: list = saved["curriculum"]
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False)
+    resumed = bool(reached)
+    if state["solved"] and len(args.ladder) > len(saved["settings"]["ladder"]):
+        # a longer --ladder takes a solved run on to its next rung
+        state.update(solved=False, rung_index=len(saved["settings"]["ladder"]))
+        resumed = False
 
     def elapsed() -> float:
         return earlier_s + time.perf_counter() - start
@@ -177,7 +185,6 @@ def run(args) -> dict:
 
     signal.signal(signal.SIGTERM, terminate)
     curve: list = []
-    resumed = bool(reached)
     first = len(args.ladder) if state["solved"] else state["rung_index"]
     for i in range(first, len(args.ladder)):
         rung = args.ladder[i]

@@ -298,6 +298,41 @@ def test_probe_rl_copy_resumes_from_its_checkpoint_as_one_uninterrupted_run(tmp_
     assert proc.returncode != 0 and "seed: 0 saved, 3 now" in proc.stderr
 
 
+def test_probe_rl_copy_continues_a_checkpoint_up_a_longer_ladder(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--n-envs", "4")
+    common += ("--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2")
+    common += ("--eval-episodes", "4", "--advance", "0.0")
+    folder = tmp_path / "ckpt"
+    ckpt = ("--checkpoint", str(folder))
+    _, first = run_script_json(
+        "probe_rl_copy.py", *common, "--ladder", "2", "--budget", "256", *ckpt,
+        tmp_path=tmp_path / "a",
+    )  # fmt: skip
+    assert [r[0] for r in first["curriculum"]] == [2]  # the last rung needs 99%: not solved
+    # unsolved: the saved rung goes on, now under --advance (0: met after 100 episodes), then 3
+    _, second = run_script_json(
+        "probe_rl_copy.py", *common, "--ladder", "2", "3", "--budget", "1024", *ckpt,
+        tmp_path=tmp_path / "b",
+    )  # fmt: skip
+    assert [r[0] for r in second["curriculum"]] == [2, 3] and second["steps_trained"] >= 1024
+    # solved: a longer ladder starts at its next rung (the saved state marked solved here)
+    saved = json.loads((folder / "probe.json").read_text())
+    (folder / "probe.json").write_text(json.dumps({**saved, "solved": True}))
+    _, third = run_script_json(
+        "probe_rl_copy.py", *common, "--ladder", "2", "3", "4", "--budget", "1280", *ckpt,
+        tmp_path=tmp_path / "c",
+    )  # fmt: skip
+    steps = [r[1] for r in third["curriculum"]]
+    assert [r[0] for r in third["curriculum"]] == [2, 3, 4] and steps[2] == saved["steps"]
+    assert {e["max_length"] for e in third["log"] if e["steps"] > saved["steps"]} == {4}
+    # a ladder that does not start with the saved one is another run
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--ladder", "3", "4",
+        "--budget", "1000", *ckpt, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "ladder: [2, 3, 4] saved, [3, 4] now" in proc.stderr
+
+
 def test_probe_rl_copy_saves_and_exits_on_sigterm(tmp_path):
     folder = tmp_path / "ckpt"
     proc = subprocess.Popen(
