@@ -76,7 +76,7 @@ def load_probe(args, hyper: dict) -> dict | None:
     longer = args.ladder[: len(before["ladder"])] == before["ladder"]  # continues the ladder
     differ = [k for k in now if before[k] != now[k] and not (k == "ladder" and longer)]
     if differ:
-        pairs = ", ".join(f"{k}: {saved['settings'][k]!r} saved, {now[k]!r} now" for k in differ)
+        pairs = ", ".join(f"{k}: {before[k]!r} saved, {now[k]!r} now" for k in differ)
         raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")
     return saved
 
@@ -125,7 +125,8 @@ def run(args) -> dict:
         model = make_agent(
             args.agent, make_env(args.ladder[0]), seed=args.seed, core_kwargs=core, **hyper
         )
-        saved = {"rung_index": 0, "train_s": 0.0, "curriculum": [], "log": []}
+        saved = {"settings": run_settings(args, hyper), "rung_index": 0, "train_s": 0.0}
+        saved.update(curriculum=[], log=[])
     else:
         from agents.checkpoint import load_checkpoint
 
@@ -137,10 +138,10 @@ def run(args) -> dict:
     reached: list = saved["curriculum"]
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False)
-    resumed = bool(reached)
-    if state["solved"] and len(args.ladder) > len(saved["settings"]["ladder"]):
+    resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
+    if state["solved"] and len(args.ladder) > saved_rungs:
         # a longer --ladder takes a solved run on to its next rung
-        state.update(solved=False, rung_index=len(saved["settings"]["ladder"]))
+        state.update(solved=False, rung_index=saved_rungs)
         resumed = False
 
     def elapsed() -> float:
