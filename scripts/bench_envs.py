@@ -203,8 +203,12 @@ def machine_info(pinned: int | None) -> dict[str, Any]:
     except PackageNotFoundError:  # popgym is optional
         popgym_version = None
     try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        commit = subprocess.run(  # the memenvs checkout's commit, whatever the working dir
+            ["git", "describe", "--always", "--dirty"],
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(memenvs.__file__))),
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
