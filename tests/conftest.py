@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -14,3 +19,16 @@ def fused_ntm_kernel_built():
     from agents import fused_step
 
     fused_step.available()
+
+
+@pytest.fixture
+def load_script():
+    """``load_script("bench_envs")``: a ``scripts/`` file imported as a module."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -8,26 +8,25 @@ from agents.benchutil import machine
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def head() -> str:
+    """This checkout's commit, abbreviated as git does."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def test_machine_names_the_checkout_and_the_simd_level_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not a git repository
     record = machine()
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    assert record["commit"] == head and len(head) >= 7
+    assert record["commit"] == head() and len(head()) >= 7
     assert isinstance(record["uncommitted_changes"], bool)
     assert record["cpu_capability"] in {"DEFAULT", "VSX", "ZVECTOR", "AVX2", "AVX512", "SVE256"}
 
 
-def test_bench_envs_names_the_memenvs_checkout_from_any_directory(tmp_path, monkeypatch):
+def test_bench_envs_names_the_memenvs_checkout_from_any_directory(
+    tmp_path, monkeypatch, load_script
+):
     """The env benchmark's torch-free header (its own reader) names the same checkout."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_envs", ROOT / "scripts" / "bench_envs.py")
-    bench_envs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_envs)
+    bench_envs = load_script("bench_envs")
     monkeypatch.chdir(tmp_path)  # not a git repository
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    assert bench_envs.machine_info(None)["commit"].startswith(head)
+    assert bench_envs.machine_info(None)["commit"].startswith(head())

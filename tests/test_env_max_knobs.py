@@ -48,23 +48,13 @@ def test_make_and_reset_at_ten_times_the_issue_sizes_is_quick(env_id, knobs, num
 
 
 # ------------------------------------------------------------- the benchmark's knob search
-def bench_envs():
-    import importlib.util
-
-    path = ROOT / "scripts" / "bench_envs.py"
-    spec = importlib.util.spec_from_file_location("bench_envs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     "task, knob, rows",
     [("CountRecall", "num_symbols", 1), ("Copy", "max_length", 4), ("RepeatPrevious", "k", 1)],
 )
-def test_largest_knob_is_the_last_value_that_passes_validation(task, knob, rows):
+def test_largest_knob_is_the_last_value_that_passes_validation(task, knob, rows, load_script):
     """The search builds nothing big: the next value up must be refused by the task itself."""
-    bench = bench_envs()
+    bench = load_script("bench_envs")
     entry = next(e for e in TASKS if e.name == task)
     knobs = bench.largest_knobs(entry, knob, rows)
     task_cls = entry.env_class().task_cls

@@ -157,14 +157,8 @@ def test_bench_train_minibatches_scale_with_envs_and_fps_counts_whole_rollouts(t
     assert "| lstm | " in stdout and "fps (4 envs, 1 thr)" in stdout
 
 
-def test_bench_train_table_reads_large_peak_memory():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "bench_train", ROOT / "scripts" / "bench_train.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_train_table_reads_large_peak_memory(load_script):
+    bench = load_script("bench_train")
     rows = [
         {"agent": a, "n_envs": n, "threads": 1, "fps": f, "peak_rss_mb": m}
         for a, n, f, m in [("ppo", 8, 100.0, 300), ("ppo", 64, 200.0, 310),
