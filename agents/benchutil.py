@@ -19,28 +19,17 @@ def machine() -> dict[str, Any]:
     A training run repeats bitwise on one machine. Across machines float rounding can differ
     (torch picks its CPU kernels by SIMD level) and training amplifies it: Copy probe curves
     made on two session machines agree for ~10,000 env steps, then drift apart."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import gymnasium
     import numpy
     import stable_baselines3
     import torch
 
-    git = {"cwd": os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "text": True}
-    try:  # the checkout this package was imported from, whatever the working directory
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], **git, capture_output=True, check=True
-        ).stdout.strip()
-        dirty = bool(subprocess.run(["git", "diff", "--quiet", "HEAD"], **git).returncode)
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", None
+    from memenvs.provenance import checkout_commit, cpu_model
+
+    commit, dirty = checkout_commit(__file__)  # this package's checkout, whatever the cwd
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "gpu": gpu,

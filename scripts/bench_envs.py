@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import memenvs  # noqa: E402
 import memenvs.core  # noqa: E402
 from memenvs.evaluate import sample_actions  # noqa: E402
+from memenvs.provenance import checkout_commit, cpu_model  # noqa: E402
 from memenvs.registry import TASKS  # noqa: E402
 
 NUM_ENVS = (1, 64, 1024)
@@ -184,17 +185,6 @@ def markdown_table(results: dict[str, dict[str, float]], refs: dict[str, float |
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine_info(pinned: int | None) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -202,16 +192,7 @@ def machine_info(pinned: int | None) -> dict[str, Any]:
         popgym_version = version("popgym")
     except PackageNotFoundError:  # popgym is optional
         popgym_version = None
-    try:
-        commit = subprocess.run(  # the memenvs checkout's commit, whatever the working dir
-            ["git", "describe", "--always", "--dirty"],
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(memenvs.__file__))),
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    commit, dirty = checkout_commit(memenvs.__file__)  # whatever the working directory
     exe = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
     return {
         "platform": platform.platform(),
@@ -223,7 +204,7 @@ def machine_info(pinned: int | None) -> dict[str, Any]:
         "numpy": np.__version__,
         "gymnasium": gym.__version__,
         "memenvs": memenvs.__version__,
-        "commit": commit or "unknown",
+        "commit": commit + ("-dirty" if dirty else ""),
         "popgym": popgym_version,
         "command": shlex.join([exe, *sys.argv]),
     }

@@ -4,6 +4,7 @@ import subprocess
 from pathlib import Path
 
 from agents.benchutil import machine
+from memenvs.provenance import checkout_commit, cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +31,24 @@ def test_bench_envs_names_the_memenvs_checkout_from_any_directory(
     bench_envs = load_script("bench_envs")
     monkeypatch.chdir(tmp_path)  # not a git repository
     assert bench_envs.machine_info(None)["commit"].startswith(head())
+
+
+def test_checkout_commit_reads_any_checkout_and_says_when_files_differ(tmp_path):
+    """A file or folder inside a checkout gives its commit and whether tracked files differ;
+    outside any checkout the answer is unknown, not an error."""
+    assert checkout_commit(tmp_path) == ("unknown", None)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert checkout_commit(tmp_path / "a.py") == (commit, False)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert checkout_commit(tmp_path) == (commit, True)
+
+
+def test_cpu_model_names_a_cpu():
+    assert cpu_model() and cpu_model() != "unknown"
