@@ -1,0 +1,69 @@
+"""How sure is a sampled-read NTM of where to read? (diagnostics, 2026-12-04)
+
+    OMP_NUM_THREADS=1 python diagnose_read_entropy.py CHECKPOINT_DIR LENGTH
+
+Runs a ``stochastic-ntm`` run saved by ``probe_rl_copy.py --checkpoint`` (sampled reads, as
+in training) on 64 fresh Copy episodes of exactly ``LENGTH`` symbols. Per step (input,
+delimiter, output) it prints for read head 0's weighting before the slot is drawn (eqs. 5-9):
+the mean entropy (ln 128 = 4.85 is uniform), the mean largest probability, the slot most often
+the most probable one (share of episodes), and the share of episodes whose most probable slot
+is the step before's plus 0 (stays) or plus 1 (moves on, as a copying read head does).
+The weighting is read by wrapping ``NTMCore._choose``, which receives it. Outputs of the runs
+made: diagnose_read_entropy.log.
+"""
+
+import math
+import sys
+
+import numpy as np
+import torch
+
+import memenvs  # noqa: F401
+from agents.checkpoint import load_checkpoint
+from agents.cores.ntm import NTMCore
+from agents.vec_env import make_vec_env
+
+
+def share(mask: torch.Tensor) -> str:
+    return f"{mask.float().mean().item():.2f}"
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    seen: list[torch.Tensor] = []
+    choose = NTMCore._choose
+
+    def spy(self, weights, mode, replay, extras, picks):
+        if mode == "sample":
+            seen.append(weights.detach()[:, 0])  # [B, N], head 0
+        return choose(self, weights, mode, replay, extras, picks)
+
+    NTMCore._choose = spy
+    model, length = load_checkpoint(sys.argv[1]), int(sys.argv[2])
+    print("checkpoint", sys.argv[1], "env steps", model.num_timesteps, "length", length)
+    kwargs = {"min_length": length, "max_length": length}
+    env = make_vec_env("memenvs/Copy-v0", n_envs=64, seed=7, env_kwargs=kwargs)
+    obs, state, starts = env.reset(), None, np.ones(64, bool)
+    before = None
+    for t in range(2 * length + 1):
+        seen.clear()
+        actions, state = model.predict(obs, state=state, episode_start=starts)
+        w = seen[0]
+        entropy = -(w * w.clamp_min(1e-12).log()).sum(-1).mean().item()
+        uniform = math.log(w.shape[-1])
+        phase = "input" if t < length else "delimiter" if t == length else "output"
+        top = w.argmax(-1)
+        mode = int(top.mode().values)
+        print(
+            f"step {t:3d} {phase:9s} read entropy {entropy:.3f} (uniform {uniform:.2f}),"
+            f" largest probability {w.max(-1).values.mean().item():.3f},"
+            f" most common top slot {mode} ({share(top == mode)})"
+            + ("" if before is None else f", stays {share(top == before)}")
+            + ("" if before is None else f", +1 {share(top == (before + 1) % w.shape[-1])}")
+        )
+        before = top
+        obs, _, starts, _ = env.step(actions)
+
+
+if __name__ == "__main__":
+    main()
