@@ -27,7 +27,7 @@ def test_machine_names_the_checkout_and_the_simd_level_from_any_directory(tmp_pa
 def test_bench_envs_names_the_memenvs_checkout_from_any_directory(
     tmp_path, monkeypatch, load_script
 ):
-    """The env benchmark's torch-free header (its own reader) names the same checkout."""
+    """The env benchmark's torch-free header (memenvs.provenance) names the same checkout."""
     bench_envs = load_script("bench_envs")
     monkeypatch.chdir(tmp_path)  # not a git repository
     assert bench_envs.machine_info(None)["commit"].startswith(head())

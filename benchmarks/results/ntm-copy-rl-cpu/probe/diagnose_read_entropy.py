@@ -58,8 +58,11 @@ def main() -> None:
             f"step {t:3d} {phase:9s} read entropy {entropy:.3f} (uniform {uniform:.2f}),"
             f" largest probability {w.max(-1).values.mean().item():.3f},"
             f" most common top slot {mode} ({share(top == mode)})"
-            + ("" if before is None else f", stays {share(top == before)}")
-            + ("" if before is None else f", +1 {share(top == (before + 1) % w.shape[-1])}")
+            + (
+                ""
+                if before is None
+                else f", stays {share(top == before)}, +1 {share(top == (before + 1) % len(w[0]))}"
+            )
         )
         before = top
         obs, _, starts, _ = env.step(actions)
