@@ -169,3 +169,10 @@ def read_slots(memory: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
 def one_hot_weights(slots: torch.Tensor, num_slots: int) -> torch.Tensor:
     """The weighting that puts all mass on the chosen slot: ``[B, H] -> [B, H, N]``."""
     return F.one_hot(slots, num_slots).to(torch.get_default_dtype())
+
+
+def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """``hard`` forward, ``soft``'s gradient backward: ``hard + soft - stopgrad(soft)``
+    (the straight-through estimator, Bengio et al. 2013). Forward values equal ``hard``
+    exactly (``x - x`` is 0 in floating point for finite ``x``). Shapes: any, equal."""
+    return hard + (soft - soft.detach())

@@ -200,6 +200,39 @@ def test_stochastic_reads_replay_and_deterministic():
     assert torch.equal(det1.actions, det2.actions)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["aten", "fused"])
+def test_straight_through_reads_same_forward_and_a_gradient_to_the_read_head(fused):
+    """Sampled reads pass no gradient to the read head's addressing (only the policy gradient
+    trains it); with ``straight_through`` the same forward (same slots, reads and log-probs)
+    passes the soft weighting's gradient to it."""
+    torch.manual_seed(0)
+    T, B = 6, 3
+    x, starts = torch.randn(T, B, F), torch.zeros(T, B, dtype=torch.bool)
+    cores = [
+        NTMCore(F, 8, 4, read_mode="sample", fused=fused, straight_through=st)
+        for st in (False, True)
+    ]
+    cores[1].load_state_dict(cores[0].state_dict())
+    out, grads = [], []
+    for core in cores:
+        torch.manual_seed(1)
+        y, _, ex = run(core, x, core.initial_state(B), starts)
+        y.pow(2).sum().backward()
+        out.append((core, y, ex))
+        rows = slice(core.W * core.head_size, (core.W + core.R) * core.head_size)
+        grads.append(core.head_proj.weight.grad[rows].abs().sum().item())
+    (_, y0, ex0), (core_st, y1, ex1) = out  # same draws: same seed, same weightings
+    assert torch.equal(ex0.actions, ex1.actions) and torch.equal(y0, y1)
+    assert torch.equal(ex0.log_prob, ex1.log_prob)
+    assert grads[0] == 0.0 and grads[1] > 0.0
+    assert core_st.with_memory_slots(16).straight_through
+
+
+def test_straight_through_needs_a_sampled_mode():
+    with pytest.raises(ValueError, match="straight_through"):
+        NTMCore(F, straight_through=True)
+
+
 @pytest.mark.parametrize(
     "kwargs,arg",
     [

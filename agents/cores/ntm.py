@@ -12,6 +12,9 @@ plus the reads.
 into a categorical distribution: one slot is sampled (argmax when deterministic) and used
 as a hard one-hot weighting, as in Zaremba & Sutskever 2015. The slot choices are internal
 actions reported through :class:`CoreExtras` and trained by the policy gradient.
+``straight_through=True`` also passes the loss's gradient to the addressing of a sampled
+head as if its weighting were soft (Bengio et al. 2013): forward values are unchanged, so a
+read head can learn to move by backpropagation and not only by the policy gradient.
 """
 
 from __future__ import annotations
@@ -108,6 +111,9 @@ class NTMCore(StepCore):
             to ``[-c, c]`` during the backward (Graves 2013 clips LSTM derivatives this way),
             so it cannot compound through the weighting recurrence (eq. 7) and overflow within
             one backward; ``None`` (default): no clip.
+        straight_through: sampled heads use the one-hot weighting ``e`` forward and the soft
+            weighting ``w`` it was drawn from backward, ``e + w - stopgrad(w)`` (needs a
+            sampled mode). Default ``False``: sampled slots get only the policy gradient.
     """
 
     def __init__(
@@ -126,6 +132,7 @@ class NTMCore(StepCore):
         head_clip: float | None = 20.0,
         fused: bool | None = None,
         state_grad_clip: float | None = None,
+        straight_through: bool = False,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -146,6 +153,12 @@ class NTMCore(StepCore):
             if mode not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {mode!r}")
         self.read_mode, self.write_mode = read_mode, write_mode
+        if straight_through and "sample" not in (read_mode, write_mode):
+            raise ValueError(
+                "straight_through=True needs read_mode or write_mode 'sample', got "
+                f"{read_mode!r} and {write_mode!r}"
+            )
+        self.straight_through = bool(straight_through)
         self.shift_range, self.controller_kind = shift_range, controller
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
@@ -215,7 +228,7 @@ class NTMCore(StepCore):
         new = NTMCore(
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
-            self.fused, self.state_grad_clip,
+            self.fused, self.state_grad_clip, self.straight_through,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -266,8 +279,9 @@ class NTMCore(StepCore):
         )
 
     def _choose(self, weights, mode, replay, extras, picks):
-        """Soft weights pass through; sampled heads become one-hot on the chosen slot, and
-        ``(slots [B, H], log_prob [B], entropy [B])`` is appended to ``picks``."""
+        """Soft weights pass through; sampled heads become one-hot on the chosen slot (with
+        the soft weighting's gradient if ``straight_through``), and ``(slots [B, H],
+        log_prob [B], entropy [B])`` is appended to ``picks``."""
         if mode == "soft":
             return weights
         if replay is not None:
@@ -278,7 +292,8 @@ class NTMCore(StepCore):
             slots = A.sample_slots(weights.detach())
         logp = A.slot_log_prob(weights, slots).sum(-1)
         picks.append((slots, logp, A.weight_entropy(weights).sum(-1)))
-        return A.one_hot_weights(slots, self.N).to(weights.dtype)
+        hard = A.one_hot_weights(slots, self.N).to(weights.dtype)
+        return A.straight_through(hard, weights) if self.straight_through else hard
 
     def step(
         self,
