@@ -39,6 +39,10 @@ EXTRA_CASES = {
         "MlpNTMPolicy",
         {"core_kwargs": {**SMALL_NTM, "read_mode": "sample", "write_mode": "sample"}},
     ),
+    "ntm-sampled-reads-straight-through": (
+        "MlpStochasticNTMPolicy",
+        {"core_kwargs": {**SMALL_NTM, "straight_through": True}},
+    ),
 }
 
 
