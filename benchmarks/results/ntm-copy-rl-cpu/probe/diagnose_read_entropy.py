@@ -31,6 +31,14 @@ from agents.cores.ntm import NTMCore
 from agents.vec_env import make_vec_env
 
 
+def moves(now: torch.Tensor, was: torch.Tensor, n: int) -> str:
+    """Shares of episodes whose top slot ``now [B]`` is ``was [B]`` plus 0, +1 and -1 (mod n)."""
+    return (
+        f"stays {share(now == was)}, +1 {share(now == (was + 1) % n)},"
+        f" -1 {share(now == (was - 1) % n)}"
+    )
+
+
 def share(mask: torch.Tensor) -> str:
     return f"{mask.float().mean().item():.2f}"
 
@@ -71,28 +79,21 @@ def main() -> None:
         top = w.argmax(-1)
         mode = int(top.mode().values)
         n = len(w[0])
-        moves = (
-            ""
-            if before is None
-            else f", stays {share(top == before)}, +1 {share(top == (before + 1) % n)},"
-            f" -1 {share(top == (before - 1) % n)}"
-        )
+        columns = "" if before is None else ", " + moves(top, before, n)
         if phase != "output":
             written.append(writes[0].argmax(-1))
         if phase == "input" and t > 0:
-            was, now = written[-2], written[-1]
-            moves += (
-                f"; write stays {share(now == was)}, +1 {share(now == (was + 1) % n)},"
-                f" -1 {share(now == (was - 1) % n)},"
+            columns += (
+                f"; write {moves(written[-1], written[-2], n)},"
                 f" largest {writes[0].max(-1).values.mean().item():.3f}"
             )
         if phase == "output":
             j = t - length - 1
-            moves += f", on target {share(top == written[j])} / {share(top == written[j + 1])}"
+            columns += f", on target {share(top == written[j])} / {share(top == written[j + 1])}"
         print(
             f"step {t:3d} {phase:9s} read entropy {entropy:.3f} (uniform {uniform:.2f}),"
             f" largest probability {w.max(-1).values.mean().item():.3f},"
-            f" most common top slot {mode} ({share(top == mode)})" + moves
+            f" most common top slot {mode} ({share(top == mode)})" + columns
         )
         before = top
         obs, _, starts, _ = env.step(actions)
