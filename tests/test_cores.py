@@ -228,6 +228,30 @@ def test_straight_through_reads_same_forward_and_a_gradient_to_the_read_head(fus
     assert core_st.with_memory_slots(16).straight_through
 
 
+@pytest.mark.parametrize("write_mode", ["soft", "sequential"])
+def test_read_stay_bias_holds_an_untrained_sampled_read_head_on_its_slot(write_mode):
+    """With ``read_stay_bias`` an untrained sampled read head stays on its initial slot (0)
+    step after step; with the default init its draws wander off it."""
+    torch.manual_seed(0)
+    T, B = 12, 32
+    x, starts = torch.randn(T, B, F), torch.zeros(T, B, dtype=torch.bool)
+    on_slot_0 = {}
+    for bias in (0.0, 8.0):
+        core = NTMCore(F, 16, 4, read_mode="sample", write_mode=write_mode, read_stay_bias=bias)
+        _, _, ex = run(core, x, core.initial_state(B), starts)
+        on_slot_0[bias] = (ex.actions[..., -1] == 0).float().mean().item()
+    assert on_slot_0[8.0] >= 0.95, on_slot_0
+    assert on_slot_0[0.0] < 0.5, on_slot_0
+    grown = NTMCore(F, 16, 4, read_mode="sample", read_stay_bias=8.0).with_memory_slots(32)
+    assert grown.read_stay_bias == 8.0
+
+
+@pytest.mark.parametrize("bias", [-1.0, float("nan"), 101.0, "5"])
+def test_read_stay_bias_rejects_bad_values(bias):
+    with pytest.raises(ValueError, match="read_stay_bias"):
+        NTMCore(F, read_stay_bias=bias)
+
+
 def test_straight_through_needs_a_sampled_mode():
     with pytest.raises(ValueError, match="straight_through"):
         NTMCore(F, straight_through=True)

@@ -27,7 +27,7 @@ from torch import nn
 
 from agents import addressing as A
 from agents import fused_step
-from agents.checks import check_optional_positive
+from agents.checks import check_number, check_optional_positive
 from agents.cores.base import (
     CoreExtras,
     Diagnostics,
@@ -114,6 +114,10 @@ class NTMCore(StepCore):
         straight_through: sampled heads use the one-hot weighting ``e`` forward and the soft
             weighting ``w`` it was drawn from backward, ``e + w - stopgrad(w)`` (needs a
             sampled mode). Default ``False``: sampled slots get only the policy gradient.
+        read_stay_bias: initial bias ``b >= 0`` of every read head towards staying where it
+            is: gate logit ``-b`` (eq. 7 keeps the previous weighting) and shift logit ``+b``
+            on offset 0 (eq. 8), so an untrained read head holds its slot and learns when to
+            move. Default 0: the zero-mean init of the paper's reproduction.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class NTMCore(StepCore):
         fused: bool | None = None,
         state_grad_clip: float | None = None,
         straight_through: bool = False,
+        read_stay_bias: float = 0.0,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -159,6 +164,7 @@ class NTMCore(StepCore):
                 f"{read_mode!r} and {write_mode!r}"
             )
         self.straight_through = bool(straight_through)
+        self.read_stay_bias = check_number("read_stay_bias", read_stay_bias, 0.0, 100.0)
         self.shift_range, self.controller_kind = shift_range, controller
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
@@ -188,6 +194,12 @@ class NTMCore(StepCore):
         # one projection for every head: [write addressing (W), read addressing (R), erase/add (W)]
         self.head_proj = nn.Linear(self.C, (self.W + self.R) * self.head_size + self.W * 2 * self.M)
         # learned initial reads and weightings, focused on slot 0 (see INIT_FOCUS)
+        if self.read_stay_bias:
+            with torch.no_grad():
+                bias = self.head_proj.bias[: (self.W + self.R) * self.head_size]
+                read = bias.view(self.W + self.R, self.head_size)[self.W :]
+                read[:, self.M + 1] = -self.read_stay_bias  # gate: keep the previous weighting
+                read[:, self.M + 2 + shift_range] = self.read_stay_bias  # shift: offset 0
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
         self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
@@ -228,7 +240,7 @@ class NTMCore(StepCore):
         new = NTMCore(
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
-            self.fused, self.state_grad_clip, self.straight_through,
+            self.fused, self.state_grad_clip, self.straight_through, self.read_stay_bias,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
