@@ -193,13 +193,13 @@ class NTMCore(StepCore):
         self.head_size = self.M + 1 + 1 + self.S + 1  # key, beta, g, s, gamma
         # one projection for every head: [write addressing (W), read addressing (R), erase/add (W)]
         self.head_proj = nn.Linear(self.C, (self.W + self.R) * self.head_size + self.W * 2 * self.M)
-        # learned initial reads and weightings, focused on slot 0 (see INIT_FOCUS)
         if self.read_stay_bias:
             with torch.no_grad():
                 bias = self.head_proj.bias[: (self.W + self.R) * self.head_size]
                 read = bias.view(self.W + self.R, self.head_size)[self.W :]
                 read[:, self.M + 1] = -self.read_stay_bias  # gate: keep the previous weighting
                 read[:, self.M + 2 + shift_range] = self.read_stay_bias  # shift: offset 0
+        # learned initial reads and weightings, focused on slot 0 (see INIT_FOCUS)
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
         self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
