@@ -5,6 +5,8 @@ time; sequence ``s = k * N + n`` covers steps ``k*L .. (k+1)*L - 1`` of env ``n`
 policy state is stored once per sequence start (``T / L`` snapshots, not ``T``), and the
 update replays whole sequences, episode starts inside them included (no padding).
 Minibatches are sets of whole sequences (env columns, as in CleanRL's ppo_atari_lstm).
+With ``internal_gamma`` set, the core's internal decisions get advantages and returns of
+their own, from the internal critic's values and that discount.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class SequenceBatch:
     state: State  # policy state at the first step of each sequence, batch B
     internal_actions: torch.Tensor | None  # [L, B, R]
     old_internal_log_prob: torch.Tensor | None  # [L, B]
+    # with an internal critic (internal_gamma), all [L, B]; else None
+    old_internal_values: torch.Tensor | None = None
+    internal_advantages: torch.Tensor | None = None
+    internal_returns: torch.Tensor | None = None
 
 
 def _alloc(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -49,6 +55,7 @@ class SequenceRolloutBuffer:
         device: torch.device,
         gamma: float,
         gae_lambda: float,
+        internal_gamma: float | None = None,
     ) -> None:
         if n_steps % seq_len != 0:
             raise ValueError(
@@ -56,6 +63,7 @@ class SequenceRolloutBuffer:
             )
         self.n_steps, self.n_envs, self.seq_len = n_steps, n_envs, seq_len
         self.device, self.gamma, self.gae_lambda = device, gamma, gae_lambda
+        self.internal_gamma = internal_gamma
         self.n_sequences = (n_steps // seq_len) * n_envs
         self.reset()
 
@@ -74,6 +82,11 @@ class SequenceRolloutBuffer:
         self.log_probs = torch.zeros(T, N, **kw)
         self.advantages = torch.zeros(T, N, **kw)
         self.returns = torch.zeros(T, N, **kw)
+        critic = self.internal_gamma is not None
+        self.internal_rewards = torch.zeros(T, N, **kw) if critic else None
+        self.internal_values = torch.zeros(T, N, **kw) if critic else None
+        self.internal_advantages = torch.zeros(T, N, **kw) if critic else None
+        self.internal_returns = torch.zeros(T, N, **kw) if critic else None
 
     @property
     def full(self) -> bool:
@@ -92,9 +105,12 @@ class SequenceRolloutBuffer:
         episode_starts: torch.Tensor,
         values: torch.Tensor,
         log_probs: torch.Tensor,
-        internal: tuple[torch.Tensor, torch.Tensor] | None,
+        internal: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None,
+        internal_rewards: torch.Tensor | None = None,
     ) -> None:
-        """Append one step; ``internal`` is ``(internal_actions [N, R], log_prob [N])``."""
+        """Append one step; ``internal`` is ``(internal_actions [N, R], log_prob [N],
+        internal values [N] or None)``. With ``internal_gamma``, the internal values and
+        ``internal_rewards [N]`` (the rewards bootstrapped with that discount) are needed."""
         T, t = self.n_steps, self.pos
         if t >= T:
             raise RuntimeError("rollout buffer is full: call reset() first")
@@ -114,15 +130,53 @@ class SequenceRolloutBuffer:
             self.obs[t] = obs
         self.actions[t] = actions
         if internal is not None:
-            self.internal[t], self.internal_log_probs[t] = internal
+            self.internal[t], self.internal_log_probs[t], internal_values = internal
+        if self.internal_gamma is not None:
+            if internal is None or internal_values is None or internal_rewards is None:
+                raise ValueError(
+                    "a buffer with internal_gamma needs internal decisions, internal values "
+                    "and internal_rewards at every step"
+                )
+            self.internal_values[t] = internal_values
+            self.internal_rewards[t] = internal_rewards
         self.rewards[t] = rewards
         self.episode_starts[t] = episode_starts
         self.values[t] = values
         self.log_probs[t] = log_probs
         self.pos += 1
 
-    def compute_returns_and_advantage(self, last_values: torch.Tensor, dones: torch.Tensor) -> None:
-        """GAE(lambda) (Schulman et al. 2016), as in SB3's ``RolloutBuffer``."""
+    def compute_returns_and_advantage(
+        self,
+        last_values: torch.Tensor,
+        dones: torch.Tensor,
+        last_internal_values: torch.Tensor | None = None,
+    ) -> None:
+        """GAE(lambda) (Schulman et al. 2016), as in SB3's ``RolloutBuffer``; with
+        ``internal_gamma``, again for the internal critic (``last_internal_values [N]``)."""
+        self.advantages = self._gae(self.rewards, self.values, last_values, dones, self.gamma)
+        self.returns = self.advantages + self.values
+        if self.internal_gamma is not None:
+            if last_internal_values is None:
+                raise ValueError("a buffer with internal_gamma needs last_internal_values")
+            self.internal_advantages = self._gae(
+                self.internal_rewards,
+                self.internal_values,
+                last_internal_values,
+                dones,
+                self.internal_gamma,
+            )
+            self.internal_returns = self.internal_advantages + self.internal_values
+
+    def _gae(
+        self,
+        rewards: torch.Tensor,
+        values: torch.Tensor,
+        last_values: torch.Tensor,
+        dones: torch.Tensor,
+        gamma: float,
+    ) -> torch.Tensor:
+        """Advantages ``[T, N]`` of ``rewards, values [T, N]`` by GAE(gamma, lambda)."""
+        advantages = torch.zeros_like(values)
         last_gae = torch.zeros(self.n_envs, device=self.device)
         for t in reversed(range(self.n_steps)):
             if t == self.n_steps - 1:
@@ -130,11 +184,11 @@ class SequenceRolloutBuffer:
                 next_values = last_values
             else:
                 non_terminal = 1.0 - self.episode_starts[t + 1].float()
-                next_values = self.values[t + 1]
-            delta = self.rewards[t] + self.gamma * next_values * non_terminal - self.values[t]
-            last_gae = delta + self.gamma * self.gae_lambda * non_terminal * last_gae
-            self.advantages[t] = last_gae
-        self.returns = self.advantages + self.values
+                next_values = values[t + 1]
+            delta = rewards[t] + gamma * next_values * non_terminal - values[t]
+            last_gae = delta + gamma * self.gae_lambda * non_terminal * last_gae
+            advantages[t] = last_gae
+        return advantages
 
     # ----------------------------------------------------------------------- sequences
     def _to_sequences(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +219,10 @@ class SequenceRolloutBuffer:
         )
         internal = None if self.internal is None else seq(self.internal)
         internal_lp = None if self.internal is None else seq(self.internal_log_probs)
+        critic = self.internal_gamma is not None
+        ivalues = seq(self.internal_values) if critic else None
+        iadvantages = seq(self.internal_advantages) if critic else None
+        ireturns = seq(self.internal_returns) if critic else None
         states = cat_rows(self.states)
         order = torch.randperm(self.n_sequences, generator=generator).to(self.device)
         L = self.seq_len
@@ -187,4 +245,7 @@ class SequenceRolloutBuffer:
                 state=index_rows(states, idx),
                 internal_actions=None if internal is None else internal[:, idx],
                 old_internal_log_prob=None if internal_lp is None else internal_lp[:, idx],
+                old_internal_values=ivalues[:, idx] if critic else None,
+                internal_advantages=iadvantages[:, idx] if critic else None,
+                internal_returns=ireturns[:, idx] if critic else None,
             )

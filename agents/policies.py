@@ -50,6 +50,7 @@ class SequenceEval:
     entropy: torch.Tensor  # entropy of the action distribution
     internal_log_prob: torch.Tensor | None  # log-prob of internal (memory) decisions
     internal_entropy: torch.Tensor | None  # entropy of internal (memory) decisions
+    internal_values: torch.Tensor | None = None  # the internal critic's values, if any
 
 
 class MemoryActorCriticPolicy(BasePolicy):
@@ -63,6 +64,10 @@ class MemoryActorCriticPolicy(BasePolicy):
         shared_core: one core for actor and critic (default) or a separate critic core.
         bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
             activation checkpointing: memory O(T/chunk * state + chunk * activations).
+        internal_critic: a second value head (``internal_value_net``, on the critic's
+            latent) for the core's internal decisions, trained on returns of their own
+            discount (``MemoryPPO(internal_gamma=...)`` sets it); needs a core with internal
+            decisions.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         shared_core: bool = True,
         ortho_init: bool = True,
         bptt_checkpoint: int = 0,
+        internal_critic: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
@@ -113,6 +119,13 @@ class MemoryActorCriticPolicy(BasePolicy):
             None if shared_core else core_class(self.features_dim, **self.core_kwargs)
         )
         self.internal_action_nvec = tuple(self.core.internal_action_nvec)
+        if internal_critic and not self.internal_action_nvec:
+            raise ValueError(
+                "internal_critic=True (MemoryPPO's internal_gamma sets it) needs a core with "
+                f"internal decisions (e.g. sampled reads); {core_class.__name__} with "
+                f"{self.core_kwargs} makes none"
+            )
+        self.internal_critic = bool(internal_critic)
         self.mlp_extractor = MlpExtractor(
             self.core.output_size,
             net_arch=self.net_arch,
@@ -129,13 +142,19 @@ class MemoryActorCriticPolicy(BasePolicy):
                 self.mlp_extractor.latent_dim_pi
             )
         self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
+        self.internal_value_net = (
+            nn.Linear(self.mlp_extractor.latent_dim_vf, 1) if internal_critic else None
+        )
         if ortho_init:
-            for module, gain in (
+            gains = [
                 (self.features_extractor, np.sqrt(2)),
                 (self.mlp_extractor, np.sqrt(2)),
                 (self.action_net, 0.01),
                 (self.value_net, 1.0),
-            ):
+            ]
+            if self.internal_value_net is not None:
+                gains.append((self.internal_value_net, 1.0))
+            for module, gain in gains:
                 module.apply(partial(self.init_weights, gain=gain))
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
@@ -151,6 +170,7 @@ class MemoryActorCriticPolicy(BasePolicy):
             shared_core=self.shared_core,
             ortho_init=self.ortho_init,
             bptt_checkpoint=self.bptt_checkpoint,
+            internal_critic=self.internal_critic,
             lr_schedule=self._dummy_schedule,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
@@ -277,9 +297,9 @@ class MemoryActorCriticPolicy(BasePolicy):
         """One step for the rollout: ``obs [B, ...]``, ``episode_starts [B]``.
 
         Returns actions ``[B, ...]``, values ``[B]``, action log-probs ``[B]``, the new state,
-        and ``(internal_actions [B, R_actor + R_critic], actor's internal_log_prob [B])`` for
-        cores with internal decisions (else None). A ``trace`` dict collects the core's
-        per-step diagnostics.
+        and ``(internal_actions [B, R_actor + R_critic], actor's internal_log_prob [B],
+        internal values [B] or None)`` for cores with internal decisions (else None). A
+        ``trace`` dict collects the core's per-step diagnostics.
         """
         extras = CoreExtras(deterministic=deterministic, trace=trace)
         starts = episode_starts.view(1, -1)
@@ -290,7 +310,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         internal = None
         if internal_actions is not None:  # the actor's log-prob only: the critic's is no action
             lp = torch.zeros_like(log_prob) if extras.log_prob is None else extras.log_prob[0]
-            internal = (internal_actions[0], lp)
+            internal = (internal_actions[0], lp, self._internal_values(latent_vf[0]))
         values = self.value_net(latent_vf[0]).flatten()
         return actions, values, log_prob, state, internal
 
@@ -315,13 +335,32 @@ class MemoryActorCriticPolicy(BasePolicy):
         entropy = dist.entropy()
         entropy = torch.zeros_like(log_prob) if entropy is None else entropy.view(T, B)
         values = self.value_net(latent_vf).view(T, B)
-        return SequenceEval(values, log_prob, entropy, extras.log_prob, extras.entropy)
+        return SequenceEval(
+            values,
+            log_prob,
+            entropy,
+            extras.log_prob,
+            extras.entropy,
+            self._internal_values(latent_vf),
+        )
 
-    def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
-        """Values ``[B]`` of one step of observations from ``state`` (no sampling)."""
+    def predict_values(
+        self, obs, state: PolicyState, episode_starts: torch.Tensor, internal: bool = False
+    ) -> torch.Tensor:
+        """Values ``[B]`` of one step of observations from ``state`` (no sampling); with
+        ``internal=True`` the internal critic's values instead."""
+        if internal and self.internal_value_net is None:
+            raise ValueError("predict_values(internal=True) needs internal_critic=True")
         extras = CoreExtras(deterministic=True)
         _, latent_vf, _, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
-        return self.value_net(latent_vf[0]).flatten()
+        head = self.internal_value_net if internal else self.value_net
+        return head(latent_vf[0]).flatten()
+
+    def _internal_values(self, latent_vf: torch.Tensor) -> torch.Tensor | None:
+        """The internal critic's values ``[...]`` of latents ``[..., D]`` (None without it)."""
+        if self.internal_value_net is None:
+            return None
+        return self.internal_value_net(latent_vf).squeeze(-1)
 
     def diagnose_column(self, buffer: Any, column: int = 0, images: bool = False) -> Diagnostics:
         """Rerun the actor core over one env column of a stored rollout (``buffer.obs

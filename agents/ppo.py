@@ -52,6 +52,13 @@ class MemoryPPO(OnPolicyAlgorithm):
         internal_pg: how internal decisions are trained: ``"ppo"`` (their log-probs join the
             action's in the clipped ratio) or ``"reinforce"`` (REINFORCE with the critic as
             baseline, ``-A * log p(slot)``, as in Zaremba & Sutskever 2015).
+        internal_gamma: ``None`` (default): internal decisions share the action's advantage
+            (discount ``gamma``). A float: they get advantages of their own, GAE with this
+            discount from a second value head (``internal_critic``) trained beside the first,
+            and their own clipped ratio. With ``gamma=0`` on a recall task, a read drawn while
+            the cue is shown earns nothing from the action at that step, however much the
+            later recall depends on where it left the head; ``internal_gamma=0.95`` credits it
+            with the rewards that follow.
         memory_image_interval: every this many rollouts, log an image of the core's
             weightings over one env column (time x slot); 0 disables.
     """
@@ -75,6 +82,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         ent_coef: float = 0.0,
         internal_ent_coef: float = 0.0,
         internal_pg: str = "ppo",
+        internal_gamma: float | None = None,
         vf_coef: float = 0.5,
         max_grad_norm: float = 0.5,
         target_kl: float | None = None,
@@ -100,6 +108,8 @@ class MemoryPPO(OnPolicyAlgorithm):
         check_number("gamma", gamma, 0.0, 1.0)
         check_number("gae_lambda", gae_lambda, 0.0, 1.0)
         check_int("memory_image_interval", memory_image_interval, 0)
+        if internal_gamma is not None:
+            check_number("internal_gamma", internal_gamma, 0.0, 1.0)
         if internal_pg not in INTERNAL_PG:
             raise ValueError(f"internal_pg must be one of {INTERNAL_PG}, got {internal_pg!r}")
         if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
@@ -138,6 +148,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.internal_ent_coef = internal_ent_coef
         self.internal_pg = internal_pg
+        self.internal_gamma = internal_gamma
         self.target_kl = target_kl
         self.memory_image_interval = memory_image_interval
         self._last_state = None
@@ -150,6 +161,8 @@ class MemoryPPO(OnPolicyAlgorithm):
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
+        if self.internal_gamma is not None:
+            self.policy_kwargs = {**self.policy_kwargs, "internal_critic": True}
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)
@@ -158,7 +171,13 @@ class MemoryPPO(OnPolicyAlgorithm):
                 f"MemoryPPO needs a MemoryActorCriticPolicy, got {type(self.policy).__name__}"
             )
         self.rollout_buffer = SequenceRolloutBuffer(
-            self.n_steps, self.n_envs, self.seq_len, self.device, self.gamma, self.gae_lambda
+            self.n_steps,
+            self.n_envs,
+            self.seq_len,
+            self.device,
+            self.gamma,
+            self.gae_lambda,
+            self.internal_gamma,
         )
         n_seq = self.rollout_buffer.n_sequences
         steps = self.n_steps * self.n_envs // 4 if self.batch_size is None else self.batch_size
@@ -232,6 +251,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 return False
             self._update_info_buffer(infos, dones)
             rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
+            internal_rewards = None if self.internal_gamma is None else rewards.clone()
             truncated = [
                 i
                 for i in np.flatnonzero(dones)
@@ -242,20 +262,29 @@ class MemoryPPO(OnPolicyAlgorithm):
                 rows = torch.as_tensor(truncated, device=self.device)
                 term_obs = _stack_obs([infos[i]["terminal_observation"] for i in truncated])
                 _check_finite("terminal observation", term_obs, env_step, rows=truncated)
+                term = (
+                    obs_as_tensor(term_obs, self.device),
+                    index_rows(state, rows),
+                    torch.zeros(len(truncated), dtype=torch.bool, device=self.device),
+                )
                 with torch.no_grad():
-                    term_values = policy.predict_values(
-                        obs_as_tensor(term_obs, self.device),
-                        index_rows(state, rows),
-                        torch.zeros(len(truncated), dtype=torch.bool, device=self.device),
-                    )
-                rewards[rows] += self.gamma * term_values
-            buffer.add(obs_t, actions, rewards, starts, values, log_probs, internal)
+                    rewards[rows] += self.gamma * policy.predict_values(*term)
+                    if internal_rewards is not None:
+                        internal_rewards[rows] += self.internal_gamma * policy.predict_values(
+                            *term, internal=True
+                        )
+            buffer.add(
+                obs_t, actions, rewards, starts, values, log_probs, internal, internal_rewards
+            )
             obs_t = obs_as_tensor(new_obs, self.device)
             starts = torch.as_tensor(dones, dtype=torch.bool, device=self.device)
         self._last_obs, self._last_episode_starts, self._last_state = new_obs, dones, state
         with torch.no_grad():
             last_values = policy.predict_values(obs_t, state, starts)
-        buffer.compute_returns_and_advantage(last_values, starts)
+            last_internal = None
+            if self.internal_gamma is not None:
+                last_internal = policy.predict_values(obs_t, state, starts, internal=True)
+        buffer.compute_returns_and_advantage(last_values, starts, last_internal)
         self._log_memory(buffer)
         callback.update_locals(locals())
         callback.on_rollout_end()
@@ -291,7 +320,8 @@ class MemoryPPO(OnPolicyAlgorithm):
             if self.clip_range_vf is None
             else self.clip_range_vf(self._current_progress_remaining)
         )
-        stats: dict[str, list[float]] = {k: [] for k in ("pg", "vf", "ent", "ient", "kl", "clip")}
+        keys = ("pg", "vf", "ivf", "ent", "ient", "kl", "clip")
+        stats: dict[str, list[float]] = {k: [] for k in keys}
         continue_training = True
         for epoch in range(self.n_epochs):
             for batch in self.rollout_buffer.sequences(self.sequences_per_batch):
@@ -302,26 +332,34 @@ class MemoryPPO(OnPolicyAlgorithm):
                     batch.episode_starts,
                     batch.internal_actions,
                 )
-                adv = batch.advantages
-                if self.normalize_advantage and adv.numel() > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                adv = self._normalized(batch.advantages)
+                has_internal = ev.internal_log_prob is not None
+                split = has_internal and self.internal_gamma is not None
+                iadv = self._normalized(batch.internal_advantages) if split else adv
                 new_lp, old_lp = ev.log_prob, batch.old_log_prob
-                if ev.internal_log_prob is not None and self.internal_pg == "ppo":
+                if has_internal and self.internal_pg == "ppo" and not split:
                     new_lp = new_lp + ev.internal_log_prob
                     old_lp = old_lp + batch.old_internal_log_prob
                 log_ratio = new_lp - old_lp
-                ratio = torch.exp(log_ratio)
-                pg_loss = -torch.min(
-                    adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)
-                ).mean()
-                if ev.internal_log_prob is not None and self.internal_pg == "reinforce":
-                    pg_loss = pg_loss - (adv * ev.internal_log_prob).mean()
-                values = ev.values
-                if clip_range_vf is not None:
-                    values = batch.old_values + (values - batch.old_values).clamp(
-                        -clip_range_vf, clip_range_vf
+                pg_loss, ratio = _clipped_surrogate(adv, log_ratio, clip_range)
+                if split and self.internal_pg == "ppo":
+                    ilog_ratio = ev.internal_log_prob - batch.old_internal_log_prob
+                    ipg_loss, iratio = _clipped_surrogate(iadv, ilog_ratio, clip_range)
+                    pg_loss = pg_loss + ipg_loss
+                    # the joint policy's ratio: its KL is the sum of the two factors'
+                    log_ratio, ratio = log_ratio + ilog_ratio, ratio * iratio
+                if has_internal and self.internal_pg == "reinforce":
+                    pg_loss = pg_loss - (iadv * ev.internal_log_prob).mean()
+                vf_loss = _value_loss(ev.values, batch.old_values, batch.returns, clip_range_vf)
+                if split:
+                    ivf_loss = _value_loss(
+                        ev.internal_values,
+                        batch.old_internal_values,
+                        batch.internal_returns,
+                        clip_range_vf,
                     )
-                vf_loss = torch.nn.functional.mse_loss(batch.returns, values)
+                    stats["ivf"].append(ivf_loss.item())
+                    vf_loss = vf_loss + ivf_loss
                 ent_loss = -ev.entropy.mean()
                 loss = pg_loss + self.ent_coef * ent_loss + self.vf_coef * vf_loss
                 if ev.internal_entropy is not None:
@@ -360,6 +398,8 @@ class MemoryPPO(OnPolicyAlgorithm):
         record("train/entropy_loss", np.mean(stats["ent"]))
         if stats["ient"]:
             record("train/internal_entropy_loss", np.mean(stats["ient"]))
+        if stats["ivf"]:
+            record("train/internal_value_loss", np.mean(stats["ivf"]))
         record("train/approx_kl", np.mean(stats["kl"]))
         record("train/clip_fraction", np.mean(stats["clip"]))
         record("train/loss", loss.item())
@@ -367,6 +407,11 @@ class MemoryPPO(OnPolicyAlgorithm):
         record("train/n_updates", self._n_updates, exclude="tensorboard")
         record("train/clip_range", clip_range)
         record("train/skipped_updates", self._skipped_updates)
+
+    def _normalized(self, adv: torch.Tensor) -> torch.Tensor:
+        if self.normalize_advantage and adv.numel() > 1:
+            return (adv - adv.mean()) / (adv.std() + 1e-8)
+        return adv
 
     def _skip_update(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Drop a minibatch step whose loss or gradient norm is not finite: the optimizer
@@ -401,6 +446,27 @@ class MemoryPPO(OnPolicyAlgorithm):
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         """``(actions, state)``: pass the returned state back with the next observation."""
         return self.policy.predict(observation, state, episode_start, deterministic)
+
+
+def _clipped_surrogate(
+    adv: torch.Tensor, log_ratio: torch.Tensor, clip_range: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate loss (Schulman et al. 2017, eq. 7) and the ratio."""
+    ratio = torch.exp(log_ratio)
+    loss = -torch.min(adv * ratio, adv * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
+    return loss, ratio
+
+
+def _value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    clip_range_vf: float | None,
+) -> torch.Tensor:
+    """MSE to the returns, values clipped to ``old +- clip_range_vf`` if that is set."""
+    if clip_range_vf is not None:
+        values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
+    return torch.nn.functional.mse_loss(returns, values)
 
 
 def _check_finite(what: str, values: Any, step: int, rows: list[int] | None = None) -> None:

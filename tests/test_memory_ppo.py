@@ -313,8 +313,9 @@ def test_cuda_without_gpu_fails_clearly():
         MemoryPPO("MlpLstmPolicy", env, device="cuda")
 
 
+@pytest.mark.parametrize("internal_gamma", [None, 0.9], ids=["shared-advantage", "own-critic"])
 @pytest.mark.parametrize("internal_pg", ["ppo", "reinforce"])
-def test_sampled_reads_are_trained_by_the_policy_gradient(internal_pg):
+def test_sampled_reads_are_trained_by_the_policy_gradient(internal_pg, internal_gamma):
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=4, seed=0, env_kwargs={"delay": 2})
     model = MemoryPPO(
         "MlpStochasticNTMPolicy",
@@ -322,6 +323,7 @@ def test_sampled_reads_are_trained_by_the_policy_gradient(internal_pg):
         n_steps=16,
         seed=0,
         internal_pg=internal_pg,
+        internal_gamma=internal_gamma,
         internal_ent_coef=0.01,
         policy_kwargs={"core_kwargs": SMALL_NTM},
     )
@@ -374,3 +376,89 @@ def test_truncated_episodes_bootstrap_from_terminal_observation_with_their_state
         for i in range(len(rewards)):
             expected = rewards[i] + (0.9 * next(values) if truncated[i] else 0.0)
             assert stored[t, i] == pytest.approx(expected, abs=1e-5)
+
+
+def _reference_gae(rewards, values, starts, last_values, last_dones, gamma, lam):
+    """GAE(gamma, lambda) by the textbook recursion, in numpy, for [T, N] arrays."""
+    T = len(rewards)
+    adv, last = np.zeros_like(rewards), np.zeros_like(rewards[0])
+    for t in reversed(range(T)):
+        next_v = last_values if t == T - 1 else values[t + 1]
+        alive = 1.0 - (last_dones if t == T - 1 else starts[t + 1]).astype(np.float64)
+        delta = rewards[t] + gamma * next_v * alive - values[t]
+        last = delta + gamma * lam * alive * last
+        adv[t] = last
+    return adv
+
+
+def test_internal_gamma_gives_internal_decisions_their_own_critic_and_advantages(tmp_path):
+    """With internal_gamma, sampled reads get GAE advantages of their own discount from a
+    second value head, while actions keep gamma's (here 0: advantage = reward - value);
+    replay reproduces both critics' values and both ratios; learning trains the new head."""
+    env = make_vec_env(
+        "memenvs/TMaze-v0", n_envs=4, seed=0, env_kwargs={"length": 3, "active": True}
+    )
+    kwargs = {"n_steps": 24, "seq_len": 8, "seed": 0, "gamma": 0.0, "gae_lambda": 0.9}
+    policy_kwargs = {"core_kwargs": SMALL_NTM}
+    model = MemoryPPO(
+        "MlpStochasticNTMPolicy",
+        env,
+        internal_gamma=0.8,
+        policy_kwargs=policy_kwargs,
+        **kwargs,
+    )
+    assert model.policy.internal_value_net is not None
+    collect(model)
+    buf = model.rollout_buffer
+    assert buf.episode_starts[1:].any()
+    np_ = {k: getattr(buf, k).numpy() for k in ("rewards", "values", "internal_values")}
+    np_["internal_rewards"] = buf.internal_rewards.numpy()
+    starts = buf.episode_starts.numpy()
+    # gamma 0: the action's advantage is the reward minus the value, nothing later
+    np.testing.assert_allclose(
+        buf.advantages.numpy(), np_["rewards"] - np_["values"], rtol=1e-5, atol=1e-6
+    )
+    # the internal critic's advantages follow GAE(0.8, 0.9), bootstrapped by its own values
+    with torch.no_grad():
+        last_i = model.policy.predict_values(
+            obs_as_tensor(model._last_obs, model.device),
+            model._last_state,
+            torch.as_tensor(model._last_episode_starts, dtype=torch.bool),
+            internal=True,
+        ).numpy()
+    expected = _reference_gae(
+        np_["internal_rewards"],
+        np_["internal_values"],
+        starts,
+        last_i,
+        model._last_episode_starts,
+        0.8,
+        0.9,
+    )
+    np.testing.assert_allclose(buf.internal_advantages.numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(expected, np_["rewards"] - np_["internal_values"], atol=1e-3)
+    model.policy.set_training_mode(True)
+    for batch in buf.sequences(model.sequences_per_batch):
+        ev = assert_batch_replays(model.policy, batch)
+        torch.testing.assert_close(
+            ev.internal_values.detach(), batch.old_internal_values, rtol=1e-5, atol=1e-5
+        )
+    before = model.policy.internal_value_net.weight.detach().clone()
+    model.learn(96)
+    assert not torch.equal(before, model.policy.internal_value_net.weight)
+    assert model.logger.name_to_value.get("train/internal_value_loss") is not None
+    model.save(tmp_path / "m.zip")
+    loaded = MemoryPPO.load(tmp_path / "m.zip", env=env)
+    assert loaded.internal_gamma == 0.8 and loaded.policy.internal_value_net is not None
+    torch.testing.assert_close(
+        loaded.policy.internal_value_net.weight, model.policy.internal_value_net.weight
+    )
+
+
+def test_internal_gamma_is_checked():
+    env = make_vec_env("memenvs/TMaze-v0", n_envs=2, seed=0, env_kwargs={"length": 2})
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="internal_gamma"):
+            MemoryPPO("MlpStochasticNTMPolicy", env, internal_gamma=bad)
+    with pytest.raises(ValueError, match="internal_critic.*internal decisions"):
+        MemoryPPO("MlpLstmPolicy", env, internal_gamma=0.9)
