@@ -125,7 +125,6 @@ class MemoryActorCriticPolicy(BasePolicy):
                 f"internal decisions (e.g. sampled reads); {core_class.__name__} with "
                 f"{self.core_kwargs} makes none"
             )
-        self.internal_critic = bool(internal_critic)
         self.mlp_extractor = MlpExtractor(
             self.core.output_size,
             net_arch=self.net_arch,
@@ -170,7 +169,7 @@ class MemoryActorCriticPolicy(BasePolicy):
             shared_core=self.shared_core,
             ortho_init=self.ortho_init,
             bptt_checkpoint=self.bptt_checkpoint,
-            internal_critic=self.internal_critic,
+            internal_critic=self.internal_value_net is not None,
             lr_schedule=self._dummy_schedule,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
@@ -344,17 +343,17 @@ class MemoryActorCriticPolicy(BasePolicy):
             self._internal_values(latent_vf),
         )
 
-    def predict_values(
-        self, obs, state: PolicyState, episode_starts: torch.Tensor, internal: bool = False
-    ) -> torch.Tensor:
-        """Values ``[B]`` of one step of observations from ``state`` (no sampling); with
-        ``internal=True`` the internal critic's values instead."""
-        if internal and self.internal_value_net is None:
-            raise ValueError("predict_values(internal=True) needs internal_critic=True")
+    def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
+        """Values ``[B]`` of one step of observations from ``state`` (no sampling)."""
+        return self.predict_all_values(obs, state, episode_starts)[0]
+
+    def predict_all_values(
+        self, obs, state: PolicyState, episode_starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Both critics' values ``[B]`` (the internal one None without it) from one core run."""
         extras = CoreExtras(deterministic=True)
         _, latent_vf, _, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
-        head = self.internal_value_net if internal else self.value_net
-        return head(latent_vf[0]).flatten()
+        return self.value_net(latent_vf[0]).flatten(), self._internal_values(latent_vf[0])
 
     def _internal_values(self, latent_vf: torch.Tensor) -> torch.Tensor | None:
         """The internal critic's values ``[...]`` of latents ``[..., D]`` (None without it)."""

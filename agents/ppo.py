@@ -268,11 +268,10 @@ class MemoryPPO(OnPolicyAlgorithm):
                     torch.zeros(len(truncated), dtype=torch.bool, device=self.device),
                 )
                 with torch.no_grad():
-                    rewards[rows] += self.gamma * policy.predict_values(*term)
-                    if internal_rewards is not None:
-                        internal_rewards[rows] += self.internal_gamma * policy.predict_values(
-                            *term, internal=True
-                        )
+                    term_values, term_internal = self._bootstrap_values(*term)
+                rewards[rows] += self.gamma * term_values
+                if internal_rewards is not None:
+                    internal_rewards[rows] += self.internal_gamma * term_internal
             buffer.add(
                 obs_t, actions, rewards, starts, values, log_probs, internal, internal_rewards
             )
@@ -280,15 +279,21 @@ class MemoryPPO(OnPolicyAlgorithm):
             starts = torch.as_tensor(dones, dtype=torch.bool, device=self.device)
         self._last_obs, self._last_episode_starts, self._last_state = new_obs, dones, state
         with torch.no_grad():
-            last_values = policy.predict_values(obs_t, state, starts)
-            last_internal = None
-            if self.internal_gamma is not None:
-                last_internal = policy.predict_values(obs_t, state, starts, internal=True)
+            last_values, last_internal = self._bootstrap_values(obs_t, state, starts)
         buffer.compute_returns_and_advantage(last_values, starts, last_internal)
         self._log_memory(buffer)
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _bootstrap_values(
+        self, obs, state, starts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Values ``[B]`` to bootstrap from, and the internal critic's (None without one):
+        one core run for both."""
+        if self.internal_gamma is None:
+            return self.policy.predict_values(obs, state, starts), None
+        return self.policy.predict_all_values(obs, state, starts)
 
     def _log_memory(self, buffer: SequenceRolloutBuffer) -> None:
         """Log the core's own diagnostics of env column 0 of this rollout (every 4th

@@ -420,12 +420,11 @@ def test_internal_gamma_gives_internal_decisions_their_own_critic_and_advantages
     )
     # the internal critic's advantages follow GAE(0.8, 0.9), bootstrapped by its own values
     with torch.no_grad():
-        last_i = model.policy.predict_values(
+        last_i = model.policy.predict_all_values(
             obs_as_tensor(model._last_obs, model.device),
             model._last_state,
             torch.as_tensor(model._last_episode_starts, dtype=torch.bool),
-            internal=True,
-        ).numpy()
+        )[1].numpy()
     expected = _reference_gae(
         np_["internal_rewards"],
         np_["internal_values"],
