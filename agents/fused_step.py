@@ -76,13 +76,16 @@ def ntm_step(
     read_prev: torch.Tensor,
     shifts: int,
     head_clip: float | None,
+    fixed_writes: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One soft NTM step from the raw head outputs (CPU, float32 or float64).
 
     Args: raw ``[B, (W + R) (M + 3 + S) + 2 W M]`` (per addressing head, write heads first:
     key ``M``, beta, gate, shift logits ``S``, gamma; then per write head erase ``M`` and add
     ``M``), memory ``[B, N, M]``, previous weightings ``[B, W, N]`` and ``[B, R, N]``,
-    ``shifts`` = ``S`` (odd), ``head_clip`` (``None``: no clip). Returns the write and read
+    ``shifts`` = ``S`` (odd), ``head_clip`` (``None``: no clip). ``fixed_writes``: the write
+    heads do not address; ``write_prev`` is their weighting (as for ``NTMCore``'s sequential
+    write), and their addressing outputs in ``raw`` are ignored. Returns the write and read
     weightings ``[B, W, N]``, ``[B, R, N]``, the reads ``[B, R, M]`` (of memory t - 1) and
     the new memory ``[B, N, M]``.
     """
@@ -94,5 +97,6 @@ def ntm_step(
         read_prev.shape[1],
         shifts,
         0.0 if head_clip is None else head_clip,
+        bool(fixed_writes),
     )
     return _NTMStep.apply(raw, memory, write_prev, read_prev, dims)

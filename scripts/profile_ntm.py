@@ -9,7 +9,8 @@ per step (forward + backward; best and median of 5), aten ops per step forward a
 how many of them return a whole ``[B, N, M]`` memory or more (bandwidth-bound passes; at
 small ``B`` parameter gradients count too), and the top
 ops by self CPU time (torch.profiler). Single-threaded. ``--read-mode sample`` profiles the
-sampled-read NTM (``stochastic-ntm``), its read log-probabilities and entropies in the loss.
+sampled-read NTM (``stochastic-ntm``), its read log-probabilities and entropies in the loss;
+``--write-mode sequential`` the write of issue 10 (head ``h`` writes slot ``W t + h``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ class OpLog(TorchDispatchMode):
 
 
 def profile(
-    batch: int, steps: int, compile: bool = False, fused: bool = False, read_mode: str = "soft"
+    batch: int,
+    steps: int,
+    compile: bool = False,
+    fused: bool = False,
+    read_mode: str = "soft",
+    write_mode: str = "soft",
 ) -> dict:
     from agents.cores.base import CoreExtras
     from agents.cores.ntm import NTMCore
@@ -53,7 +59,7 @@ def profile(
     torch.manual_seed(0)
     core = NTMCore(
         INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile, fused=fused,
-        read_mode=read_mode,
+        read_mode=read_mode, write_mode=write_mode,
     )  # fmt: skip
     x = torch.randn(steps, batch, INPUT)
     starts = torch.zeros(steps, batch)
@@ -98,6 +104,7 @@ def profile(
         "compile": compile,
         "fused": fused,
         "read_mode": read_mode,
+        "write_mode": write_mode,
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
         **logs,
@@ -114,6 +121,7 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", action="store_true", help="NTMCore(compile=True)")
     parser.add_argument("--fused", action="store_true", help="NTMCore(fused=True): C++ kernel")
     parser.add_argument("--read-mode", choices=("soft", "sample"), default="soft")
+    parser.add_argument("--write-mode", choices=("soft", "sequential"), default="soft")
     parser.add_argument("--out", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
@@ -122,7 +130,10 @@ def main(argv=None) -> None:
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch values must be >= 1, got {args.batch}")
     torch.set_num_threads(1)
-    results = [profile(b, args.steps, args.compile, args.fused, args.read_mode) for b in args.batch]
+    results = [
+        profile(b, args.steps, args.compile, args.fused, args.read_mode, args.write_mode)
+        for b in args.batch
+    ]
     lines = [
         "| B | ms/step best (median) | ops/step fwd (memory-sized) | ops/step bwd (memory-sized)"
         " | top ops: calls/step, % self CPU |",

@@ -45,11 +45,40 @@ def test_fused_step_uses_the_addressing_constants():
 
 
 @pytest.mark.parametrize("W,R,S,clip", [(1, 1, 3, 2.5), (2, 1, 3, None), (1, 2, 1, 20.0)])
-def test_fused_step_gradients_match_finite_differences(W, R, S, clip):
+@pytest.mark.parametrize("fixed_writes", [False, True])
+def test_fused_step_gradients_match_finite_differences(W, R, S, clip, fixed_writes):
     """gradcheck: the hand-written backward (softmaxes, shift, cosine, erase/add, the
-    activations and the clip) against finite differences, float64."""
+    activations and the clip; with ``fixed_writes`` the given write weighting's pass-through)
+    against finite differences, float64."""
     inputs = step_inputs(W, R, S)
-    assert torch.autograd.gradcheck(lambda *t: fused_step.ntm_step(*t, S, clip), inputs)
+    assert torch.autograd.gradcheck(
+        lambda *t: fused_step.ntm_step(*t, S, clip, fixed_writes=fixed_writes), inputs
+    )
+
+
+def test_fixed_writes_use_the_given_weighting_and_ignore_write_addressing():
+    """``fixed_writes``: the write weighting returned is the one given, the write heads'
+    addressing outputs change nothing and get zero gradient, and the memory is written as
+    erase/add with that weighting (eqs. 3-4)."""
+    from agents import addressing as A
+
+    W, R, S, M = 2, 1, 3, 4
+    raw, memory, wp, rp = step_inputs(W, R, S, M=M)
+    outs = fused_step.ntm_step(raw, memory, wp, rp, S, None, fixed_writes=True)
+    ww, _, _, new_memory = outs
+    torch.testing.assert_close(ww, wp, rtol=0, atol=0)
+    n_addr = (W + R) * (M + 3 + S)
+    erase, add = raw[:, n_addr:].view(2, W, 2 * M).split(M, dim=-1)
+    expected = A.erase_and_add(memory, wp, torch.sigmoid(erase), torch.tanh(add))
+    torch.testing.assert_close(new_memory, expected, rtol=1e-12, atol=1e-12)
+    moved = raw.detach().clone()
+    moved[:, : W * (M + 3 + S)] += 5.0  # every write head's key, beta, gate, shift, gamma
+    again = fused_step.ntm_step(moved, memory, wp, rp, S, None, fixed_writes=True)
+    for a, b in zip(again, outs, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(sum(t.sum() for t in (ww, new_memory)), [raw])
+    assert (grad[:, : W * (M + 3 + S)] == 0).all()
+    assert (grad[:, n_addr:] != 0).any()
 
 
 def core_pair(**kwargs):
@@ -84,12 +113,20 @@ def test_fused_core_equals_aten_core_in_outputs_and_parameter_gradients(float64,
         torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"read_heads": 2, "shift_range": 2}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"read_heads": 2, "shift_range": 2},
+        {"write_mode": "sequential"},
+        {"write_mode": "sequential", "write_heads": 2, "read_stay_bias": 2.0},
+    ],
+)
 def test_fused_core_with_sampled_reads_equals_aten_core(float64, kwargs):
     """Sampled reads on the kernel (the slot drawn from the kernel's read weighting, read
     outside it): sampling under one seed draws the same slots; replaying them gives the same
     outputs, state, log-probabilities, entropies and parameter gradients through all of them
-    (float64) as the aten path."""
+    (float64) as the aten path; so does the sequential write, given to the kernel."""
     aten, fused, x, starts = core_pair(read_mode="sample", **kwargs)
     drawn = []
     for core in (aten, fused):
@@ -105,7 +142,10 @@ def test_fused_core_with_sampled_reads_equals_aten_core(float64, kwargs):
         extras = CoreExtras(replay=drawn[0])
         y, state = core(x, core.initial_state(3), starts, extras)
         loss = y.square().sum() + state.memory.sum() + extras.log_prob.sum() + extras.entropy.sum()
-        grads = torch.autograd.grad(loss, list(core.parameters()))
+        params = list(core.parameters())  # a sequential write leaves init_write_logits unused
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        pairs = zip(params, grads, strict=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in pairs]
         results.append((y, *state, extras.log_prob, extras.entropy, *grads))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10)
@@ -150,7 +190,7 @@ def test_fused_is_the_default_where_it_applies():
     assert NTMCore(3, 8, 4).fused  # the kernel builds on the test machine
     assert NTMCore(3, 8, 4, read_mode="sample").fused  # sampled reads of a fused step
     assert not NTMCore(3, 8, 4, write_mode="sample").fused
-    assert not NTMCore(3, 8, 4, write_mode="sequential").fused
+    assert NTMCore(3, 8, 4, write_mode="sequential").fused  # the kernel takes its weighting
     assert not NTMCore(3, 8, 4, compile=True).fused
     assert not NTMCore(3, 8, 4, fused=False).fused
     assert NTMCore(3, 8, 4).with_memory_slots(16).fused
@@ -168,7 +208,6 @@ def test_without_the_kernel_the_default_core_runs_the_aten_path(monkeypatch):
     "kwargs,match",
     [
         ({"fused": True, "write_mode": "sample"}, "fused=True needs write_mode 'soft'"),
-        ({"fused": True, "write_mode": "sequential"}, "fused=True needs write_mode 'soft'"),
         ({"fused": True, "compile": True}, "alternatives"),
     ],
 )

@@ -102,7 +102,8 @@ class NTMCore(StepCore):
             the ~150 small ops of a step; pays a one-off compile of about a minute.
         fused: on CPU, head activations, addressing, read and write in one C++ kernel with a
             hand-written backward (:mod:`agents.fused_step`; compiled once per machine, about
-            30 s). Needs ``write_mode="soft"``; with ``read_mode="sample"`` the slot is drawn
+            30 s). Needs ``write_mode`` ``"soft"`` or ``"sequential"`` (the kernel then takes
+            the write weighting as given); with ``read_mode="sample"`` the slot is drawn
             from the kernel's read weighting and read from memory t - 1 outside it. Same
             results up to float rounding; on other devices the step runs the aten path.
             ``None`` (default): fused where the modes allow it, ``compile`` is off and the
@@ -169,9 +170,11 @@ class NTMCore(StepCore):
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
         self.compile = bool(compile)
-        soft_writes = write_mode == "soft"
-        if fused and not soft_writes:
-            raise ValueError(f"fused=True needs write_mode 'soft', got {write_mode!r}")
+        kernel_writes = write_mode != "sample"
+        if fused and not kernel_writes:
+            raise ValueError(
+                f"fused=True needs write_mode 'soft' or 'sequential', got {write_mode!r}"
+            )
         if fused and compile:
             raise ValueError("fused=True and compile=True are alternatives: choose one")
         if fused:
@@ -179,7 +182,7 @@ class NTMCore(StepCore):
         self.fused = (
             bool(fused)
             if fused is not None
-            else soft_writes and not compile and fused_step.available()
+            else kernel_writes and not compile and fused_step.available()
         )
         self.head_clip = check_optional_positive("head_clip", head_clip)
         self.state_grad_clip = check_optional_positive("state_grad_clip", state_grad_clip)
@@ -337,13 +340,15 @@ class NTMCore(StepCore):
             h, c = self.controller(ctrl_in), state.c
         picks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         if self.fused and x.device.type == "cpu":  # heads, eqs. 2-9 in one C++ kernel
+            sequential = self.write_mode == "sequential"
             ww, rw, reads, memory = fused_step.ntm_step(
                 self.head_proj(h),
                 state.memory,
-                state.write_weights,
+                self._sequential_writes(state) if sequential else state.write_weights,
                 state.read_weights,
                 self.S,
                 self.head_clip,
+                fixed_writes=sequential,
             )
             if self.read_mode == "sample":  # the drawn slot of memory t - 1, as below
                 rw = self._choose(rw, self.read_mode, replay, extras, picks)
@@ -364,7 +369,7 @@ class NTMCore(StepCore):
         key, beta, g, s, gamma, erase, add = self._head_params(h)
         memory = state.memory
         if self.write_mode == "sequential":  # only the read heads address
-            ww = torch.roll(state.write_weights, W, dims=-1)
+            ww = self._sequential_writes(state)
             rw = A.address(
                 memory, state.read_weights, *(p[:, W:] for p in (key, beta, g, s, gamma))
             )
@@ -382,6 +387,11 @@ class NTMCore(StepCore):
         )
         reads = A.read(memory, rw)  # read, then erase and add (as pytorch-ntm, Collier & Beel)
         return ww, rw, reads, A.erase_and_add(memory, ww, erase, add)
+
+    def _sequential_writes(self, state: NTMState) -> torch.Tensor:
+        """``write_mode="sequential"``: head ``h`` moves from slot ``W (t - 1) + h`` to
+        ``W t + h``, the one-hot weightings ``[B, W, N]`` rolled by ``W``."""
+        return torch.roll(state.write_weights, self.W, dims=-1)
 
     def trace_step(self, state: NTMState) -> dict[str, torch.Tensor]:
         return {"read_weights": state.read_weights, "write_weights": state.write_weights}

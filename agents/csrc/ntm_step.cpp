@@ -7,7 +7,9 @@
 // heads, write heads first), then per write head erase = sigmoid [M] and add = tanh [M].
 // Every head addresses the memory of step t - 1 (cosine similarity eq. 6, content softmax
 // eq. 5, interpolation eq. 7, circular shift eq. 8, sharpening eq. 9); the read heads read it
-// (eq. 2), the write heads erase and add (eqs. 3-4). Per batch row: two passes over memory
+// (eq. 2), the write heads erase and add (eqs. 3-4). With fixed_writes the write heads do not
+// address: their weightings are given (write_prev, e.g. NTMCore's sequential write) and used
+// as they are, and their addressing outputs get zero gradient. Per batch row: two passes over memory
 // forward (similarity; read + write) and two backward, where agents/addressing.py takes ~130
 // aten ops forward and ~180 backward. Results equal that path up to float rounding. Keys are
 // scaled to max-abs <= 1 (the scale treated as a constant) as there; a memory row whose
@@ -31,17 +33,18 @@ constexpr double SOFTPLUS_THRESHOLD = 20.0;  // as torch.nn.functional.softplus
 struct Dims {
   int64_t B, W, R, H, N, M, S, r, HS, P;  // HS: raw values per addressing head
   double clip;                            // <= 0: no clip
+  bool fixed_writes;                      // write weightings given, not addressed
 };
 
 Dims make_dims(const torch::Tensor& raw, const torch::Tensor& memory, int64_t W, int64_t R,
-               int64_t S, double clip) {
+               int64_t S, double clip, bool fixed_writes) {
   TORCH_CHECK(memory.dim() == 3, "memory must be [B, N, M]");
   TORCH_CHECK(raw.dim() == 2 && raw.size(0) == memory.size(0), "raw must be [B, P]");
   TORCH_CHECK(W >= 1 && R >= 1 && S >= 1 && S % 2 == 1, "need W, R >= 1 and S odd");
   const int64_t N = memory.size(1), M = memory.size(2), H = W + R, HS = M + 3 + S;
   TORCH_CHECK(S <= N, "the shift range must fit the memory");
   TORCH_CHECK(raw.size(1) == H * HS + 2 * W * M, "raw has the wrong width for W, R, S, M");
-  return {memory.size(0), W, R, H, N, M, S, S / 2, HS, raw.size(1), clip};
+  return {memory.size(0), W, R, H, N, M, S, S / 2, HS, raw.size(1), clip, fixed_writes};
 }
 
 template <typename T>
@@ -178,6 +181,11 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
         T* wt = shifted + bh * N;
         T* lw = log_shifted + bh * N;
         T* w = weights[h];
+        if (h < W && d.fixed_writes) {  // the given weighting; the saved ones are unused
+          std::copy(wp, wp + N, w);
+          for (T* saved : {wc, wg, wt, lw}) std::fill(saved, saved + N, T(0));
+          continue;
+        }
         const T bp = std::min(hp.beta[h], static_cast<T>(BETA_MAX));
         for (int64_t i = 0; i < N; ++i) wc[i] = bp * K[i];
         softmax_inplace(wc, N);  // eq. 5
@@ -309,6 +317,14 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         const T* K = cosine + bh * N;
         const T* s = hp.shift.data() + h * S;
         const T* gw = dw.data() + h * N;
+        if (h < W && d.fixed_writes) {  // w = the given weighting: its gradient passes through
+          std::copy(gw, gw + N, dprev[h]);
+          std::fill(ddot.begin() + h * N, ddot.begin() + (h + 1) * N, T(0));
+          std::fill(dkey.begin() + h * M, dkey.begin() + (h + 1) * M, T(0));
+          std::fill(dr + h * d.HS + M + 2, dr + h * d.HS + M + 2 + S, T(0));
+          dbeta[h] = dgate[h] = dgamma[h] = 0;
+          continue;
+        }
         T dot = 0;
         for (int64_t i = 0; i < N; ++i) dot += gw[i] * w[i];
         const T gm = std::min(hp.gamma[h], static_cast<T>(GAMMA_MAX));
@@ -435,9 +451,10 @@ void check_inputs(const std::vector<torch::Tensor>& ts) {
 // row norms [B, N].
 std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         torch::Tensor write_prev, torch::Tensor read_prev,
-                                        int64_t W, int64_t R, int64_t S, double clip) {
+                                        int64_t W, int64_t R, int64_t S, double clip,
+                                        bool fixed_writes) {
   check_inputs({raw, memory, write_prev, read_prev});
-  const Dims d = make_dims(raw, memory, W, R, S, clip);
+  const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
   auto opts = memory.options();
   auto write_w = torch::empty({d.B, W, d.N}, opts), read_w = torch::empty({d.B, R, d.N}, opts);
   auto reads = torch::empty({d.B, R, d.M}, opts);
@@ -467,11 +484,11 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
     torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
     torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm, int64_t W,
-    int64_t R, int64_t S, double clip) {
+    int64_t R, int64_t S, double clip, bool fixed_writes) {
   check_inputs({g_write_w, g_read_w, g_reads, g_memory, raw, memory, write_prev, read_prev,
                 write_w, read_w, cosine, content, gated, shifted, log_shifted, key_norm,
                 inv_mem_norm});
-  const Dims d = make_dims(raw, memory, W, R, S, clip);
+  const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
   auto d_raw = torch::empty_like(raw), d_memory = torch::empty_like(memory);
   auto d_write_prev = torch::empty_like(write_prev), d_read_prev = torch::empty_like(read_prev);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_backward", [&] {
