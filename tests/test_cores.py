@@ -252,6 +252,27 @@ def test_read_stay_bias_rejects_bad_values(bias):
         NTMCore(F, read_stay_bias=bias)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"read_mode": "sample", "write_mode": "sequential"}])
+def test_ntm_without_controller_output_outputs_the_reads_alone(kwargs):
+    """``controller_output=False``: the output at every step is that step's reads ``[B, R M]``
+    (what a policy acts on), so the loss reaches the controller only through addressing and
+    memory; the setting survives ``with_memory_slots``."""
+    torch.manual_seed(0)
+    T, B = 6, 3
+    core = NTMCore(F, 16, 4, read_heads=2, controller_output=False, **kwargs)
+    assert core.output_size == 2 * 4
+    x, starts = torch.randn(T, B, F), torch.zeros(T, B, dtype=torch.bool)
+    state, ys = core.initial_state(B), []
+    for t in range(T):
+        y, state, _ = run(core, x[t : t + 1], state, starts[t : t + 1])
+        ys.append(y[0])
+        torch.testing.assert_close(y[0], state.reads.reshape(B, -1), rtol=0, atol=0)
+    torch.stack(ys).square().sum().backward()
+    assert core.head_proj.weight.grad.abs().sum() > 0  # through memory and addressing
+    assert not core.with_memory_slots(32).controller_output
+    assert NTMCore(F, 16, 4).output_size == 100 + 4
+
+
 def test_straight_through_needs_a_sampled_mode():
     with pytest.raises(ValueError, match="straight_through"):
         NTMCore(F, straight_through=True)

@@ -6,7 +6,7 @@ sharpening gamma >= 1 (write heads also an erase and an add vector). All heads a
 memory of step t - 1 in one batched call; the read heads read it, then the write heads erase
 and add (the order of pytorch-ntm and Collier & Beel 2018), so a read at step t sees the
 writes up to step t - 1 (the controller sees x_t itself). The output is the controller state
-plus the reads.
+plus the reads (or the reads alone, ``controller_output=False``).
 
 ``read_mode="sample"`` (and optionally ``write_mode="sample"``) turns a head's weighting
 into a categorical distribution: one slot is sampled (argmax when deterministic) and used
@@ -119,6 +119,9 @@ class NTMCore(StepCore):
             is: gate logit ``-b`` (eq. 7 keeps the previous weighting) and shift logit ``+b``
             on offset 0 (eq. 8), so an untrained read head holds its slot and learns when to
             move. Default 0: the zero-mean init of the paper's reproduction.
+        controller_output: the output is the controller state plus the reads (default);
+            ``False``: the reads alone ``[B, R M]``, so a policy on this core acts only on
+            what it reads and cannot learn to ignore its read head.
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class NTMCore(StepCore):
         state_grad_clip: float | None = None,
         straight_through: bool = False,
         read_stay_bias: float = 0.0,
+        controller_output: bool = True,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -206,7 +210,8 @@ class NTMCore(StepCore):
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
         self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
-        self.output_size = self.C + self.R * self.M
+        self.controller_output = bool(controller_output)
+        self.output_size = (self.C if self.controller_output else 0) + self.R * self.M
         nvec = []
         if write_mode == "sample":
             nvec += [self.N] * self.W
@@ -244,6 +249,7 @@ class NTMCore(StepCore):
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
             self.fused, self.state_grad_clip, self.straight_through, self.read_stay_bias,
+            self.controller_output,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -355,7 +361,11 @@ class NTMCore(StepCore):
                 reads = A.read(state.memory, rw)
         else:
             ww, rw, reads, memory = self._aten_heads(h, state, replay, extras, picks)
-        y = torch.cat([h, reads.reshape(B, -1)], dim=-1)
+        y = (
+            torch.cat([h, reads.reshape(B, -1)], -1)
+            if self.controller_output
+            else reads.reshape(B, -1)
+        )
         new_state = NTMState(h, c, memory, rw, ww, reads)
         if not picks:
             return StepOutput(y, new_state)
