@@ -9,8 +9,8 @@
 // eq. 5, interpolation eq. 7, circular shift eq. 8, sharpening eq. 9); the read heads read it
 // (eq. 2), the write heads erase and add (eqs. 3-4). With fixed_writes the write heads do not
 // address: their weightings are given (write_prev, e.g. NTMCore's sequential write) and used
-// as they are, and their addressing outputs get zero gradient. Per batch row: two passes over memory
-// forward (similarity; read + write) and two backward, where agents/addressing.py takes ~130
+// as they are, and their addressing outputs get zero gradient. Per batch row: two passes over
+// memory forward (similarity; read + write) and two backward, where agents/addressing.py takes ~130
 // aten ops forward and ~180 backward. Results equal that path up to float rounding. Keys are
 // scaled to max-abs <= 1 (the scale treated as a constant) as there; a memory row whose
 // squared norm overflows in float is redone in double, so finite inputs give finite outputs.
