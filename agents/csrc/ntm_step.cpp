@@ -144,6 +144,7 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
                     T* cosine, T* content, T* gated, T* shifted, T* log_shifted, T* key_norm,
                     T* inv_mem_norm) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
+  const int64_t h0 = d.fixed_writes ? W : 0;  // the first head that addresses by content
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
     Heads<T> hp(d);
     std::vector<T> padded(N + 2 * r);
@@ -164,11 +165,13 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
         for (int64_t m = 0; m < M; ++m) sq += hp.key[h * M + m] * hp.key[h * M + m];
         kn[h] = std::sqrt(sq + static_cast<T>(EPS));
       }
-      // pass 1 over memory: row norms and every head's dot products (eq. 6)
+      // pass 1 over memory: row norms and the addressing heads' dot products (eq. 6)
+      std::fill(cosine + b * H * N, cosine + (b * H + h0) * N, T(0));  // fixed writes: unused
+      const T* keys = hp.key.data() + h0 * M;
       for (int64_t i = 0; i < N; ++i) {
-        const double rn = 1.0 / row_dots(P + i * M, hp.key.data(), H, M, dots.data());
+        const double rn = 1.0 / row_dots(P + i * M, keys, H - h0, M, dots.data() + h0);
         inv_mn[i] = static_cast<T>(rn);
-        for (int64_t h = 0; h < H; ++h)
+        for (int64_t h = h0; h < H; ++h)
           cosine[(b * H + h) * N + i] = static_cast<T>(dots[h] * rn / kn[h]);
       }
       for (int64_t h = 0; h < H; ++h) {
@@ -246,6 +249,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
                      T* d_write_prev,
                      T* d_read_prev) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
+  const int64_t h0 = d.fixed_writes ? W : 0;
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
     Heads<T> hp(d);
     std::vector<T> dw(H * N), ddot(H * N), dmn(N), dwt(N), dwg(N), dkey(H * M);
@@ -399,7 +403,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
           const T* __restrict__ gr = gR + (h - W) * M;
           for (int64_t m = 0; m < M; ++m) drow[m] += wi * gr[m];
         }
-        for (int64_t h = 0; h < H; ++h) {
+        for (int64_t h = h0; h < H; ++h) {  // fixed writes: no cosine, no gradient
           const T dd = ddot[h * N + i];
           const T* __restrict__ kh = hp.key.data() + h * M;
           T* __restrict__ dk = dkey.data() + h * M;
