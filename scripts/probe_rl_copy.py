@@ -24,7 +24,10 @@ same model, optimizer, env and RNG states, with ``--seconds`` counting this invo
 and ``--budget`` the total. Settings that define the run (agent, seed, ladder, envs,
 hyperparameters, core) must match the checkpoint's (``ValueError`` naming them), except that
 a ``--ladder`` that starts with the saved one continues it: a solved run trains on at the next
-rung (e.g. ``--ladder 2 5 10 20 50`` after ``2 5 10 20``). The
+rung (e.g. ``--ladder 2 5 10 20 50`` after ``2 5 10 20``), and that with ``--retune`` the
+optimisation settings of :data:`RETUNABLE` in ``--hyper`` replace the saved ones from the
+resume on (e.g. a lower learning rate to fine-tune a checkpoint; ``probe.json`` and the
+``--json`` record list each change with the step it took effect at). The
 ladder's success window starts empty after a resume (the next 100 episodes decide).
 ``kill -TERM`` stops training at the next env step, saves and exits without evaluating
 (status 143); the steps of the unfinished rollout are counted but not trained on.
@@ -56,6 +59,9 @@ def grow_memory(model, slots: int) -> None:
             setattr(policy, name, core.with_memory_slots(slots))
 
 
+# optimisation settings that --retune may change on resume (the rest define the run)
+RETUNABLE = ("learning_rate", "clip_range", "ent_coef", "internal_ent_coef", "target_kl")
+RETUNABLE += ("n_epochs",)
 RUN_SETTINGS = ("agent", "seed", "ladder", "advance", "num_symbols", "min_length", "n_envs")
 PROBE = "probe.json"
 
@@ -72,13 +78,30 @@ def load_probe(args, hyper: dict) -> dict | None:
         return None
     with open(os.path.join(args.checkpoint, PROBE)) as f:
         saved = json.load(f)
-    now, before = run_settings(args, hyper), saved["settings"]
+    now, before = run_settings(args, hyper), dict(saved["settings"])
     longer = args.ladder[: len(before["ladder"])] == before["ladder"]  # continues the ladder
+    if args.retune:
+        kept = {k: v for k, v in before["hyper"].items() if k not in RETUNABLE}
+        before["hyper"] = {**kept, **{k: v for k, v in hyper.items() if k in RETUNABLE}}
     differ = [k for k in now if before[k] != now[k] and not (k == "ladder" and longer)]
     if differ:
         pairs = ", ".join(f"{k}: {before[k]!r} saved, {now[k]!r} now" for k in differ)
         raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")
     return saved
+
+
+def retune(model, saved_hyper: dict, hyper: dict) -> dict:
+    """Apply the :data:`RETUNABLE` settings of ``hyper`` that differ from ``saved_hyper``."""
+    from stable_baselines3.common.utils import FloatSchedule
+
+    changes = {k: hyper.get(k) for k in RETUNABLE if hyper.get(k) != saved_hyper.get(k)}
+    for key, value in changes.items():
+        if value is None and key != "target_kl":
+            raise ValueError(f"--retune: --hyper must give {key!r} (saved {saved_hyper[key]!r})")
+        setattr(model, key, FloatSchedule(value) if key == "clip_range" else value)
+    if "learning_rate" in changes:
+        model._setup_lr_schedule()
+    return changes
 
 
 def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) -> None:
@@ -93,6 +116,7 @@ def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) 
         "steps": int(model.num_timesteps),
         "train_s": state["train_s"],
         "curriculum": reached,
+        "retuned": state["retuned"],
         "log": log,
     }
     tmp = os.path.join(args.checkpoint, PROBE + ".tmp")
@@ -132,10 +156,15 @@ def run(args) -> dict:
 
         model = load_checkpoint(args.checkpoint)
         print(json.dumps({"resumed": args.checkpoint, "steps": model.num_timesteps}), flush=True)
+        changes = retune(model, saved["settings"]["hyper"], hyper)
+        if changes:
+            saved.setdefault("retuned", []).append({"steps": model.num_timesteps, **changes})
+            print(json.dumps({"retuned": changes}), flush=True)
     earlier_s, resumed_at = saved["train_s"], int(model.num_timesteps)
     start = time.perf_counter()
     log: list[dict] = saved["log"]
     reached: list = saved["curriculum"]
+    retuned: list = saved.get("retuned", [])
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False)
     resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
@@ -150,7 +179,8 @@ def run(args) -> dict:
     def save() -> None:
         state["last_save"] = time.perf_counter()
         if args.checkpoint:
-            save_probe(args, hyper, model, {**state, "train_s": elapsed()}, reached, log)
+            extra = {"train_s": elapsed(), "retuned": retuned}
+            save_probe(args, hyper, model, {**state, **extra}, reached, log)
 
     class Log(BaseCallback):
         def __init__(self, rung):
@@ -240,6 +270,7 @@ def run(args) -> dict:
         "train_s": train_s,
         "env_steps_per_s": model.num_timesteps / train_s,
         "curriculum": reached,
+        "retuned": retuned,
         "final_train": log[-1] if log else None,
         "eval": evals,
         "log": log,
@@ -269,11 +300,16 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default="")
     parser.add_argument("--checkpoint", default="", help="folder: save, and resume from, here")
     parser.add_argument("--checkpoint-every", type=float, default=600.0, help="seconds")
+    parser.add_argument(
+        "--retune", action="store_true", help=f"on resume, take {RETUNABLE} from --hyper"
+    )
     args = parser.parse_args(argv)
     if args.checkpoint and args.agent == "ppo":
         parser.error("--checkpoint needs a recurrent agent (MemoryPPO or RecurrentPPO), not 'ppo'")
     if min(args.ladder) < args.min_length:
         parser.error("--ladder values must be >= --min-length")
+    if args.retune and not args.checkpoint:
+        parser.error("--retune changes a resumed run: it needs --checkpoint")
     record = run(args)
     argv_text = " ".join(argv if argv is not None else sys.argv[1:])
     record["command"] = f"python scripts/probe_rl_copy.py {argv_text}"

@@ -348,3 +348,42 @@ def test_probe_rl_copy_saves_and_exits_on_sigterm(tmp_path):
     assert proc.returncode == 143 and '"terminated"' in out
     saved = json.loads((folder / "probe.json").read_text())
     assert saved["steps"] > 0 and saved["log"] and (folder / "model.zip").is_file()
+
+
+def test_probe_rl_copy_retunes_the_optimisation_of_a_resumed_run(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2")
+    common += ("--n-envs", "4", "--eval", "2", "--eval-episodes", "4")
+    folder = str(tmp_path / "ckpt")
+    hyper = {"n_steps": 32, "batch_size": 64}
+    run_script_json(
+        "probe_rl_copy.py", *common, "--hyper", json.dumps(hyper), "--budget", "256",
+        "--checkpoint", folder, tmp_path=tmp_path / "a",
+    )  # fmt: skip
+    lower = json.dumps({**hyper, "learning_rate": 1e-4, "clip_range": 0.1})
+    # without --retune another learning rate is another run: refused
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--hyper", lower, "--budget", "512",
+        "--checkpoint", folder, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "hyper:" in proc.stderr
+    # a setting outside RETUNABLE stays fixed under --retune too
+    other = json.dumps({**hyper, "batch_size": 32})
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--hyper", other, "--budget", "512",
+        "--checkpoint", folder, "--retune", cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "'batch_size': 32" in proc.stderr
+    stdout, record = run_script_json(
+        "probe_rl_copy.py", *common, "--hyper", lower, "--budget", "512", "--checkpoint", folder,
+        "--retune", tmp_path=tmp_path / "b",
+    )  # fmt: skip
+    assert '"retuned"' in stdout and record["resumed_at_steps"] == 256
+    assert record["retuned"] == [{"steps": 256, "learning_rate": 1e-4, "clip_range": 0.1}]
+    assert record["hyperparameters"]["learning_rate"] == 1e-4
+    from agents.checkpoint import load_checkpoint
+
+    model = load_checkpoint(folder)  # trained on at the new settings, and saved with them
+    assert model.learning_rate == 1e-4 and model.clip_range(1.0) == 0.1
+    assert all(g["lr"] == 1e-4 for g in model.policy.optimizer.param_groups)
+    saved = json.loads((tmp_path / "ckpt" / "probe.json").read_text())
+    assert saved["settings"]["hyper"]["learning_rate"] == 1e-4 and saved["retuned"]
