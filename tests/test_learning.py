@@ -95,3 +95,39 @@ def test_episodic_core_bridges_a_delay_no_recurrent_core_passes_in_budget():
     model.learn(30_000)
     success = evaluate_success(model, ENV, {"delay": 64}, n_episodes=128)["success_rate"]
     assert success >= 0.9 > MEMORYLESS_SUCCESS + 0.5
+
+
+@pytest.mark.slow
+def test_sampled_read_ntm_learns_copy_by_reading_its_layout_back():
+    """Copy by RL with sampled reads (issue 11; ntm-copy-rl-cpu/probe, eleventh round).
+
+    The recipe that made the sampled read head follow the layout: the sequential write, the
+    reads as the core's only output, a controller too small to carry the symbols itself,
+    straight-through reads and a critic of their own for the read draws (``internal_gamma``).
+    A memoryless policy writes 1 / 8 = 0.125 of the symbols right (8 symbols, nothing seen
+    in the output phase tells them apart).
+    """
+    from agents.ladder import train_ladder
+
+    torch.set_num_threads(1)
+    env_id, memoryless = "memenvs/Copy-v0", 0.125
+
+    def make_env(rung):
+        kwargs = {"num_symbols": 8, "min_length": 1, "max_length": rung}
+        return make_vec_env(env_id, n_envs=32, seed=0, env_kwargs=kwargs)
+
+    core = {"read_mode": "sample", "write_mode": "sequential", "memory_slots": 32}
+    core.update(read_stay_bias=5, controller_output=False, controller_size=16)
+    algo = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 256}
+    algo.update(n_epochs=10, gamma=0.0, internal_gamma=0.95)
+    model = make_agent(
+        "stochastic-ntm",
+        make_env(2),
+        seed=0,
+        core_kwargs={**core, "straight_through": True},
+        **algo,
+    )
+    train_ladder(model, make_env, [2, 5], budget=60_000, curve=[])
+    fixed = {"num_symbols": 8, "min_length": 5, "max_length": 5}
+    accuracy = evaluate_success(model, env_id, fixed, n_episodes=128, n_envs=32)["mean_return"]
+    assert accuracy >= 0.9 > memoryless + 0.7
