@@ -60,8 +60,14 @@ def grow_memory(model, slots: int) -> None:
 
 
 # optimisation settings that --retune may change on resume (the rest define the run)
-RETUNABLE = ("learning_rate", "clip_range", "ent_coef", "internal_ent_coef", "target_kl")
-RETUNABLE += ("n_epochs",)
+RETUNABLE = (
+    "learning_rate",
+    "clip_range",
+    "ent_coef",
+    "internal_ent_coef",
+    "target_kl",
+    "n_epochs",
+)
 RUN_SETTINGS = ("agent", "seed", "ladder", "advance", "num_symbols", "min_length", "n_envs")
 PROBE = "probe.json"
 
@@ -160,13 +166,13 @@ def run(args) -> dict:
         if changes:
             saved.setdefault("retuned", []).append({"steps": model.num_timesteps, **changes})
             print(json.dumps({"retuned": changes}), flush=True)
+    retuned: list = saved.get("retuned", [])
     earlier_s, resumed_at = saved["train_s"], int(model.num_timesteps)
     start = time.perf_counter()
     log: list[dict] = saved["log"]
     reached: list = saved["curriculum"]
-    retuned: list = saved.get("retuned", [])
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
-    state.update(last_save=start, stop=False, terminated=False)
+    state.update(last_save=start, stop=False, terminated=False, retuned=retuned)
     resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
     if state["solved"] and len(args.ladder) > saved_rungs:
         # a longer --ladder takes a solved run on to its next rung
@@ -179,8 +185,7 @@ def run(args) -> dict:
     def save() -> None:
         state["last_save"] = time.perf_counter()
         if args.checkpoint:
-            extra = {"train_s": elapsed(), "retuned": retuned}
-            save_probe(args, hyper, model, {**state, **extra}, reached, log)
+            save_probe(args, hyper, model, {**state, "train_s": elapsed()}, reached, log)
 
     class Log(BaseCallback):
         def __init__(self, rung):
