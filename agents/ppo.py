@@ -248,6 +248,10 @@ class MemoryPPO(OnPolicyAlgorithm):
             _check_finite("reward", rewards, env_step)
             callback.update_locals(locals())
             if not callback.on_step():
+                # the env took this step: keep its observation and the state that goes with
+                # it, so a later learn() continues every episode where it is (SB3 does not)
+                self._update_info_buffer(infos, dones)
+                self._last_obs, self._last_episode_starts, self._last_state = new_obs, dones, state
                 return False
             self._update_info_buffer(infos, dones)
             rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)

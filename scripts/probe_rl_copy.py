@@ -9,8 +9,13 @@ episode is the fraction of output symbols written right (per-symbol accuracy), s
 all of them right. One model (``--agent``, registry defaults plus ``--core-kwargs``,
 MemoryPPO / RecurrentPPO settings ``--hyper`` over :data:`HYPER`) trains up ``--ladder``
 (``max_length`` values; moves on once ``--advance`` of the last 100 training episodes
-succeed, as :func:`agents.ladder.train_ladder`; stops at 99% success at the last rung) until
-``--budget`` env steps or ``--seconds`` of training. Every rollout the mean training return
+succeed, as :func:`agents.ladder.train_ladder`; stops at ``--stop-success`` (99%) at the last
+rung) until ``--budget`` env steps or ``--seconds`` of training. ``--gate-length G`` adds a
+gate to that stop rule, for failures the training window hardly sees (the longest lengths are
+a few of its episodes): once it is met, the deterministic policy is scored on fresh episodes of
+exactly ``G`` symbols, and the run stops only if their per-symbol accuracy reaches
+``--gate-accuracy``; otherwise it trains on with a fresh window and checks again (every check
+is in the ``gates`` record). Every rollout the mean training return
 (last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
 episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
 its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
@@ -29,6 +34,8 @@ optimisation settings of :data:`RETUNABLE` in ``--hyper`` replace the saved ones
 resume on (e.g. a lower learning rate to fine-tune a checkpoint; ``probe.json`` and the
 ``--json`` record list each change with the step it took effect at). The
 ladder's success window starts empty after a resume (the next 100 episodes decide).
+The stop rule and the gate are not settings of the run: a solved run resumed with a gate it
+has not passed trains on at its last rung until it does.
 ``kill -TERM`` stops training at the next env step, saves and exits without evaluating
 (status 143); the steps of the unfinished rollout are counted but not trained on.
 """
@@ -45,6 +52,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from agents.benchutil import machine  # noqa: E402
+from agents.ladder import STOP_SUCCESS  # noqa: E402
 
 ENV_ID = "memenvs/Copy-v0"
 HYPER = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 1024, "n_epochs": 4}
@@ -110,6 +118,28 @@ def retune(model, saved_hyper: dict, hyper: dict) -> dict:
     return changes
 
 
+def gate_passed(args, gates: list) -> bool:
+    """Whether the last gate check in ``gates`` was ``--gate-length``'s and passed."""
+    if not gates or gates[-1]["length"] != args.gate_length:
+        return False
+    return gates[-1]["mean_return"] >= args.gate_accuracy
+
+
+def gate_passes(args, model, state: dict) -> bool:
+    """The gate of the stop rule: score the deterministic policy on ``--eval-episodes`` fresh
+    episodes of exactly ``--gate-length`` symbols (the model's own memory size); the run is
+    solved once their per-symbol accuracy (mean return) reaches ``--gate-accuracy``. Each check
+    is appended to ``state["gates"]`` and printed."""
+    from agents.training import evaluate_success
+
+    kwargs = {"num_symbols": args.num_symbols}
+    kwargs.update(min_length=args.gate_length, max_length=args.gate_length)
+    r = evaluate_success(model, ENV_ID, kwargs, n_episodes=args.eval_episodes, n_envs=32)
+    state["gates"].append({"steps": int(model.num_timesteps), "length": args.gate_length, **r})
+    print(json.dumps({"gate": state["gates"][-1]}), flush=True)
+    return gate_passed(args, state["gates"])
+
+
 def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) -> None:
     """Save the model (:func:`agents.checkpoint.save_checkpoint`) and the probe's state."""
     from agents.checkpoint import save_checkpoint
@@ -123,6 +153,7 @@ def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) 
         "train_s": state["train_s"],
         "curriculum": reached,
         "retuned": state["retuned"],
+        "gates": state["gates"],
         "log": log,
     }
     tmp = os.path.join(args.checkpoint, PROBE + ".tmp")
@@ -138,7 +169,7 @@ def run(args) -> dict:
 
     torch.set_num_threads(1)
     import memenvs  # noqa: F401
-    from agents.ladder import STOP_SUCCESS, progress_callback, switch_env
+    from agents.ladder import progress_callback, switch_env
     from agents.training import evaluate_success, make_agent
     from agents.vec_env import make_vec_env
 
@@ -173,11 +204,14 @@ def run(args) -> dict:
     reached: list = saved["curriculum"]
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False, retuned=retuned)
+    state["gates"] = saved.get("gates", [])
     resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
     if state["solved"] and len(args.ladder) > saved_rungs:
         # a longer --ladder takes a solved run on to its next rung
         state.update(solved=False, rung_index=saved_rungs)
         resumed = False
+    elif state["solved"] and args.gate_length and not gate_passed(args, state["gates"]):
+        state.update(solved=False)  # a gate given on resume: trains on at the last rung
 
     def elapsed() -> float:
         return earlier_s + time.perf_counter() - start
@@ -230,16 +264,23 @@ def run(args) -> dict:
                 switch_env(model, make_env(rung), rung)
             reached.append([rung, int(model.num_timesteps), round(elapsed(), 1)])
             print(json.dumps({"rung": rung, "steps": int(model.num_timesteps)}), flush=True)
-        last = i == len(args.ladder) - 1
-        progress = progress_callback(curve, STOP_SUCCESS if last else args.advance)
-        model.learn(
-            args.budget - model.num_timesteps,
-            callback=[progress, Log(rung)],
-            reset_num_timesteps=i == 0 and not resumed,
-        )
-        resumed = False
-        state["solved"] = last and progress.met
-        if not progress.met or model.num_timesteps >= args.budget:
+        last, fresh = i == len(args.ladder) - 1, i == 0 and not resumed
+        while True:  # at the last rung, until the stop rule is met and the gate (if any) passes
+            progress = progress_callback(curve, args.stop_success if last else args.advance)
+            model.learn(
+                args.budget - model.num_timesteps,
+                callback=[progress, Log(rung)],
+                reset_num_timesteps=fresh,
+            )
+            resumed = fresh = False
+            met = progress.met
+            if not (last and met and args.gate_length):
+                break
+            met = gate_passes(args, model, state)  # failed: a fresh stop window, train on
+            if met or state["stop"] or model.num_timesteps >= args.budget:
+                break
+        state["solved"] = last and met
+        if not met or model.num_timesteps >= args.budget:
             break
     train_s = elapsed()
     save()
@@ -276,6 +317,9 @@ def run(args) -> dict:
         "env_steps_per_s": model.num_timesteps / train_s,
         "curriculum": reached,
         "retuned": retuned,
+        "stop_success": args.stop_success,
+        "gate": {"length": args.gate_length, "accuracy": args.gate_accuracy},
+        "gates": state["gates"],
         "final_train": log[-1] if log else None,
         "eval": evals,
         "log": log,
@@ -308,7 +352,26 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--retune", action="store_true", help=f"on resume, take {RETUNABLE} from --hyper"
     )
+    parser.add_argument(
+        "--stop-success",
+        type=float,
+        default=STOP_SUCCESS,
+        help="training success (last 100 episodes) that ends the last rung",
+    )
+    parser.add_argument(
+        "--gate-length",
+        type=int,
+        default=0,
+        help="stop rule also needs this length copied (deterministic eval); 0: no gate",
+    )
+    parser.add_argument("--gate-accuracy", type=float, default=0.95, help="of --gate-length")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.stop_success <= 1.0:
+        parser.error(f"--stop-success must be in [0, 1], got {args.stop_success}")
+    if args.gate_length < 0:
+        parser.error(f"--gate-length must be >= 0 (0: no gate), got {args.gate_length}")
+    if not 0.0 <= args.gate_accuracy <= 1.0:
+        parser.error(f"--gate-accuracy must be in [0, 1], got {args.gate_accuracy}")
     if args.checkpoint and args.agent == "ppo":
         parser.error("--checkpoint needs a recurrent agent (MemoryPPO or RecurrentPPO), not 'ppo'")
     if min(args.ladder) < args.min_length:

@@ -461,3 +461,42 @@ def test_internal_gamma_is_checked():
             MemoryPPO("MlpStochasticNTMPolicy", env, internal_gamma=bad)
     with pytest.raises(ValueError, match="internal_critic.*internal decisions"):
         MemoryPPO("MlpLstmPolicy", env, internal_gamma=0.9)
+
+
+def test_learn_stopped_by_a_callback_continues_each_episode_where_the_env_is():
+    """A callback that stops learn() does so after the env took the step: the observation,
+    episode starts and recurrent state of that step are kept (SB3 keeps the step before), so
+    a later learn() goes on from where every episode is instead of one step behind."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    env = make_vec_env("memenvs/TMaze-v0", n_envs=2, seed=0, env_kwargs={"length": 4})
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=8, batch_size=16, seed=0)
+    steps, states = [], []
+    step_wait, forward = model.env.step_wait, model.policy.forward
+
+    def record_step_wait():
+        obs, rewards, dones, infos = step_wait()
+        steps.append((obs.copy(), dones.copy()))
+        return obs, rewards, dones, infos
+
+    def record_forward(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        states.append(out[3])
+        return out
+
+    model.env.step_wait, model.policy.forward = record_step_wait, record_forward
+
+    class StopAtStep(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 13  # mid-rollout (the second of 8 steps each)
+
+    model.learn(64, callback=StopAtStep())
+    assert model.num_timesteps == 13 * 2 and len(steps) == 13
+    obs, dones = steps[-1]
+    assert np.array_equal(model._last_obs, obs)
+    assert np.array_equal(model._last_episode_starts, dones)
+    assert model._last_state is states[-1]  # the state after the step the env took
+    model.learn(16, reset_num_timesteps=False)
+    first = model.rollout_buffer.obs[0].cpu().numpy()
+    assert np.array_equal(first, obs)  # the continued rollout starts at that observation
+    assert np.array_equal(model.rollout_buffer.episode_starts[0].cpu().numpy(), dones)

@@ -387,3 +387,40 @@ def test_probe_rl_copy_retunes_the_optimisation_of_a_resumed_run(tmp_path):
     assert all(g["lr"] == 1e-4 for g in model.policy.optimizer.param_groups)
     saved = json.loads((tmp_path / "ckpt" / "probe.json").read_text())
     assert saved["settings"]["hyper"]["learning_rate"] == 1e-4 and saved["retuned"]
+
+
+def test_probe_rl_copy_gates_its_stop_rule_on_the_longest_length(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2")
+    common += ("--n-envs", "4", "--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2")
+    common += ("--eval-episodes", "4", "--stop-success", "0", "--gate-length", "3")
+    # stop success 0: the rule is met once 100 episodes end; an untrained policy never copies
+    # 3 symbols, so the gate fails at every check and the run trains on to its budget
+    _, record = run_script_json(
+        "probe_rl_copy.py", *common, "--gate-accuracy", "1.0", "--budget", "1024",
+        tmp_path=tmp_path / "a",
+    )  # fmt: skip
+    gates = record["gates"]
+    assert len(gates) >= 2 and all(g["length"] == 3 and g["mean_return"] < 1.0 for g in gates)
+    assert [g["steps"] for g in gates] == sorted(g["steps"] for g in gates)
+    assert gates[1]["steps"] - gates[0]["steps"] >= 100 * 3  # a fresh window of 100 episodes
+    assert record["steps_trained"] >= 1024
+    # a gate any policy passes: solved at the first check, long before the budget
+    folder = str(tmp_path / "ckpt")
+    _, record = run_script_json(
+        "probe_rl_copy.py", *common, "--gate-accuracy", "0.0", "--budget", "100000",
+        "--checkpoint", folder, tmp_path=tmp_path / "b",
+    )  # fmt: skip
+    assert len(record["gates"]) == 1 and record["steps_trained"] == record["gates"][0]["steps"]
+    saved = json.loads((tmp_path / "ckpt" / "probe.json").read_text())
+    assert saved["solved"] and saved["gates"] == record["gates"]
+    # resumed with a gate it has not passed (another length): trains on, then checks it
+    _, again = run_script_json(
+        "probe_rl_copy.py", *common[:-1], "4", "--gate-accuracy", "0.0", "--budget", "100000",
+        "--checkpoint", folder, tmp_path=tmp_path / "c",
+    )  # fmt: skip
+    assert [g["length"] for g in again["gates"]] == [3, 4]
+    assert again["steps_trained"] > record["steps_trained"]
+    # bad values name the argument
+    for bad in (("--gate-length", "-1"), ("--gate-accuracy", "1.5"), ("--stop-success", "2")):
+        proc = run(str(ROOT / "scripts" / "probe_rl_copy.py"), *bad, cwd=ROOT)
+        assert proc.returncode != 0 and bad[0] in proc.stderr
