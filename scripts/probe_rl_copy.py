@@ -92,12 +92,13 @@ def load_probe(args, hyper: dict) -> dict | None:
         return None
     with open(os.path.join(args.checkpoint, PROBE)) as f:
         saved = json.load(f)
-    now, before = run_settings(args, hyper), dict(saved["settings"])
+    now, before = run_settings(args, hyper), saved["settings"]
     longer = args.ladder[: len(before["ladder"])] == before["ladder"]  # continues the ladder
-    if args.retune:
+    compared = dict(before)
+    if args.retune:  # the retunable settings are compared as if saved with the new values
         kept = {k: v for k, v in before["hyper"].items() if k not in RETUNABLE}
-        before["hyper"] = {**kept, **{k: v for k, v in hyper.items() if k in RETUNABLE}}
-    differ = [k for k in now if before[k] != now[k] and not (k == "ladder" and longer)]
+        compared["hyper"] = {**kept, **{k: v for k, v in hyper.items() if k in RETUNABLE}}
+    differ = [k for k in now if compared[k] != now[k] and not (k == "ladder" and longer)]
     if differ:
         pairs = ", ".join(f"{k}: {before[k]!r} saved, {now[k]!r} now" for k in differ)
         raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")

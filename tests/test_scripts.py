@@ -366,13 +366,16 @@ def test_probe_rl_copy_retunes_the_optimisation_of_a_resumed_run(tmp_path):
         "--checkpoint", folder, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode != 0 and "hyper:" in proc.stderr
-    # a setting outside RETUNABLE stays fixed under --retune too
-    other = json.dumps({**hyper, "batch_size": 32})
+    # a setting outside RETUNABLE stays fixed under --retune too; the error shows what was
+    # saved (the old learning rate) and what is asked now
+    other = json.dumps({**hyper, "batch_size": 32, "learning_rate": 1e-4})
     proc = run(
         str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--hyper", other, "--budget", "512",
         "--checkpoint", folder, "--retune", cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode != 0 and "'batch_size': 32" in proc.stderr
+    saved_text, now_text = proc.stderr.split(" saved, ")
+    assert "'learning_rate': 0.001," in saved_text and "'learning_rate': 0.0001," in now_text
     stdout, record = run_script_json(
         "probe_rl_copy.py", *common, "--hyper", lower, "--budget", "512", "--checkpoint", folder,
         "--retune", tmp_path=tmp_path / "b",
