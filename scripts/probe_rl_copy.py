@@ -15,7 +15,9 @@ gate to that stop rule, for failures the training window hardly sees (the longes
 a few of its episodes): once it is met, the deterministic policy is scored on fresh episodes of
 exactly ``G`` symbols, and the run stops only if their per-symbol accuracy reaches
 ``--gate-accuracy``; otherwise it trains on with a fresh window and checks again (every check
-is in the ``gates`` record). Every rollout the mean training return
+is in the ``gates`` record). Gate episodes come from ``--gate-seed``, not the final
+evaluation's seed (:data:`EVAL_SEED`), so the final score at ``G`` is not on the episodes the
+stop was selected on. Every rollout the mean training return
 (last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
 episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
 its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
@@ -55,6 +57,7 @@ from agents.benchutil import machine  # noqa: E402
 from agents.ladder import STOP_SUCCESS  # noqa: E402
 
 ENV_ID = "memenvs/Copy-v0"
+EVAL_SEED = 10_000  # the final evaluation's episodes (evaluate_success's default)
 HYPER = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 1024, "n_epochs": 4}
 
 
@@ -135,7 +138,8 @@ def gate_passes(args, model, state: dict) -> bool:
 
     kwargs = {"num_symbols": args.num_symbols}
     kwargs.update(min_length=args.gate_length, max_length=args.gate_length)
-    r = evaluate_success(model, ENV_ID, kwargs, n_episodes=args.eval_episodes, n_envs=32)
+    n = args.eval_episodes
+    r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=args.gate_seed, n_envs=32)
     state["gates"].append({"steps": int(model.num_timesteps), "length": args.gate_length, **r})
     print(json.dumps({"gate": state["gates"][-1]}), flush=True)
     return gate_passed(args, state["gates"])
@@ -293,7 +297,8 @@ def run(args) -> dict:
     evals = {}
     for length in args.eval:
         kwargs = {**fixed, "min_length": length, "max_length": length}
-        r = evaluate_success(model, ENV_ID, kwargs, n_episodes=args.eval_episodes, n_envs=32)
+        n = args.eval_episodes
+        r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=EVAL_SEED, n_envs=32)
         evals[str(length)] = r
         print(json.dumps({"eval_length": length, **r}), flush=True)
     return {
@@ -320,6 +325,8 @@ def run(args) -> dict:
         "retuned": retuned,
         "stop_success": args.stop_success,
         "gate": {"length": args.gate_length, "accuracy": args.gate_accuracy},
+        "gate_seed": args.gate_seed,
+        "eval_seed": EVAL_SEED,
         "gates": state["gates"],
         "final_train": log[-1] if log else None,
         "eval": evals,
@@ -366,6 +373,9 @@ def main(argv=None) -> None:
         help="stop rule also needs this length copied (deterministic eval); 0: no gate",
     )
     parser.add_argument("--gate-accuracy", type=float, default=0.95, help="of --gate-length")
+    parser.add_argument(
+        "--gate-seed", type=int, default=20_000, help=f"of the gate's episodes (eval: {EVAL_SEED})"
+    )
     args = parser.parse_args(argv)
     if not 0.0 <= args.stop_success <= 1.0:
         parser.error(f"--stop-success must be in [0, 1], got {args.stop_success}")

@@ -407,13 +407,17 @@ def test_probe_rl_copy_gates_its_stop_rule_on_the_longest_length(tmp_path):
     assert [g["steps"] for g in gates] == sorted(g["steps"] for g in gates)
     assert gates[1]["steps"] - gates[0]["steps"] >= 100 * 3  # a fresh window of 100 episodes
     assert record["steps_trained"] >= 1024
-    # a gate any policy passes: solved at the first check, long before the budget
+    assert record["gate_seed"] == 20_000 != record["eval_seed"]  # not the eval's episodes
+    # a gate any policy passes: solved at the first check, long before the budget; on the
+    # eval's seed the gate scores the final policy exactly as the eval does
     folder = str(tmp_path / "ckpt")
     _, record = run_script_json(
         "probe_rl_copy.py", *common, "--gate-accuracy", "0.0", "--budget", "100000",
-        "--checkpoint", folder, tmp_path=tmp_path / "b",
+        "--checkpoint", folder, "--eval", "2", "3", "--gate-seed", "10000",
+        tmp_path=tmp_path / "b",
     )  # fmt: skip
     assert len(record["gates"]) == 1 and record["steps_trained"] == record["gates"][0]["steps"]
+    assert record["gates"][0]["mean_return"] == record["eval"]["3"]["mean_return"]
     saved = json.loads((tmp_path / "ckpt" / "probe.json").read_text())
     assert saved["solved"] and saved["gates"] == record["gates"]
     # resumed with a gate it has not passed (another length): trains on, then checks it
