@@ -16,8 +16,8 @@ a few of its episodes): once it is met, the deterministic policy is scored on fr
 exactly ``G`` symbols, and the run stops only if their per-symbol accuracy reaches
 ``--gate-accuracy``; otherwise it trains on with a fresh window and checks again (every check
 is in the ``gates`` record). Gate episodes come from ``--gate-seed``, not the final
-evaluation's seed (:data:`EVAL_SEED`), so the final score at ``G`` is not on the episodes the
-stop was selected on. Every rollout the mean training return
+evaluation's ``--eval-seed``, so the final score at ``G`` is not on the episodes the stop was
+selected on. Every rollout the mean training return
 (last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
 episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
 its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
@@ -57,7 +57,6 @@ from agents.benchutil import machine  # noqa: E402
 from agents.ladder import STOP_SUCCESS  # noqa: E402
 
 ENV_ID = "memenvs/Copy-v0"
-EVAL_SEED = 10_000  # the final evaluation's episodes (evaluate_success's default)
 HYPER = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 1024, "n_epochs": 4}
 
 
@@ -298,7 +297,7 @@ def run(args) -> dict:
     for length in args.eval:
         kwargs = {**fixed, "min_length": length, "max_length": length}
         n = args.eval_episodes
-        r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=EVAL_SEED, n_envs=32)
+        r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=args.eval_seed, n_envs=32)
         evals[str(length)] = r
         print(json.dumps({"eval_length": length, **r}), flush=True)
     return {
@@ -326,7 +325,7 @@ def run(args) -> dict:
         "stop_success": args.stop_success,
         "gate": {"length": args.gate_length, "accuracy": args.gate_accuracy},
         "gate_seed": args.gate_seed,
-        "eval_seed": EVAL_SEED,
+        "eval_seed": args.eval_seed,
         "gates": state["gates"],
         "final_train": log[-1] if log else None,
         "eval": evals,
@@ -353,6 +352,7 @@ def main(argv=None) -> None:
     parser.add_argument("--eval", nargs="*", type=int, default=[5])
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--eval-slots", type=int, default=0)
+    parser.add_argument("--eval-seed", type=int, default=10_000, help="of the eval's episodes")
     parser.add_argument("--print-every", type=int, default=20_000)
     parser.add_argument("--json", default="")
     parser.add_argument("--checkpoint", default="", help="folder: save, and resume from, here")
@@ -374,7 +374,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--gate-accuracy", type=float, default=0.95, help="of --gate-length")
     parser.add_argument(
-        "--gate-seed", type=int, default=20_000, help=f"of the gate's episodes (eval: {EVAL_SEED})"
+        "--gate-seed", type=int, default=20_000, help="of the gate's episodes (not --eval-seed)"
     )
     args = parser.parse_args(argv)
     if not 0.0 <= args.stop_success <= 1.0:
