@@ -5,23 +5,23 @@
         --json benchmarks/results/ntm-copy-rl-cpu/probe/ntm-seed0.json
 
 ``memenvs/Copy-v0`` (``--num-symbols``, ``min_length`` = ``--min-length``): the return of an
-episode is the fraction of output symbols written right (per-symbol accuracy), success is
-all of them right. One model (``--agent``, registry defaults plus ``--core-kwargs``,
-MemoryPPO / RecurrentPPO settings ``--hyper`` over :data:`HYPER`) trains up ``--ladder``
-(``max_length`` values; moves on once ``--advance`` of the last 100 training episodes
-succeed, as :func:`agents.ladder.train_ladder`; stops at ``--stop-success`` (99%) at the last
-rung) until ``--budget`` env steps or ``--seconds`` of training. ``--gate-length G`` adds a
-gate to that stop rule, for failures the training window hardly sees (the longest lengths are
-a few of its episodes): once it is met, the deterministic policy is scored on fresh episodes of
-exactly ``G`` symbols, and the run stops only if their per-symbol accuracy reaches
-``--gate-accuracy``; otherwise it trains on with a fresh window and checks again (every check
-is in the ``gates`` record). Gate episodes come from ``--gate-seed``, not the final
-evaluation's ``--eval-seed``, so the final score at ``G`` is not on the episodes the stop was
-selected on. Every rollout the mean training return
-(last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
-episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
-its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
-(:meth:`NTMCore.with_memory_slots`).
+episode is the fraction of output symbols written right (per-symbol accuracy), success is all
+of them right. One model (``--agent``, registry defaults plus ``--core-kwargs``, MemoryPPO /
+RecurrentPPO settings ``--hyper`` over :data:`HYPER`) trains up ``--ladder`` (``max_length``
+values; moves on once ``--advance`` of the last 100 training episodes succeed, as
+:func:`agents.ladder.train_ladder`; stops at ``--stop-success`` (99%) at the last rung) until
+``--budget`` env steps or ``--seconds`` of training; ``--final-hyper`` gives the last rung
+settings of its own (of :data:`RETUNABLE`, e.g. a KL stop there only; recorded in ``retuned``).
+``--gate-length G`` adds a gate to that stop rule, for failures the training window hardly sees
+(the longest lengths are a few of its episodes): once it is met, the deterministic policy is
+scored on fresh episodes of exactly ``G`` symbols, and the run stops only if their per-symbol
+accuracy reaches ``--gate-accuracy``; otherwise it trains on with a fresh window and checks
+again (every check is in the ``gates`` record). Gate episodes come from ``--gate-seed``, not
+the final evaluation's ``--eval-seed``, so the final score at ``G`` is not on the episodes the
+stop was selected on. Every rollout the mean training return (last 100 episodes) is logged; at
+the end the deterministic policy is scored on fresh episodes with ``min_length = max_length =
+L`` for each ``--eval`` length ``L``. An NTM keeps its trained memory size unless
+``--eval-slots`` gives a larger one for evaluation (:meth:`NTMCore.with_memory_slots`).
 
 Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO and RecurrentPPO agents) saves
 the run into ``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
@@ -85,7 +85,10 @@ PROBE = "probe.json"
 def run_settings(args, hyper: dict) -> dict:
     """What defines a run: a checkpoint resumes only under the same settings."""
     settings = {k: getattr(args, k) for k in RUN_SETTINGS}
-    return {**settings, "hyper": hyper, "core_kwargs": args.core_kwargs}
+    settings.update(hyper=hyper, core_kwargs=args.core_kwargs)
+    if args.final_hyper:  # only when given: runs saved before it existed still resume
+        settings["final_hyper"] = args.final_hyper
+    return settings
 
 
 def load_probe(args, hyper: dict) -> dict | None:
@@ -100,9 +103,10 @@ def load_probe(args, hyper: dict) -> dict | None:
     if args.retune:  # the retunable settings are compared as if saved with the new values
         kept = {k: v for k, v in before["hyper"].items() if k not in RETUNABLE}
         compared["hyper"] = {**kept, **{k: v for k, v in hyper.items() if k in RETUNABLE}}
-    differ = [k for k in now if compared[k] != now[k] and not (k == "ladder" and longer)]
+    keys = dict.fromkeys([*now, *before])
+    differ = [k for k in keys if compared.get(k) != now.get(k) and not (k == "ladder" and longer)]
     if differ:
-        pairs = ", ".join(f"{k}: {before[k]!r} saved, {now[k]!r} now" for k in differ)
+        pairs = ", ".join(f"{k}: {before.get(k)!r} saved, {now.get(k)!r} now" for k in differ)
         raise ValueError(f"--checkpoint {args.checkpoint!r} is another run ({pairs})")
     return saved
 
@@ -263,12 +267,16 @@ def run(args) -> dict:
     for i in range(first, len(args.ladder)):
         rung = args.ladder[i]
         state["rung_index"] = i
+        last, fresh = i == len(args.ladder) - 1, i == 0 and not resumed
         if not resumed:
             if i > 0:
                 switch_env(model, make_env(rung), rung)
             reached.append([rung, int(model.num_timesteps), round(elapsed(), 1)])
             print(json.dumps({"rung": rung, "steps": int(model.num_timesteps)}), flush=True)
-        last, fresh = i == len(args.ladder) - 1, i == 0 and not resumed
+            if last and args.final_hyper:  # the last rung trains at its own settings
+                changes = retune(model, hyper, {**hyper, **args.final_hyper})
+                retuned.append({"steps": int(model.num_timesteps), "rung": rung, **changes})
+                print(json.dumps({"retuned": changes, "rung": rung}), flush=True)
         while True:  # at the last rung, until the stop rule is met and the gate (if any) passes
             progress = progress_callback(curve, args.stop_success if last else args.advance)
             model.learn(
@@ -349,6 +357,12 @@ def main(argv=None) -> None:
     parser.add_argument("--n-envs", type=int, default=32)
     parser.add_argument("--hyper", type=json.loads, default={}, help=f"JSON over {HYPER}")
     parser.add_argument("--core-kwargs", type=json.loads, default={}, help="JSON")
+    parser.add_argument(
+        "--final-hyper",
+        type=json.loads,
+        default={},
+        help=f"JSON over {RETUNABLE}: replace --hyper's from the last rung on",
+    )
     parser.add_argument("--eval", nargs="*", type=int, default=[5])
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--eval-slots", type=int, default=0)
@@ -387,6 +401,9 @@ def main(argv=None) -> None:
         parser.error("--checkpoint needs a recurrent agent (MemoryPPO or RecurrentPPO), not 'ppo'")
     if min(args.ladder) < args.min_length:
         parser.error("--ladder values must be >= --min-length")
+    unknown = sorted(set(args.final_hyper) - set(RETUNABLE))
+    if unknown:
+        parser.error(f"--final-hyper takes only {RETUNABLE}, got {unknown}")
     if args.retune and not args.checkpoint:
         parser.error("--retune changes a resumed run: it needs --checkpoint")
     record = run(args)

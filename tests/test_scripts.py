@@ -431,3 +431,35 @@ def test_probe_rl_copy_gates_its_stop_rule_on_the_longest_length(tmp_path):
     for bad in (("--gate-length", "-1"), ("--gate-accuracy", "1.5"), ("--stop-success", "2")):
         proc = run(str(ROOT / "scripts" / "probe_rl_copy.py"), *bad, cwd=ROOT)
         assert proc.returncode != 0 and bad[0] in proc.stderr
+
+
+def test_probe_rl_copy_trains_its_last_rung_at_the_final_hyperparameters(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2", "3")
+    common += ("--n-envs", "4", "--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2")
+    common += ("--eval-episodes", "4", "--advance", "0.0", "--budget", "512")
+    folder = tmp_path / "ckpt"
+    final = '{"learning_rate": 0.0001, "target_kl": 0.05}'
+    _, record = run_script_json(
+        "probe_rl_copy.py", *common, "--final-hyper", final, "--checkpoint", str(folder),
+        tmp_path=tmp_path / "a",
+    )  # fmt: skip
+    entered = record["curriculum"][1][1]  # the step rung 3 began at
+    assert record["retuned"] == [
+        {"steps": entered, "rung": 3, "learning_rate": 1e-4, "target_kl": 0.05}
+    ]
+    assert record["hyperparameters"]["learning_rate"] == 1e-3  # --hyper is the first rungs'
+    from agents.checkpoint import load_checkpoint
+
+    model = load_checkpoint(str(folder))
+    assert model.learning_rate == 1e-4 and model.target_kl == 0.05
+    assert all(g["lr"] == 1e-4 for g in model.policy.optimizer.param_groups)
+    # part of the run's settings: another --final-hyper is another run
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), *common, "--checkpoint", str(folder),
+        cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "final_hyper:" in proc.stderr
+    proc = run(
+        str(ROOT / "scripts" / "probe_rl_copy.py"), "--final-hyper", '{"gamma": 0.5}', cwd=ROOT
+    )
+    assert proc.returncode != 0 and "--final-hyper takes only" in proc.stderr
