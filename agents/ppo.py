@@ -61,6 +61,11 @@ class MemoryPPO(OnPolicyAlgorithm):
             with the rewards that follow.
         memory_image_interval: every this many rollouts, log an image of the core's
             weightings over one env column (time x slot); 0 disables.
+
+    A callback that stops ``learn()`` mid-rollout leaves the model at the step the env took
+    (observation, episode starts, recurrent state), so a later ``learn(...,
+    reset_num_timesteps=False)`` continues every episode where it is; the unfinished rollout
+    is not trained on. (SB3 keeps the step before, one observation behind the env.)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = POLICY_ALIASES
