@@ -16,12 +16,14 @@ settings of its own (of :data:`RETUNABLE`, e.g. a KL stop there only; recorded i
 (the longest lengths are a few of its episodes): once it is met, the deterministic policy is
 scored on fresh episodes of exactly ``G`` symbols, and the run stops only if their per-symbol
 accuracy reaches ``--gate-accuracy``; otherwise it trains on with a fresh window and checks
-again (every check is in the ``gates`` record). Gate episodes come from ``--gate-seed``, not
-the final evaluation's ``--eval-seed``, so the final score at ``G`` is not on the episodes the
-stop was selected on. Every rollout the mean training return (last 100 episodes) is logged; at
-the end the deterministic policy is scored on fresh episodes with ``min_length = max_length =
-L`` for each ``--eval`` length ``L``. An NTM keeps its trained memory size unless
-``--eval-slots`` gives a larger one for evaluation (:meth:`NTMCore.with_memory_slots`).
+again (every check is in the ``gates`` record); ``--gate-every K`` also checks it every ``K``
+env steps at the last rung (after an update; a pass stops the run there, before the next). Gate
+episodes come from ``--gate-seed``, not the final evaluation's ``--eval-seed``, so the final
+score at ``G`` is not on the episodes the stop was selected on. Every rollout the mean training
+return (last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
+episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
+its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
+(:meth:`NTMCore.with_memory_slots`).
 
 Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO and RecurrentPPO agents) saves
 the run into ``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
@@ -212,7 +214,7 @@ def run(args) -> dict:
     reached: list = saved["curriculum"]
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False, retuned=retuned)
-    state["gates"] = saved.get("gates", [])
+    state.update(gates=saved.get("gates", []), gated=False)
     resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
     if state["solved"] and len(args.ladder) > saved_rungs:
         # a longer --ladder takes a solved run on to its next rung
@@ -230,9 +232,11 @@ def run(args) -> dict:
             save_probe(args, hyper, model, {**state, "train_s": elapsed()}, reached, log)
 
     class Log(BaseCallback):
-        def __init__(self, rung):
+        def __init__(self, rung, last: bool):
             super().__init__()
             self.rung, self.last_print = rung, 0
+            every = args.gate_every if last else 0  # --gate-every: at the last rung only
+            self.next_gate = model.num_timesteps + every if every else None
 
         def _on_rollout_end(self) -> None:
             infos = self.model.ep_info_buffer
@@ -252,6 +256,10 @@ def run(args) -> dict:
 
         def _on_rollout_start(self) -> None:  # after an update: a clean point to stop or save
             state["stop"] |= time.perf_counter() - start >= args.seconds
+            if self.next_gate is not None and self.num_timesteps >= self.next_gate:
+                self.next_gate = self.num_timesteps + args.gate_every
+                state["gated"] = gate_passes(args, model, state)
+                state["stop"] |= state["gated"]
             if time.perf_counter() - state["last_save"] >= args.checkpoint_every:
                 save()
 
@@ -281,10 +289,13 @@ def run(args) -> dict:
             progress = progress_callback(curve, args.stop_success if last else args.advance)
             model.learn(
                 args.budget - model.num_timesteps,
-                callback=[progress, Log(rung)],
+                callback=[progress, Log(rung, last)],
                 reset_num_timesteps=fresh,
             )
             resumed = fresh = False
+            if state["gated"]:  # a --gate-every check passed: solved, stopped before an update
+                met, state["stop"] = True, False
+                break
             met = progress.met
             if not (last and met and args.gate_length):
                 break
@@ -388,6 +399,13 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--gate-accuracy", type=float, default=0.95, help="of --gate-length")
     parser.add_argument(
+        "--gate-every",
+        type=int,
+        default=0,
+        help="at the last rung, also check the gate every this many env steps (0: only when "
+        "the stop rule is met); a pass stops the run there",
+    )
+    parser.add_argument(
         "--gate-seed", type=int, default=20_000, help="of the gate's episodes (not --eval-seed)"
     )
     args = parser.parse_args(argv)
@@ -395,6 +413,8 @@ def main(argv=None) -> None:
         parser.error(f"--stop-success must be in [0, 1], got {args.stop_success}")
     if args.gate_length < 0:
         parser.error(f"--gate-length must be >= 0 (0: no gate), got {args.gate_length}")
+    if args.gate_every < 0 or (args.gate_every and not args.gate_length):
+        parser.error(f"--gate-every must be >= 0 and needs --gate-length, got {args.gate_every}")
     if not 0.0 <= args.gate_accuracy <= 1.0:
         parser.error(f"--gate-accuracy must be in [0, 1], got {args.gate_accuracy}")
     if args.checkpoint and args.agent == "ppo":

@@ -463,3 +463,33 @@ def test_probe_rl_copy_trains_its_last_rung_at_the_final_hyperparameters(tmp_pat
         str(ROOT / "scripts" / "probe_rl_copy.py"), "--final-hyper", '{"gamma": 0.5}', cwd=ROOT
     )
     assert proc.returncode != 0 and "--final-hyper takes only" in proc.stderr
+
+
+def test_probe_rl_copy_checks_its_gate_every_k_env_steps_at_the_last_rung(tmp_path):
+    common = ("--agent", "lstm", "--core-kwargs", '{"hidden_size": 8}', "--ladder", "2")
+    common += ("--n-envs", "4", "--hyper", '{"n_steps": 32, "batch_size": 64}', "--eval", "2")
+    common += ("--eval-episodes", "4", "--gate-length", "3")
+    # a stop rule an untrained policy never meets (100% success), a gate any policy passes:
+    # only the periodic check can stop the run, at its first check after 256 env steps
+    folder = str(tmp_path / "ckpt")
+    _, record = run_script_json(
+        "probe_rl_copy.py", *common, "--stop-success", "1.0", "--gate-accuracy", "0.0",
+        "--gate-every", "256", "--budget", "100000", "--checkpoint", folder,
+        tmp_path=tmp_path / "a",
+    )  # fmt: skip
+    (gate,) = record["gates"]
+    assert gate["length"] == 3 and 256 <= gate["steps"] < 256 + 128  # the first rollout after
+    assert record["steps_trained"] == gate["steps"] + 4  # stopped at the next step, untrained
+    assert json.loads((tmp_path / "ckpt" / "probe.json").read_text())["solved"]
+    # a gate no policy passes: checked every 256 env steps until the budget
+    _, record = run_script_json(
+        "probe_rl_copy.py", *common, "--stop-success", "1.0", "--gate-accuracy", "1.0",
+        "--gate-every", "256", "--budget", "1024", tmp_path=tmp_path / "b",
+    )  # fmt: skip
+    steps = [g["steps"] for g in record["gates"]]
+    gaps = [steps[i + 1] - steps[i] for i in range(len(steps) - 1)]
+    assert len(steps) == 3 and all(256 <= gap < 256 + 128 for gap in gaps)
+    proc = run(str(ROOT / "scripts" / "probe_rl_copy.py"), "--gate-every", "100", cwd=ROOT)
+    assert (
+        proc.returncode != 0 and "--gate-every must be >= 0 and needs --gate-length" in proc.stderr
+    )
