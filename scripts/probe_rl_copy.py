@@ -134,17 +134,23 @@ def gate_passed(args, gates: list) -> bool:
     return gates[-1]["mean_return"] >= args.gate_accuracy
 
 
-def gate_passes(args, model, state: dict) -> bool:
-    """The gate of the stop rule: score the deterministic policy on ``--eval-episodes`` fresh
-    episodes of exactly ``--gate-length`` symbols (the model's own memory size); the run is
-    solved once their per-symbol accuracy (mean return) reaches ``--gate-accuracy``. Each check
-    is appended to ``state["gates"]`` and printed."""
+def score_length(args, model, length: int, seed: int) -> dict:
+    """The deterministic policy on ``--eval-episodes`` fresh episodes (from ``seed``) of exactly
+    ``length`` symbols: :func:`agents.training.evaluate_success`'s success and mean return."""
     from agents.training import evaluate_success
 
-    kwargs = {"num_symbols": args.num_symbols}
-    kwargs.update(min_length=args.gate_length, max_length=args.gate_length)
-    n = args.eval_episodes
-    r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=args.gate_seed, n_envs=32)
+    kwargs = {"num_symbols": args.num_symbols, "min_length": length, "max_length": length}
+    return evaluate_success(
+        model, ENV_ID, kwargs, n_episodes=args.eval_episodes, seed=seed, n_envs=32
+    )
+
+
+def gate_passes(args, model, state: dict) -> bool:
+    """The gate of the stop rule: :func:`score_length` at ``--gate-length`` (the model's own
+    memory size) on ``--gate-seed``'s episodes; the run is solved once their per-symbol
+    accuracy (mean return) reaches ``--gate-accuracy``. Each check is appended to
+    ``state["gates"]`` and printed."""
+    r = score_length(args, model, args.gate_length, args.gate_seed)
     state["gates"].append({"steps": int(model.num_timesteps), "length": args.gate_length, **r})
     print(json.dumps({"gate": state["gates"][-1]}), flush=True)
     return gate_passed(args, state["gates"])
@@ -180,7 +186,7 @@ def run(args) -> dict:
     torch.set_num_threads(1)
     import memenvs  # noqa: F401
     from agents.ladder import progress_callback, switch_env
-    from agents.training import evaluate_success, make_agent
+    from agents.training import make_agent
     from agents.vec_env import make_vec_env
 
     fixed = {"num_symbols": args.num_symbols, "min_length": args.min_length}
@@ -314,9 +320,7 @@ def run(args) -> dict:
         grow_memory(model, args.eval_slots)
     evals = {}
     for length in args.eval:
-        kwargs = {**fixed, "min_length": length, "max_length": length}
-        n = args.eval_episodes
-        r = evaluate_success(model, ENV_ID, kwargs, n_episodes=n, seed=args.eval_seed, n_envs=32)
+        r = score_length(args, model, length, args.eval_seed)
         evals[str(length)] = r
         print(json.dumps({"eval_length": length, **r}), flush=True)
     return {
