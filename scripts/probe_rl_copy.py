@@ -17,13 +17,15 @@ settings of its own (of :data:`RETUNABLE`, e.g. a KL stop there only; recorded i
 scored on fresh episodes of exactly ``G`` symbols, and the run stops only if their per-symbol
 accuracy reaches ``--gate-accuracy``; otherwise it trains on with a fresh window and checks
 again (every check is in the ``gates`` record); ``--gate-every K`` also checks it every ``K``
-env steps at the last rung (after an update; a pass stops the run there, before the next). Gate
-episodes come from ``--gate-seed``, not the final evaluation's ``--eval-seed``, so the final
-score at ``G`` is not on the episodes the stop was selected on. Every rollout the mean training
-return (last 100 episodes) is logged; at the end the deterministic policy is scored on fresh
-episodes with ``min_length = max_length = L`` for each ``--eval`` length ``L``. An NTM keeps
-its trained memory size unless ``--eval-slots`` gives a larger one for evaluation
-(:meth:`NTMCore.with_memory_slots`).
+env steps at the last rung (after an update; a pass stops the run there, before the next): it
+keeps a policy that may have collapsed by the time the stop rule is met, but it also stops at
+policies that copy ``G`` and not longer (measured: ``ntm-copy-rl-cpu/probe/README.md``,
+thirteenth round). Gate episodes come from ``--gate-seed``, not the final evaluation's
+``--eval-seed``, so the final score at ``G`` is not on the episodes the stop was selected on.
+Every rollout the mean training return (last 100 episodes) is logged; at the end the
+deterministic policy is scored on fresh episodes with ``min_length = max_length = L`` for each
+``--eval`` length ``L``. An NTM keeps its trained memory size unless ``--eval-slots`` gives a
+larger one for evaluation (:meth:`NTMCore.with_memory_slots`).
 
 Long runs across sessions: ``--checkpoint DIR`` (MemoryPPO and RecurrentPPO agents) saves
 the run into ``DIR`` every ``--checkpoint-every`` seconds of training and when training stops
@@ -407,7 +409,8 @@ def main(argv=None) -> None:
         type=int,
         default=0,
         help="at the last rung, also check the gate every this many env steps (0: only when "
-        "the stop rule is met); a pass stops the run there",
+        "the stop rule is met); a pass stops the run there, possibly at a policy that copies "
+        "--gate-length symbols and no more",
     )
     parser.add_argument(
         "--gate-seed", type=int, default=20_000, help="of the gate's episodes (not --eval-seed)"
