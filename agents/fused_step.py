@@ -26,7 +26,10 @@ from agents.checks import check_optional_positive
 
 # -O3 and reassociation (vectorised float sums); no -ffast-math: inf and NaN keep their meaning
 CFLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math"]
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "ntm_step.cpp")
+SOURCES = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", name)
+    for name in ("ntm_step.cpp", "ntm_sequence.cpp")
+]
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +37,7 @@ def load():
     """Build (once per process; cached on disk across processes) and return the extension."""
     from torch.utils.cpp_extension import load as load_extension
 
-    return load_extension(name="memenvs_ntm_step", sources=[SOURCE], extra_cflags=CFLAGS)
+    return load_extension(name="memenvs_ntm_step", sources=SOURCES, extra_cflags=CFLAGS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ small ``B`` parameter gradients count too), and the top
 ops by self CPU time (torch.profiler). Single-threaded. ``--read-mode sample`` profiles the
 sampled-read NTM (``stochastic-ntm``), its read log-probabilities and entropies in the loss;
 ``--write-mode sequential`` the write of issue 10 (head ``h`` writes slot ``W t + h``).
+With ``--fused`` a soft core trains as one autograd node over the sequence
+(:mod:`agents.fused_sequence`); ``--step-wise`` profiles it step by step instead.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def profile(
     fused: bool = False,
     read_mode: str = "soft",
     write_mode: str = "soft",
+    step_wise: bool = False,
 ) -> dict:
     from agents.cores.base import CoreExtras
     from agents.cores.ntm import NTMCore
@@ -59,7 +62,7 @@ def profile(
     torch.manual_seed(0)
     core = NTMCore(
         INPUT, SLOTS, WIDTH, controller_size=CONTROLLER, compile=compile, fused=fused,
-        read_mode=read_mode, write_mode=write_mode,
+        read_mode=read_mode, write_mode=write_mode, fused_sequence=not step_wise,
     )  # fmt: skip
     x = torch.randn(steps, batch, INPUT)
     starts = torch.zeros(steps, batch)
@@ -105,6 +108,7 @@ def profile(
         "fused": fused,
         "read_mode": read_mode,
         "write_mode": write_mode,
+        "step_wise": step_wise,
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
         **logs,
@@ -122,6 +126,11 @@ def main(argv=None) -> None:
     parser.add_argument("--fused", action="store_true", help="NTMCore(fused=True): C++ kernel")
     parser.add_argument("--read-mode", choices=("soft", "sample"), default="soft")
     parser.add_argument("--write-mode", choices=("soft", "sequential"), default="soft")
+    parser.add_argument(
+        "--step-wise",
+        action="store_true",
+        help="NTMCore(fused_sequence=False): a fused core runs step by step, not as one node",
+    )
     parser.add_argument("--out", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
@@ -130,8 +139,9 @@ def main(argv=None) -> None:
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch values must be >= 1, got {args.batch}")
     torch.set_num_threads(1)
+    step = args.step_wise
     results = [
-        profile(b, args.steps, args.compile, args.fused, args.read_mode, args.write_mode)
+        profile(b, args.steps, args.compile, args.fused, args.read_mode, args.write_mode, step)
         for b in args.batch
     ]
     lines = [

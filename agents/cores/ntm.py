@@ -36,6 +36,7 @@ from agents.cores.base import (
     check_int,
     check_positive,
 )
+from agents.fused_sequence import ntm_sequence, sequence_applies
 
 MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
 # Initial logit of slot 0 (all others 0): the initial weightings put 1 - (N-1)/(e^10+N-1)
@@ -108,6 +109,11 @@ class NTMCore(StepCore):
             results up to float rounding; on other devices the step runs the aten path.
             ``None`` (default): fused where the modes allow it, ``compile`` is off and the
             kernel builds here (else the aten path, with a warning).
+        fused_sequence: while a gradient is recorded, a fused core with soft reads and the
+            LSTM controller runs the whole sequence as one autograd node with its loops in C++
+            (:mod:`agents.fused_sequence`): same results up to float rounding, a few large ops
+            per step instead of ~140 autograd ops. Default ``True``; ``False``: step by step
+            (for comparison).
         state_grad_clip: clip the gradient reaching each step's incoming memory and weightings
             to ``[-c, c]`` during the backward (Graves 2013 clips LSTM derivatives this way),
             so it cannot compound through the weighting recurrence (eq. 7) and overflow within
@@ -143,6 +149,7 @@ class NTMCore(StepCore):
         straight_through: bool = False,
         read_stay_bias: float = 0.0,
         controller_output: bool = True,
+        fused_sequence: bool = True,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -211,6 +218,7 @@ class NTMCore(StepCore):
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
         self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
         self.controller_output = bool(controller_output)
+        self.fused_sequence = bool(fused_sequence)
         self.output_size = (self.C if self.controller_output else 0) + self.R * self.M
         nvec = []
         if write_mode == "sample":
@@ -220,6 +228,13 @@ class NTMCore(StepCore):
         self.internal_action_nvec = tuple(nvec)
 
     traces = True
+
+    def forward(self, x, state, episode_starts, extras=None):
+        """``StepCore.forward``; while training a soft core on the fused kernel, the whole
+        sequence as one autograd node instead (:mod:`agents.fused_sequence`)."""
+        if sequence_applies(self, x, extras):
+            return ntm_sequence(self, x, state, episode_starts)
+        return super().forward(x, state, episode_starts, extras)
 
     def diagnostics(
         self, trace: dict[str, list[torch.Tensor]], images: bool = False
@@ -249,7 +264,7 @@ class NTMCore(StepCore):
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
             self.fused, self.state_grad_clip, self.straight_through, self.read_stay_bias,
-            self.controller_output,
+            self.controller_output, self.fused_sequence,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()

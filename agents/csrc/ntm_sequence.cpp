@@ -1,0 +1,233 @@
+// A whole NTM sequence on CPU: LSTM controller, head projection and the fused step of
+// ntm_step.cpp for T steps, forward and backward (agents/fused_sequence.py is the autograd
+// node around it). Per step forward: one addmm for the recurrent part of the gates (the input
+// part of all T steps is one addmm before the loop), the LSTM pointwise part in one loop, one
+// addmm for the head outputs, the fused step. Backward: the fused step's backward, one addmm
+// and one mm, the LSTM pointwise backward in one loop; the weight gradients are formed after
+// the loop, each as one matrix product over all T B rows.
+//
+// LSTM (PyTorch's gate order i, f, g, o): gates = W_ih [x, r] + b_ih + W_hh h + b_hh,
+// c' = f c + i g, h' = o tanh(c'); raw = W_head h' + b_head; r: the reads of step t - 1.
+// A start at (t, b) resets row b to the initial state before step t: h = c = 0, memory =
+// memory_init, the initial weightings and reads (given), and sends the gradient reaching
+// that row's state there.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+// ntm_step.cpp
+std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
+                                        torch::Tensor write_prev, torch::Tensor read_prev,
+                                        int64_t W, int64_t R, int64_t S, double clip,
+                                        bool fixed_writes);
+std::vector<torch::Tensor> step_backward(
+    torch::Tensor g_write_w, torch::Tensor g_read_w, torch::Tensor g_reads,
+    torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
+    torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
+    torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
+    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm, int64_t W,
+    int64_t R, int64_t S, double clip, bool fixed_writes);
+
+namespace {
+
+constexpr int64_t KERNEL_SAVED = 7;  // tensors step_forward returns after its first four
+
+// acts [B, 4C]: the gates' activations i, f, g, o; c [B, C] -> c_new = f c + i g
+template <typename T>
+void lstm_cell(const T* acts, const T* c, T* c_new, int64_t B, int64_t C) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* a = acts + b * 4 * C;
+    for (int64_t k = 0; k < C; ++k) c_new[b * C + k] = a[C + k] * c[b * C + k] + a[k] * a[2 * C + k];
+  }
+}
+
+// dh, dc [B, C] reach h', c'; -> d_gates [B, 4C] (pre-activations), dc becomes dc_prev
+template <typename T>
+void lstm_backward(const T* acts, const T* c_prev, const T* tanh_c, const T* dh, T* dc,
+                   T* d_gates, int64_t B, int64_t C) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T* a = acts + b * 4 * C;
+    T* d = d_gates + b * 4 * C;
+    for (int64_t k = 0; k < C; ++k) {
+      const int64_t j = b * C + k;
+      const T i = a[k], f = a[C + k], g = a[2 * C + k], o = a[3 * C + k], tc = tanh_c[j];
+      const T dcj = dc[j] + dh[j] * o * (1 - tc * tc);
+      d[k] = dcj * g * i * (1 - i);
+      d[C + k] = dcj * c_prev[j] * f * (1 - f);
+      d[2 * C + k] = dcj * i * (1 - g * g);
+      d[3 * C + k] = dh[j] * tc * o * (1 - o);
+      dc[j] = dcj * f;
+    }
+  }
+}
+
+// rows where `rows` [B] is set take `init` (broadcast over the batch)
+torch::Tensor reset(const torch::Tensor& t, const torch::Tensor& init, const torch::Tensor& rows) {
+  std::vector<int64_t> shape(t.dim(), 1);
+  shape[0] = -1;
+  return torch::where(rows.view(shape), init, t);
+}
+
+void check_cpu(const std::vector<torch::Tensor>& ts) {
+  for (const auto& t : ts) {
+    TORCH_CHECK(t.device().is_cpu(), "the NTM sequence runs on CPU tensors only");
+    TORCH_CHECK(t.is_contiguous(), "the NTM sequence needs contiguous tensors");
+  }
+}
+
+}  // namespace
+
+// Returns y [T, B, Y], the final h, c, memory, read_w, write_w, reads, then what the backward
+// needs: rec [T, B, R M + C] ([reads, h] entering each step), acts [T, B, 4C], c_prev,
+// tanh_c, h_all [T, B, C], raw [T, B, P], and per step: memory, write_prev, read_prev,
+// write_w, read_w and the fused step's saved tensors.
+std::vector<torch::Tensor> sequence_forward(
+    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
+    torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
+    torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
+    torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head, int64_t W,
+    int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
+    double memory_init) {
+  check_cpu({x, starts, h, c, memory, rw, ww, reads, w_ih, w_hh, bias, w_head, b_head});
+  TORCH_CHECK(starts.scalar_type() == torch::kBool, "starts must be bool [T, B]");
+  const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = h.size(1);
+  const int64_t RM = reads.size(1) * reads.size(2), P = w_head.size(0);
+  const int64_t Y = (controller_output ? C : 0) + RM;
+  auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1).t().contiguous();  // [RM + C, 4C]
+  auto gx = torch::addmm(bias, x.reshape({T * B, F}), w_ih.narrow(1, 0, F).t()).view({T, B, 4 * C});
+  const auto any_start = starts.any(1).contiguous();
+  const bool* any = any_start.data_ptr<bool>();
+  auto opts = x.options();
+  auto rec = torch::empty({T, B, RM + C}, opts), acts = torch::empty({T, B, 4 * C}, opts);
+  auto c_prev = torch::empty({T, B, C}, opts), tanh_c = torch::empty_like(c_prev);
+  auto h_all = torch::empty_like(c_prev), ys = torch::empty({T, B, Y}, opts);
+  auto raw_all = torch::empty({T, B, P}, opts);
+  auto zeros_c = torch::zeros({C}, opts);
+  auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
+  auto w_head_t = w_head.t();
+  std::vector<torch::Tensor> steps;
+  steps.reserve(T * (5 + KERNEL_SAVED));
+  for (int64_t t = 0; t < T; ++t) {
+    if (any[t]) {
+      const auto rows = starts[t];
+      h = reset(h, zeros_c, rows), c = reset(c, zeros_c, rows);
+      memory = reset(memory, init_mem, rows), rw = reset(rw, init_rw, rows);
+      ww = reset(ww, init_ww, rows), reads = reset(reads, init_reads, rows);
+    }
+    auto rec_t = rec[t];
+    rec_t.narrow(1, 0, RM).copy_(reads.reshape({B, RM}));
+    rec_t.narrow(1, RM, C).copy_(h);
+    auto gates = acts[t];
+    at::addmm_out(gates, gx[t], rec_t, w_rec);
+    c_prev[t].copy_(c);
+    gates.narrow(1, 0, 2 * C).sigmoid_();  // aten's vectorised activations
+    gates.narrow(1, 2 * C, C).tanh_();
+    gates.narrow(1, 3 * C, C).sigmoid_();
+    auto c_new = torch::empty({B, C}, opts), h_t = h_all[t], tc = tanh_c[t];
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ntm_sequence_lstm_cell", [&] {
+      lstm_cell<scalar_t>(gates.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                          c_new.data_ptr<scalar_t>(), B, C);
+    });
+    at::tanh_out(tc, c_new);
+    at::mul_out(h_t, gates.narrow(1, 3 * C, C), tc);
+    c = c_new, h = h_t;
+    auto raw = raw_all[t];
+    at::addmm_out(raw, b_head, h, w_head_t);
+    auto w_prev = sequential ? torch::roll(ww, {W}, {-1}).contiguous() : ww;
+    auto out = step_forward(raw, memory, w_prev, rw, W, R, S, clip, sequential);
+    steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
+    steps.insert(steps.end(), out.begin() + 4, out.end());
+    ww = out[0], rw = out[1], reads = out[2], memory = out[3];
+    auto y_t = ys[t];
+    if (controller_output) y_t.narrow(1, 0, C).copy_(h);
+    y_t.narrow(1, Y - RM, RM).copy_(reads.reshape({B, RM}));
+  }
+  std::vector<torch::Tensor> result = {ys,     h.clone(), c,      memory, rw.clone(),
+                                       ww.clone(), reads, rec,    acts,   c_prev,
+                                       tanh_c, h_all,     raw_all};
+  result.insert(result.end(), steps.begin(), steps.end());
+  return result;
+}
+
+// Gradients of (x, h, c, memory, read_w, write_w, reads, init_rw, init_ww, init_reads, w_ih,
+// w_hh, bias, w_head, b_head) from dy [T, B, Y] and those reaching the final state.
+std::vector<torch::Tensor> sequence_backward(
+    torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
+    torch::Tensor dww, torch::Tensor dreads, torch::Tensor x, torch::Tensor starts,
+    torch::Tensor w_ih, torch::Tensor w_hh, torch::Tensor w_head, torch::Tensor rec,
+    torch::Tensor acts, torch::Tensor c_prev, torch::Tensor tanh_c, torch::Tensor h_all,
+    torch::Tensor raw_all, std::vector<torch::Tensor> steps, int64_t W, int64_t R, int64_t S,
+    double clip, bool sequential, bool controller_output) {
+  check_cpu({dy, x, starts, w_ih, w_hh, w_head, rec, acts, c_prev, tanh_c, h_all, raw_all});
+  const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = c_prev.size(2);
+  const int64_t RM = rec.size(2) - C, Y = dy.size(2);
+  const int64_t per_step = 5 + KERNEL_SAVED;
+  TORCH_CHECK(static_cast<int64_t>(steps.size()) == T * per_step, "steps: wrong length");
+  auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1);  // [4C, RM + C]
+  dh = dh.clone(), dc = dc.clone();
+  auto d_init_rw = torch::zeros_like(drw[0]), d_init_ww = torch::zeros_like(dww[0]);
+  auto d_init_reads = torch::zeros_like(dreads[0]);
+  auto d_gates = torch::empty({T, B, 4 * C}, x.options());
+  auto d_raw_all = torch::empty_like(raw_all);
+  const auto any_start = starts.any(1).contiguous();
+  const bool* any = any_start.data_ptr<bool>();
+  const auto reads_shape = dreads.sizes().vec();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const torch::Tensor* s = steps.data() + t * per_step;  // memory, w_prev, rw_prev, ww, rw
+    if (controller_output) dh = dh + dy[t].narrow(1, 0, C);
+    dreads = dreads + dy[t].narrow(1, Y - RM, RM).reshape(reads_shape);
+    auto g = step_backward(dww.contiguous(), drw.contiguous(), dreads.contiguous(),
+                           dmem.contiguous(), raw_all[t], s[0], s[1], s[2], s[3], s[4], s[5],
+                           s[6], s[7], s[8], s[9], s[10], s[11], W, R, S, clip, sequential);
+    dmem = g[1], drw = g[3];
+    dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
+    d_raw_all[t].copy_(g[0]);
+    dh = torch::addmm(dh, g[0], w_head).contiguous();  // back through raw = W_head h + b_head
+    auto dg = d_gates[t];
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ntm_sequence_lstm_backward", [&] {
+      lstm_backward<scalar_t>(acts[t].data_ptr<scalar_t>(), c_prev[t].data_ptr<scalar_t>(),
+                              tanh_c[t].data_ptr<scalar_t>(), dh.data_ptr<scalar_t>(),
+                              dc.data_ptr<scalar_t>(), dg.data_ptr<scalar_t>(), B, C);
+    });
+    auto d_rec = torch::mm(dg, w_rec);
+    dreads = d_rec.narrow(1, 0, RM).reshape(reads_shape);
+    dh = d_rec.narrow(1, RM, C).contiguous();
+    if (any[t]) {  // reset rows: their gradient goes to the initial state
+      const auto rows = starts[t];
+      d_init_rw += drw.index({rows}).sum(0);
+      d_init_ww += dww.index({rows}).sum(0);
+      d_init_reads += dreads.index({rows}).sum(0);
+      const auto keep = (~rows).to(x.scalar_type());
+      auto mask = [&](const torch::Tensor& d) {
+        std::vector<int64_t> shape(d.dim(), 1);
+        shape[0] = -1;
+        return (d * keep.view(shape)).contiguous();
+      };
+      dh = mask(dh), dc = mask(dc), dmem = mask(dmem), drw = mask(drw), dww = mask(dww);
+      dreads = mask(dreads);
+    }
+  }
+  auto flat_g = d_gates.view({T * B, 4 * C});
+  auto d_w_rec = flat_g.t().mm(rec.view({T * B, RM + C}));
+  auto d_w_ih = torch::cat({flat_g.t().mm(x.reshape({T * B, F})), d_w_rec.narrow(1, 0, RM)}, 1);
+  auto flat_raw = d_raw_all.view({T * B, -1});
+  auto dx = flat_g.mm(w_ih.narrow(1, 0, F)).view({T, B, F});
+  return {dx,
+          dh,
+          dc,
+          dmem,
+          drw,
+          dww,
+          dreads,
+          d_init_rw,
+          d_init_ww,
+          d_init_reads,
+          d_w_ih,
+          d_w_rec.narrow(1, RM, C).contiguous(),
+          flat_g.sum(0),
+          flat_raw.t().mm(h_all.view({T * B, C})),
+          flat_raw.sum(0)};
+}

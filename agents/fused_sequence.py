@@ -1,0 +1,104 @@
+"""A whole NTM sequence (LSTM controller + fused step) as one autograd node, for training.
+
+``NTMCore`` run step by step records ~140 autograd ops per step (the LSTM cell, the head
+projection, concatenations, resets) around the fused C++ step of :mod:`agents.fused_step`;
+at a minibatch of 64 sequences that bookkeeping costs about as much as the step itself.
+:func:`ntm_sequence` runs the same recurrence for ``T`` steps as one
+``torch.autograd.Function`` whose loops are C++ (``agents/csrc/ntm_sequence.cpp``, built
+with the fused step): per step forward one ``addmm`` for the recurrent part of the LSTM gates,
+their activations, one ``addmm`` for the head outputs and the fused step; backward the fused
+step's backward, the LSTM's, one ``addmm`` and one ``mm``; every weight gradient is formed
+after the loop as one matrix product over all ``T B`` rows. Same results as the step-wise
+core up to float rounding (``tests/test_fused_sequence.py``).
+
+Scope: soft reads, a soft or sequential write, the LSTM controller, CPU, no
+``state_grad_clip``, no trace; :meth:`NTMCore.forward` uses it only then, and only where a
+gradient is recorded (rollouts, one step at a time, run the step-wise path).
+
+Equations (``i f g o`` the LSTM gates, PyTorch's order; ``r`` the reads of step t - 1):
+``gates = W_ih [x_t, r] + b_ih + W_hh h + b_hh``, ``c' = f c + i g``, ``h' = o tanh(c')``,
+``raw = W_head h' + b_head``, then the fused step (Graves et al. 2014, eqs. 2-9) on ``raw``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from agents import fused_step
+
+
+class SequenceConfig(NamedTuple):
+    """What the loop needs besides tensors (hashable, passed through ``apply``)."""
+
+    write_heads: int
+    read_heads: int
+    shifts: int
+    head_clip: float  # 0: no clip
+    sequential_write: bool  # head h writes slot W t + h: the kernel is given the weighting
+    controller_output: bool  # y = [h, reads] (else the reads alone)
+    memory_init: float
+
+
+class _NTMSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cfg: SequenceConfig, x, starts, *tensors):
+        # tensors: the state (h, c, memory, read_w, write_w, reads), the initial read_w
+        # [R, N], write_w [W, N], reads [R, M], and w_ih, w_hh, bias, w_head, b_head
+        out = fused_step.load().sequence_forward(x, starts, *tensors, *cfg)
+        y, final, saved = out[0], out[1:7], out[7:]
+        w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
+        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved[:6])
+        ctx.steps, ctx.cfg = saved[6:], cfg  # per step: memory, weightings, the kernel's own
+        ctx.final_shapes = [t.shape for t in final]
+        return y, *final
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy, *d_final):
+        d_final = [  # an unused final state gets no gradient: zeros
+            dy.new_zeros(shape) if d is None else d.contiguous()
+            for d, shape in zip(d_final, ctx.final_shapes, strict=True)
+        ]
+        grads = fused_step.load().sequence_backward(
+            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, *ctx.cfg[:6]
+        )
+        return None, grads[0], None, *grads[1:]
+
+
+def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor):
+    """Run ``core`` (an :class:`agents.cores.ntm.NTMCore` for which :func:`sequence_applies`)
+    over ``x [T, B, F]`` from ``state`` with resets at ``episode_starts [T, B]``: ``(y [T, B,
+    Y], state)``, as ``StepCore.forward`` would return them."""
+    from agents.cores.ntm import MEMORY_INIT, NTMState
+
+    init = core.initial_state(1, x.device)
+    lstm = core.controller
+    cfg = SequenceConfig(
+        core.W, core.R, core.S, core.head_clip or 0.0, core.write_mode == "sequential",
+        core.controller_output, MEMORY_INIT,
+    )  # fmt: skip
+    y, *final = _NTMSequence.apply(
+        cfg, x.contiguous(), episode_starts.bool().contiguous(), *(t.contiguous() for t in state),
+        init.read_weights[0], init.write_weights[0], init.reads[0],
+        lstm.weight_ih, lstm.weight_hh, lstm.bias_ih + lstm.bias_hh,
+        core.head_proj.weight, core.head_proj.bias,
+    )  # fmt: skip
+    return y, NTMState(*final)
+
+
+def sequence_applies(core, x: torch.Tensor, extras) -> bool:
+    """Whether :func:`ntm_sequence` runs ``core`` on ``x`` (see the module's scope)."""
+    return (
+        core.fused
+        and core.fused_sequence
+        and torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and core.read_mode == "soft"
+        and core.write_mode in ("soft", "sequential")
+        and core.controller_kind == "lstm"
+        and core.state_grad_clip is None
+        and (extras is None or extras.trace is None)
+    )
