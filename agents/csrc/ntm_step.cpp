@@ -20,6 +20,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 namespace {
@@ -56,15 +59,112 @@ T softplus(T x) { return x > T(SOFTPLUS_THRESHOLD) ? x : std::log1p(std::exp(x))
 template <typename T>
 T softplus_grad(T x) { return x > T(SOFTPLUS_THRESHOLD) ? T(1) : sigmoid(x); }
 
+// The float exp and log below split ln 2 in two parts (Cody-Waite); -fassociative-math would
+// fold them back into one and lose ~4 bits, so these two functions keep the written order.
+#if defined(__clang__)
+#define NTM_KEEP_ORDER_ATTR
+#define NTM_KEEP_ORDER _Pragma("clang fp reassociate(off)")
+#elif defined(__GNUC__)
+#define NTM_KEEP_ORDER_ATTR __attribute__((optimize("no-associative-math")))
+#define NTM_KEEP_ORDER
+#else
+#define NTM_KEEP_ORDER_ATTR
+#define NTM_KEEP_ORDER
+#endif
+
+// exp of every entry in place. Float: a Cephes-style polynomial (within ~1 ulp of expf; 0
+// below -87.3, where expf gives at most FLT_MIN) as a plain loop the compiler vectorises,
+// where glibc's expf is an opaque call per element; inputs above 87 or NaN take expf.
+template <typename T>
+void exp_inplace(T* z, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) z[i] = std::exp(z[i]);
+}
+
+template <>
+NTM_KEEP_ORDER_ATTR void exp_inplace<float>(float* __restrict__ z, int64_t n) {
+  NTM_KEEP_ORDER
+  int32_t odd = 0;
+  for (int64_t i = 0; i < n; ++i) odd |= !(z[i] <= 87.0f);
+  if (odd) {
+    for (int64_t i = 0; i < n; ++i) z[i] = std::exp(z[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = z[i];
+    const float xc = x < -87.3f ? -87.3f : x;  // (no std::max: not inlined here)
+    const float t = xc * 1.44269504088896341f;  // exp(x) = 2^k exp(f), k = round(x / ln 2)
+    const int32_t k = static_cast<int32_t>(t + (t < 0 ? -0.5f : 0.5f));  // in [-126, 126]
+    const float kf = static_cast<float>(k);
+    const float f = (xc - kf * 0.693359375f) + kf * 2.12194440e-4f;  // ln 2 in two parts
+    float p = 1.9875691500e-4f;
+    p = p * f + 1.3981999507e-3f;
+    p = p * f + 8.3334519073e-3f;
+    p = p * f + 4.1665795894e-2f;
+    p = p * f + 1.6666665459e-1f;
+    p = p * f + 5.0000001201e-1f;
+    const float ef = p * (f * f) + f + 1.0f;
+    const int32_t bits = (k + 127) << 23;  // 2^k
+    float two_k;
+    std::memcpy(&two_k, &bits, sizeof two_k);
+    z[i] = x < -87.3f ? 0.0f : ef * two_k;
+  }
+}
+
+// out[i] = log(x[i] + EPS). Float: a Cephes-style polynomial (within ~1 ulp of logf) for
+// positive normal finite arguments, which x >= 0 gives; otherwise (NaN, inf, x < 0) logf.
+template <typename T>
+void log_eps(const T* x, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::log(x[i] + static_cast<T>(EPS));
+}
+
+template <>
+NTM_KEEP_ORDER_ATTR void log_eps<float>(const float* __restrict__ x, float* __restrict__ out,
+                                        int64_t n) {
+  NTM_KEEP_ORDER
+  constexpr float eps = static_cast<float>(EPS);
+  int32_t odd = 0;
+  for (int64_t i = 0; i < n; ++i)
+    odd |= !(x[i] + eps >= std::numeric_limits<float>::min() &&
+             x[i] + eps <= std::numeric_limits<float>::max());
+  if (odd) {
+    for (int64_t i = 0; i < n; ++i) out[i] = std::log(x[i] + eps);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] + eps;
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    int32_t e = static_cast<int32_t>(bits >> 23) - 126;          // v = mant 2^e
+    const uint32_t mbits = (bits & 0x007fffffu) | 0x3f000000u;  // mant in [0.5, 1)
+    float mant;
+    std::memcpy(&mant, &mbits, sizeof mant);
+    const bool low = mant < 0.707106781186547524f;
+    e -= low ? 1 : 0;
+    const float f = (low ? mant + mant : mant) - 1.0f;  // in [sqrt(1/2) - 1, sqrt(2) - 1)
+    const float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    const float ef = static_cast<float>(e);
+    const float y = p * f * z + ef * -2.12194440e-4f - 0.5f * z;  // ln 2 in two parts
+    out[i] = (f + y) + ef * 0.693359375f;
+  }
+}
+
 template <typename T>
 void softmax_inplace(T* z, int64_t n) {
   T mx = z[0];
   for (int64_t i = 1; i < n; ++i) mx = std::max(mx, z[i]);
+  for (int64_t i = 0; i < n; ++i) z[i] -= mx;
+  exp_inplace(z, n);
   T total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    z[i] = std::exp(z[i] - mx);
-    total += z[i];
-  }
+  for (int64_t i = 0; i < n; ++i) total += z[i];
   const T inv = 1 / total;
   for (int64_t i = 0; i < n; ++i) z[i] *= inv;
 }
@@ -113,29 +213,49 @@ struct Heads {
   }
 };
 
-// squared norm and every head's dot product with one memory row (eq. 6); float sums unless
-// the squared norm overflows, then double
+// cosine similarity of every addressing head's key with every memory row (eq. 6):
+// K[h][i] = k_h . M_i / (|k_h| |M_i|), into cosine [H', N] (row stride N), and 1 / |M_i| into
+// inv_mn [N]. Float sums and reciprocals; a row whose squared norm overflows in float (its
+// dot products may then too) is redone in double, the products formed before rounding.
 template <typename T>
-double row_dots(const T* __restrict__ row, const T* __restrict__ key, int64_t H, int64_t M,
-                double* dots) {
-  T sq = 0;
-  for (int64_t m = 0; m < M; ++m) sq += row[m] * row[m];
-  if (std::isfinite(sq)) {
+void cosines(const T* __restrict__ mem, const T* __restrict__ keys, const T* inv_kn, int64_t H,
+             int64_t N, int64_t M, T* __restrict__ cosine, T* __restrict__ inv_mn) {
+  for (int64_t i = 0; i < N; ++i) {
+    const T* __restrict__ row = mem + i * M;
+    T sq = 0;
+    for (int64_t m = 0; m < M; ++m) sq += row[m] * row[m];
+    inv_mn[i] = sq;
     for (int64_t h = 0; h < H; ++h) {
+      const T* __restrict__ k = keys + h * M;
       T dot = 0;
-      for (int64_t m = 0; m < M; ++m) dot += key[h * M + m] * row[m];
-      dots[h] = dot;
+      for (int64_t m = 0; m < M; ++m) dot += k[m] * row[m];
+      cosine[h * N + i] = dot;
     }
-    return std::sqrt(double(sq) + EPS);
   }
-  double sqd = 0.0;
-  for (int64_t m = 0; m < M; ++m) sqd += double(row[m]) * row[m];
+  int32_t overflow = 0;
+  for (int64_t i = 0; i < N; ++i) overflow |= !(inv_mn[i] <= std::numeric_limits<T>::max());
+  std::vector<int64_t> redo;
+  if (overflow)
+    for (int64_t i = 0; i < N; ++i)
+      if (!(inv_mn[i] <= std::numeric_limits<T>::max())) redo.push_back(i);
+  for (int64_t i = 0; i < N; ++i) inv_mn[i] = 1 / std::sqrt(inv_mn[i] + static_cast<T>(EPS));
   for (int64_t h = 0; h < H; ++h) {
-    double dot = 0.0;
-    for (int64_t m = 0; m < M; ++m) dot += double(key[h * M + m]) * row[m];
-    dots[h] = dot;
+    T* __restrict__ K = cosine + h * N;
+    const T ik = inv_kn[h];
+    for (int64_t i = 0; i < N; ++i) K[i] = K[i] * inv_mn[i] * ik;
   }
-  return std::sqrt(sqd + EPS);
+  for (const int64_t i : redo) {
+    const T* row = mem + i * M;
+    double sqd = 0.0;
+    for (int64_t m = 0; m < M; ++m) sqd += double(row[m]) * row[m];
+    const double rn = 1.0 / std::sqrt(sqd + EPS);
+    inv_mn[i] = static_cast<T>(rn);
+    for (int64_t h = 0; h < H; ++h) {
+      double dot = 0.0;
+      for (int64_t m = 0; m < M; ++m) dot += double(keys[h * M + m]) * row[m];
+      cosine[h * N + i] = static_cast<T>(dot * rn * double(inv_kn[h]));
+    }
+  }
 }
 
 template <typename T>
@@ -148,7 +268,7 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
     Heads<T> hp(d);
     std::vector<T> padded(N + 2 * r);
-    std::vector<double> dots(H);
+    std::vector<T> inv_kn(H);
     std::vector<const T*> prev(H);
     std::vector<T*> weights(H);
     for (int64_t b = begin; b < end; ++b) {
@@ -164,16 +284,12 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
         T sq = 0;
         for (int64_t m = 0; m < M; ++m) sq += hp.key[h * M + m] * hp.key[h * M + m];
         kn[h] = std::sqrt(sq + static_cast<T>(EPS));
+        inv_kn[h] = 1 / kn[h];
       }
-      // pass 1 over memory: row norms and the addressing heads' dot products (eq. 6)
+      // pass 1 over memory: row norms and the addressing heads' cosines (eq. 6)
       std::fill(cosine + b * H * N, cosine + (b * H + h0) * N, T(0));  // fixed writes: unused
-      const T* keys = hp.key.data() + h0 * M;
-      for (int64_t i = 0; i < N; ++i) {
-        const double rn = 1.0 / row_dots(P + i * M, keys, H - h0, M, dots.data() + h0);
-        inv_mn[i] = static_cast<T>(rn);
-        for (int64_t h = h0; h < H; ++h)
-          cosine[(b * H + h) * N + i] = static_cast<T>(dots[h] * rn / kn[h]);
-      }
+      cosines(P, hp.key.data() + h0 * M, inv_kn.data() + h0, H - h0, N, M,
+              cosine + (b * H + h0) * N, inv_mn);
       for (int64_t h = 0; h < H; ++h) {
         const int64_t bh = b * H + h;
         const T* K = cosine + bh * N;
@@ -202,10 +318,8 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
           for (int64_t i = 0; i < N; ++i) wt[i] += src[i] * sk;
         }
         const T gm = std::min(hp.gamma[h], static_cast<T>(GAMMA_MAX));
-        for (int64_t i = 0; i < N; ++i) {
-          lw[i] = std::log(wt[i] + static_cast<T>(EPS));
-          w[i] = gm * lw[i];
-        }
+        log_eps(wt, lw, N);
+        for (int64_t i = 0; i < N; ++i) w[i] = gm * lw[i];
         softmax_inplace(w, N);  // eq. 9 as softmax(gamma log(wt + eps))
       }
       // pass 2: read the memory of t - 1 (eq. 2), then erase and add (eqs. 3-4)
