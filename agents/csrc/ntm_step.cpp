@@ -395,7 +395,20 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
       for (int64_t i = 0; i < N; ++i) {
         const T* __restrict__ row = P + i * M;
         const T* __restrict__ grow = gN + i * M;
-        for (int64_t h = 0; h < W; ++h) {  // M prod_h (1 - w_h e_h) + sum_h w_h a_h
+        if (W == 1) {  // M + w (a - e M): no other write heads' product
+          const T wi = weights[0][i];
+          T* __restrict__ de0 = de.data();
+          T* __restrict__ da0 = da.data();
+          T acc = 0;
+          for (int64_t m = 0; m < M; ++m) {
+            const T gm = grow[m], gp = grow[m] * row[m];
+            acc += gm * a[m] - gp * e[m];
+            de0[m] -= gp * wi;
+            da0[m] += gm * wi;
+          }
+          dw[i] += acc;
+        }
+        for (int64_t h = 0; h < W && W > 1; ++h) {  // M prod_h (1 - w_h e_h) + sum_h w_h a_h
           T* __restrict__ oth = others.data();
           for (int64_t m = 0; m < M; ++m) oth[m] = 1;
           for (int64_t o = 0; o < W; ++o) {
@@ -500,29 +513,44 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         const T* __restrict__ row = P + i * M;
         const T* __restrict__ grow = gN + i * M;
         T* __restrict__ drow = dP + i * M;
-        const T norm_term = dmn[i], rn = inv_mn[i];
-        if (W == 1) {
+        const T norm_term = dmn[i] * inv_mn[i];  // times P_i
+        int64_t h_key = h0;  // the first head whose key term is still to add
+        if (W == 1 && h0 == 0) {  // the write head's key term in the same loop
+          const T wi = weights[0][i], dd = ddot[i];
+          const T* __restrict__ k0 = hp.key.data();
+          T* __restrict__ dk0 = dkey.data();
+          for (int64_t m = 0; m < M; ++m) {
+            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m] + dd * k0[m];
+            dk0[m] += dd * row[m];
+          }
+          h_key = 1;
+        } else if (W == 1) {
           const T wi = weights[0][i];
           for (int64_t m = 0; m < M; ++m)
-            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * (row[m] * rn);
+            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m];
         } else {
           for (int64_t m = 0; m < M; ++m) {
             T keep = 1;
             for (int64_t h = 0; h < W; ++h) keep *= 1 - weights[h][i] * e[h * M + m];
-            drow[m] = grow[m] * keep + norm_term * (row[m] * rn);
+            drow[m] = grow[m] * keep + norm_term * row[m];
           }
         }
-        for (int64_t h = W; h < H; ++h) {
-          const T wi = weights[h][i];
-          const T* __restrict__ gr = gR + (h - W) * M;
-          for (int64_t m = 0; m < M; ++m) drow[m] += wi * gr[m];
-        }
-        for (int64_t h = h0; h < H; ++h) {  // fixed writes: no cosine, no gradient
+        for (int64_t h = h_key; h < W; ++h) {  // fixed writes: no cosine, no gradient
           const T dd = ddot[h * N + i];
           const T* __restrict__ kh = hp.key.data() + h * M;
           T* __restrict__ dk = dkey.data() + h * M;
           for (int64_t m = 0; m < M; ++m) {
             drow[m] += dd * kh[m];
+            dk[m] += dd * row[m];
+          }
+        }
+        for (int64_t h = W; h < H; ++h) {  // read (eq. 2) and cosine
+          const T wi = weights[h][i], dd = ddot[h * N + i];
+          const T* __restrict__ gr = gR + (h - W) * M;
+          const T* __restrict__ kh = hp.key.data() + h * M;
+          T* __restrict__ dk = dkey.data() + h * M;
+          for (int64_t m = 0; m < M; ++m) {
+            drow[m] += wi * gr[m] + dd * kh[m];
             dk[m] += dd * row[m];
           }
         }
