@@ -157,10 +157,24 @@ NTM_KEEP_ORDER_ATTR void log_eps<float>(const float* __restrict__ x, float* __re
   }
 }
 
+// max of z[0..n), n >= 1 (as a std::max chain would give it), in eight independent chains:
+// the compiler does not vectorise a float max, and one chain waits on each compare
+template <typename T>
+T max_of(const T* z, int64_t n) {
+  T part[8];
+  std::fill(part, part + 8, z[0]);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] = z[i + j] > part[j] ? z[i + j] : part[j];
+  T mx = part[0];
+  for (int j = 1; j < 8; ++j) mx = std::max(mx, part[j]);
+  for (; i < n; ++i) mx = std::max(mx, z[i]);
+  return mx;
+}
+
 template <typename T>
 void softmax_inplace(T* z, int64_t n) {
-  T mx = z[0];
-  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, z[i]);
+  const T mx = max_of(z, n);
   for (int64_t i = 0; i < n; ++i) z[i] -= mx;
   exp_inplace(z, n);
   T total = 0;
@@ -220,16 +234,29 @@ struct Heads {
 template <typename T>
 void cosines(const T* __restrict__ mem, const T* __restrict__ keys, const T* inv_kn, int64_t H,
              int64_t N, int64_t M, T* __restrict__ cosine, T* __restrict__ inv_mn) {
-  for (int64_t i = 0; i < N; ++i) {
+  for (int64_t i = 0; i < N; ++i) {  // one pass over the row per two heads (short M loops)
     const T* __restrict__ row = mem + i * M;
-    T sq = 0;
-    for (int64_t m = 0; m < M; ++m) sq += row[m] * row[m];
+    const T* __restrict__ k0 = keys;
+    const T* __restrict__ k1 = keys + (H > 1 ? M : 0);
+    T sq = 0, d0 = 0, d1 = 0;
+    for (int64_t m = 0; m < M; ++m) {
+      sq += row[m] * row[m];
+      d0 += k0[m] * row[m];
+      d1 += k1[m] * row[m];
+    }
     inv_mn[i] = sq;
-    for (int64_t h = 0; h < H; ++h) {
-      const T* __restrict__ k = keys + h * M;
-      T dot = 0;
-      for (int64_t m = 0; m < M; ++m) dot += k[m] * row[m];
-      cosine[h * N + i] = dot;
+    cosine[i] = d0;
+    if (H > 1) cosine[N + i] = d1;
+    for (int64_t h = 2; h < H; h += 2) {
+      const T* __restrict__ ka = keys + h * M;
+      const T* __restrict__ kb = keys + (h + 1 < H ? h + 1 : h) * M;
+      T da = 0, db = 0;
+      for (int64_t m = 0; m < M; ++m) {
+        da += ka[m] * row[m];
+        db += kb[m] * row[m];
+      }
+      cosine[h * N + i] = da;
+      if (h + 1 < H) cosine[(h + 1) * N + i] = db;
     }
   }
   int32_t overflow = 0;
@@ -256,6 +283,35 @@ void cosines(const T* __restrict__ mem, const T* __restrict__ keys, const T* inv
       cosine[h * N + i] = static_cast<T>(dot * rn * double(inv_kn[h]));
     }
   }
+}
+
+// acc[m] += sum_i c[i] A[i][m] (times B[i][m] if B is given) over n rows of width M, four
+// rows per pass over acc: one row per pass would chain every update of acc through memory
+template <typename T>
+void add_weighted_rows(const T* __restrict__ A, const T* __restrict__ B, const T* __restrict__ c,
+                       int64_t n, int64_t M, T* __restrict__ acc) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const T* __restrict__ a0 = A + i * M;
+    const T* __restrict__ a1 = a0 + M;
+    const T* __restrict__ a2 = a1 + M;
+    const T* __restrict__ a3 = a2 + M;
+    const T c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
+    if (B) {
+      const T* __restrict__ b0 = B + i * M;
+      const T* __restrict__ b1 = b0 + M;
+      const T* __restrict__ b2 = b1 + M;
+      const T* __restrict__ b3 = b2 + M;
+      for (int64_t m = 0; m < M; ++m)
+        acc[m] += (c0 * a0[m] * b0[m] + c1 * a1[m] * b1[m]) +
+                  (c2 * a2[m] * b2[m] + c3 * a3[m] * b3[m]);
+    } else {
+      for (int64_t m = 0; m < M; ++m)
+        acc[m] += (c0 * a0[m] + c1 * a1[m]) + (c2 * a2[m] + c3 * a3[m]);
+    }
+  }
+  for (; i < n; ++i)
+    for (int64_t m = 0; m < M; ++m) acc[m] += c[i] * A[i * M + m] * (B ? B[i * M + m] : T(1));
 }
 
 template <typename T>
@@ -326,16 +382,12 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
       T* rd = reads + b * R * M;
       std::fill(rd, rd + R * M, T(0));
       T* out = new_memory + b * N * M;
-      const T* e = hp.erase.data();
-      const T* a = hp.add.data();
+      const T* __restrict__ e = hp.erase.data();
+      const T* __restrict__ a = hp.add.data();
+      for (int64_t h = W; h < H; ++h) add_weighted_rows(P, (const T*)nullptr, weights[h], N, M, rd + (h - W) * M);
       for (int64_t i = 0; i < N; ++i) {
         const T* __restrict__ row = P + i * M;
         T* __restrict__ orow = out + i * M;
-        for (int64_t h = W; h < H; ++h) {
-          const T wi = weights[h][i];
-          T* __restrict__ rh = rd + (h - W) * M;
-          for (int64_t m = 0; m < M; ++m) rh[m] += wi * row[m];
-        }
         if (W == 1) {  // M + w (a - e M)
           const T wi = weights[0][i];
           for (int64_t m = 0; m < M; ++m) orow[m] = row[m] + wi * (a[m] - e[m] * row[m]);
@@ -352,6 +404,35 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
       }
     }
   });
+}
+
+// Backward pass 1, one memory row, W == 1: adds d/dw of the write weighting (M + w (a - e M),
+// eqs. 3-4) to dw and of the first read head's (eq. 2) to dwr.
+template <typename T>
+void write_row_grads(const T* __restrict__ row, const T* __restrict__ grow,
+                     const T* __restrict__ a, const T* __restrict__ e, const T* __restrict__ gr,
+                     int64_t M, T& dw, T& dwr) {
+  T acc = 0, acc_r = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    acc += grow[m] * (a[m] - row[m] * e[m]);
+    acc_r += gr[m] * row[m];
+  }
+  dw += acc;
+  dwr += acc_r;
+}
+
+// Backward pass 2, one memory row, W == 1 and both heads addressing: the row's gradient
+// through the write (eqs. 3-4), its norm, the first read (eq. 2) and both heads' cosines
+// (dd, ddr: d/d(k . M_i)).
+template <typename T>
+void memory_row_grad(const T* __restrict__ row, const T* __restrict__ grow,
+                     const T* __restrict__ e, const T* __restrict__ gr,
+                     const T* __restrict__ keys, T wi, T wr, T norm_term, T dd, T ddr,
+                     T* __restrict__ drow, int64_t M) {
+  const T* __restrict__ k1 = keys + M;
+  for (int64_t m = 0; m < M; ++m)
+    drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m] + dd * keys[m] +
+              (wr * gr[m] + ddr * k1[m]);
 }
 
 template <typename T>
@@ -385,8 +466,8 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
       const T* P = memory + b * N * M;
       const T* gN = g_memory + b * N * M;
       const T* gR = g_reads + b * R * M;
-      const T* e = hp.erase.data();
-      const T* a = hp.add.data();
+      const T* __restrict__ e = hp.erase.data();
+      const T* __restrict__ a = hp.add.data();
       const T* kn = key_norm + b * H;
       const T* inv_mn = inv_mem_norm + b * N;
       std::fill(de.begin(), de.end(), T(0));
@@ -396,17 +477,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         const T* __restrict__ row = P + i * M;
         const T* __restrict__ grow = gN + i * M;
         if (W == 1) {  // M + w (a - e M): no other write heads' product
-          const T wi = weights[0][i];
-          T* __restrict__ de0 = de.data();
-          T* __restrict__ da0 = da.data();
-          T acc = 0;
-          for (int64_t m = 0; m < M; ++m) {
-            const T gm = grow[m], gp = grow[m] * row[m];
-            acc += gm * a[m] - gp * e[m];
-            de0[m] -= gp * wi;
-            da0[m] += gm * wi;
-          }
-          dw[i] += acc;
+          write_row_grads(row, grow, a, e, gR, M, dw[i], dw[N + i]);
         }
         for (int64_t h = 0; h < W && W > 1; ++h) {  // M prod_h (1 - w_h e_h) + sum_h w_h a_h
           T* __restrict__ oth = others.data();
@@ -429,12 +500,17 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
           }
           dw[h * N + i] += acc;
         }
-        for (int64_t h = W; h < H; ++h) {
+        for (int64_t h = W == 1 ? W + 1 : W; h < H; ++h) {  // W == 1: the first one above
           const T* __restrict__ gr = gR + (h - W) * M;
           T acc = 0;
           for (int64_t m = 0; m < M; ++m) acc += gr[m] * row[m];
           dw[h * N + i] += acc;
         }
+      }
+      if (W == 1) {  // de = -sum_i w_i g_i M_i, da = sum_i w_i g_i
+        add_weighted_rows(gN, P, weights[0], N, M, de.data());
+        for (int64_t m = 0; m < M; ++m) de[m] = -de[m];
+        add_weighted_rows(gN, (const T*)nullptr, weights[0], N, M, da.data());
       }
       std::fill(dmn.begin(), dmn.end(), T(0));
       T* dr = d_raw + b * d.P;
@@ -515,15 +591,11 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         T* __restrict__ drow = dP + i * M;
         const T norm_term = dmn[i] * inv_mn[i];  // times P_i
         int64_t h_key = h0;  // the first head whose key term is still to add
-        if (W == 1 && h0 == 0) {  // the write head's key term in the same loop
-          const T wi = weights[0][i], dd = ddot[i];
-          const T* __restrict__ k0 = hp.key.data();
-          T* __restrict__ dk0 = dkey.data();
-          for (int64_t m = 0; m < M; ++m) {
-            drow[m] = grow[m] * (1 - wi * e[m]) + norm_term * row[m] + dd * k0[m];
-            dk0[m] += dd * row[m];
-          }
-          h_key = 1;
+        int64_t h_read = W;  // the first read head whose terms are still to add
+        if (W == 1 && h0 == 0) {  // the write head's key term and the first read head's terms
+          memory_row_grad(row, grow, e, gR, hp.key.data(), weights[0][i], weights[1][i],
+                          norm_term, ddot[i], ddot[N + i], drow, M);
+          h_key = h_read = 2;
         } else if (W == 1) {
           const T wi = weights[0][i];
           for (int64_t m = 0; m < M; ++m)
@@ -538,23 +610,17 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         for (int64_t h = h_key; h < W; ++h) {  // fixed writes: no cosine, no gradient
           const T dd = ddot[h * N + i];
           const T* __restrict__ kh = hp.key.data() + h * M;
-          T* __restrict__ dk = dkey.data() + h * M;
-          for (int64_t m = 0; m < M; ++m) {
-            drow[m] += dd * kh[m];
-            dk[m] += dd * row[m];
-          }
+          for (int64_t m = 0; m < M; ++m) drow[m] += dd * kh[m];
         }
-        for (int64_t h = W; h < H; ++h) {  // read (eq. 2) and cosine
+        for (int64_t h = h_read; h < H; ++h) {  // read (eq. 2) and cosine
           const T wi = weights[h][i], dd = ddot[h * N + i];
           const T* __restrict__ gr = gR + (h - W) * M;
           const T* __restrict__ kh = hp.key.data() + h * M;
-          T* __restrict__ dk = dkey.data() + h * M;
-          for (int64_t m = 0; m < M; ++m) {
-            drow[m] += wi * gr[m] + dd * kh[m];
-            dk[m] += dd * row[m];
-          }
+          for (int64_t m = 0; m < M; ++m) drow[m] += wi * gr[m] + dd * kh[m];
         }
       }
+      for (int64_t h = h0; h < H; ++h)  // the keys' gradient: sum_i d/d(k . M_i) M_i
+        add_weighted_rows(P, (const T*)nullptr, ddot.data() + h * N, N, M, dkey.data() + h * M);
       // back through the activations to the raw head outputs, then the clip
       for (int64_t h = 0; h < H; ++h) {
         T* x = dr + h * d.HS;
