@@ -285,33 +285,65 @@ void cosines(const T* __restrict__ mem, const T* __restrict__ keys, const T* inv
   }
 }
 
-// acc[m] += sum_i c[i] A[i][m] (times B[i][m] if B is given) over n rows of width M, four
-// rows per pass over acc: one row per pass would chain every update of acc through memory
+// Column sums over n rows of width M, four rows per pass over the sums (one row per pass
+// would chain every update of a sum through memory):
+// acc0[m] += sum_i c0[i] A[i][m], and acc1[m] += sum_i c1[i] A[i][m] where c1 is given.
 template <typename T>
-void add_weighted_rows(const T* __restrict__ A, const T* __restrict__ B, const T* __restrict__ c,
-                       int64_t n, int64_t M, T* __restrict__ acc) {
+void add_weighted_rows(const T* __restrict__ A, const T* __restrict__ c0, T* __restrict__ acc0,
+                       const T* __restrict__ c1, T* __restrict__ acc1, int64_t n, int64_t M) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const T* __restrict__ a0 = A + i * M;
     const T* __restrict__ a1 = a0 + M;
     const T* __restrict__ a2 = a1 + M;
     const T* __restrict__ a3 = a2 + M;
-    const T c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
-    if (B) {
-      const T* __restrict__ b0 = B + i * M;
-      const T* __restrict__ b1 = b0 + M;
-      const T* __restrict__ b2 = b1 + M;
-      const T* __restrict__ b3 = b2 + M;
-      for (int64_t m = 0; m < M; ++m)
-        acc[m] += (c0 * a0[m] * b0[m] + c1 * a1[m] * b1[m]) +
-                  (c2 * a2[m] * b2[m] + c3 * a3[m] * b3[m]);
+    const T x0 = c0[i], x1 = c0[i + 1], x2 = c0[i + 2], x3 = c0[i + 3];
+    if (c1) {
+      const T y0 = c1[i], y1 = c1[i + 1], y2 = c1[i + 2], y3 = c1[i + 3];
+      for (int64_t m = 0; m < M; ++m) {
+        acc0[m] += (x0 * a0[m] + x1 * a1[m]) + (x2 * a2[m] + x3 * a3[m]);
+        acc1[m] += (y0 * a0[m] + y1 * a1[m]) + (y2 * a2[m] + y3 * a3[m]);
+      }
     } else {
       for (int64_t m = 0; m < M; ++m)
-        acc[m] += (c0 * a0[m] + c1 * a1[m]) + (c2 * a2[m] + c3 * a3[m]);
+        acc0[m] += (x0 * a0[m] + x1 * a1[m]) + (x2 * a2[m] + x3 * a3[m]);
     }
   }
   for (; i < n; ++i)
-    for (int64_t m = 0; m < M; ++m) acc[m] += c[i] * A[i * M + m] * (B ? B[i * M + m] : T(1));
+    for (int64_t m = 0; m < M; ++m) {
+      acc0[m] += c0[i] * A[i * M + m];
+      if (c1) acc1[m] += c1[i] * A[i * M + m];
+    }
+}
+
+// The erase and add gradients of one write head with weighting w (eqs. 3-4, W == 1), in
+// column sums as above: de[m] -= sum_i w_i G[i][m] P[i][m], da[m] += sum_i w_i G[i][m].
+template <typename T>
+void add_erase_add_grads(const T* __restrict__ G, const T* __restrict__ P,
+                         const T* __restrict__ w, int64_t n, int64_t M, T* __restrict__ de,
+                         T* __restrict__ da) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const T* __restrict__ g0 = G + i * M;
+    const T* __restrict__ g1 = g0 + M;
+    const T* __restrict__ g2 = g1 + M;
+    const T* __restrict__ g3 = g2 + M;
+    const T* __restrict__ p0 = P + i * M;
+    const T* __restrict__ p1 = p0 + M;
+    const T* __restrict__ p2 = p1 + M;
+    const T* __restrict__ p3 = p2 + M;
+    const T w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
+    for (int64_t m = 0; m < M; ++m) {
+      const T u0 = w0 * g0[m], u1 = w1 * g1[m], u2 = w2 * g2[m], u3 = w3 * g3[m];
+      de[m] -= (u0 * p0[m] + u1 * p1[m]) + (u2 * p2[m] + u3 * p3[m]);
+      da[m] += (u0 + u1) + (u2 + u3);
+    }
+  }
+  for (; i < n; ++i)
+    for (int64_t m = 0; m < M; ++m) {
+      de[m] -= w[i] * G[i * M + m] * P[i * M + m];
+      da[m] += w[i] * G[i * M + m];
+    }
 }
 
 template <typename T>
@@ -384,7 +416,9 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
       T* out = new_memory + b * N * M;
       const T* __restrict__ e = hp.erase.data();
       const T* __restrict__ a = hp.add.data();
-      for (int64_t h = W; h < H; ++h) add_weighted_rows(P, (const T*)nullptr, weights[h], N, M, rd + (h - W) * M);
+      for (int64_t h = W; h < H; h += 2)  // read heads two at a time
+        add_weighted_rows(P, weights[h], rd + (h - W) * M, h + 1 < H ? weights[h + 1] : nullptr,
+                          rd + (h + 1 - W) * M, N, M);
       for (int64_t i = 0; i < N; ++i) {
         const T* __restrict__ row = P + i * M;
         T* __restrict__ orow = out + i * M;
@@ -508,9 +542,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
         }
       }
       if (W == 1) {  // de = -sum_i w_i g_i M_i, da = sum_i w_i g_i
-        add_weighted_rows(gN, P, weights[0], N, M, de.data());
-        for (int64_t m = 0; m < M; ++m) de[m] = -de[m];
-        add_weighted_rows(gN, (const T*)nullptr, weights[0], N, M, da.data());
+        add_erase_add_grads(gN, P, weights[0], N, M, de.data(), da.data());
       }
       std::fill(dmn.begin(), dmn.end(), T(0));
       T* dr = d_raw + b * d.P;
@@ -619,8 +651,10 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
           for (int64_t m = 0; m < M; ++m) drow[m] += wi * gr[m] + dd * kh[m];
         }
       }
-      for (int64_t h = h0; h < H; ++h)  // the keys' gradient: sum_i d/d(k . M_i) M_i
-        add_weighted_rows(P, (const T*)nullptr, ddot.data() + h * N, N, M, dkey.data() + h * M);
+      for (int64_t h = h0; h < H; h += 2)  // the keys' gradient: sum_i d/d(k . M_i) M_i
+        add_weighted_rows(P, ddot.data() + h * N, dkey.data() + h * M,
+                          h + 1 < H ? ddot.data() + (h + 1) * N : nullptr,
+                          dkey.data() + (h + 1) * M, N, M);
       // back through the activations to the raw head outputs, then the clip
       for (int64_t h = 0; h < H; ++h) {
         T* x = dr + h * d.HS;
