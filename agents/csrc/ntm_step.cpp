@@ -225,6 +225,44 @@ struct Heads {
       }
     }
   }
+
+  // the activated values (P + H: in raw's layout, then the key scales), for the backward
+  void save(const Dims& d, T* dst) const {
+    for (int64_t h = 0; h < d.H; ++h) {
+      T* x = dst + h * d.HS;
+      std::copy(key.begin() + h * d.M, key.begin() + (h + 1) * d.M, x);
+      x[d.M] = beta[h];
+      x[d.M + 1] = gate[h];
+      std::copy(shift.begin() + h * d.S, shift.begin() + (h + 1) * d.S, x + d.M + 2);
+      x[d.M + 2 + d.S] = gamma[h];
+    }
+    T* x = dst + d.H * d.HS;
+    for (int64_t h = 0; h < d.W; ++h) {
+      std::copy(erase.begin() + h * d.M, erase.begin() + (h + 1) * d.M, x + h * 2 * d.M);
+      std::copy(add.begin() + h * d.M, add.begin() + (h + 1) * d.M, x + h * 2 * d.M + d.M);
+    }
+    std::copy(scale.begin(), scale.end(), dst + d.P);
+  }
+
+  // unpack's result from the raw outputs and what save wrote (no transcendentals)
+  void load(const Dims& d, const T* src, const T* saved) {
+    for (int64_t p = 0; p < d.P; ++p)
+      raw[p] = d.clip > 0 ? std::min(std::max(src[p], T(-d.clip)), T(d.clip)) : src[p];
+    for (int64_t h = 0; h < d.H; ++h) {
+      const T* x = saved + h * d.HS;
+      std::copy(x, x + d.M, key.begin() + h * d.M);
+      beta[h] = x[d.M];
+      gate[h] = x[d.M + 1];
+      std::copy(x + d.M + 2, x + d.M + 2 + d.S, shift.begin() + h * d.S);
+      gamma[h] = x[d.M + 2 + d.S];
+    }
+    const T* x = saved + d.H * d.HS;
+    for (int64_t h = 0; h < d.W; ++h) {
+      std::copy(x + h * 2 * d.M, x + h * 2 * d.M + d.M, erase.begin() + h * d.M);
+      std::copy(x + h * 2 * d.M + d.M, x + (h + 1) * 2 * d.M, add.begin() + h * d.M);
+    }
+    std::copy(saved + d.P, saved + d.P + d.H, scale.begin());
+  }
 };
 
 // cosine similarity of every addressing head's key with every memory row (eq. 6):
@@ -350,7 +388,7 @@ template <typename T>
 void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_prev,
                     const T* read_prev, T* write_w, T* read_w, T* reads, T* new_memory,
                     T* cosine, T* content, T* gated, T* shifted, T* log_shifted, T* key_norm,
-                    T* inv_mem_norm) {
+                    T* inv_mem_norm, T* heads) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
   const int64_t h0 = d.fixed_writes ? W : 0;  // the first head that addresses by content
   at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
@@ -361,6 +399,7 @@ void forward_kernel(const Dims d, const T* raw, const T* memory, const T* write_
     std::vector<T*> weights(H);
     for (int64_t b = begin; b < end; ++b) {
       hp.unpack(d, raw + b * d.P);
+      hp.save(d, heads + b * (d.P + H));
       for (int64_t h = 0; h < H; ++h) {
         prev[h] = h < W ? write_prev + (b * W + h) * N : read_prev + (b * R + h - W) * N;
         weights[h] = h < W ? write_w + (b * W + h) * N : read_w + (b * R + h - W) * N;
@@ -474,7 +513,8 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
                      const T* g_memory, const T* raw, const T* memory, const T* write_prev,
                      const T* read_prev, const T* write_w, const T* read_w, const T* cosine,
                      const T* content, const T* gated, const T* shifted, const T* log_shifted,
-                     const T* key_norm, const T* inv_mem_norm, T* d_raw, T* d_memory,
+                     const T* key_norm, const T* inv_mem_norm, const T* heads, T* d_raw,
+                     T* d_memory,
                      T* d_write_prev,
                      T* d_read_prev) {
   const int64_t H = d.H, W = d.W, R = d.R, N = d.N, M = d.M, S = d.S, r = d.r;
@@ -487,7 +527,7 @@ void backward_kernel(const Dims d, const T* g_write_w, const T* g_read_w, const 
     std::vector<const T*> prev(H), weights(H);
     std::vector<T*> dprev(H);
     for (int64_t b = begin; b < end; ++b) {
-      hp.unpack(d, raw + b * d.P);
+      hp.load(d, raw + b * d.P, heads + b * (d.P + H));
       for (int64_t h = 0; h < H; ++h) {
         const bool wr = h < W;
         const int64_t off = wr ? (b * W + h) * N : (b * R + h - W) * N;
@@ -693,8 +733,8 @@ void check_inputs(const std::vector<torch::Tensor>& ts) {
 
 // Returns the write and read weightings [B, W, N] and [B, R, N], the reads [B, R, M] and the
 // new memory [B, N, M], then for the backward the cosine, content, gated and shifted
-// weightings [B, H, N], log(shifted + eps) [B, H, N], key norms [B, H] and reciprocal memory
-// row norms [B, N].
+// weightings [B, H, N], log(shifted + eps) [B, H, N], key norms [B, H], reciprocal memory
+// row norms [B, N] and the activated head values [B, P + H] (raw's layout, then key scales).
 std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         torch::Tensor write_prev, torch::Tensor read_prev,
                                         int64_t W, int64_t R, int64_t S, double clip,
@@ -709,6 +749,7 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
   auto gated = torch::empty_like(cosine), shifted = torch::empty_like(cosine);
   auto log_shifted = torch::empty_like(cosine);
   auto key_norm = torch::empty({d.B, d.H}, opts), inv_mem_norm = torch::empty({d.B, d.N}, opts);
+  auto heads = torch::empty({d.B, d.P + d.H}, opts);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_forward", [&] {
     forward_kernel<scalar_t>(
         d, raw.data_ptr<scalar_t>(), memory.data_ptr<scalar_t>(),
@@ -717,10 +758,10 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
         new_memory.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(),
         content.data_ptr<scalar_t>(), gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
         log_shifted.data_ptr<scalar_t>(), key_norm.data_ptr<scalar_t>(),
-        inv_mem_norm.data_ptr<scalar_t>());
+        inv_mem_norm.data_ptr<scalar_t>(), heads.data_ptr<scalar_t>());
   });
-  return {write_w, read_w, reads,       new_memory, cosine,      content,
-          gated,   shifted, log_shifted, key_norm,   inv_mem_norm};
+  return {write_w, read_w,      reads,    new_memory,   cosine, content,
+          gated,   shifted,     log_shifted, key_norm, inv_mem_norm, heads};
 }
 
 // Gradients for (raw, memory, write_prev, read_prev).
@@ -729,12 +770,13 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
     torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
     torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
-    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm, int64_t W,
-    int64_t R, int64_t S, double clip, bool fixed_writes) {
+    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm,
+    torch::Tensor heads, int64_t W, int64_t R, int64_t S, double clip, bool fixed_writes) {
   check_inputs({g_write_w, g_read_w, g_reads, g_memory, raw, memory, write_prev, read_prev,
                 write_w, read_w, cosine, content, gated, shifted, log_shifted, key_norm,
-                inv_mem_norm});
+                inv_mem_norm, heads});
   const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
+  TORCH_CHECK(heads.numel() == d.B * (d.P + d.H), "heads must be [B, P + H] as forward gives it");
   auto d_raw = torch::empty_like(raw), d_memory = torch::empty_like(memory);
   auto d_write_prev = torch::empty_like(write_prev), d_read_prev = torch::empty_like(read_prev);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_backward", [&] {
@@ -746,7 +788,7 @@ std::vector<torch::Tensor> step_backward(
         read_w.data_ptr<scalar_t>(), cosine.data_ptr<scalar_t>(), content.data_ptr<scalar_t>(),
         gated.data_ptr<scalar_t>(), shifted.data_ptr<scalar_t>(),
         log_shifted.data_ptr<scalar_t>(), key_norm.data_ptr<scalar_t>(),
-        inv_mem_norm.data_ptr<scalar_t>(), d_raw.data_ptr<scalar_t>(),
+        inv_mem_norm.data_ptr<scalar_t>(), heads.data_ptr<scalar_t>(), d_raw.data_ptr<scalar_t>(),
         d_memory.data_ptr<scalar_t>(), d_write_prev.data_ptr<scalar_t>(),
         d_read_prev.data_ptr<scalar_t>());
   });
