@@ -157,6 +157,37 @@ NTM_KEEP_ORDER_ATTR void log_eps<float>(const float* __restrict__ x, float* __re
   }
 }
 
+// sigmoid and tanh of n values (the erase and add vectors), through exp_inplace; tmp: n
+// scratch values. Float tanh as Cephes' tanhf: an odd polynomial below |x| = 0.625, else
+// 1 - 2 / (exp(2 |x|) + 1) (2 |x| capped at 40, where tanh is 1 in float).
+template <typename T>
+void sigmoid_of(const T* x, T* out, T* tmp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) tmp[i] = -x[i];
+  exp_inplace(tmp, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = T(1) / (T(1) + tmp[i]);
+}
+
+template <typename T>
+void tanh_of(const T* x, T* out, T* /*tmp*/, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i]);
+}
+
+template <>
+void tanh_of<float>(const float* x, float* out, float* tmp, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) tmp[i] = std::min(2 * std::abs(x[i]), 40.0f);
+  exp_inplace(tmp, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = std::abs(x[i]), z = x[i] * x[i];
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    const float y = ax < 0.625f ? p * z * ax + ax : 1.0f - 2.0f / (tmp[i] + 1.0f);
+    out[i] = std::copysign(y, x[i]);
+  }
+}
+
 // max of z[0..n), n >= 1 (as a std::max chain would give it), in eight independent chains:
 // the compiler does not vectorise a float max, and one chain waits on each compare
 template <typename T>
@@ -196,11 +227,11 @@ void pad_circular(const T* w, T* out, int64_t N, int64_t r) {
 // One batch row's head parameters, activated from its raw outputs.
 template <typename T>
 struct Heads {
-  std::vector<T> raw, key, scale, beta, gate, shift, gamma, erase, add;
+  std::vector<T> raw, key, scale, beta, gate, shift, gamma, erase, add, scratch;
 
   explicit Heads(const Dims& d)
       : raw(d.P), key(d.H * d.M), scale(d.H), beta(d.H), gate(d.H), shift(d.H * d.S),
-        gamma(d.H), erase(d.W * d.M), add(d.W * d.M) {}
+        gamma(d.H), erase(d.W * d.M), add(d.W * d.M), scratch(d.M) {}
 
   void unpack(const Dims& d, const T* src) {
     for (int64_t p = 0; p < d.P; ++p)
@@ -219,10 +250,8 @@ struct Heads {
     }
     for (int64_t h = 0; h < d.W; ++h) {
       const T* x = raw.data() + d.H * d.HS + h * 2 * d.M;
-      for (int64_t m = 0; m < d.M; ++m) {
-        erase[h * d.M + m] = sigmoid(x[m]);
-        add[h * d.M + m] = std::tanh(x[d.M + m]);
-      }
+      sigmoid_of(x, erase.data() + h * d.M, scratch.data(), d.M);
+      tanh_of(x + d.M, add.data() + h * d.M, scratch.data(), d.M);
     }
   }
 
