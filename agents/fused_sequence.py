@@ -47,11 +47,11 @@ class _NTMSequence(torch.autograd.Function):
     def forward(ctx, cfg: SequenceConfig, x, starts, *tensors):
         # tensors: the state (h, c, memory, read_w, write_w, reads), the initial read_w
         # [R, N], write_w [W, N], reads [R, M], and w_ih, w_hh, bias, w_head, b_head
-        out = fused_step.load().sequence_forward(x, starts, *tensors, *cfg)
+        out, steps = fused_step.load().sequence_forward(x, starts, *tensors, *cfg)
         y, final, saved = out[0], out[1:7], out[7:]
         w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
-        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved[:6])
-        ctx.steps, ctx.cfg = saved[6:], cfg  # per step: memory, weightings, the kernel's own
+        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved)
+        ctx.steps, ctx.cfg = steps, cfg  # per step: memory, weightings, the kernel's own
         ctx.final_shapes = [t.shape for t in final]
         return y, *final
 
@@ -63,7 +63,8 @@ class _NTMSequence(torch.autograd.Function):
             for d, shape in zip(d_final, ctx.final_shapes, strict=True)
         ]
         grads = fused_step.load().sequence_backward(
-            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, *ctx.cfg[:6]
+            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, *ctx.cfg[:6],
+            ctx.needs_input_grad[1],
         )
         return None, grads[0], None, *grads[1:]
 

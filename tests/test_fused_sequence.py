@@ -26,15 +26,15 @@ def float64():
     torch.set_default_dtype(before)
 
 
-def run(core, x, state, starts, stepwise):
+def run(core, x, state, starts, stepwise, x_grad=True):
     """Outputs, final state and the gradients of a loss on both, to the parameters, ``x``
-    and the incoming state."""
-    x = x.clone().requires_grad_()
+    (if ``x_grad``; a policy's flattened observations need none) and the incoming state."""
+    x = x.clone().requires_grad_(x_grad)
     state = type(state)(*(t.clone().requires_grad_() for t in state))
     forward = StepCore.forward if stepwise else NTMCore.forward
     y, final = forward(core, x, state, starts)
     loss = y.square().sum() + sum((t * (k + 1)).sin().sum() for k, t in enumerate(final))
-    inputs = [*core.parameters(), x, *state]
+    inputs = [*core.parameters(), *([x] if x_grad else []), *state]
     grads = torch.autograd.grad(loss, inputs, allow_unused=True)
     grads = [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads, strict=True)]
     return [y, *final, *grads]
@@ -62,15 +62,16 @@ def test_sequence_node_equals_the_stepwise_core(float64, kwargs):
 
 
 def test_sequence_node_matches_in_float32_at_training_size():
-    """The benchmark's core (128 x 20, 64-unit controller), batch 16, 32 steps, float32."""
+    """The benchmark's core (128 x 20, 64-unit controller), batch 16, 32 steps, float32,
+    observations without gradient (as from a policy's flatten)."""
     torch.manual_seed(1)
     core = NTMCore(11, 128, 20, controller_size=64, fused=True)
     x = torch.randn(32, 16, 11)
     starts = torch.zeros(32, 16)
     starts[0] = 1
     starts[20, :5] = 1
-    ours = run(core, x, core.initial_state(16), starts, stepwise=False)
-    theirs = run(core, x, core.initial_state(16), starts, stepwise=True)
+    ours = run(core, x, core.initial_state(16), starts, stepwise=False, x_grad=False)
+    theirs = run(core, x, core.initial_state(16), starts, stepwise=True, x_grad=False)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 

@@ -13,9 +13,8 @@
 // that row's state there.
 #include <torch/extension.h>
 
-#include <ATen/Parallel.h>
-
-#include <cmath>
+#include <memory>
+#include <tuple>
 #include <vector>
 
 // ntm_step.cpp
@@ -28,12 +27,19 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
     torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
     torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
-    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm, int64_t W,
-    int64_t R, int64_t S, double clip, bool fixed_writes);
+    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm,
+    torch::Tensor heads, int64_t W, int64_t R, int64_t S, double clip, bool fixed_writes);
+
+// The per-step tensors the backward needs (memory, weightings, the fused step's saved ones),
+// kept in C++: one Python object per sequence instead of ~13 per step (each tensor handed to
+// Python is an object the garbage collector tracks and traverses).
+struct SavedSteps {
+  std::vector<torch::Tensor> tensors;
+};
 
 namespace {
 
-constexpr int64_t KERNEL_SAVED = 7;  // tensors step_forward returns after its first four
+constexpr int64_t KERNEL_SAVED = 8;  // tensors step_forward returns after its first four
 
 // acts [B, 4C]: the gates' activations i, f, g, o; c [B, C] -> c_new = f c + i g
 template <typename T>
@@ -82,9 +88,9 @@ void check_cpu(const std::vector<torch::Tensor>& ts) {
 
 // Returns y [T, B, Y], the final h, c, memory, read_w, write_w, reads, then what the backward
 // needs: rec [T, B, R M + C] ([reads, h] entering each step), acts [T, B, 4C], c_prev,
-// tanh_c, h_all [T, B, C], raw [T, B, P], and per step: memory, write_prev, read_prev,
-// write_w, read_w and the fused step's saved tensors.
-std::vector<torch::Tensor> sequence_forward(
+// tanh_c, h_all [T, B, C], raw [T, B, P]; and per step (in `steps`): memory, write_prev,
+// read_prev, write_w, read_w and the fused step's saved tensors.
+std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_forward(
     torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
     torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
     torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
@@ -108,7 +114,8 @@ std::vector<torch::Tensor> sequence_forward(
   auto zeros_c = torch::zeros({C}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
   auto w_head_t = w_head.t();
-  std::vector<torch::Tensor> steps;
+  auto saved = std::make_shared<SavedSteps>();
+  auto& steps = saved->tensors;
   steps.reserve(T * (5 + KERNEL_SAVED));
   for (int64_t t = 0; t < T; ++t) {
     if (any[t]) {
@@ -138,6 +145,7 @@ std::vector<torch::Tensor> sequence_forward(
     at::addmm_out(raw, b_head, h, w_head_t);
     auto w_prev = sequential ? torch::roll(ww, {W}, {-1}).contiguous() : ww;
     auto out = step_forward(raw, memory, w_prev, rw, W, R, S, clip, sequential);
+    TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + KERNEL_SAVED, "KERNEL_SAVED is stale");
     steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
     steps.insert(steps.end(), out.begin() + 4, out.end());
     ww = out[0], rw = out[1], reads = out[2], memory = out[3];
@@ -148,19 +156,20 @@ std::vector<torch::Tensor> sequence_forward(
   std::vector<torch::Tensor> result = {ys,     h.clone(), c,      memory, rw.clone(),
                                        ww.clone(), reads, rec,    acts,   c_prev,
                                        tanh_c, h_all,     raw_all};
-  result.insert(result.end(), steps.begin(), steps.end());
-  return result;
+  return {result, saved};
 }
 
 // Gradients of (x, h, c, memory, read_w, write_w, reads, init_rw, init_ww, init_reads, w_ih,
-// w_hh, bias, w_head, b_head) from dy [T, B, Y] and those reaching the final state.
+// w_hh, bias, w_head, b_head) from dy [T, B, Y] and those reaching the final state (x's only
+// if need_dx, else undefined).
 std::vector<torch::Tensor> sequence_backward(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
     torch::Tensor dww, torch::Tensor dreads, torch::Tensor x, torch::Tensor starts,
     torch::Tensor w_ih, torch::Tensor w_hh, torch::Tensor w_head, torch::Tensor rec,
     torch::Tensor acts, torch::Tensor c_prev, torch::Tensor tanh_c, torch::Tensor h_all,
-    torch::Tensor raw_all, std::vector<torch::Tensor> steps, int64_t W, int64_t R, int64_t S,
-    double clip, bool sequential, bool controller_output) {
+    torch::Tensor raw_all, const SavedSteps& saved, int64_t W, int64_t R, int64_t S,
+    double clip, bool sequential, bool controller_output, bool need_dx) {
+  const auto& steps = saved.tensors;
   check_cpu({dy, x, starts, w_ih, w_hh, w_head, rec, acts, c_prev, tanh_c, h_all, raw_all});
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = c_prev.size(2);
   const int64_t RM = rec.size(2) - C, Y = dy.size(2);
@@ -181,7 +190,8 @@ std::vector<torch::Tensor> sequence_backward(
     dreads = dreads + dy[t].narrow(1, Y - RM, RM).reshape(reads_shape);
     auto g = step_backward(dww.contiguous(), drw.contiguous(), dreads.contiguous(),
                            dmem.contiguous(), raw_all[t], s[0], s[1], s[2], s[3], s[4], s[5],
-                           s[6], s[7], s[8], s[9], s[10], s[11], W, R, S, clip, sequential);
+                           s[6], s[7], s[8], s[9], s[10], s[11], s[12], W, R, S, clip,
+                           sequential);
     dmem = g[1], drw = g[3];
     dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
     d_raw_all[t].copy_(g[0]);
@@ -210,11 +220,15 @@ std::vector<torch::Tensor> sequence_backward(
       dreads = mask(dreads);
     }
   }
+  // weight gradients over all T B rows; each product is formed as (small^T big)^T, the
+  // shape MKL runs fastest here (e.g. d_w_rec 4.0 ms instead of 5.0, dx 1.1 ms instead of 4.1)
   auto flat_g = d_gates.view({T * B, 4 * C});
-  auto d_w_rec = flat_g.t().mm(rec.view({T * B, RM + C}));
-  auto d_w_ih = torch::cat({flat_g.t().mm(x.reshape({T * B, F})), d_w_rec.narrow(1, 0, RM)}, 1);
+  auto d_w_rec = rec.view({T * B, RM + C}).t().mm(flat_g).t();
+  auto d_w_x = x.reshape({T * B, F}).t().mm(flat_g).t();
+  auto d_w_ih = torch::cat({d_w_x, d_w_rec.narrow(1, 0, RM)}, 1);
   auto flat_raw = d_raw_all.view({T * B, -1});
-  auto dx = flat_g.mm(w_ih.narrow(1, 0, F)).view({T, B, F});
+  auto dx = need_dx ? w_ih.narrow(1, 0, F).t().mm(flat_g.t()).t().reshape({T, B, F})
+                    : torch::Tensor();
   return {dx,
           dh,
           dc,
@@ -228,6 +242,12 @@ std::vector<torch::Tensor> sequence_backward(
           d_w_ih,
           d_w_rec.narrow(1, RM, C).contiguous(),
           flat_g.sum(0),
-          flat_raw.t().mm(h_all.view({T * B, C})),
+          h_all.view({T * B, C}).t().mm(flat_raw).t(),
           flat_raw.sum(0)};
+}
+
+void bind_sequence(pybind11::module& m) {
+  pybind11::class_<SavedSteps, std::shared_ptr<SavedSteps>>(m, "SavedSteps");
+  m.def("sequence_forward", &sequence_forward, "LSTM-controlled NTM over a sequence, forward");
+  m.def("sequence_backward", &sequence_backward, "LSTM-controlled NTM over a sequence, backward");
 }

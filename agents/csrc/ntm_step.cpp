@@ -824,27 +824,13 @@ std::vector<torch::Tensor> step_backward(
   return {d_raw, d_memory, d_write_prev, d_read_prev};
 }
 
-// ntm_sequence.cpp
-std::vector<torch::Tensor> sequence_forward(
-    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
-    torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
-    torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
-    torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head, int64_t W,
-    int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
-    double memory_init);
-std::vector<torch::Tensor> sequence_backward(
-    torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
-    torch::Tensor dww, torch::Tensor dreads, torch::Tensor x, torch::Tensor starts,
-    torch::Tensor w_ih, torch::Tensor w_hh, torch::Tensor w_head, torch::Tensor rec,
-    torch::Tensor acts, torch::Tensor c_prev, torch::Tensor tanh_c, torch::Tensor h_all,
-    torch::Tensor raw_all, std::vector<torch::Tensor> steps, int64_t W, int64_t R, int64_t S,
-    double clip, bool sequential, bool controller_output);
+// ntm_sequence.cpp: sequence_forward, sequence_backward and their saved-steps holder
+void bind_sequence(pybind11::module& m);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &step_forward, "fused NTM step (heads, addressing, read, write), forward");
   m.def("backward", &step_backward, "fused NTM step, backward");
-  m.def("sequence_forward", &sequence_forward, "LSTM-controlled NTM over a sequence, forward");
-  m.def("sequence_backward", &sequence_backward, "LSTM-controlled NTM over a sequence, backward");
+  bind_sequence(m);
   m.attr("EPSILON") = EPS;
   m.attr("BETA_MAX") = BETA_MAX;
   m.attr("GAMMA_MAX") = GAMMA_MAX;
