@@ -63,7 +63,11 @@ class _NTMSequence(torch.autograd.Function):
             for d, shape in zip(d_final, ctx.final_shapes, strict=True)
         ]
         grads = fused_step.load().sequence_backward(
-            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, *ctx.cfg[:6],
+            dy.contiguous(),
+            *d_final,
+            *ctx.saved_tensors,
+            ctx.steps,
+            *ctx.cfg[:6],
             ctx.needs_input_grad[1],
         )
         return None, grads[0], None, *grads[1:]
