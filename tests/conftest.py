@@ -22,6 +22,17 @@ def fused_ntm_kernel_built():
 
 
 @pytest.fixture
+def float64():
+    """Tensors created in the test default to float64 (restored after)."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.fixture
 def load_script():
     """``load_script("bench_envs")``: a ``scripts/`` file imported as a module."""
 

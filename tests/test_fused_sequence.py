@@ -18,14 +18,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 def run(core, x, state, starts, stepwise, x_grad=True):
     """Outputs, final state and the gradients of a loss on both, to the parameters, ``x``
     (if ``x_grad``; a policy's flattened observations need none) and the incoming state."""

@@ -17,14 +17,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def step_inputs(W, R, S, M=4, N=7, B=2, scale=3.0, seed=0):
     g = torch.Generator().manual_seed(seed)
     P = (W + R) * (M + 3 + S) + 2 * W * M

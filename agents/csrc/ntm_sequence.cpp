@@ -11,24 +11,13 @@
 // A start at (t, b) resets row b to the initial state before step t: h = c = 0, memory =
 // memory_init, the initial weightings and reads (given), and sends the gradient reaching
 // that row's state there.
+#include "ntm_step.h"
+
 #include <torch/extension.h>
 
 #include <memory>
 #include <tuple>
 #include <vector>
-
-// ntm_step.cpp
-std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
-                                        torch::Tensor write_prev, torch::Tensor read_prev,
-                                        int64_t W, int64_t R, int64_t S, double clip,
-                                        bool fixed_writes);
-std::vector<torch::Tensor> step_backward(
-    torch::Tensor g_write_w, torch::Tensor g_read_w, torch::Tensor g_reads,
-    torch::Tensor g_memory, torch::Tensor raw, torch::Tensor memory, torch::Tensor write_prev,
-    torch::Tensor read_prev, torch::Tensor write_w, torch::Tensor read_w, torch::Tensor cosine,
-    torch::Tensor content, torch::Tensor gated, torch::Tensor shifted,
-    torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm,
-    torch::Tensor heads, int64_t W, int64_t R, int64_t S, double clip, bool fixed_writes);
 
 // The per-step tensors the backward needs (memory, weightings, the fused step's saved ones),
 // kept in C++: one Python object per sequence instead of ~13 per step (each tensor handed to
@@ -38,8 +27,6 @@ struct SavedSteps {
 };
 
 namespace {
-
-constexpr int64_t KERNEL_SAVED = 8;  // tensors step_forward returns after its first four
 
 // acts [B, 4C]: the gates' activations i, f, g, o; c [B, C] -> c_new = f c + i g
 template <typename T>
@@ -116,7 +103,7 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   auto w_head_t = w_head.t();
   auto saved = std::make_shared<SavedSteps>();
   auto& steps = saved->tensors;
-  steps.reserve(T * (5 + KERNEL_SAVED));
+  steps.reserve(T * (5 + STEP_SAVED));
   for (int64_t t = 0; t < T; ++t) {
     if (any[t]) {
       const auto rows = starts[t];
@@ -145,7 +132,7 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     at::addmm_out(raw, b_head, h, w_head_t);
     auto w_prev = sequential ? torch::roll(ww, {W}, {-1}).contiguous() : ww;
     auto out = step_forward(raw, memory, w_prev, rw, W, R, S, clip, sequential);
-    TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + KERNEL_SAVED, "KERNEL_SAVED is stale");
+    TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + STEP_SAVED, "STEP_SAVED is stale");
     steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
     steps.insert(steps.end(), out.begin() + 4, out.end());
     ww = out[0], rw = out[1], reads = out[2], memory = out[3];
@@ -173,7 +160,7 @@ std::vector<torch::Tensor> sequence_backward(
   check_cpu({dy, x, starts, w_ih, w_hh, w_head, rec, acts, c_prev, tanh_c, h_all, raw_all});
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = c_prev.size(2);
   const int64_t RM = rec.size(2) - C, Y = dy.size(2);
-  const int64_t per_step = 5 + KERNEL_SAVED;
+  const int64_t per_step = 5 + STEP_SAVED;
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == T * per_step, "steps: wrong length");
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1);  // [4C, RM + C]
   dh = dh.clone(), dc = dc.clone();

@@ -14,6 +14,8 @@
 // aten ops forward and ~180 backward. Results equal that path up to float rounding. Keys are
 // scaled to max-abs <= 1 (the scale treated as a constant) as there; a memory row whose
 // squared norm overflows in float is redone in double, so finite inputs give finite outputs.
+#include "ntm_step.h"
+
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -823,9 +825,6 @@ std::vector<torch::Tensor> step_backward(
   });
   return {d_raw, d_memory, d_write_prev, d_read_prev};
 }
-
-// ntm_sequence.cpp: sequence_forward, sequence_backward and their saved-steps holder
-void bind_sequence(pybind11::module& m);
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &step_forward, "fused NTM step (heads, addressing, read, write), forward");
