@@ -41,7 +41,9 @@ resume on (e.g. a lower learning rate to fine-tune a checkpoint; ``probe.json`` 
 ``--json`` record list each change with the step it took effect at). The
 ladder's success window starts empty after a resume (the next 100 episodes decide).
 The stop rule and the gate are not settings of the run: a solved run resumed with a gate it
-has not passed trains on at its last rung until it does.
+has not passed trains on at its last rung until it does; with ``--train-on`` a solved run
+trains on at its last rung in any case, until the stop rule (from an empty window) and the gate
+are met again (``probe.json`` and the record list the steps of each ``trained_on``).
 ``kill -TERM`` stops training at the next env step, saves and exits without evaluating
 (status 143); the steps of the unfinished rollout are counted but not trained on.
 """
@@ -171,6 +173,7 @@ def save_probe(args, hyper: dict, model, state: dict, reached: list, log: list) 
         "train_s": state["train_s"],
         "curriculum": reached,
         "retuned": state["retuned"],
+        "trained_on": state["trained_on"],
         "gates": state["gates"],
         "log": log,
     }
@@ -222,7 +225,7 @@ def run(args) -> dict:
     reached: list = saved["curriculum"]
     state = {"rung_index": saved["rung_index"], "solved": saved.get("solved", False)}
     state.update(last_save=start, stop=False, terminated=False, retuned=retuned)
-    state.update(gates=saved.get("gates", []), gated=False)
+    state.update(gates=saved.get("gates", []), gated=False, trained_on=saved.get("trained_on", []))
     resumed, saved_rungs = bool(reached), len(saved["settings"]["ladder"])
     if state["solved"] and len(args.ladder) > saved_rungs:
         # a longer --ladder takes a solved run on to its next rung
@@ -230,6 +233,9 @@ def run(args) -> dict:
         resumed = False
     elif state["solved"] and args.gate_length and not gate_passed(args, state["gates"]):
         state.update(solved=False)  # a gate given on resume: trains on at the last rung
+    elif state["solved"] and args.train_on:  # the stop rule and the gate decide again
+        state.update(solved=False)
+        state["trained_on"].append(int(model.num_timesteps))
 
     def elapsed() -> float:
         return earlier_s + time.perf_counter() - start
@@ -347,6 +353,7 @@ def run(args) -> dict:
         "env_steps_per_s": model.num_timesteps / train_s,
         "curriculum": reached,
         "retuned": retuned,
+        "trained_on": state["trained_on"],
         "stop_success": args.stop_success,
         "gate": {"length": args.gate_length, "accuracy": args.gate_accuracy},
         "gate_seed": args.gate_seed,
@@ -392,6 +399,12 @@ def main(argv=None) -> None:
         "--retune", action="store_true", help=f"on resume, take {RETUNABLE} from --hyper"
     )
     parser.add_argument(
+        "--train-on",
+        action="store_true",
+        help="on resume, a solved run trains on at its last rung until the stop rule and the "
+        "gate are met again",
+    )
+    parser.add_argument(
         "--stop-success",
         type=float,
         default=STOP_SUCCESS,
@@ -433,6 +446,8 @@ def main(argv=None) -> None:
         parser.error(f"--final-hyper takes only {RETUNABLE}, got {unknown}")
     if args.retune and not args.checkpoint:
         parser.error("--retune changes a resumed run: it needs --checkpoint")
+    if args.train_on and not args.checkpoint:
+        parser.error("--train-on continues a resumed run: it needs --checkpoint")
     record = run(args)
     argv_text = " ".join(argv if argv is not None else sys.argv[1:])
     record["command"] = f"python scripts/probe_rl_copy.py {argv_text}"

@@ -427,8 +427,22 @@ def test_probe_rl_copy_gates_its_stop_rule_on_the_longest_length(tmp_path):
     )  # fmt: skip
     assert [g["length"] for g in again["gates"]] == [3, 4]
     assert again["steps_trained"] > record["steps_trained"]
+    # solved and resumed as it is: evaluated, not trained
+    args = (*common[:-1], "4", "--gate-accuracy", "0.0", "--budget", "100000")
+    args += ("--checkpoint", folder)
+    _, same = run_script_json("probe_rl_copy.py", *args, tmp_path=tmp_path / "d")
+    assert same["steps_trained"] == again["steps_trained"] and same["trained_on"] == []
+    # --train-on: trains on at the last rung until a fresh stop window and a new gate pass
+    _, more = run_script_json("probe_rl_copy.py", *args, "--train-on", tmp_path=tmp_path / "e")
+    assert more["trained_on"] == [again["steps_trained"]]
+    assert [g["length"] for g in more["gates"]] == [3, 4, 4]
+    assert more["gates"][-1]["steps"] >= again["steps_trained"] + 100 * 2
+    assert json.loads((tmp_path / "ckpt" / "probe.json").read_text())["trained_on"] == [
+        again["steps_trained"]
+    ]
     # bad values name the argument
-    for bad in (("--gate-length", "-1"), ("--gate-accuracy", "1.5"), ("--stop-success", "2")):
+    bad_args = (("--gate-length", "-1"), ("--gate-accuracy", "1.5"), ("--stop-success", "2"))
+    for bad in (*bad_args, ("--train-on",)):
         proc = run(str(ROOT / "scripts" / "probe_rl_copy.py"), *bad, cwd=ROOT)
         assert proc.returncode != 0 and bad[0] in proc.stderr
 
