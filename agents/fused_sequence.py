@@ -11,9 +11,12 @@ step's backward, the LSTM's, one ``addmm`` and one ``mm``; every weight gradient
 after the loop as one matrix product over all ``T B`` rows. Same results as the step-wise
 core up to float rounding (``tests/test_fused_sequence.py``).
 
-Scope: soft reads, a soft or sequential write, the LSTM controller, CPU, no
-``state_grad_clip``, no trace; :meth:`NTMCore.forward` uses it only then, and only where a
-gradient is recorded (rollouts, one step at a time, run the step-wise path).
+Scope: soft reads, or sampled reads replayed (as PPO's update replays the rollout's slots:
+each read head reads its slot of memory t - 1 and keeps the one-hot weighting, with the log
+probability and entropy of the soft weighting it was drawn from, and straight-through if the
+core says so), a soft or sequential write, the LSTM controller, CPU, no ``state_grad_clip``, no
+trace; :meth:`NTMCore.forward` uses it only then, and only where a gradient is recorded
+(rollouts, one step at a time and sampling, run the step-wise path).
 
 Equations (``i f g o`` the LSTM gates, PyTorch's order; ``r`` the reads of step t - 1):
 ``gates = W_ih [x_t, r] + b_ih + W_hh h + b_hh``, ``c' = f c + i g``, ``h' = o tanh(c')``,
@@ -40,68 +43,74 @@ class SequenceConfig(NamedTuple):
     sequential_write: bool  # head h writes slot W t + h: the kernel is given the weighting
     controller_output: bool  # y = [h, reads] (else the reads alone)
     memory_init: float
+    straight_through: bool  # sampled reads: the used weighting's gradient reaches the soft one
 
 
 class _NTMSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cfg: SequenceConfig, x, starts, *tensors):
-        # tensors: the state (h, c, memory, read_w, write_w, reads), the initial read_w
-        # [R, N], write_w [W, N], reads [R, M], and w_ih, w_hh, bias, w_head, b_head
-        out, steps = fused_step.load().sequence_forward(x, starts, *tensors, *cfg)
-        y, final, saved = out[0], out[1:7], out[7:]
+    def forward(ctx, cfg: SequenceConfig, x, starts, slots, *tensors):
+        # slots: the replayed read slots [T, B, R] (None: soft reads); tensors: the state (h,
+        # c, memory, read_w, write_w, reads), the initial read_w [R, N], write_w [W, N], reads
+        # [R, M], and w_ih, w_hh, bias, w_head, b_head
+        out, steps = fused_step.load().sequence_forward(x, starts, *tensors, slots, *cfg[:7])
+        y, final, saved = out[0], out[1:9], out[9:]  # final: the state, log_prob, entropy
         w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
         ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved)
-        ctx.steps, ctx.cfg = steps, cfg  # per step: memory, weightings, the kernel's own
+        ctx.steps, ctx.cfg, ctx.slots = steps, cfg, slots  # steps: per-step tensors, in C++
         ctx.final_shapes = [t.shape for t in final]
         return y, *final
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, *d_final):
-        d_final = [  # an unused final state gets no gradient: zeros
+        d_final = [  # an unused output gets no gradient: zeros
             dy.new_zeros(shape) if d is None else d.contiguous()
             for d, shape in zip(d_final, ctx.final_shapes, strict=True)
         ]
+        cfg = ctx.cfg
         grads = fused_step.load().sequence_backward(
-            dy.contiguous(),
-            *d_final,
-            *ctx.saved_tensors,
-            ctx.steps,
-            *ctx.cfg[:6],
-            ctx.needs_input_grad[1],
-        )
-        return None, grads[0], None, *grads[1:]
+            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, ctx.slots, *cfg[:6],
+            cfg.straight_through, ctx.needs_input_grad[1],
+        )  # fmt: skip
+        return None, grads[0], None, None, *grads[1:]
 
 
-def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor):
+def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, extras=None):
     """Run ``core`` (an :class:`agents.cores.ntm.NTMCore` for which :func:`sequence_applies`)
     over ``x [T, B, F]`` from ``state`` with resets at ``episode_starts [T, B]``: ``(y [T, B,
-    Y], state)``, as ``StepCore.forward`` would return them."""
+    Y], state)``, as ``StepCore.forward`` would return them; with sampled reads it replays
+    ``extras.replay`` and fills ``extras.actions``, ``log_prob`` and ``entropy``."""
     from agents.cores.ntm import MEMORY_INIT, NTMState
 
     init = core.initial_state(1, x.device)
     lstm = core.controller
     cfg = SequenceConfig(
         core.W, core.R, core.S, core.head_clip or 0.0, core.write_mode == "sequential",
-        core.controller_output, MEMORY_INIT,
+        core.controller_output, MEMORY_INIT, core.straight_through,
     )  # fmt: skip
-    y, *final = _NTMSequence.apply(
-        cfg, x.contiguous(), episode_starts.bool().contiguous(), *(t.contiguous() for t in state),
+    sampled = core.read_mode == "sample"
+    slots = extras.replay.long().contiguous() if sampled else None
+    y, *final, log_prob, entropy = _NTMSequence.apply(
+        cfg, x.contiguous(), episode_starts.bool().contiguous(), slots,
+        *(t.contiguous() for t in state),
         init.read_weights[0], init.write_weights[0], init.reads[0],
         lstm.weight_ih, lstm.weight_hh, lstm.bias_ih + lstm.bias_hh,
         core.head_proj.weight, core.head_proj.bias,
     )  # fmt: skip
+    if sampled:
+        extras.actions, extras.log_prob, extras.entropy = slots, log_prob, entropy
     return y, NTMState(*final)
 
 
 def sequence_applies(core, x: torch.Tensor, extras) -> bool:
     """Whether :func:`ntm_sequence` runs ``core`` on ``x`` (see the module's scope)."""
+    replayed = extras is not None and extras.replay is not None
     return (
         core.fused
         and core.fused_sequence
         and torch.is_grad_enabled()
         and x.device.type == "cpu"
-        and core.read_mode == "soft"
+        and (core.read_mode == "soft" or replayed)
         and core.write_mode in ("soft", "sequential")
         and core.controller_kind == "lstm"
         and core.state_grad_clip is None

@@ -18,37 +18,74 @@ CONFIGS = [
 ]
 
 
-def run(core, x, state, starts, stepwise, x_grad=True):
+def run(core, x, state, starts, stepwise, x_grad=True, replay=None):
     """Outputs, final state and the gradients of a loss on both, to the parameters, ``x``
-    (if ``x_grad``; a policy's flattened observations need none) and the incoming state."""
+    (if ``x_grad``; a policy's flattened observations need none) and the incoming state; with
+    ``replay`` (sampled reads) also the log-probabilities and entropies, in the loss too."""
     x = x.clone().requires_grad_(x_grad)
     state = type(state)(*(t.clone().requires_grad_() for t in state))
+    extras = CoreExtras(replay=replay)
     forward = StepCore.forward if stepwise else NTMCore.forward
-    y, final = forward(core, x, state, starts)
+    y, final = forward(core, x, state, starts, extras)
     loss = y.square().sum() + sum((t * (k + 1)).sin().sum() for k, t in enumerate(final))
+    sampled = [] if replay is None else [extras.log_prob, extras.entropy]
+    loss = loss + sum((t * (k + 2)).cos().sum() for k, t in enumerate(sampled))
     inputs = [*core.parameters(), *([x] if x_grad else []), *state]
     grads = torch.autograd.grad(loss, inputs, allow_unused=True)
     grads = [torch.zeros_like(t) if g is None else g for t, g in zip(inputs, grads, strict=True)]
-    return [y, *final, *grads]
+    return [y, *final, *sampled, *grads]
 
 
-@pytest.mark.parametrize("kwargs", CONFIGS)
-def test_sequence_node_equals_the_stepwise_core(float64, kwargs):
-    """Episode starts at t = 0 for some rows and mid-way for others, a non-initial incoming
-    state: the same outputs, final state and gradients (parameters, inputs, incoming state)
-    to float64 rounding."""
+SAMPLED_CONFIGS = [
+    {},
+    {"read_heads": 2, "shift_range": 2, "straight_through": True},
+    {"write_mode": "sequential", "straight_through": True, "read_stay_bias": 1.0},
+    {"write_mode": "sequential", "memory_slots": 32, "controller_output": False,
+     "straight_through": True},
+]  # fmt: skip
+
+
+def sequence_case(kwargs):
+    """A small fused core, 9 steps of 3 rows with episode starts at t = 0 for one row, mid-way
+    for another and at t = 6 for all, and a non-initial incoming state."""
     torch.manual_seed(0)
-    core = NTMCore(5, 12, 6, controller_size=16, fused=True, **kwargs)
+    core = NTMCore(5, kwargs.pop("memory_slots", 12), 6, controller_size=16, fused=True, **kwargs)
     x = torch.randn(9, 3, 5) * 3
     starts = torch.zeros(9, 3)
     starts[0, 0] = 1
     starts[4, 1] = 1
     starts[6] = 1
     with torch.no_grad():  # a state from earlier steps, not the initial one
-        _, state = core(torch.randn(4, 3, 5), core.initial_state(3), torch.eye(4, 3))
+        warm = CoreExtras()
+        _, state = core(torch.randn(4, 3, 5), core.initial_state(3), torch.eye(4, 3), warm)
+    return core, x, state, starts
+
+
+@pytest.mark.parametrize("kwargs", CONFIGS)
+def test_sequence_node_equals_the_stepwise_core(float64, kwargs):
+    """The same outputs, final state and gradients (parameters, inputs, incoming state) to
+    float64 rounding."""
+    core, x, state, starts = sequence_case(dict(kwargs))
     assert fused_sequence.sequence_applies(core, x, None)
     ours = run(core, x, state, starts, stepwise=False)
     theirs = run(core, x, state, starts, stepwise=True)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs", SAMPLED_CONFIGS)
+def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs):
+    """Sampled reads, replaying slots drawn step by step: the same outputs, state,
+    log-probabilities, entropies and gradients through all of them (with and without
+    straight-through) to float64 rounding."""
+    core, x, state, starts = sequence_case({"read_mode": "sample", **kwargs})
+    drawn = CoreExtras()
+    with torch.no_grad():
+        core(x, state, starts, drawn)
+    assert drawn.actions.unique().numel() > 1  # the draws moved between slots
+    assert fused_sequence.sequence_applies(core, x, CoreExtras(replay=drawn.actions))
+    ours = run(core, x, state, starts, stepwise=False, replay=drawn.actions)
+    theirs = run(core, x, state, starts, stepwise=True, replay=drawn.actions)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
@@ -68,21 +105,26 @@ def test_sequence_node_matches_in_float32_at_training_size():
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
+REPLAY = torch.zeros(3, 2, 2, dtype=torch.long)
+
+
 @pytest.mark.parametrize(
     "kwargs, grad, extras",
     [
         ({"fused": False}, True, None),
         ({}, False, None),
         ({}, True, CoreExtras(trace={})),
-        ({"read_mode": "sample"}, True, None),
+        ({"read_mode": "sample"}, True, None),  # sampling: nothing to replay
+        ({"read_mode": "sample", "write_mode": "sample"}, True, CoreExtras(replay=REPLAY)),
         ({"controller": "mlp"}, True, None),
         ({"state_grad_clip": 1.0}, True, None),
         ({"fused_sequence": False}, True, None),
     ],
 )
 def test_sequence_node_runs_only_where_it_applies(kwargs, grad, extras):
-    """The aten path, rollouts without gradient, traces, sampled reads, the MLP controller,
-    the state gradient clip and ``fused_sequence=False`` run step by step."""
+    """The aten path, rollouts without gradient, traces, sampled reads not replayed, sampled
+    writes, the MLP controller, the state gradient clip and ``fused_sequence=False`` run step
+    by step."""
     core = NTMCore(5, 12, 6, controller_size=16, **kwargs)
     with torch.set_grad_enabled(grad):
         assert not fused_sequence.sequence_applies(core, torch.zeros(3, 2, 5), extras)

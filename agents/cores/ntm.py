@@ -109,11 +109,11 @@ class NTMCore(StepCore):
             results up to float rounding; on other devices the step runs the aten path.
             ``None`` (default): fused where the modes allow it, ``compile`` is off and the
             kernel builds here (else the aten path, with a warning).
-        fused_sequence: while a gradient is recorded, a fused core with soft reads and the
-            LSTM controller runs the whole sequence as one autograd node with its loops in C++
-            (:mod:`agents.fused_sequence`): same results up to float rounding, a few large ops
-            per step instead of ~140 autograd ops. Default ``True``; ``False``: step by step
-            (for comparison).
+        fused_sequence: while a gradient is recorded, a fused core with the LSTM controller
+            and soft reads (or sampled reads being replayed, as in PPO's update) runs the whole
+            sequence as one autograd node with its loops in C++ (:mod:`agents.fused_sequence`):
+            same results up to float rounding, a few large ops per step instead of ~140
+            autograd ops. Default ``True``; ``False``: step by step (for comparison).
         state_grad_clip: clip the gradient reaching each step's incoming memory and weightings
             to ``[-c, c]`` during the backward (Graves 2013 clips LSTM derivatives this way),
             so it cannot compound through the weighting recurrence (eq. 7) and overflow within
@@ -233,7 +233,7 @@ class NTMCore(StepCore):
         """``StepCore.forward``; while training a soft core on the fused kernel, the whole
         sequence as one autograd node instead (:mod:`agents.fused_sequence`)."""
         if sequence_applies(self, x, extras):
-            return ntm_sequence(self, x, state, episode_starts)
+            return ntm_sequence(self, x, state, episode_starts, extras)
         return super().forward(x, state, episode_starts, extras)
 
     def diagnostics(

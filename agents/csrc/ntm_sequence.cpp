@@ -16,6 +16,7 @@
 #include <torch/extension.h>
 
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -73,7 +74,11 @@ void check_cpu(const std::vector<torch::Tensor>& ts) {
 
 }  // namespace
 
-// Returns y [T, B, Y], the final h, c, memory, read_w, write_w, reads, then what the backward
+// slots [T, B, R] (int64): sampled reads (read_mode "sample"), replayed: each read head reads
+// the given slot of memory t - 1 and keeps the one-hot weighting; log p(slot) and the entropy
+// of its soft weighting (summed over heads) are returned. Without slots: soft reads (zeros).
+// Returns y [T, B, Y], the final h, c, memory, read_w, write_w, reads, log_prob [T, B],
+// entropy [T, B], then what the backward
 // needs: rec [T, B, R M + C] ([reads, h] entering each step), acts [T, B, 4C], c_prev,
 // tanh_c, h_all [T, B, C], raw [T, B, P]; and per step (in `steps`): memory, write_prev,
 // read_prev, write_w, read_w and the fused step's saved tensors.
@@ -81,9 +86,9 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
     torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
     torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
-    torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head, int64_t W,
-    int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
-    double memory_init) {
+    torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head,
+    std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
+    bool sequential, bool controller_output, double memory_init) {
   check_cpu({x, starts, h, c, memory, rw, ww, reads, w_ih, w_hh, bias, w_head, b_head});
   TORCH_CHECK(starts.scalar_type() == torch::kBool, "starts must be bool [T, B]");
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = h.size(1);
@@ -98,6 +103,8 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   auto c_prev = torch::empty({T, B, C}, opts), tanh_c = torch::empty_like(c_prev);
   auto h_all = torch::empty_like(c_prev), ys = torch::empty({T, B, Y}, opts);
   auto raw_all = torch::empty({T, B, P}, opts);
+  const bool sampled = slots.has_value();
+  auto logp = torch::zeros({T, B}, opts), entropy = torch::zeros({T, B}, opts);
   auto zeros_c = torch::zeros({C}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
   auto w_head_t = w_head.t();
@@ -135,13 +142,21 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + STEP_SAVED, "STEP_SAVED is stale");
     steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
     steps.insert(steps.end(), out.begin() + 4, out.end());
-    ww = out[0], rw = out[1], reads = out[2], memory = out[3];
+    ww = out[0], rw = out[1], reads = out[2];
+    if (sampled) {  // the replayed slot of the soft read weighting, read from memory t - 1
+      const auto slot = (*slots)[t].unsqueeze(-1);  // [B, R, 1]
+      logp[t].copy_((rw.gather(2, slot) + NTM_EPSILON).log().sum({1, 2}));
+      entropy[t].copy_(-(rw * (rw + NTM_EPSILON).log()).sum({1, 2}));
+      reads = memory.gather(1, slot.expand({B, R, memory.size(2)}));
+      rw = torch::zeros_like(rw).scatter_(2, slot, 1.0);  // the one-hot weighting used
+    }
+    memory = out[3];
     auto y_t = ys[t];
     if (controller_output) y_t.narrow(1, 0, C).copy_(h);
     y_t.narrow(1, Y - RM, RM).copy_(reads.reshape({B, RM}));
   }
-  std::vector<torch::Tensor> result = {ys,     h.clone(), c,      memory, rw.clone(),
-                                       ww.clone(), reads, rec,    acts,   c_prev,
+  std::vector<torch::Tensor> result = {ys,     h.clone(), c,       memory, rw.clone(), ww.clone(),
+                                       reads,  logp,      entropy, rec,    acts,       c_prev,
                                        tanh_c, h_all,     raw_all};
   return {result, saved};
 }
@@ -151,11 +166,12 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
 // if need_dx, else undefined).
 std::vector<torch::Tensor> sequence_backward(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
-    torch::Tensor dww, torch::Tensor dreads, torch::Tensor x, torch::Tensor starts,
-    torch::Tensor w_ih, torch::Tensor w_hh, torch::Tensor w_head, torch::Tensor rec,
-    torch::Tensor acts, torch::Tensor c_prev, torch::Tensor tanh_c, torch::Tensor h_all,
-    torch::Tensor raw_all, const SavedSteps& saved, int64_t W, int64_t R, int64_t S,
-    double clip, bool sequential, bool controller_output, bool need_dx) {
+    torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
+    torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
+    torch::Tensor w_head, torch::Tensor rec, torch::Tensor acts, torch::Tensor c_prev,
+    torch::Tensor tanh_c, torch::Tensor h_all, torch::Tensor raw_all, const SavedSteps& saved,
+    std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
+    bool sequential, bool controller_output, bool straight_through, bool need_dx) {
   const auto& steps = saved.tensors;
   check_cpu({dy, x, starts, w_ih, w_hh, w_head, rec, acts, c_prev, tanh_c, h_all, raw_all});
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = c_prev.size(2);
@@ -175,11 +191,26 @@ std::vector<torch::Tensor> sequence_backward(
     const torch::Tensor* s = steps.data() + t * per_step;  // memory, w_prev, rw_prev, ww, rw
     if (controller_output) dh = dh + dy[t].narrow(1, 0, C);
     dreads = dreads + dy[t].narrow(1, Y - RM, RM).reshape(reads_shape);
-    auto g = step_backward(dww.contiguous(), drw.contiguous(), dreads.contiguous(),
+    auto g_read_w = drw, g_reads = dreads, d_mem_read = torch::Tensor();
+    if (slots.has_value()) {  // back through the hard read, log p(slot) and the entropy
+      const auto slot = (*slots)[t].unsqueeze(-1);
+      const auto &memory = s[0], &soft = s[4];
+      const auto hard = torch::zeros_like(soft).scatter_(2, slot, 1.0);
+      d_mem_read = torch::bmm(hard.transpose(1, 2), dreads);  // reads = hard memory
+      // the used weighting passes its gradient to the soft one only if straight-through
+      auto d_soft = straight_through ? drw + torch::bmm(dreads, memory.transpose(1, 2))
+                                     : torch::zeros_like(soft);
+      const auto shifted = soft + NTM_EPSILON;  // H = -sum_i w_i log(w_i + eps)
+      d_soft -= d_entropy[t].view({B, 1, 1}) * (shifted.log() + soft / shifted);
+      const auto d_picked = d_logp[t].view({B, 1, 1}).expand({B, R, 1}) / shifted.gather(2, slot);
+      g_read_w = d_soft.scatter_add(2, slot, d_picked);
+      g_reads = torch::zeros_like(dreads);
+    }
+    auto g = step_backward(dww.contiguous(), g_read_w.contiguous(), g_reads.contiguous(),
                            dmem.contiguous(), raw_all[t], s[0], s[1], s[2], s[3], s[4], s[5],
                            s[6], s[7], s[8], s[9], s[10], s[11], s[12], W, R, S, clip,
                            sequential);
-    dmem = g[1], drw = g[3];
+    dmem = d_mem_read.defined() ? g[1] + d_mem_read : g[1], drw = g[3];
     dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
     d_raw_all[t].copy_(g[0]);
     dh = torch::addmm(dh, g[0], w_head).contiguous();  // back through raw = W_head h + b_head

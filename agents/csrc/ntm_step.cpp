@@ -30,7 +30,7 @@
 namespace {
 
 // agents.addressing's EPSILON, BETA_MAX, GAMMA_MAX (exported below; a test keeps them equal)
-constexpr double EPS = 1e-6;
+constexpr double EPS = NTM_EPSILON;
 constexpr double BETA_MAX = 1e6;
 constexpr double GAMMA_MAX = 1e6;
 constexpr double SOFTPLUS_THRESHOLD = 20.0;  // as torch.nn.functional.softplus

@@ -10,6 +10,9 @@
 // the new memory): what step_backward takes back, in order, after read_w
 constexpr int64_t STEP_SAVED = 8;
 
+// agents.addressing.EPSILON (a test keeps them equal): log(w + eps), cosine norms
+constexpr double NTM_EPSILON = 1e-6;
+
 std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         torch::Tensor write_prev, torch::Tensor read_prev,
                                         int64_t W, int64_t R, int64_t S, double clip,
