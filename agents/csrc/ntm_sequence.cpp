@@ -1,10 +1,11 @@
 // A whole NTM sequence on CPU: LSTM controller, head projection and the fused step of
 // ntm_step.cpp for T steps, forward and backward (agents/fused_sequence.py is the autograd
 // node around it). Per step forward: one addmm for the recurrent part of the gates (the input
-// part of all T steps is one addmm before the loop), the LSTM pointwise part in one loop, one
-// addmm for the head outputs, the fused step. Backward: the fused step's backward, one addmm
-// and one mm, the LSTM pointwise backward in one loop; the weight gradients are formed after
-// the loop, each as one matrix product over all T B rows.
+// part of all T steps is one addmm before the loop), the gate activations (aten's vectorised
+// sigmoid and tanh) and the cell update in one loop, one addmm for the head outputs, the fused
+// step (and for replayed sampled reads, the hard read of the replayed slots). Backward: the
+// fused step's backward, one addmm and one mm, the LSTM pointwise backward in one loop; the
+// weight gradients are formed after the loop, each as one matrix product over all T B rows.
 //
 // LSTM (PyTorch's gate order i, f, g, o): gates = W_ih [x, r] + b_ih + W_hh h + b_hh,
 // c' = f c + i g, h' = o tanh(c'); raw = W_head h' + b_head; r: the reads of step t - 1.
