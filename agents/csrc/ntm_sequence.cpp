@@ -59,11 +59,16 @@ void lstm_backward(const T* acts, const T* c_prev, const T* tanh_c, const T* dh,
   }
 }
 
+// a per-row [B] tensor viewed as [B, 1, ...] to broadcast against a [B, ...] one of `dim` dims
+torch::Tensor per_row(const torch::Tensor& v, int64_t dim) {
+  std::vector<int64_t> shape(dim, 1);
+  shape[0] = -1;
+  return v.view(shape);
+}
+
 // rows where `rows` [B] is set take `init` (broadcast over the batch)
 torch::Tensor reset(const torch::Tensor& t, const torch::Tensor& init, const torch::Tensor& rows) {
-  std::vector<int64_t> shape(t.dim(), 1);
-  shape[0] = -1;
-  return torch::where(rows.view(shape), init, t);
+  return torch::where(per_row(rows, t.dim()), init, t);
 }
 
 void check_cpu(const std::vector<torch::Tensor>& ts) {
@@ -214,7 +219,7 @@ std::vector<torch::Tensor> sequence_backward(
     dmem = d_mem_read.defined() ? g[1] + d_mem_read : g[1], drw = g[3];
     dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
     d_raw_all[t].copy_(g[0]);
-    dh = torch::addmm(dh, g[0], w_head).contiguous();  // back through raw = W_head h + b_head
+    dh = torch::addmm(dh, g[0], w_head);  // back through raw = W_head h + b_head
     auto dg = d_gates[t];
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ntm_sequence_lstm_backward", [&] {
       lstm_backward<scalar_t>(acts[t].data_ptr<scalar_t>(), c_prev[t].data_ptr<scalar_t>(),
@@ -230,11 +235,7 @@ std::vector<torch::Tensor> sequence_backward(
       d_init_ww += dww.index({rows}).sum(0);
       d_init_reads += dreads.index({rows}).sum(0);
       const auto keep = (~rows).to(x.scalar_type());
-      auto mask = [&](const torch::Tensor& d) {
-        std::vector<int64_t> shape(d.dim(), 1);
-        shape[0] = -1;
-        return (d * keep.view(shape)).contiguous();
-      };
+      auto mask = [&](const torch::Tensor& d) { return (d * per_row(keep, d.dim())).contiguous(); };
       dh = mask(dh), dc = mask(dc), dmem = mask(dmem), drw = mask(drw), dww = mask(dww);
       dreads = mask(dreads);
     }
