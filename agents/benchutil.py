@@ -44,6 +44,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def kernel_isa() -> str | None:
+    """Which build of the fused NTM kernel ran in this process ('avx2+fma' or 'generic'),
+    or None if no NTM loaded it (asking never builds it)."""
+    step = sys.modules.get("agents.fused_step")
+    if step is None or step.load.cache_info().currsize == 0:
+        return None
+    return step.load().kernel_isa()
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

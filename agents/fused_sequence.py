@@ -63,10 +63,7 @@ class _NTMSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, *d_final):
-        d_final = [  # an unused output gets no gradient: zeros
-            dy.new_zeros(shape) if d is None else d.contiguous()
-            for d, shape in zip(d_final, ctx.final_shapes, strict=True)
-        ]
+        d_final = fused_step.grads_or_zeros(d_final, ctx.final_shapes, dy)
         cfg = ctx.cfg
         grads = fused_step.load().sequence_backward(
             dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, ctx.slots, *cfg[:6],
@@ -95,7 +92,7 @@ def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, ext
         *(t.contiguous() for t in state),
         init.read_weights[0], init.write_weights[0], init.reads[0],
         lstm.weight_ih, lstm.weight_hh, lstm.bias_ih + lstm.bias_hh,
-        core.head_proj.weight, core.head_proj.bias,
+        *core.head_linear(),
     )  # fmt: skip
     if sampled:
         extras.actions, extras.log_prob, extras.entropy = slots, log_prob, entropy

@@ -9,13 +9,20 @@ forward and two backward, where the aten path takes ~310 small ops per step. Res
 that path up to float rounding.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (needs a C++
-compiler and ninja; about 30 s, cached under ``TORCH_EXTENSIONS_DIR`` or
-``~/.cache/torch_extensions``). :func:`available` says whether it builds here.
+compiler and ninja; about a minute, cached under ``TORCH_EXTENSIONS_DIR`` or
+``~/.cache/torch_extensions``). :func:`available` says whether it builds here. The kernel's
+arithmetic (``agents/csrc/ntm_kernel.h``) is compiled twice with portable flags: generic, and
+on x86-64 with GCC also for AVX2 + FMA, which runs where the CPU has them
+(``load().kernel_isa()`` says which; set ``MEMENVS_NTM_GENERIC_KERNEL=1`` for the generic one).
+Float kernels for slot widths 8, 16, 20 and 32 are compiled with the width fixed, so their
+inner loops unroll; other widths read it at run time. The same extension holds the sequence
+loops of :mod:`agents.fused_sequence` (NTM) and :mod:`agents.fused_rnn` (LSTM, GRU).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import warnings
 
@@ -26,10 +33,22 @@ from agents.checks import check_optional_positive
 
 # -O3 and reassociation (vectorised float sums); no -ffast-math: inf and NaN keep their meaning
 CFLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math"]
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
 SOURCES = [
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", name)
-    for name in ("ntm_step.cpp", "ntm_sequence.cpp")
+    os.path.join(CSRC, name)
+    for name in ("ntm_step.cpp", "ntm_sequence.cpp", "rnn_sequence.cpp", "buffer_pool.cpp")
 ]
+HEADERS = [os.path.join(CSRC, name) for name in ("ntm_step.h", "ntm_kernel.h", "sequence_util.h")]
+
+
+def headers_flag() -> str:
+    """A define naming the headers' content hash: torch's build cache hashes the sources and
+    the flags, not the headers, so without it a changed header would load a stale build."""
+    digest = hashlib.sha1()
+    for path in HEADERS:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return f"-DNTM_HEADERS_SHA1={digest.hexdigest()[:16]}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,7 +56,16 @@ def load():
     """Build (once per process; cached on disk across processes) and return the extension."""
     from torch.utils.cpp_extension import load as load_extension
 
-    return load_extension(name="memenvs_ntm_step", sources=SOURCES, extra_cflags=CFLAGS)
+    flags = [*CFLAGS, headers_flag()]
+    ext = load_extension(name="memenvs_ntm_step", sources=SOURCES, extra_cflags=flags)
+    ext.use_generic_kernel(generic_by_default())
+    return ext
+
+
+def generic_by_default() -> bool:
+    """Whether ``MEMENVS_NTM_GENERIC_KERNEL`` asks for the generic build (e.g. to time or
+    compare the builds) where the CPU could run the AVX2 + FMA one."""
+    return bool(os.environ.get("MEMENVS_NTM_GENERIC_KERNEL"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,13 +75,22 @@ def available() -> bool:
         load()
     except Exception as exc:  # noqa: BLE001 - any build failure means "not available"
         warnings.warn(
-            f"the fused NTM kernel does not build here ({type(exc).__name__}: {exc}); "
-            "NTM cores use the slower aten path",
+            f"the fused NTM/LSTM/GRU kernels do not build here ({type(exc).__name__}: {exc}); "
+            "NTM, LSTM and GRU cores use the slower aten path",
             RuntimeWarning,
             stacklevel=2,
         )
         return False
     return True
+
+
+def grads_or_zeros(grads, shapes, like: torch.Tensor) -> list[torch.Tensor]:
+    """The gradients reaching an extension node's outputs, contiguous, with zeros of the
+    output's shape where one got none (an unused output); ``like`` gives dtype and device."""
+    return [
+        like.new_zeros(shape) if g is None else g.contiguous()
+        for g, shape in zip(grads, shapes, strict=True)
+    ]
 
 
 class _NTMStep(torch.autograd.Function):

@@ -16,15 +16,24 @@ measures peak memory versus BPTT length.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine, peak_rss_mb, run_worker, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    header,
+    kernel_isa,
+    machine,
+    peak_rss_mb,
+    run_worker,
+    write_results,
+)
 
 ENV_ID, ENV_KWARGS = "memenvs/DelayedRecall-v0", {"delay": 48}
 HIDDEN = 64
@@ -107,6 +116,7 @@ def worker(cfg: dict) -> dict:
         "fps": (model.num_timesteps - before) / elapsed,
         "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss_before,
+        "ntm_kernel": kernel_isa(),
     }
 
 
@@ -115,8 +125,57 @@ def label_of(result: dict) -> str:
     return result.get("label", result["agent"])
 
 
+def combine_repeats(results: list[dict]) -> list[dict]:
+    """One result per (variant, envs, threads) from ``--repeats`` runs of each: the median fps,
+    ``ratio`` the median over repeats of fps / MLP PPO's fps in the same repeat (measured
+    minutes apart, so a shared machine's drift between agents mostly cancels), and
+    ``ratio_range`` the lowest and highest of those ratios. Results without ``repeat`` pass
+    through unchanged."""
+    if not any("repeat" in r for r in results):
+        return results
+    ppo = {
+        (r["repeat"], r["n_envs"], r["threads"]): r["fps"]
+        for r in results
+        if label_of(r) == "ppo" and "fps" in r
+    }
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((label_of(r), r["n_envs"], r["threads"]), []).append(r)
+    combined = []
+    for runs in groups.values():
+        ok = [r for r in runs if "fps" in r]
+        if not ok:
+            combined.append(runs[0])
+            continue
+        row = {**ok[0], "fps": statistics.median(r["fps"] for r in ok)}
+        row["fps_runs"] = [r["fps"] for r in ok]
+        row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+        ratios = [
+            r["fps"] / ppo[key]
+            for r in ok
+            if (key := (r["repeat"], r["n_envs"], r["threads"])) in ppo
+        ]
+        if ratios:
+            row["ratio"] = statistics.median(ratios)
+            row["ratio_range"] = [min(ratios), max(ratios)]
+        combined.append(row)
+    return combined
+
+
+def ratio_cell(result: dict, ref: dict) -> str:
+    """``0.27x``, or with repeats the median ratio and its range: ``0.27x (0.25-0.29)``."""
+    key = (result["n_envs"], result["threads"])
+    if "ratio" in result:
+        low, high = result["ratio_range"]
+        spread = f" ({low:.2f}-{high:.2f})" if len(result["fps_runs"]) > 1 else ""
+        return f"{result['ratio']:.2f}x{spread}"
+    return f"{result['fps'] / ref[key]:.2f}x" if key in ref else "-"
+
+
 def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
-    """One row per agent (variant); per (envs, threads) setting its fps and ratio to MLP PPO's."""
+    """One row per agent (variant); per (envs, threads) setting its fps and ratio to MLP PPO's
+    (with repeats: see :func:`combine_repeats`)."""
+    results = combine_repeats(results)
     settings = [(n, t) for n in n_envs for t in threads]
     ref = {
         (r["n_envs"], r["threads"]): r["fps"]
@@ -136,7 +195,7 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
             if r is None or "fps" not in r:
                 cells += ["error" if r else "-", "-"]
                 continue
-            cells += [f"{r['fps']:,.0f}", f"{r['fps'] / ref[key]:.2f}x" if key in ref else "-"]
+            cells += [f"{r['fps']:,.0f}", ratio_cell(r, ref)]
             rss.append(r["peak_rss_mb"])
         peak = f"{max(rss):,.0f}" if rss else "-"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {peak} |")
@@ -172,6 +231,14 @@ def main(argv=None) -> None:
     parser.add_argument("--n-epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=4096, help="timed env steps per agent")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="measure every setting this many times, round robin over agents (each a fresh "
+        "process); the table gives the median fps and the median (and range) of the ratios "
+        "to MLP PPO in the same round",
+    )
     parser.add_argument(
         "--delay", type=int, default=ENV_KWARGS["delay"], help="DelayedRecall delay (episode - 2)"
     )
@@ -216,7 +283,7 @@ def main(argv=None) -> None:
     )
     if args.delay < 1:
         parser.error("--delay must be >= 1")
-    for name in ("n_envs", "n_steps", "n_epochs", "steps", "minibatches", "batch_size"):
+    for name in ("n_envs", "n_steps", "n_epochs", "steps", "minibatches", "batch_size", "repeats"):
         value = getattr(args, name)
         for v in value if isinstance(value, list) else [value]:
             if v is not None and v < 1:
@@ -232,25 +299,30 @@ def main(argv=None) -> None:
     }
     results = []
     if args.bptt is None:
-        for n_envs in args.n_envs:
+        for repeat, n_envs, threads in itertools.product(
+            range(args.repeats), args.n_envs, args.threads
+        ):
             rollout = n_envs * args.n_steps
             batch = args.batch_size if args.minibatches is None else rollout // args.minibatches
-            for threads in args.threads:
-                for label, (agent, core_kwargs) in variants.items():
-                    cfg = {
-                        **base,
-                        "agent": agent,
-                        "label": label,
-                        "core_kwargs": core_kwargs,
-                        "n_envs": n_envs,
-                        "batch_size": batch,
-                        "threads": threads,
-                        "n_steps": args.n_steps,
-                        "steps": args.steps,
-                    }
-                    results.append(run_worker(__file__, cfg))
-                    print(json.dumps(results[-1]), flush=True)
+            for label, (agent, core_kwargs) in variants.items():
+                cfg = {
+                    **base,
+                    "agent": agent,
+                    "label": label,
+                    "core_kwargs": core_kwargs,
+                    "n_envs": n_envs,
+                    "batch_size": batch,
+                    "threads": threads,
+                    "n_steps": args.n_steps,
+                    "steps": args.steps,
+                    **({"repeat": repeat} if args.repeats > 1 else {}),
+                }
+                results.append(run_worker(__file__, cfg))
+                print(json.dumps(results[-1]), flush=True)
         table = fps_table(results, args.threads, args.n_envs)
+        builds = sorted({r["ntm_kernel"] for r in results if r.get("ntm_kernel")})
+        if builds:
+            table += f"\n\nFused NTM kernel build: {', '.join(builds)}."
         title = "Training throughput (env-steps/s), higher is better"
     else:
         lines = [

@@ -76,7 +76,9 @@ def train_demo(steps: int, seed: int) -> None:
     torch.set_num_threads(1)
     env_id, knobs = "memenvs/DelayedRecall-v0", {"delay": 4}
     print(f"\nTraining on {env_id} {knobs} for {steps} env steps each (chance: 0.25):")
-    for agent, core_kwargs in (("lstm", {"hidden_size": 32}), ("ppo", None)):
+    # nn.LSTM (fused: False): for a 20-second run, building the C++ LSTM sequence kernel
+    # (about a minute, once per machine) would cost more than it saves
+    for agent, core_kwargs in (("lstm", {"hidden_size": 32, "fused": False}), ("ppo", None)):
         t0 = time.perf_counter()
         env = make_vec_env(env_id, n_envs=16, seed=seed, env_kwargs=knobs)
         model = make_agent(

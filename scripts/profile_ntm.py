@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from agents.benchutil import header, machine, write_results  # noqa: E402
+from agents.benchutil import header, kernel_isa, machine, write_results  # noqa: E402
 
 SLOTS, WIDTH, CONTROLLER, INPUT = 128, 20, 64, 11
 
@@ -109,6 +109,7 @@ def profile(
         "read_mode": read_mode,
         "write_mode": write_mode,
         "step_wise": step_wise,
+        "kernel_isa": kernel_isa(),
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
         **logs,

@@ -252,6 +252,39 @@ def test_read_stay_bias_rejects_bad_values(bias):
         NTMCore(F, read_stay_bias=bias)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_location_only_reads_ignore_what_memory_holds(fused):
+    """With ``read_content=False`` the read weighting after a step is the same whatever the
+    memory holds (eq. 7 with g = 0: only the previous weighting, shifted and sharpened);
+    with content addressing it changes with the memory. The gate's weights get no gradient,
+    every other head weight does."""
+    torch.manual_seed(0)
+    B, N, M = 4, 12, 6
+    x = torch.randn(1, B, F)
+    read_weights = {}
+    for content in (True, False):
+        core = NTMCore(F, N, M, controller_size=16, fused=fused, read_content=content)
+        state = core.initial_state(B)
+        for memory in (torch.randn(B, N, M), torch.randn(B, N, M)):
+            _, final = core(x, state._replace(memory=memory), torch.zeros(1, B))
+            read_weights.setdefault(content, []).append(final.read_weights)
+    assert not torch.allclose(*read_weights[True], atol=1e-3)
+    torch.testing.assert_close(*read_weights[False], rtol=0, atol=1e-7)
+    y, _ = core(torch.randn(6, B, F), core.initial_state(B), torch.zeros(6, B))
+    y.square().sum().backward()
+    grad = core.head_proj.weight.grad.abs().sum(1)  # [P]
+    gate = core.W * core.head_size + M + 1  # the read head's gate row
+    assert grad[gate] == 0 and core.head_proj.bias.grad[gate] == 0
+    others = torch.cat([grad[:gate], grad[gate + 1 :]])
+    assert (others > 0).float().mean() > 0.9  # (an unused write head's rows may stay zero)
+    assert core.with_memory_slots(16).read_content is False
+
+
+def test_read_content_rejects_non_booleans():
+    with pytest.raises(ValueError, match="read_content must be one of"):
+        NTMCore(F, read_content="no")
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"read_mode": "sample", "write_mode": "sequential"}])
 def test_ntm_without_controller_output_outputs_the_reads_alone(kwargs):
     """``controller_output=False``: the output at every step is that step's reads ``[B, R M]``

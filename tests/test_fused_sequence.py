@@ -15,6 +15,7 @@ CONFIGS = [
     {"write_heads": 2, "head_clip": None},
     {"write_mode": "sequential", "read_stay_bias": 2.0},
     {"write_mode": "sequential", "write_heads": 2, "controller_output": False},
+    {"read_content": False, "read_heads": 2},
 ]
 
 
@@ -42,6 +43,7 @@ SAMPLED_CONFIGS = [
     {"write_mode": "sequential", "straight_through": True, "read_stay_bias": 1.0},
     {"write_mode": "sequential", "memory_slots": 32, "controller_output": False,
      "straight_through": True},
+    {"write_mode": "sequential", "straight_through": True, "read_content": False},
 ]  # fmt: skip
 
 

@@ -168,6 +168,22 @@ def test_bench_train_table_reads_large_peak_memory(load_script):
     assert "| ntm | 10 | 0.10x | 50 | 0.25x | 2,617 |" in table
 
 
+def test_bench_train_repeats_give_median_fps_and_median_ratio_of_same_round(load_script):
+    """The ratio pairs each run with MLP PPO's run of the same round: PPO at 100 then 200 and
+    the NTM at 30 then 40 give ratios 0.30 and 0.20, median 0.25 (not 35 / 150 = 0.23)."""
+    bench = load_script("bench_train")
+    rows = [
+        {"agent": a, "n_envs": 64, "threads": 1, "fps": f, "peak_rss_mb": m, "repeat": k}
+        for a, k, f, m in [("ppo", 0, 100.0, 300), ("ntm", 0, 30.0, 600),
+                           ("ppo", 1, 200.0, 310), ("ntm", 1, 40.0, 700)]
+    ]  # fmt: skip
+    table = bench.fps_table(rows, [1], [64])
+    assert "| ntm | 35 | 0.25x (0.20-0.30) | 700 |" in table
+    assert "| ppo | 150 | 1.00x (1.00-1.00) | 310 |" in table
+    (ntm,) = [r for r in bench.combine_repeats(rows) if r["agent"] == "ntm"]
+    assert ntm["fps_runs"] == [30.0, 40.0]
+
+
 def test_bench_train_refuses_minibatches_that_do_not_divide_the_rollout():
     proc = run(
         str(ROOT / "scripts" / "bench_train.py"),
@@ -175,6 +191,84 @@ def test_bench_train_refuses_minibatches_that_do_not_divide_the_rollout():
         cwd=ROOT,
     )
     assert proc.returncode != 0 and "--minibatches must divide" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [(["--rounds", "0"], "--rounds must be >= 1"), (["--batch", "64", "0"], "--batch sizes")],
+)
+def test_bench_ntm_kernel_refuses_bad_arguments(load_script, capsys, args, match):
+    bench = load_script("bench_ntm_kernel")
+    with pytest.raises(SystemExit):
+        bench.main(["--base", "HEAD", *args])
+    assert match in capsys.readouterr().err
+
+
+def test_bench_rnn_sequence_reports_both_and_their_agreement(load_script, tmp_path):
+    bench = load_script("bench_rnn_sequence")
+    js = tmp_path / "r.json"
+    args = ["--batch", "3", "--steps", "20", "--hidden", "8", "--rounds", "1"]
+    bench.main([*args, "--json", str(js)])
+    results = json.loads(js.read_text())["results"]
+    assert [(r["core"], r["batch"]) for r in results] == [("lstm", 3), ("gru", 3)]
+    for r in results:
+        assert set(r["ms_best"]) == {"torch", "fused"}
+        assert r["max_diff"] < 1e-5  # the two agree to float32 rounding
+
+
+def test_bench_rnn_sequence_refuses_bad_arguments(load_script, capsys):
+    bench = load_script("bench_rnn_sequence")
+    with pytest.raises(SystemExit):
+        bench.main(["--batch", "0"])
+    assert "--batch sizes" in capsys.readouterr().err
+
+
+SOLVED_COPY = (
+    ROOT / "benchmarks/results/ntm-copy-rl-cpu/probe/checkpoints"
+    / "stochastic-ntm-seq-n32-ig95-ro-c16-st-stay5-lr3e-4-g0-s1-solved"
+)  # fmt: skip
+
+
+def test_diagnose_rl_copy_sees_a_solved_read_head_on_its_symbols_slots(load_script):
+    """The sampled-read NTM that solved RL Copy (a committed checkpoint) holds slot 0 through
+    the input and reads, at every output position of length 5, the slot its symbol was
+    written to (200 episodes measured: all of them; one of its 32 slots at random would be
+    right 1 time in 32) and then names the symbol (a memoryless policy: 1 in 8)."""
+    from agents.checkpoint import load_checkpoint
+
+    diagnose = load_script("diagnose_rl_copy")
+    result = diagnose.play(load_checkpoint(str(SOLVED_COPY)), 5, 8, 10, seed=1000)
+    assert result["read_on_first_slot_by_input_step"] == [1.0] * 6  # holds slot 0 until then
+    assert result["read_slot_right_by_position"] == [1.0] * 5
+    right, steps = result["action_right_when_slot_right"]
+    assert steps == 50 and right >= 48
+    assert result["read_minus_written_slot"] == {"0": 50}
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [(["--episodes", "0"], "--episodes must be >= 1"), (["--lengths", "0"], "--lengths")],
+)
+def test_diagnose_rl_copy_refuses_bad_arguments(load_script, capsys, args, match):
+    diagnose = load_script("diagnose_rl_copy")
+    with pytest.raises(SystemExit):
+        diagnose.main(["--checkpoint", str(SOLVED_COPY), *args])
+    assert match in capsys.readouterr().err
+
+
+def test_diagnose_rl_copy_needs_a_probe_checkpoint(load_script, capsys, tmp_path):
+    diagnose = load_script("diagnose_rl_copy")
+    with pytest.raises(SystemExit):
+        diagnose.main(["--checkpoint", str(tmp_path)])
+    assert "has no probe.json" in capsys.readouterr().err
+
+
+def test_benchmarks_record_which_kernel_build_ran():
+    """Results name the fused kernel's build (AVX2 + FMA or generic) once it is loaded."""
+    from agents import fused_step
+    from agents.benchutil import kernel_isa
+
+    assert kernel_isa() == fused_step.load().kernel_isa() in ("avx2+fma", "generic")
 
 
 @pytest.mark.slow

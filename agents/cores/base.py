@@ -136,7 +136,7 @@ class StepCore(MemoryCore):
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
         T, B = x.shape[:2]
-        initial = self.initial_state(B, x.device)
+        initial = None  # built at the first start only (most rollout steps have none)
         starts = episode_starts.bool()
         replay = None if extras is None else extras.replay
         trace = None if extras is None else extras.trace
@@ -144,6 +144,7 @@ class StepCore(MemoryCore):
         ys, outs = [], []
         for t in range(T):
             if any_start[t]:
+                initial = self.initial_state(B, x.device) if initial is None else initial
                 state = reset_where(state, initial, starts[t])
             out = self.step(x[t], state, None if replay is None else replay[t], extras)
             state = out.state

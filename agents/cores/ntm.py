@@ -27,7 +27,7 @@ from torch import nn
 
 from agents import addressing as A
 from agents import fused_step
-from agents.checks import check_number, check_optional_positive
+from agents.checks import check_choice, check_number, check_optional_positive
 from agents.cores.base import (
     CoreExtras,
     Diagnostics,
@@ -44,6 +44,9 @@ MEMORY_INIT = 1e-6  # constant memory initialisation (Collier & Beel 2018)
 # write and read every slot identically forever, and their gradients are equal too, so
 # nothing ever breaks the symmetry between slots (issue 11); a focused start does.
 INIT_FOCUS = 10.0
+# the read gate's logit with read_content=False: sigmoid(-30) ~ 1e-13 (-head_clip after the
+# clip: sigmoid(-20) ~ 2e-9), so eq. 7 keeps the previous weighting and content cannot enter
+GATE_OFF = 30.0
 MODES = ("soft", "sample")
 WRITE_MODES = (*MODES, "sequential")
 
@@ -128,6 +131,11 @@ class NTMCore(StepCore):
         controller_output: the output is the controller state plus the reads (default);
             ``False``: the reads alone ``[B, R M]``, so a policy on this core acts only on
             what it reads and cannot learn to ignore its read head.
+        read_content: ``True`` (default): read heads address by content and location, as in
+            the paper. ``False``: by location only, the paper's "location-based addressing
+            alone" (eq. 7 with ``g = 0``): the read gate's logit is fixed at ``-GATE_OFF``
+            (its weights zero, no gradient), so a read head moves only by its shift (eq. 8)
+            and cannot jump to the slot whose content matches its key.
     """
 
     def __init__(
@@ -150,6 +158,7 @@ class NTMCore(StepCore):
         read_stay_bias: float = 0.0,
         controller_output: bool = True,
         fused_sequence: bool = True,
+        read_content: bool = True,
     ) -> None:
         super().__init__()
         self.input_size = check_positive("input_size", input_size)
@@ -213,6 +222,12 @@ class NTMCore(StepCore):
                 read = bias.view(self.W + self.R, self.head_size)[self.W :]
                 read[:, self.M + 1] = -self.read_stay_bias  # gate: keep the previous weighting
                 read[:, self.M + 2 + shift_range] = self.read_stay_bias  # shift: offset 0
+        self.read_content = bool(check_choice("read_content", read_content, (True, False)))
+        gate_rows = torch.ones(self.head_proj.out_features)  # 0 on the read gates if off
+        if not self.read_content:
+            addressing = gate_rows[: (self.W + self.R) * self.head_size]
+            addressing.view(self.W + self.R, self.head_size)[self.W :, self.M + 1] = 0.0
+        self.register_buffer("_gate_rows", gate_rows, persistent=False)
         # learned initial reads and weightings, focused on slot 0 (see INIT_FOCUS)
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
@@ -264,7 +279,7 @@ class NTMCore(StepCore):
             self.input_size, memory_slots, self.M, self.R, self.W, self.controller_kind, self.C,
             self.shift_range, self.read_mode, self.write_mode, self.compile, self.head_clip,
             self.fused, self.state_grad_clip, self.straight_through, self.read_stay_bias,
-            self.controller_output, self.fused_sequence,
+            self.controller_output, self.fused_sequence, self.read_content,
         )  # fmt: skip
         n = min(self.N, new.N)
         state = self.state_dict()
@@ -289,6 +304,16 @@ class NTMCore(StepCore):
         return NTMState(zeros, zeros, memory, rw, ww, reads)
 
     # ------------------------------------------------------------------------------ heads
+    def head_linear(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``head_proj``'s weight ``[P, C]`` and bias ``[P]`` as the heads use them: with
+        ``read_content=False`` the read gates' rows are zero and their bias ``-GATE_OFF``
+        (products with a constant mask, so those entries get no gradient)."""
+        weight, bias = self.head_proj.weight, self.head_proj.bias
+        if self.read_content:
+            return weight, bias
+        keep = self._gate_rows
+        return weight * keep[:, None], bias * keep - GATE_OFF * (1.0 - keep)
+
     def _head_params(self, h: torch.Tensor):
         """Project the controller output ``[B, C]`` to every head's parameters.
 
@@ -296,7 +321,7 @@ class NTMCore(StepCore):
         heads first), erase and add ``[B, W, M]``.
         """
         B, n_addr = h.shape[0], (self.W + self.R) * self.head_size
-        raw = self.head_proj(h)
+        raw = F.linear(h, *self.head_linear())
         if self.head_clip is not None:
             raw = raw.clamp(-self.head_clip, self.head_clip)
         addr = raw[:, :n_addr].view(B, self.W + self.R, self.head_size)
@@ -363,7 +388,7 @@ class NTMCore(StepCore):
         if self.fused and x.device.type == "cpu":  # heads, eqs. 2-9 in one C++ kernel
             sequential = self.write_mode == "sequential"
             ww, rw, reads, memory = fused_step.ntm_step(
-                self.head_proj(h),
+                F.linear(h, *self.head_linear()),
                 state.memory,
                 self._sequential_writes(state) if sequential else state.write_weights,
                 state.read_weights,

@@ -1,4 +1,4 @@
-"""LSTM and GRU baselines built on torch's fused (cuDNN-capable) layers."""
+"""LSTM and GRU baselines: torch's fused (cuDNN-capable) layers, and on CPU C++ sequence loops."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from agents import fused_rnn
+from agents.checks import check_choice
 from agents.cores.base import CoreExtras, MemoryCore, check_int, check_positive
 from agents.cores.state import State, reset_where
 
@@ -34,6 +36,12 @@ class _FusedRNNCore(MemoryCore):
     LSTM input-gate biases to their negatives: the chrono initialisation of Tallec & Ollivier
     2018 ("Can recurrent neural networks warp time?"), which spreads the initial memory
     timescales up to ``T`` steps (measured effect: ``scripts/probe_supervised_recall.py``).
+
+    ``fused`` (default ``True``): on CPU, sequences of more than one step (PPO's update) run
+    each layer through :mod:`agents.fused_rnn`'s C++ loops, the same math as the torch layer
+    up to float rounding and faster at PPO's minibatches (``scripts/bench_rnn_sequence.py``);
+    where the extension does not build, the torch layer. ``False``: always the torch layer.
+    On GPU it is the torch layer (cuDNN) either way; rollout steps use the cell functions.
     """
 
     rnn_cls: type[nn.RNNBase]
@@ -47,8 +55,10 @@ class _FusedRNNCore(MemoryCore):
         hidden_size: int = 128,
         num_layers: int = 1,
         chrono_max: int | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
+        self.fused = bool(check_choice("fused", fused, (True, False)))
         self.hidden_size = check_positive("hidden_size", hidden_size)
         self.num_layers = check_positive("num_layers", num_layers)
         self.input_size = check_positive("input_size", input_size)
@@ -84,6 +94,8 @@ class _FusedRNNCore(MemoryCore):
         episode_starts: torch.Tensor,
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
+        if self.fused and fused_rnn.applies(x):
+            return self._fused_sequence(x, state, episode_starts)
         starts = episode_starts.bool()
         initial = self.initial_state(x.shape[1], x.device)
         if x.shape[0] == 1:  # the rollout's one-step calls: cell functions, no host sync
@@ -99,6 +111,10 @@ class _FusedRNNCore(MemoryCore):
             state = self._from_torch(hx)
             outputs.append(y)
         return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), state
+
+    def _fused_sequence(self, x: torch.Tensor, state: State, episode_starts: torch.Tensor):
+        """Every layer over ``x [T, B, F]`` through :mod:`agents.fused_rnn`: ``(y, state)``."""
+        raise NotImplementedError
 
     def _layer_weights(self, k: int) -> tuple[torch.Tensor, ...]:
         rnn = self.rnn
@@ -116,6 +132,19 @@ class LSTMCore(_FusedRNNCore):
     rnn_cls = nn.LSTM
     state_cls = LSTMState
     keep_gate, input_gate = 1, 0  # gates i, f, g, o
+
+    def _fused_sequence(
+        self, x, state: LSTMState, episode_starts
+    ) -> tuple[torch.Tensor, LSTMState]:
+        hs, cs = [], []
+        for k in range(self.num_layers):  # resets at the same starts in every layer
+            w_ih, w_hh, b_ih, b_hh = self._layer_weights(k)
+            x, h, c = fused_rnn.lstm_sequence(
+                x, episode_starts, state.h[:, k], state.c[:, k], w_ih, w_hh, b_ih + b_hh
+            )
+            hs.append(h)
+            cs.append(c)
+        return x, LSTMState(torch.stack(hs, 1), torch.stack(cs, 1))
 
     @staticmethod
     def _to_torch(state: LSTMState):
@@ -150,6 +179,13 @@ class GRUCore(_FusedRNNCore):
     @staticmethod
     def _from_torch(hx) -> GRUState:
         return GRUState(hx.transpose(0, 1))
+
+    def _fused_sequence(self, x, state: GRUState, episode_starts) -> tuple[torch.Tensor, GRUState]:
+        hs = []
+        for k in range(self.num_layers):  # resets at the same starts in every layer
+            x, h = fused_rnn.gru_sequence(x, episode_starts, state.h[:, k], *self._layer_weights(k))
+            hs.append(h)
+        return x, GRUState(torch.stack(hs, 1))
 
     def _cell_step(self, x: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
         """One step ``x [B, F]`` through every layer with ``torch.gru_cell`` (same math)."""

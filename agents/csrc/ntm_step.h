@@ -1,5 +1,6 @@
-// The fused NTM step (ntm_step.cpp) as ntm_sequence.cpp calls it, and the sequence's
-// bindings (ntm_sequence.cpp) as ntm_step.cpp's module registers them.
+// The fused NTM step and the LSTM and GRU pointwise kernels (ntm_step.cpp) as the sequence
+// loops (ntm_sequence.cpp, rnn_sequence.cpp) call them, and the loops' bindings as ntm_step.cpp's
+// module registers them.
 #pragma once
 
 #include <torch/extension.h>
@@ -26,5 +27,33 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm,
     torch::Tensor heads, int64_t W, int64_t R, int64_t S, double clip, bool fixed_writes);
 
+// The LSTM cell's pointwise part (PyTorch's gate order i, f, g, o), on contiguous [B, 4C]
+// gates (pre-activations in, activations out) and [B, C] c: c_new = f c + i g, tanh_c =
+// tanh(c_new), h = o tanh_c, written into the given [B, C] tensors (vectorised activations).
+void lstm_pointwise(torch::Tensor gates, const torch::Tensor& c, torch::Tensor c_new,
+                    torch::Tensor tanh_c, torch::Tensor h);
+
+// Back through lstm_pointwise: acts [B, 4C] (the activated gates it left), c_prev and tanh_c
+// [B, C]; dh, dc [B, C] reach h' and c'. Writes d_gates [B, 4C] (pre-activations); dc becomes
+// the gradient reaching c_prev.
+void lstm_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& c_prev,
+                             const torch::Tensor& tanh_c, const torch::Tensor& dh,
+                             torch::Tensor dc, torch::Tensor d_gates);
+
+// The GRU cell's pointwise part (PyTorch's gate order r, z, n): gx, gh [B, 3C] the input and
+// hidden parts of the gates (biases included), h [B, C]; writes acts [B, 3C] = (r, z, n) and
+// h_new = (1 - z) n + z h, with n = tanh(gx_n + r gh_n).
+void gru_pointwise(const torch::Tensor& gx, const torch::Tensor& gh, const torch::Tensor& h,
+                   torch::Tensor acts, torch::Tensor h_new);
+
+// Back through gru_pointwise from dh [B, C] reaching h_new: writes d_gx, d_gh [B, 3C] and
+// dh_direct = dh z [B, C].
+void gru_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& gh,
+                            const torch::Tensor& h, const torch::Tensor& dh, torch::Tensor d_gx,
+                            torch::Tensor d_gh, torch::Tensor dh_direct);
+
 // registers sequence_forward, sequence_backward and their saved-steps holder
 void bind_sequence(pybind11::module& m);
+
+// registers the LSTM and GRU sequences' forward and backward (rnn_sequence.cpp)
+void bind_rnn_sequence(pybind11::module& m);

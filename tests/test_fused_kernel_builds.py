@@ -1,0 +1,194 @@
+"""The fused NTM kernel's builds: the generic one and, where the CPU has AVX2 and FMA, the
+one compiled for them (picked at run time); and the float kernels compiled for fixed slot
+widths (8, 16, 20, 32), each against float64 (run-time width, generic arithmetic)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+from test_fused_step import step_inputs
+
+from agents import fused_step
+
+
+def native_build() -> str:
+    """The build this CPU can run, whatever MEMENVS_NTM_GENERIC_KERNEL asks by default."""
+    ext = fused_step.load()
+    ext.use_generic_kernel(False)
+    native = ext.kernel_isa()
+    ext.use_generic_kernel(fused_step.generic_by_default())
+    return native
+
+
+NATIVE = native_build()
+BUILDS = ["generic"] + ([NATIVE] if NATIVE != "generic" else [])
+
+
+@contextlib.contextmanager
+def running(name: str):
+    """The kernel's build ``name`` runs inside (the process's default again after)."""
+    ext = fused_step.load()
+    ext.use_generic_kernel(name == "generic")
+    try:
+        assert ext.kernel_isa() == name
+        yield
+    finally:
+        ext.use_generic_kernel(fused_step.generic_by_default())
+
+
+@pytest.fixture(params=BUILDS)
+def build(request):
+    """Each build of the kernel in turn."""
+    with running(request.param):
+        yield request.param
+
+
+def step_and_grads(inputs, S, clip, fixed_writes):
+    """Outputs of one fused step and the gradients of a mixed loss for every input."""
+    outs = fused_step.ntm_step(*inputs, S, clip, fixed_writes=fixed_writes)
+    g = torch.Generator().manual_seed(3)
+    loss = sum(
+        (o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum() for o in outs
+    )
+    return [o.detach() for o in outs], torch.autograd.grad(loss, inputs)
+
+
+@pytest.mark.parametrize("M", [8, 16, 20, 32, 13])  # 13: no fixed width, read at run time
+@pytest.mark.parametrize(
+    "W,R,fixed_writes", [(1, 1, False), (2, 1, False), (1, 2, False), (1, 1, True)]
+)
+def test_float32_builds_match_float64_at_every_compiled_width(build, M, W, R, fixed_writes):
+    """Forward outputs and every input's gradient of a float32 step equal the float64 step's
+    up to float rounding, at each slot width with a kernel of its own and one without."""
+    S, clip = 3, 20.0
+    ref = step_inputs(W, R, S, M=M, N=24, B=5, scale=1.5)
+    low = [t.detach().float().requires_grad_() for t in ref]
+    out64, grad64 = step_and_grads(ref, S, clip, fixed_writes)
+    out32, grad32 = step_and_grads(low, S, clip, fixed_writes)
+    for a, b in zip(out64, out32, strict=True):
+        torch.testing.assert_close(b.double(), a, rtol=1e-4, atol=1e-5)
+    for a, b in zip(grad64, grad32, strict=True):
+        torch.testing.assert_close(b.double(), a, rtol=1e-3, atol=1e-4)
+
+
+def test_the_builds_agree_on_a_training_size_step():
+    """At the benchmark's shape (128 x 20 memory, batch 64) the two builds differ only by
+    float rounding (FMA contractions, 8-wide sums)."""
+    if len(BUILDS) == 1:
+        pytest.skip("this CPU runs the generic build only")
+    inputs = [t.detach().float().requires_grad_() for t in step_inputs(1, 1, 3, M=20, N=128, B=64)]
+    results = []
+    for name in BUILDS:
+        with running(name):
+            results.append(step_and_grads(inputs, 3, 20.0, False))
+    (out_a, grad_a), (out_b, grad_b) = results
+    for a, b in zip([*out_a, *grad_a], [*out_b, *grad_b], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lstm_pointwise_equals_the_lstm_cell(build, dtype):
+    """The sequence's LSTM pointwise step (gates activated in place, c', tanh c', h') equals
+    aten's, the gate pre-activations spanning both branches of the vectorised tanh."""
+    g = torch.Generator().manual_seed(0)
+    B, C = 5, 24
+    gates = (torch.randn(B, 4 * C, generator=g, dtype=torch.float64) * 4).to(dtype)
+    c = torch.randn(B, C, generator=g, dtype=torch.float64).to(dtype)
+    i, f, gg, o = gates.double().chunk(4, 1)
+    acts = torch.cat([i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()], 1)
+    c_ref = acts[:, C : 2 * C] * c.double() + acts[:, :C] * acts[:, 2 * C : 3 * C]
+    h_ref = acts[:, 3 * C :] * c_ref.tanh()
+    c_new, tanh_c, h = (torch.empty(B, C, dtype=dtype) for _ in range(3))
+    fused_step.load().lstm_pointwise(gates, c, c_new, tanh_c, h)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-6, "atol": 1e-6}
+    for got, want in ((gates, acts), (c_new, c_ref), (tanh_c, c_ref.tanh()), (h, h_ref)):
+        torch.testing.assert_close(got.double(), want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lstm_pointwise_backward_equals_autograd(build, dtype):
+    """Back through the pointwise step: the gate pre-activations' gradient and the one reaching
+    c, from gradients on h' and c', equal autograd's through aten's cell in float64."""
+    g = torch.Generator().manual_seed(1)
+    B, C = 5, 24
+    gates = (torch.randn(B, 4 * C, generator=g, dtype=torch.float64) * 3).requires_grad_()
+    c = torch.randn(B, C, generator=g, dtype=torch.float64).requires_grad_()
+    dh, dc = (torch.randn(B, C, generator=g, dtype=torch.float64) for _ in range(2))
+    i, f, gg, o = gates.chunk(4, 1)
+    c_new = f.sigmoid() * c + i.sigmoid() * gg.tanh()
+    h = o.sigmoid() * c_new.tanh()
+    want_gates, want_c = torch.autograd.grad((h * dh).sum() + (c_new * dc).sum(), (gates, c))
+    acts = torch.cat([i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()], 1).detach().to(dtype)
+    d_gates, dc_inout = torch.empty(B, 4 * C, dtype=dtype), dc.to(dtype)
+    fused_step.load().lstm_pointwise_backward(
+        acts, c.detach().to(dtype), c_new.tanh().detach().to(dtype), dh.to(dtype), dc_inout,
+        d_gates,
+    )  # fmt: skip
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(d_gates.double(), want_gates, **tol)
+    torch.testing.assert_close(dc_inout.double(), want_c, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gru_pointwise_and_its_backward_equal_autograd(build, dtype):
+    """The GRU's pointwise step (r, z, n and h') and its backward (the gates' input and
+    hidden parts, and the direct path to h) equal aten's arithmetic and autograd in float64."""
+    g = torch.Generator().manual_seed(2)
+    B, C = 5, 24
+    gx, gh = ((torch.randn(B, 3 * C, generator=g, dtype=torch.float64) * 3).requires_grad_()
+              for _ in range(2))  # fmt: skip
+    h = torch.randn(B, C, generator=g, dtype=torch.float64).requires_grad_()
+    dh = torch.randn(B, C, generator=g, dtype=torch.float64)
+    r = (gx[:, :C] + gh[:, :C]).sigmoid()
+    z = (gx[:, C : 2 * C] + gh[:, C : 2 * C]).sigmoid()
+    n = (gx[:, 2 * C :] + r * gh[:, 2 * C :]).tanh()
+    h_new = (1 - z) * n + z * h
+    want = torch.autograd.grad((h_new * dh).sum(), (gx, gh, h))
+    ext = fused_step.load()
+    acts, out = torch.empty(B, 3 * C, dtype=dtype), torch.empty(B, C, dtype=dtype)
+    args = [t.detach().to(dtype) for t in (gx, gh, h)]
+    ext.gru_pointwise(*args, acts, out)
+    d_gx, d_gh, dh_direct = torch.empty(B, 3 * C, dtype=dtype), torch.empty_like(acts), out.clone()
+    ext.gru_pointwise_backward(acts, args[1], args[2], dh.to(dtype), d_gx, d_gh, dh_direct)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    torch.testing.assert_close(acts.double(), torch.cat([r, z, n], 1).detach(), **tol)
+    torch.testing.assert_close(out.double(), h_new.detach(), **tol)
+    torch.testing.assert_close(d_gx.double(), want[0], **tol)
+    torch.testing.assert_close(d_gh.double(), want[1], **tol)
+    torch.testing.assert_close(dh_direct.double(), want[2], **tol)  # h enters h' only via z h
+
+
+def test_lstm_pointwise_refuses_mismatched_shapes():
+    ext = fused_step.load()
+    with pytest.raises(RuntimeError, match="lstm_pointwise needs gates"):
+        ext.lstm_pointwise(
+            torch.zeros(2, 12), torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4),
+            torch.zeros(2, 3),
+        )  # fmt: skip
+    with pytest.raises(RuntimeError, match="gru_pointwise needs gx"):
+        ext.gru_pointwise(torch.zeros(2, 12), torch.zeros(2, 12), torch.zeros(2, 4),
+                          torch.zeros(2, 12), torch.zeros(2, 3))  # fmt: skip
+    with pytest.raises(RuntimeError, match="gru_pointwise_backward needs acts"):
+        ext.gru_pointwise_backward(torch.zeros(2, 12), torch.zeros(2, 12), torch.zeros(2, 4),
+                                   torch.zeros(2, 4), torch.zeros(2, 12), torch.zeros(2, 9),
+                                   torch.zeros(2, 4))  # fmt: skip
+    with pytest.raises(RuntimeError, match="lstm_pointwise_backward needs acts"):
+        ext.lstm_pointwise_backward(
+            torch.zeros(2, 16), torch.zeros(2, 4), torch.zeros(2, 4), torch.zeros(2, 4),
+            torch.zeros(2, 4), torch.zeros(2, 12),
+        )  # fmt: skip
+
+
+def test_a_changed_header_changes_the_build_flags(tmp_path, monkeypatch):
+    """torch's build cache hashes sources and flags only: the headers' hash is in the flags,
+    so editing a header rebuilds the extension instead of loading a stale one."""
+    header = tmp_path / "ntm_kernel.h"
+    header.write_text("// one\n")
+    monkeypatch.setattr(fused_step, "HEADERS", [str(header)])
+    before = fused_step.headers_flag()
+    assert before.startswith("-DNTM_HEADERS_SHA1=")
+    assert fused_step.headers_flag() == before
+    header.write_text("// two\n")
+    assert fused_step.headers_flag() != before
