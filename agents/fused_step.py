@@ -21,6 +21,7 @@ loops of :mod:`agents.fused_sequence` (NTM) and :mod:`agents.fused_rnn` (LSTM, G
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -51,15 +52,55 @@ def headers_flag() -> str:
     return f"-DNTM_HEADERS_SHA1={digest.hexdigest()[:16]}"
 
 
+NAME = "memenvs_ntm_step"
+
+
 @functools.lru_cache(maxsize=1)
 def load():
     """Build (once per process; cached on disk across processes) and return the extension."""
+    from torch.utils.cpp_extension import _get_build_directory
     from torch.utils.cpp_extension import load as load_extension
 
     flags = [*CFLAGS, headers_flag()]
-    ext = load_extension(name="memenvs_ntm_step", sources=SOURCES, extra_cflags=flags)
+    build_dir = _get_build_directory(NAME, verbose=False)
+    with exclusive_build(build_dir):
+        ext = load_extension(
+            name=NAME, sources=SOURCES, extra_cflags=flags, build_directory=build_dir
+        )
     ext.use_generic_kernel(generic_by_default())
     return ext
+
+
+@contextlib.contextmanager
+def exclusive_build(build_dir: str):
+    """Hold an OS lock on ``build_dir`` and clear a stale torch build lock inside it.
+
+    torch's ``load`` guards a build with a bare ``lock`` file that names no owner: a build
+    killed mid-way (Ctrl-C, a job's time limit) leaves it behind, and every later ``load``
+    then waits on it forever. Here every build of this extension runs under ``flock``,
+    which the OS drops when its holder dies, so a ``lock`` file met while holding it is
+    stale and is removed. Where ``fcntl`` is missing (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(os.path.join(build_dir, "memenvs.flock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            stale = os.path.join(build_dir, "lock")
+            if os.path.exists(stale):
+                warnings.warn(
+                    f"removing a stale build lock {stale} (left by a build that was killed)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(stale)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def generic_by_default() -> bool:

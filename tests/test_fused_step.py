@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -249,3 +251,34 @@ def test_state_grad_clip_bounds_the_gradient_reaching_each_steps_state(fused):
 def test_state_grad_clip_refuses_non_positive_bounds(bad):
     with pytest.raises(ValueError, match="state_grad_clip must be > 0"):
         NTMCore(3, 8, 4, state_grad_clip=bad)
+
+
+def test_a_stale_build_lock_is_removed_under_the_os_lock(tmp_path):
+    """torch's bare ``lock`` file, left by a killed build, would make every later load wait
+    forever; under the flock no live build of ours holds it, so it goes (with a warning)."""
+    (tmp_path / "lock").write_text("")
+    with (
+        pytest.warns(RuntimeWarning, match="stale build lock"),
+        fused_step.exclusive_build(str(tmp_path)),
+    ):
+        assert not (tmp_path / "lock").exists()
+    with fused_step.exclusive_build(str(tmp_path)):  # nothing stale: no warning, no change
+        assert not (tmp_path / "lock").exists()
+
+
+def test_load_in_a_new_process_passes_a_stale_build_lock():
+    """End to end: a build directory holding a stale lock still loads (it hung before)."""
+    import subprocess
+    import sys
+
+    from torch.utils.cpp_extension import _get_build_directory
+
+    fused_step.load()  # built and cached, so the child only checks and imports it
+    lock = os.path.join(_get_build_directory(fused_step.NAME, verbose=False), "lock")
+    open(lock, "w").close()
+    code = "from agents import fused_step; print(fused_step.load().kernel_isa())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert "stale build lock" in out.stderr
+    assert not os.path.exists(lock)
