@@ -172,3 +172,13 @@ def test_pooled_buffers_are_reused_and_never_alias_live_outputs():
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
     ext.release_pool()
     assert ext.pooled_free_bytes() == 0
+
+
+@pytest.mark.parametrize("cls", [LSTMCore, GRUCore])
+def test_fused_sequence_leaves_the_incoming_state_untouched(cls):
+    """Resets zero the started rows of the sequence's own copies, never the caller's state."""
+    fused, _, x, starts, state = rnn_case(cls)
+    before = [t.clone() for t in state]
+    fused(x, state, starts)
+    for got, want in zip(state, before, strict=True):
+        assert torch.equal(got, want)

@@ -130,3 +130,14 @@ def test_sequence_node_runs_only_where_it_applies(kwargs, grad, extras):
     core = NTMCore(5, 12, 6, controller_size=16, **kwargs)
     with torch.set_grad_enabled(grad):
         assert not fused_sequence.sequence_applies(core, torch.zeros(3, 2, 5), extras)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"read_mode": "sample", "write_mode": "sequential"}])
+def test_sequence_node_leaves_the_incoming_state_untouched(kwargs):
+    """Resets write only the started rows, in place where no one else holds the tensor: the
+    caller's state (reset at t = 0 for row 0 here) must come back unchanged."""
+    core, x, state, starts = sequence_case(dict(kwargs))
+    before = [t.clone() for t in state]
+    core(x, state, starts, CoreExtras())
+    for got, want in zip(state, before, strict=True):
+        assert torch.equal(got, want)

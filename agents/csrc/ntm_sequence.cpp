@@ -62,27 +62,37 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   auto raw_all = torch::empty({T, B, P}, opts);
   const bool sampled = slots.has_value();
   auto logp = torch::zeros({T, B}, opts), entropy = torch::zeros({T, B}, opts);
-  auto zeros_c = torch::zeros({C}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
   auto w_head_t = w_head.t();
   auto saved = std::make_shared<SavedSteps>();
   auto& steps = saved->tensors;
   steps.reserve(T * (5 + STEP_SAVED));
+  const bool* start_rows = starts.data_ptr<bool>();
   for (int64_t t = 0; t < T; ++t) {
-    if (any[t]) {
-      const auto rows = starts[t];
-      h = reset(h, zeros_c, rows), c = reset(c, zeros_c, rows);
-      memory = reset(memory, init_mem, rows), rw = reset(rw, init_rw, rows);
-      ww = reset(ww, init_ww, rows), reads = reset(reads, init_reads, rows);
+    // resets touch only the started rows: h, c and reads in this step's copies of them
+    // (rec, c_prev), memory in place (the previous step's new memory, which no step saves;
+    // at t = 0 the caller's, so copied first), the weightings in copies (steps saved them)
+    const bool* rows = any[t] ? start_rows + t * B : nullptr;
+    if (rows) {
+      if (t == 0) memory = memory.clone(at::MemoryFormat::Contiguous);
+      rw = rw.clone(at::MemoryFormat::Contiguous), ww = ww.clone(at::MemoryFormat::Contiguous);
+      set_rows_(memory, init_mem, rows);
+      set_rows_(rw, init_rw, rows), set_rows_(ww, init_ww, rows);
     }
     auto rec_t = rec[t];
-    rec_t.narrow(1, 0, RM).copy_(reads.reshape({B, RM}));
-    rec_t.narrow(1, RM, C).copy_(h);
+    auto rec_reads = rec_t.narrow(1, 0, RM), rec_h = rec_t.narrow(1, RM, C);
+    rec_reads.copy_(reads.reshape({B, RM}));
+    rec_h.copy_(h);
+    auto c_in = c_prev[t];
+    c_in.copy_(c);
+    if (rows) {
+      set_rows_(rec_reads, init_reads, rows);
+      zero_rows_(rec_h, rows), zero_rows_(c_in, rows);
+    }
     auto gates = acts[t];
     at::addmm_out(gates, gx[t], rec_t, w_rec);
-    c_prev[t].copy_(c);
     auto c_new = torch::empty({B, C}, opts), h_t = h_all[t];
-    lstm_pointwise(gates, c.contiguous(), c_new, tanh_c[t], h_t);
+    lstm_pointwise(gates, c_in, c_new, tanh_c[t], h_t);
     c = c_new, h = h_t;
     auto raw = raw_all[t];
     at::addmm_out(raw, b_head, h, w_head_t);
@@ -169,14 +179,11 @@ std::vector<torch::Tensor> sequence_backward(
     auto d_rec = torch::mm(dg, w_rec);
     dreads = d_rec.narrow(1, 0, RM).reshape(reads_shape);
     dh = d_rec.narrow(1, RM, C).contiguous();
-    if (any[t]) {  // reset rows: their gradient goes to the initial state
-      const auto rows = starts[t];
-      d_init_rw += drw.index({rows}).sum(0);
-      d_init_ww += dww.index({rows}).sum(0);
-      d_init_reads += dreads.index({rows}).sum(0);
-      const auto keep = (~rows).to(x.scalar_type());
-      dh = keep_rows(dh, keep), dc = keep_rows(dc, keep), dmem = keep_rows(dmem, keep);
-      drw = keep_rows(drw, keep), dww = keep_rows(dww, keep), dreads = keep_rows(dreads, keep);
+    if (any[t]) {  // reset rows: their gradient goes to the initial state, in place
+      const bool* rows = starts.data_ptr<bool>() + t * B;
+      add_rows_(d_init_rw, drw, rows), add_rows_(d_init_ww, dww, rows);
+      add_rows_(d_init_reads, dreads, rows);
+      for (const auto& d : {dh, dc, dmem, drw, dww, dreads}) zero_rows_(d, rows);
     }
   }
   // weight gradients over all T B rows (weight_grad: each as one (small^T big)^T product)

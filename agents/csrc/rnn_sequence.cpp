@@ -61,14 +61,14 @@ std::vector<torch::Tensor> lstm_sequence_forward(torch::Tensor x, torch::Tensor 
   auto h_prev = pooled_empty({T, B, C}, opts), c_prev = pooled_empty({T, B, C}, opts);
   auto tanh_c = pooled_empty({T, B, C}, opts), y = pooled_empty({T, B, C}, opts);
   auto c_all = pooled_empty({T, B, C}, opts);
-  const auto zeros_c = torch::zeros({C}, opts);
+  const bool* start_rows = starts.data_ptr<bool>();
   for (int64_t t = 0; t < T; ++t) {
-    if (any[t]) h = reset(h, zeros_c, starts[t]), c = reset(c, zeros_c, starts[t]);
-    h_prev[t].copy_(h);
-    c_prev[t].copy_(c);
+    auto h_in = h_prev[t], c_in = c_prev[t];  // the state entering step t, rows reset
+    h_in.copy_(h), c_in.copy_(c);
+    if (any[t]) zero_rows_(h_in, start_rows + t * B), zero_rows_(c_in, start_rows + t * B);
     auto gates = acts[t];
-    gates.addmm_(h, w_hh_t);
-    lstm_pointwise(gates, c_prev[t], c_all[t], tanh_c[t], y[t]);
+    gates.addmm_(h_in, w_hh_t);
+    lstm_pointwise(gates, c_in, c_all[t], tanh_c[t], y[t]);
     h = y[t], c = c_all[t];
   }
   return {y, h.clone(), c.clone(), acts, h_prev, c_prev, tanh_c};
@@ -94,8 +94,8 @@ std::vector<torch::Tensor> lstm_sequence_backward(torch::Tensor dy, torch::Tenso
     lstm_pointwise_backward(acts[t], c_prev[t], tanh_c[t], dh, dc, dg);
     dh = torch::mm(dg, w_hh);
     if (any[t]) {  // reset rows started from zeros: no gradient reaches their earlier state
-      const auto keep = (~starts[t]).to(x.scalar_type());
-      dh = keep_rows(dh, keep), dc = keep_rows(dc, keep);
+      const bool* rows = starts.data_ptr<bool>() + t * B;
+      zero_rows_(dh, rows), zero_rows_(dc, rows);
     }
   }
   const auto flat_g = d_gates.view({T * B, 4 * C});
@@ -125,13 +125,14 @@ std::vector<torch::Tensor> gru_sequence_forward(torch::Tensor x, torch::Tensor s
   const auto w_hh_t = w_hh.t();
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
-  const auto zeros_c = torch::zeros({C}, opts);
+  const bool* start_rows = starts.data_ptr<bool>();
   for (int64_t t = 0; t < T; ++t) {
-    if (any[t]) h = reset(h, zeros_c, starts[t]);
-    h_prev[t].copy_(h);
+    auto h_in = h_prev[t];  // the state entering step t, rows reset
+    h_in.copy_(h);
+    if (any[t]) zero_rows_(h_in, start_rows + t * B);
     auto gh_t = gh[t];
-    at::addmm_out(gh_t, b_hh, h, w_hh_t);
-    gru_pointwise(gx[t], gh_t, h_prev[t], acts[t], y[t]);
+    at::addmm_out(gh_t, b_hh, h_in, w_hh_t);
+    gru_pointwise(gx[t], gh_t, h_in, acts[t], y[t]);
     h = y[t];
   }
   return {y, h.clone(), acts, gh, h_prev};
@@ -157,7 +158,7 @@ std::vector<torch::Tensor> gru_sequence_backward(torch::Tensor dy, torch::Tensor
     auto dgh = d_gh[t];
     gru_pointwise_backward(acts[t], gh[t], h_prev[t], dh, d_gx[t], dgh, dh_direct);
     dh = torch::addmm(dh_direct, dgh, w_hh);  // h reaches h' directly and through gh
-    if (any[t]) dh = keep_rows(dh, (~starts[t]).to(x.scalar_type()));
+    if (any[t]) zero_rows_(dh, starts.data_ptr<bool>() + t * B);
   }
   const auto flat_gx = d_gx.view({T * B, 3 * C}), flat_gh = d_gh.view({T * B, 3 * C});
   auto d_w_ih = weight_grad(x.reshape({T * B, F}), flat_gx);

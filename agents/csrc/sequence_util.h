@@ -5,6 +5,7 @@
 
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -17,22 +18,55 @@ torch::Tensor pooled_empty(at::IntArrayRef sizes, const torch::TensorOptions& op
 int64_t pooled_free_bytes();
 void release_pool();
 
-// a per-row [B] tensor viewed as [B, 1, ...] to broadcast against a [B, ...] one of `dim` dims
-inline torch::Tensor per_row(const torch::Tensor& v, int64_t dim) {
-  std::vector<int64_t> shape(dim, 1);
-  shape[0] = -1;
-  return v.view(shape);
+// t [B, ...] as [B, n] rows (a view; each row's n values contiguous, rows at any stride)
+inline torch::Tensor as_rows(const torch::Tensor& t) {
+  auto rows = t.dim() == 2 ? t : t.view({t.size(0), -1});
+  TORCH_CHECK(rows.size(1) <= 1 || rows.stride(1) == 1, "row helpers need contiguous rows");
+  return rows;
 }
 
-// rows where `rows` [B] (bool) is set take `init` (broadcast over the batch)
-inline torch::Tensor reset(const torch::Tensor& t, const torch::Tensor& init,
-                           const torch::Tensor& rows) {
-  return torch::where(per_row(rows, t.dim()), init, t);
+// In place on t [B, ...]: each row b with rows[b] set (rows: B bools, e.g. an episode start
+// per row) becomes `init` (one row's values). Touches only those rows, where torch::where
+// would make a whole new tensor: for the NTM's memory, a full [B, N, M] pass per step.
+inline void set_rows_(const torch::Tensor& t, const torch::Tensor& init, const bool* rows) {
+  const auto v = as_rows(t);
+  const auto src = init.contiguous();
+  TORCH_CHECK(src.numel() == v.size(1) && src.scalar_type() == t.scalar_type(),
+              "set_rows_: init must hold one row of t, in t's dtype");
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "set_rows_", [&] {
+    const scalar_t* s = src.data_ptr<scalar_t>();
+    for (int64_t b = 0; b < v.size(0); ++b)
+      if (rows[b]) std::copy(s, s + v.size(1), v.data_ptr<scalar_t>() + b * v.stride(0));
+  });
 }
 
-// d [B, ...] with the rows where `keep` [B] (0 or 1, d's dtype) is 0 zeroed, contiguous
-inline torch::Tensor keep_rows(const torch::Tensor& d, const torch::Tensor& keep) {
-  return (d * per_row(keep, d.dim())).contiguous();
+// In place on d [B, ...]: the rows with rows[b] set are zeroed (their gradient stops there).
+inline void zero_rows_(const torch::Tensor& d, const bool* rows) {
+  const auto v = as_rows(d);
+  AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "zero_rows_", [&] {
+    for (int64_t b = 0; b < v.size(0); ++b)
+      if (rows[b]) {
+        scalar_t* p = v.data_ptr<scalar_t>() + b * v.stride(0);
+        std::fill(p, p + v.size(1), scalar_t(0));
+      }
+  });
+}
+
+// acc (one row of d, contiguous) += the sum of the rows of d [B, ...] with rows[b] set: the
+// gradient that rows reset to a shared initial value send to it.
+inline void add_rows_(const torch::Tensor& acc, const torch::Tensor& d, const bool* rows) {
+  const auto v = as_rows(d);
+  TORCH_CHECK(acc.is_contiguous() && acc.numel() == v.size(1) &&
+                  acc.scalar_type() == d.scalar_type(),
+              "add_rows_: acc must be one contiguous row of d, in d's dtype");
+  AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "add_rows_", [&] {
+    scalar_t* a = acc.data_ptr<scalar_t>();
+    for (int64_t b = 0; b < v.size(0); ++b)
+      if (rows[b]) {
+        const scalar_t* p = v.data_ptr<scalar_t>() + b * v.stride(0);
+        for (int64_t i = 0; i < v.size(1); ++i) a[i] += p[i];
+      }
+  });
 }
 
 // weight gradient (rows^T grads)^T [K, F] from rows [T B, F] and grads [T B, K], formed as
