@@ -141,3 +141,25 @@ def test_sequence_node_leaves_the_incoming_state_untouched(kwargs):
     core(x, state, starts, CoreExtras())
     for got, want in zip(state, before, strict=True):
         assert torch.equal(got, want)
+
+
+def test_pooled_step_and_sequence_buffers_never_alias_live_outputs(float64):
+    """The sequence's buffers and every step's outputs come from the buffer pool: a result
+    still held (here a whole forward + backward's) is never written over by later calls, and
+    the same shapes again reuse the freed blocks instead of growing the pool."""
+    ext = fused_step.load()
+    core, x, state, starts = sequence_case({})
+    ext.release_pool()
+    kept = run(core, x, state, starts, stepwise=False)
+    copies = [t.clone() for t in kept]
+    run(core, x * 0.5, state, starts, stepwise=False)
+    free_after_one = ext.pooled_free_bytes()
+    assert free_after_one > 0
+    for _ in range(3):
+        run(core, x * 0.5, state, starts, stepwise=False)
+    assert ext.pooled_free_bytes() == free_after_one
+    for got, want in zip(kept, copies, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for got, want in zip(kept, run(core, x, state, starts, stepwise=True), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    ext.release_pool()

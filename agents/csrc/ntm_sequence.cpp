@@ -52,14 +52,17 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   const int64_t RM = reads.size(1) * reads.size(2), P = w_head.size(0);
   const int64_t Y = (controller_output ? C : 0) + RM;
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1).t().contiguous();  // [RM + C, 4C]
-  auto gx = torch::addmm(bias, x.reshape({T * B, F}), w_ih.narrow(1, 0, F).t()).view({T, B, 4 * C});
+  auto opts = x.options();
+  auto gx = pooled_empty({T, B, 4 * C}, opts);
+  auto gx_flat = gx.view({T * B, 4 * C});
+  at::addmm_out(gx_flat, bias, x.reshape({T * B, F}), w_ih.narrow(1, 0, F).t());
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
-  auto opts = x.options();
-  auto rec = torch::empty({T, B, RM + C}, opts), acts = torch::empty({T, B, 4 * C}, opts);
-  auto c_prev = torch::empty({T, B, C}, opts), tanh_c = torch::empty_like(c_prev);
-  auto h_all = torch::empty_like(c_prev), ys = torch::empty({T, B, Y}, opts);
-  auto raw_all = torch::empty({T, B, P}, opts);
+  // pooled (sequence_util.h): no fresh pages to first-touch on every call
+  auto rec = pooled_empty({T, B, RM + C}, opts), acts = pooled_empty({T, B, 4 * C}, opts);
+  auto c_prev = pooled_empty({T, B, C}, opts), tanh_c = pooled_empty({T, B, C}, opts);
+  auto h_all = pooled_empty({T, B, C}, opts), ys = pooled_empty({T, B, Y}, opts);
+  auto raw_all = pooled_empty({T, B, P}, opts);
   const bool sampled = slots.has_value();
   auto logp = torch::zeros({T, B}, opts), entropy = torch::zeros({T, B}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
@@ -142,8 +145,8 @@ std::vector<torch::Tensor> sequence_backward(
   dh = dh.clone(), dc = dc.clone();
   auto d_init_rw = torch::zeros_like(drw[0]), d_init_ww = torch::zeros_like(dww[0]);
   auto d_init_reads = torch::zeros_like(dreads[0]);
-  auto d_gates = torch::empty({T, B, 4 * C}, x.options());
-  auto d_raw_all = torch::empty_like(raw_all);
+  auto d_gates = pooled_empty({T, B, 4 * C}, x.options());
+  auto d_raw_all = pooled_empty(raw_all.sizes(), x.options());
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
   const auto reads_shape = dreads.sizes().vec();

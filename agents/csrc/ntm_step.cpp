@@ -139,15 +139,18 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         bool fixed_writes) {
   check_inputs({raw, memory, write_prev, read_prev});
   const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
+  // pooled: a training sequence keeps every step's outputs until its backward (~1 MB a step
+  // at B = 64), which malloc would otherwise map and first-touch afresh on every call
   auto opts = memory.options();
-  auto write_w = torch::empty({d.B, W, d.N}, opts), read_w = torch::empty({d.B, R, d.N}, opts);
-  auto reads = torch::empty({d.B, R, d.M}, opts);
-  auto new_memory = torch::empty_like(memory);
-  auto cosine = torch::empty({d.B, d.H, d.N}, opts), content = torch::empty_like(cosine);
-  auto gated = torch::empty_like(cosine), shifted = torch::empty_like(cosine);
-  auto log_shifted = torch::empty_like(cosine);
-  auto key_norm = torch::empty({d.B, d.H}, opts), inv_mem_norm = torch::empty({d.B, d.N}, opts);
-  auto heads = torch::empty({d.B, d.P + d.H}, opts);
+  const auto hn = std::vector<int64_t>{d.B, d.H, d.N};
+  auto write_w = pooled_empty({d.B, W, d.N}, opts), read_w = pooled_empty({d.B, R, d.N}, opts);
+  auto reads = pooled_empty({d.B, R, d.M}, opts);
+  auto new_memory = pooled_empty(memory.sizes(), opts);
+  auto cosine = pooled_empty(hn, opts), content = pooled_empty(hn, opts);
+  auto gated = pooled_empty(hn, opts), shifted = pooled_empty(hn, opts);
+  auto log_shifted = pooled_empty(hn, opts);
+  auto key_norm = pooled_empty({d.B, d.H}, opts), inv_mem_norm = pooled_empty({d.B, d.N}, opts);
+  auto heads = pooled_empty({d.B, d.P + d.H}, opts);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_forward", [&] {
     with_kernels<scalar_t>([&](auto k) {
       k.forward(
@@ -177,8 +180,10 @@ std::vector<torch::Tensor> step_backward(
                 inv_mem_norm, heads});
   const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
   TORCH_CHECK(heads.numel() == d.B * (d.P + d.H), "heads must be [B, P + H] as forward gives it");
-  auto d_raw = torch::empty_like(raw), d_memory = torch::empty_like(memory);
-  auto d_write_prev = torch::empty_like(write_prev), d_read_prev = torch::empty_like(read_prev);
+  const auto opts = memory.options();
+  auto d_raw = pooled_empty(raw.sizes(), opts), d_memory = pooled_empty(memory.sizes(), opts);
+  auto d_write_prev = pooled_empty(write_prev.sizes(), opts);
+  auto d_read_prev = pooled_empty(read_prev.sizes(), opts);
   AT_DISPATCH_FLOATING_TYPES(memory.scalar_type(), "ntm_step_backward", [&] {
     with_kernels<scalar_t>([&](auto k) {
       k.backward(
