@@ -13,6 +13,9 @@ sampled-read NTM (``stochastic-ntm``), its read log-probabilities and entropies 
 ``--write-mode sequential`` the write of issue 10 (head ``h`` writes slot ``W t + h``).
 With ``--fused`` a soft core trains as one autograd node over the sequence
 (:mod:`agents.fused_sequence`); ``--step-wise`` profiles it step by step instead.
+``--start-prob P`` draws an episode start at each (step, row) with probability P, as a
+rollout of ~1/P-step episodes has them; the default pattern resets at three steps only,
+which hides what resets cost (e.g. ``--start-prob 0.02`` for DelayedRecall delay 48).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def profile(
     read_mode: str = "soft",
     write_mode: str = "soft",
     step_wise: bool = False,
+    start_prob: float | None = None,
 ) -> dict:
     from agents.cores.base import CoreExtras
     from agents.cores.ntm import NTMCore
@@ -66,8 +70,12 @@ def profile(
     )  # fmt: skip
     x = torch.randn(steps, batch, INPUT)
     starts = torch.zeros(steps, batch)
+    if start_prob is None:
+        starts[steps // 3 :: steps // 3, : batch // 2 + 1] = 1  # resets mid-sequence, as in PPO
+    else:  # episodes of ~1 / p steps, as in a rollout of such a task
+        starts = torch.rand(steps, batch, generator=torch.Generator().manual_seed(1)) < start_prob
+        starts = starts.float()
     starts[0] = 1
-    starts[steps // 3 :: steps // 3, : batch // 2 + 1] = 1  # resets mid-sequence, as in PPO
 
     def loss(y, extras):
         if read_mode == "soft":
@@ -109,6 +117,7 @@ def profile(
         "read_mode": read_mode,
         "write_mode": write_mode,
         "step_wise": step_wise,
+        "start_prob": start_prob,
         "kernel_isa": kernel_isa(),
         "ms_per_step_best": min(times),
         "ms_per_step_median": sorted(times)[2],
@@ -132,9 +141,18 @@ def main(argv=None) -> None:
         action="store_true",
         help="NTMCore(fused_sequence=False): a fused core runs step by step, not as one node",
     )
+    parser.add_argument(
+        "--start-prob",
+        type=float,
+        default=None,
+        help="each (step, row) starts an episode with this probability (episodes of ~1/p "
+        "steps); default: all rows at t = 0 and half the rows at each third of the sequence",
+    )
     parser.add_argument("--out", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
+    if args.start_prob is not None and not 0.0 <= args.start_prob <= 1.0:
+        parser.error(f"--start-prob must be in [0, 1], got {args.start_prob}")
     if args.steps < 3:
         parser.error(f"--steps must be >= 3, got {args.steps}")
     if any(b < 1 for b in args.batch):
@@ -142,7 +160,16 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     step = args.step_wise
     results = [
-        profile(b, args.steps, args.compile, args.fused, args.read_mode, args.write_mode, step)
+        profile(
+            b,
+            args.steps,
+            args.compile,
+            args.fused,
+            args.read_mode,
+            args.write_mode,
+            step,
+            args.start_prob,
+        )  # fmt: skip
         for b in args.batch
     ]
     lines = [

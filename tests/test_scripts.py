@@ -324,17 +324,26 @@ def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
     assert "max_memory" not in record["core_kwargs"] and set(record["eval"]) == {"2", "4"}
 
 
-@pytest.mark.parametrize("mode", [(), ("--read-mode", "sample", "--fused")])
+@pytest.mark.parametrize(
+    "mode", [(), ("--read-mode", "sample", "--fused"), ("--fused", "--start-prob", "0.3")]
+)
 def test_profile_ntm_counts_ops_and_memory_passes(mode, tmp_path):
     stdout, data = run_script_json(
         "profile_ntm.py", "--batch", "4", "--steps", "6", *mode, tmp_path=tmp_path
     )
     (record,) = data["results"]
     assert record["ms_per_step_best"] > 0 and record["forward_ops"] > 10
-    assert record["read_mode"] == ("sample" if mode else "soft") and record["fused"] == bool(mode)
+    assert record["read_mode"] == ("sample" if "sample" in mode else "soft")
+    assert record["fused"] == bool(mode)
+    assert record["start_prob"] == (0.3 if "--start-prob" in mode else None)
     # the step reads and writes memory: some ops return a whole [B, N, M] memory
     assert record["forward_memory_ops"] >= 1 and record["backward_memory_ops"] >= 1
     assert "| 4 |" in stdout
+
+
+def test_profile_ntm_rejects_a_start_probability_outside_0_1(tmp_path):
+    proc = run(str(ROOT / "scripts" / "profile_ntm.py"), "--start-prob", "1.5", cwd=tmp_path)
+    assert proc.returncode == 2 and "--start-prob must be in [0, 1], got 1.5" in proc.stderr
 
 
 def test_probe_rl_copy_trains_a_ladder_and_evaluates_with_a_bigger_memory(tmp_path):
