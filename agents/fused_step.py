@@ -79,28 +79,32 @@ def exclusive_build(build_dir: str):
     killed mid-way (Ctrl-C, a job's time limit) leaves it behind, and every later ``load``
     then waits on it forever. Here every build of this extension runs under ``flock``,
     which the OS drops when its holder dies, so a ``lock`` file met while holding it is
-    stale and is removed. Where ``fcntl`` is missing (Windows) nothing is locked.
+    stale and is removed. Where there is no ``flock`` (no ``fcntl`` on Windows, some network
+    file systems) nothing is locked or removed: the build runs as torch's alone would.
     """
     try:
         import fcntl
     except ImportError:
         yield
         return
-    with open(os.path.join(build_dir, "memenvs.flock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with contextlib.ExitStack() as stack:
         try:
-            stale = os.path.join(build_dir, "lock")
-            if os.path.exists(stale):
-                warnings.warn(
-                    f"removing a stale build lock {stale} (left by a build that was killed)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(stale)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle = stack.enter_context(open(os.path.join(build_dir, "memenvs.flock"), "a"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+            locked = True
+        except OSError:
+            locked = False
+        stale = os.path.join(build_dir, "lock")
+        if locked and os.path.exists(stale):
+            warnings.warn(
+                f"removing a stale build lock {stale} (left by a build that was killed)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(stale)
+        yield
 
 
 def generic_by_default() -> bool:

@@ -266,6 +266,19 @@ def test_a_stale_build_lock_is_removed_under_the_os_lock(tmp_path):
         assert not (tmp_path / "lock").exists()
 
 
+def test_without_flock_a_build_lock_is_left_alone(tmp_path, monkeypatch):
+    """Where the file system refuses flock, a lock file may be a live build's: keep it."""
+    import fcntl
+
+    def refuse(*args):
+        raise OSError("flock not supported")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    (tmp_path / "lock").write_text("")
+    with fused_step.exclusive_build(str(tmp_path)):
+        assert (tmp_path / "lock").exists()
+
+
 def test_load_in_a_new_process_passes_a_stale_build_lock():
     """End to end: a build directory holding a stale lock still loads (it hung before)."""
     import subprocess
