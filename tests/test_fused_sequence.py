@@ -163,3 +163,11 @@ def test_pooled_step_and_sequence_buffers_never_alias_live_outputs(float64):
     for got, want in zip(kept, run(core, x, state, starts, stepwise=True), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
     ext.release_pool()
+
+
+def test_sequence_node_rejects_starts_of_the_wrong_shape():
+    """The loops read the starts by pointer: a [T, B] mismatch must fail, not read past."""
+    core, x, state, starts = sequence_case({})
+    for bad in (starts[:-1], starts[:, :2], starts.reshape(-1)):
+        with pytest.raises(RuntimeError, match=r"starts must be bool \[T, B\]"):
+            fused_sequence.ntm_sequence(core, x, state, bad)

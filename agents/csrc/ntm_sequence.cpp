@@ -47,8 +47,10 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     bool sequential, bool controller_output, double memory_init) {
   check_cpu("the NTM sequence",
             {x, starts, h, c, memory, rw, ww, reads, w_ih, w_hh, bias, w_head, b_head});
-  TORCH_CHECK(starts.scalar_type() == torch::kBool, "starts must be bool [T, B]");
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = h.size(1);
+  TORCH_CHECK(starts.scalar_type() == torch::kBool && starts.dim() == 2 && starts.size(0) == T &&
+                  starts.size(1) == B,
+              "starts must be bool [T, B]");  // read by pointer below
   const int64_t RM = reads.size(1) * reads.size(2), P = w_head.size(0);
   const int64_t Y = (controller_output ? C : 0) + RM;
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1).t().contiguous();  // [RM + C, 4C]
