@@ -8,9 +8,10 @@ Every agent trains on ``memenvs/DelayedRecall-v0`` with ``delay=48`` (episodes o
 episodic query embedding, whose ``max_memory`` holds a whole episode), each measurement in
 a fresh process.
 SB3's memoryless ``PPO("MlpPolicy")`` is the reference: ratios are against it, so the
-machine's speed cancels out. An agent may carry its own core kwargs, ``AGENT:JSON`` (e.g.
-``ntm:'{"fused": false}'``), to compare variants of one agent in one run. ``--bptt`` instead
-measures peak memory versus BPTT length.
+machine's speed cancels out. A second table splits each agent's time per rollout into
+collecting it and updating on it. An agent may carry its own core kwargs, ``AGENT:JSON``
+(e.g. ``ntm:'{"fused": false}'``), to compare variants of one agent in one run. ``--bptt``
+instead measures peak memory versus BPTT length.
 """
 
 from __future__ import annotations
@@ -68,6 +69,27 @@ def registered_agents() -> list[str]:
     return list(AGENTS)
 
 
+def time_phases(model) -> dict[str, float]:
+    """Wrap ``model``'s ``collect_rollouts`` and ``train`` (SB3's on-policy loop, which
+    MemoryPPO and RecurrentPPO keep) so each adds its wall time to the returned dict's
+    ``collect`` and ``update`` seconds."""
+    totals = {"collect": 0.0, "update": 0.0}
+
+    def timed(phase: str, method):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                totals[phase] += time.perf_counter() - start
+
+        return run
+
+    model.collect_rollouts = timed("collect", model.collect_rollouts)
+    model.train = timed("update", model.train)
+    return totals
+
+
 def worker(cfg: dict) -> dict:
     """Train one agent for ``steps`` env steps after a warm-up rollout; report fps and memory."""
     import torch
@@ -106,14 +128,19 @@ def worker(cfg: dict) -> dict:
     rss_before = peak_rss_mb()
     rollout = cfg["n_steps"] * cfg["n_envs"]
     model.learn(rollout)  # warm-up: one rollout and one update
+    phases = time_phases(model)
     before = model.num_timesteps
     start = time.perf_counter()
     model.learn(cfg["steps"], reset_num_timesteps=False)  # whole rollouts, >= steps
     elapsed = time.perf_counter() - start
+    rollouts = (model.num_timesteps - before) // rollout
     return {
         **cfg,
         "trained_steps": model.num_timesteps - before,
         "fps": (model.num_timesteps - before) / elapsed,
+        "rollouts": rollouts,
+        "collect_s": phases["collect"] / rollouts,
+        "update_s": phases["update"] / rollouts,
         "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss_before,
         "ntm_kernel": kernel_isa(),
@@ -150,6 +177,9 @@ def combine_repeats(results: list[dict]) -> list[dict]:
         row = {**ok[0], "fps": statistics.median(r["fps"] for r in ok)}
         row["fps_runs"] = [r["fps"] for r in ok]
         row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+        for phase in ("collect_s", "update_s"):
+            if all(phase in r for r in ok):
+                row[phase] = statistics.median(r[phase] for r in ok)
         ratios = [
             r["fps"] / ppo[key]
             for r in ok
@@ -199,6 +229,27 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
             rss.append(r["peak_rss_mb"])
         peak = f"{max(rss):,.0f}" if rss else "-"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {peak} |")
+    return "\n".join(lines)
+
+
+def phase_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
+    """Where each agent's time goes: per (envs, threads) setting, the seconds one rollout of
+    ``n_envs * n_steps`` env steps spends collecting (env steps and the policy's forward) and
+    updating (every epoch's minibatches), medians over repeats; "-" where not measured."""
+    results = combine_repeats(results)
+    settings = [(n, t) for n in n_envs for t in threads]
+    heads = [f"collect / update s ({n} envs, {t} thr)" for n, t in settings]
+    lines = ["| agent | " + " | ".join(heads) + " |", "| --- " * (1 + len(settings)) + "|"]
+    for label in dict.fromkeys(map(label_of, results)):
+        cells = []
+        for key in settings:
+            r = next(
+                (r for r in results if label_of(r) == label and (r["n_envs"], r["threads"]) == key),
+                {},
+            )
+            timed = "collect_s" in r and "update_s" in r
+            cells.append(f"{r['collect_s']:.3f} / {r['update_s']:.3f}" if timed else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -320,6 +371,11 @@ def main(argv=None) -> None:
                 results.append(run_worker(__file__, cfg))
                 print(json.dumps(results[-1]), flush=True)
         table = fps_table(results, args.threads, args.n_envs)
+        table += (
+            "\n\nSeconds per rollout (median over repeats): collecting it (env steps, the "
+            "policy's forward) / updating on it (every epoch's minibatches).\n\n"
+            + phase_table(results, args.threads, args.n_envs)
+        )
         builds = sorted({r["ntm_kernel"] for r in results if r.get("ntm_kernel")})
         if builds:
             table += f"\n\nFused NTM kernel build: {', '.join(builds)}."

@@ -129,6 +129,24 @@ def test_bench_train_writes_report_and_json(tmp_path):
     assert {r["agent"] for r in results} == {"ppo", "lstm"}
     assert all(r["fps"] > 0 and r["trained_steps"] >= 64 for r in results)
     assert "| lstm |" in out.read_text()
+    for r in results:  # 64 steps at 2 envs x 16: two timed rollouts, each collected and updated
+        assert r["rollouts"] == 2 and r["collect_s"] > 0 and r["update_s"] > 0
+        assert r["collect_s"] + r["update_s"] <= r["trained_steps"] / r["fps"] / r["rollouts"]
+    assert "collect / update s (2 envs, 1 thr)" in out.read_text()
+
+
+def test_bench_train_phase_table_gives_median_seconds_per_rollout(load_script):
+    bench = load_script("bench_train")
+    rows = [
+        {"agent": a, "n_envs": 64, "threads": 1, "fps": f, "peak_rss_mb": 1, "repeat": k,
+         "collect_s": c, "update_s": u}
+        for a, k, f, c, u in [("ppo", 0, 100.0, 0.06, 0.15), ("ntm", 0, 10.0, 0.2, 1.7),
+                              ("ppo", 1, 100.0, 0.08, 0.17), ("ntm", 1, 10.0, 0.3, 1.9)]
+    ]  # fmt: skip
+    table = bench.phase_table([*rows, {"agent": "gru", "n_envs": 64, "threads": 1}], [1], [64])
+    assert "| ntm | 0.250 / 1.800 |" in table
+    assert "| ppo | 0.070 / 0.160 |" in table
+    assert "| gru | - |" in table  # failed or measured before phases were timed
 
 
 def run_script_json(
