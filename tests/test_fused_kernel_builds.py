@@ -107,6 +107,20 @@ def test_lstm_pointwise_equals_the_lstm_cell(build, dtype):
         torch.testing.assert_close(got.double(), want, **tol)
 
 
+def test_float_sigmoid_and_tanh_are_within_three_ulps_on_a_dense_grid(build):
+    """The float kernels' own exp (a polynomial the compiler vectorises) through the LSTM's
+    gates: 400,000 pre-activations in [-80, 80], against float64 (measured: 2.4 ulp sigmoid,
+    2.0 tanh, for the exp of commit e4d80ac and for this one alike)."""
+    B, C = 1000, 100
+    x = torch.linspace(-80, 80, B * 4 * C).view(B, 4 * C)
+    gates, c_new, tanh_c, h = x.clone(), *(torch.empty(B, C) for _ in range(3))
+    fused_step.load().lstm_pointwise(gates, torch.zeros(B, C), c_new, tanh_c, h)
+    want = torch.cat([x[:, : 2 * C].double().sigmoid(), x[:, 2 * C : 3 * C].double().tanh(),
+                      x[:, 3 * C :].double().sigmoid()], 1)  # fmt: skip
+    ulps = (gates.double() - want).abs() / want.abs().clamp_min(2.0**-126) / 2.0**-24
+    assert ulps.max() <= 3, ulps.max()
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_lstm_pointwise_backward_equals_autograd(build, dtype):
     """Back through the pointwise step: the gate pre-activations' gradient and the one reaching

@@ -34,9 +34,10 @@ NTM_KEEP_ORDER_ATTR void exp_inplace<float>(float* __restrict__ z, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float x = z[i];
     const float xc = x < -87.3f ? -87.3f : x;  // (no std::max: not inlined here)
-    const float t = xc * 1.44269504088896341f;  // exp(x) = 2^k exp(f), k = round(x / ln 2)
-    const int32_t k = static_cast<int32_t>(t + (t < 0 ? -0.5f : 0.5f));  // in [-126, 126]
-    const float kf = static_cast<float>(k);
+    // exp(x) = 2^k exp(f), k = x / ln 2 rounded to nearest (even on a tie; f stays in
+    // [-ln 2 / 2, ln 2 / 2]) by adding and subtracting 1.5 2^23, in [-126, 126]
+    const float kf = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const int32_t k = static_cast<int32_t>(kf);
     const float f = (xc - kf * 0.693359375f) + kf * 2.12194440e-4f;  // ln 2 in two parts
     float p = 1.9875691500e-4f;
     p = p * f + 1.3981999507e-3f;

@@ -202,6 +202,40 @@ std::vector<torch::Tensor> step_backward(
   return {d_raw, d_memory, d_write_prev, d_read_prev};
 }
 
+template <typename T>
+void lstm_pointwise_rows(T* gates, const T* c, T* c_new, T* tanh_c, T* h, int64_t B, int64_t C) {
+  with_kernels<T>([&](auto k) { k.lstm(gates, c, c_new, tanh_c, h, B, C); });
+}
+
+template <typename T>
+void lstm_pointwise_backward_rows(const T* acts, const T* c_prev, const T* tanh_c, const T* dh,
+                                  T* dc, T* d_gates, int64_t B, int64_t C) {
+  with_kernels<T>([&](auto k) { k.lstm_backward(acts, c_prev, tanh_c, dh, dc, d_gates, B, C); });
+}
+
+template <typename T>
+void gru_pointwise_rows(const T* gx, const T* gh, const T* h, T* acts, T* h_new, int64_t B,
+                        int64_t C) {
+  with_kernels<T>([&](auto k) { k.gru(gx, gh, h, acts, h_new, B, C); });
+}
+
+template <typename T>
+void gru_pointwise_backward_rows(const T* acts, const T* gh, const T* h, const T* dh, T* d_gx,
+                                 T* d_gh, T* dh_direct, int64_t B, int64_t C) {
+  with_kernels<T>([&](auto k) { k.gru_backward(acts, gh, h, dh, d_gx, d_gh, dh_direct, B, C); });
+}
+
+#define NTM_POINTWISE_ROWS(T)                                                                     \
+  template void lstm_pointwise_rows<T>(T*, const T*, T*, T*, T*, int64_t, int64_t);              \
+  template void lstm_pointwise_backward_rows<T>(const T*, const T*, const T*, const T*, T*, T*,  \
+                                                int64_t, int64_t);                               \
+  template void gru_pointwise_rows<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t);   \
+  template void gru_pointwise_backward_rows<T>(const T*, const T*, const T*, const T*, T*, T*,   \
+                                               T*, int64_t, int64_t);
+NTM_POINTWISE_ROWS(float)
+NTM_POINTWISE_ROWS(double)
+#undef NTM_POINTWISE_ROWS
+
 void lstm_pointwise(torch::Tensor gates, const torch::Tensor& c, torch::Tensor c_new,
                     torch::Tensor tanh_c, torch::Tensor h) {
   check_inputs({gates, c, c_new, tanh_c, h});
@@ -210,10 +244,9 @@ void lstm_pointwise(torch::Tensor gates, const torch::Tensor& c, torch::Tensor c
                   h.numel() == B * C,
               "lstm_pointwise needs gates [B, 4C] and c, c_new, tanh_c, h [B, C]");
   AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "ntm_lstm_pointwise", [&] {
-    with_kernels<scalar_t>([&](auto k) {
-      k.lstm(gates.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(), c_new.data_ptr<scalar_t>(),
-             tanh_c.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(), B, C);
-    });
+    lstm_pointwise_rows(gates.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                        c_new.data_ptr<scalar_t>(), tanh_c.data_ptr<scalar_t>(),
+                        h.data_ptr<scalar_t>(), B, C);
   });
 }
 
@@ -227,11 +260,9 @@ void lstm_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& c_p
               "lstm_pointwise_backward needs acts, d_gates [B, 4C] and c_prev, tanh_c, dh, dc "
               "[B, C]");
   AT_DISPATCH_FLOATING_TYPES(c_prev.scalar_type(), "ntm_lstm_pointwise_backward", [&] {
-    with_kernels<scalar_t>([&](auto k) {
-      k.lstm_backward(acts.data_ptr<scalar_t>(), c_prev.data_ptr<scalar_t>(),
-                      tanh_c.data_ptr<scalar_t>(), dh.data_ptr<scalar_t>(),
-                      dc.data_ptr<scalar_t>(), d_gates.data_ptr<scalar_t>(), B, C);
-    });
+    lstm_pointwise_backward_rows(acts.data_ptr<scalar_t>(), c_prev.data_ptr<scalar_t>(),
+                                 tanh_c.data_ptr<scalar_t>(), dh.data_ptr<scalar_t>(),
+                                 dc.data_ptr<scalar_t>(), d_gates.data_ptr<scalar_t>(), B, C);
   });
 }
 
@@ -243,10 +274,8 @@ void gru_pointwise(const torch::Tensor& gx, const torch::Tensor& gh, const torch
                   h_new.numel() == B * C,
               "gru_pointwise needs gx, gh, acts [B, 3C] and h, h_new [B, C]");
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "ntm_gru_pointwise", [&] {
-    with_kernels<scalar_t>([&](auto k) {
-      k.gru(gx.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
-            acts.data_ptr<scalar_t>(), h_new.data_ptr<scalar_t>(), B, C);
-    });
+    gru_pointwise_rows(gx.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
+                       acts.data_ptr<scalar_t>(), h_new.data_ptr<scalar_t>(), B, C);
   });
 }
 
@@ -260,11 +289,10 @@ void gru_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& gh,
               "gru_pointwise_backward needs acts, gh, d_gx, d_gh [B, 3C] and h, dh, dh_direct "
               "[B, C]");
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "ntm_gru_pointwise_backward", [&] {
-    with_kernels<scalar_t>([&](auto k) {
-      k.gru_backward(acts.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(), h.data_ptr<scalar_t>(),
-                     dh.data_ptr<scalar_t>(), d_gx.data_ptr<scalar_t>(),
-                     d_gh.data_ptr<scalar_t>(), dh_direct.data_ptr<scalar_t>(), B, C);
-    });
+    gru_pointwise_backward_rows(acts.data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(),
+                                h.data_ptr<scalar_t>(), dh.data_ptr<scalar_t>(),
+                                d_gx.data_ptr<scalar_t>(), d_gh.data_ptr<scalar_t>(),
+                                dh_direct.data_ptr<scalar_t>(), B, C);
   });
 }
 

@@ -52,6 +52,20 @@ void gru_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& gh,
                             const torch::Tensor& h, const torch::Tensor& dh, torch::Tensor d_gx,
                             torch::Tensor d_gh, torch::Tensor dh_direct);
 
+// The four pointwise kernels above on raw contiguous rows, with no checks: the sequence loops
+// call them once per step on buffers they checked once (T: float or double).
+template <typename T>
+void lstm_pointwise_rows(T* gates, const T* c, T* c_new, T* tanh_c, T* h, int64_t B, int64_t C);
+template <typename T>
+void lstm_pointwise_backward_rows(const T* acts, const T* c_prev, const T* tanh_c, const T* dh,
+                                  T* dc, T* d_gates, int64_t B, int64_t C);
+template <typename T>
+void gru_pointwise_rows(const T* gx, const T* gh, const T* h, T* acts, T* h_new, int64_t B,
+                        int64_t C);
+template <typename T>
+void gru_pointwise_backward_rows(const T* acts, const T* gh, const T* h, const T* dh, T* d_gx,
+                                 T* d_gh, T* dh_direct, int64_t B, int64_t C);
+
 // registers sequence_forward, sequence_backward and their saved-steps holder
 void bind_sequence(pybind11::module& m);
 

@@ -62,15 +62,25 @@ std::vector<torch::Tensor> lstm_sequence_forward(torch::Tensor x, torch::Tensor 
   auto tanh_c = pooled_empty({T, B, C}, opts), y = pooled_empty({T, B, C}, opts);
   auto c_all = pooled_empty({T, B, C}, opts);
   const bool* start_rows = starts.data_ptr<bool>();
-  for (int64_t t = 0; t < T; ++t) {
-    auto h_in = h_prev[t], c_in = c_prev[t];  // the state entering step t, rows reset
-    h_in.copy_(h), c_in.copy_(c);
-    if (any[t]) zero_rows_(h_in, start_rows + t * B), zero_rows_(c_in, start_rows + t * B);
-    auto gates = acts[t];
-    gates.addmm_(h_in, w_hh_t);
-    lstm_pointwise(gates, c_in, c_all[t], tanh_c[t], y[t]);
-    h = y[t], c = c_all[t];
-  }
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_sequence_forward", [&] {
+    const int64_t n = B * C;  // per step, raw rows: no tensor made but the matrix product's
+    const scalar_t *h_src = h.data_ptr<scalar_t>(), *c_src = c.data_ptr<scalar_t>();
+    scalar_t *hp = h_prev.data_ptr<scalar_t>(), *cp = c_prev.data_ptr<scalar_t>();
+    scalar_t *yp = y.data_ptr<scalar_t>(), *ca = c_all.data_ptr<scalar_t>();
+    scalar_t *tc = tanh_c.data_ptr<scalar_t>(), *ap = acts.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      scalar_t *h_in = hp + t * n, *c_in = cp + t * n;  // the state entering step t, rows reset
+      std::copy(h_src, h_src + n, h_in), std::copy(c_src, c_src + n, c_in);
+      if (any[t]) {
+        const bool* rows = start_rows + t * B;
+        zero_rows(h_in, rows, B, C), zero_rows(c_in, rows, B, C);
+      }
+      acts[t].addmm_(h_prev[t], w_hh_t);
+      lstm_pointwise_rows(ap + t * 4 * n, c_in, ca + t * n, tc + t * n, yp + t * n, B, C);
+      h_src = yp + t * n, c_src = ca + t * n;
+    }
+  });
+  if (T > 0) h = y[T - 1], c = c_all[T - 1];
   return {y, h.clone(), c.clone(), acts, h_prev, c_prev, tanh_c};
 }
 
@@ -88,16 +98,23 @@ std::vector<torch::Tensor> lstm_sequence_backward(torch::Tensor dy, torch::Tenso
   auto d_gates = pooled_empty({T, B, 4 * C}, x.options());
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    dh.add_(dy[t]);
-    auto dg = d_gates[t];
-    lstm_pointwise_backward(acts[t], c_prev[t], tanh_c[t], dh, dc, dg);
-    dh = torch::mm(dg, w_hh);
-    if (any[t]) {  // reset rows started from zeros: no gradient reaches their earlier state
-      const bool* rows = starts.data_ptr<bool>() + t * B;
-      zero_rows_(dh, rows), zero_rows_(dc, rows);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_sequence_backward", [&] {
+    const int64_t n = B * C;
+    const scalar_t *dyp = dy.data_ptr<scalar_t>(), *ap = acts.data_ptr<scalar_t>();
+    const scalar_t *cp = c_prev.data_ptr<scalar_t>(), *tc = tanh_c.data_ptr<scalar_t>();
+    scalar_t *dhp = dh.data_ptr<scalar_t>(), *dcp = dc.data_ptr<scalar_t>();
+    scalar_t* dgp = d_gates.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int64_t i = 0; i < n; ++i) dhp[i] += dyp[t * n + i];
+      lstm_pointwise_backward_rows(ap + t * 4 * n, cp + t * n, tc + t * n, dhp, dcp,
+                                   dgp + t * 4 * n, B, C);
+      at::mm_out(dh, d_gates[t], w_hh);  // dh is no input of the product
+      if (any[t]) {  // reset rows started from zeros: no gradient reaches their earlier state
+        const bool* rows = starts.data_ptr<bool>() + t * B;
+        zero_rows(dhp, rows, B, C), zero_rows(dcp, rows, B, C);
+      }
     }
-  }
+  });
   const auto flat_g = d_gates.view({T * B, 4 * C});
   auto d_w_hh = weight_grad(h_prev.view({T * B, C}), flat_g);
   auto d_w_ih = weight_grad(x.reshape({T * B, F}), flat_g);
@@ -126,15 +143,24 @@ std::vector<torch::Tensor> gru_sequence_forward(torch::Tensor x, torch::Tensor s
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
   const bool* start_rows = starts.data_ptr<bool>();
-  for (int64_t t = 0; t < T; ++t) {
-    auto h_in = h_prev[t];  // the state entering step t, rows reset
-    h_in.copy_(h);
-    if (any[t]) zero_rows_(h_in, start_rows + t * B);
-    auto gh_t = gh[t];
-    at::addmm_out(gh_t, b_hh, h_in, w_hh_t);
-    gru_pointwise(gx[t], gh_t, h_in, acts[t], y[t]);
-    h = y[t];
-  }
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_sequence_forward", [&] {
+    const int64_t n = B * C;  // per step, raw rows as in the LSTM's
+    const scalar_t* h_src = h.data_ptr<scalar_t>();
+    scalar_t *hp = h_prev.data_ptr<scalar_t>(), *yp = y.data_ptr<scalar_t>();
+    const scalar_t *gxp = gx.data_ptr<scalar_t>(), *ghp = gh.data_ptr<scalar_t>();
+    scalar_t* ap = acts.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      scalar_t* h_in = hp + t * n;  // the state entering step t, rows reset
+      std::copy(h_src, h_src + n, h_in);
+      if (any[t]) zero_rows(h_in, start_rows + t * B, B, C);
+      auto gh_t = gh[t];
+      at::addmm_out(gh_t, b_hh, h_prev[t], w_hh_t);
+      gru_pointwise_rows(gxp + t * 3 * n, ghp + t * 3 * n, h_in, ap + t * 3 * n, yp + t * n, B,
+                         C);
+      h_src = yp + t * n;
+    }
+  });
+  if (T > 0) h = y[T - 1];
   return {y, h.clone(), acts, gh, h_prev};
 }
 
@@ -153,13 +179,21 @@ std::vector<torch::Tensor> gru_sequence_backward(torch::Tensor dy, torch::Tensor
   auto dh_direct = torch::empty({B, C}, x.options());
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    dh.add_(dy[t]);
-    auto dgh = d_gh[t];
-    gru_pointwise_backward(acts[t], gh[t], h_prev[t], dh, d_gx[t], dgh, dh_direct);
-    dh = torch::addmm(dh_direct, dgh, w_hh);  // h reaches h' directly and through gh
-    if (any[t]) zero_rows_(dh, starts.data_ptr<bool>() + t * B);
-  }
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_sequence_backward", [&] {
+    const int64_t n = B * C;
+    const scalar_t *dyp = dy.data_ptr<scalar_t>(), *ap = acts.data_ptr<scalar_t>();
+    const scalar_t *ghp = gh.data_ptr<scalar_t>(), *hp = h_prev.data_ptr<scalar_t>();
+    scalar_t *dhp = dh.data_ptr<scalar_t>(), *ddp = dh_direct.data_ptr<scalar_t>();
+    scalar_t *dgxp = d_gx.data_ptr<scalar_t>(), *dghp = d_gh.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int64_t i = 0; i < n; ++i) dhp[i] += dyp[t * n + i];
+      gru_pointwise_backward_rows(ap + t * 3 * n, ghp + t * 3 * n, hp + t * n, dhp,
+                                  dgxp + t * 3 * n, dghp + t * 3 * n, ddp, B, C);
+      // h reaches h' directly and through gh (dh is no input of the product)
+      at::addmm_out(dh, dh_direct, d_gh[t], w_hh);
+      if (any[t]) zero_rows(dhp, starts.data_ptr<bool>() + t * B, B, C);
+    }
+  });
   const auto flat_gx = d_gx.view({T * B, 3 * C}), flat_gh = d_gh.view({T * B, 3 * C});
   auto d_w_ih = weight_grad(x.reshape({T * B, F}), flat_gx);
   auto d_w_hh = weight_grad(h_prev.view({T * B, C}), flat_gh);
