@@ -7,6 +7,8 @@
 // slots). Backward: the
 // fused step's backward, one addmm and one mm, the LSTM pointwise backward in one loop; the
 // weight gradients are formed after the loop, each as one matrix product over all T B rows.
+// The rest of a step (copies of h, c and the reads, resets, the outputs) runs on raw rows:
+// at a small batch a tensor op per copy cost about as much as the step's arithmetic.
 //
 // LSTM (PyTorch's gate order i, f, g, o): gates = W_ih [x, r] + b_ih + W_hh h + b_hh,
 // c' = f c + i g, h' = o tanh(c'); raw = W_head h' + b_head; r: the reads of step t - 1.
@@ -64,61 +66,77 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   auto rec = pooled_empty({T, B, RM + C}, opts), acts = pooled_empty({T, B, 4 * C}, opts);
   auto c_prev = pooled_empty({T, B, C}, opts), tanh_c = pooled_empty({T, B, C}, opts);
   auto h_all = pooled_empty({T, B, C}, opts), ys = pooled_empty({T, B, Y}, opts);
-  auto raw_all = pooled_empty({T, B, P}, opts);
+  auto raw_all = pooled_empty({T, B, P}, opts), c_all = pooled_empty({T, B, C}, opts);
   const bool sampled = slots.has_value();
   auto logp = torch::zeros({T, B}, opts), entropy = torch::zeros({T, B}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
+  const auto init_r = init_reads.contiguous();
   auto w_head_t = w_head.t();
   auto saved = std::make_shared<SavedSteps>();
   auto& steps = saved->tensors;
   steps.reserve(T * (5 + STEP_SAVED));
   const bool* start_rows = starts.data_ptr<bool>();
-  for (int64_t t = 0; t < T; ++t) {
-    // resets touch only the started rows: h, c and reads in this step's copies of them
-    // (rec, c_prev), memory in place (the previous step's new memory, which no step saves;
-    // at t = 0 the caller's, so copied first), the weightings in copies (steps saved them)
-    const bool* rows = any[t] ? start_rows + t * B : nullptr;
-    if (rows) {
-      if (t == 0) memory = memory.clone(at::MemoryFormat::Contiguous);
-      rw = rw.clone(at::MemoryFormat::Contiguous), ww = ww.clone(at::MemoryFormat::Contiguous);
-      set_rows_(memory, init_mem, rows);
-      set_rows_(rw, init_rw, rows), set_rows_(ww, init_ww, rows);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ntm_sequence_forward", [&] {
+    using V = scalar_t;  // per step, the controller's rows by pointer: no tensor but the
+    const int64_t K = RM + C, n = B * C;  // products' and the fused step's
+    V *recp = rec.data_ptr<V>(), *cp = c_prev.data_ptr<V>(), *ca = c_all.data_ptr<V>();
+    V *tc = tanh_c.data_ptr<V>(), *hp = h_all.data_ptr<V>(), *ap = acts.data_ptr<V>();
+    V* yp = ys.data_ptr<V>();
+    const V *h_src = h.data_ptr<V>(), *c_src = c.data_ptr<V>(), *ir = init_r.data_ptr<V>();
+    for (int64_t t = 0; t < T; ++t) {
+      // resets touch only the started rows: h, c and reads in this step's copies of them
+      // (rec, c_prev), memory in place (the previous step's new memory, which no step saves;
+      // at t = 0 the caller's, so copied first), the weightings in copies (steps saved them)
+      const bool* rows = any[t] ? start_rows + t * B : nullptr;
+      if (rows) {
+        if (t == 0) memory = memory.clone(at::MemoryFormat::Contiguous);
+        rw = rw.clone(at::MemoryFormat::Contiguous), ww = ww.clone(at::MemoryFormat::Contiguous);
+        set_rows_(memory, init_mem, rows);
+        set_rows_(rw, init_rw, rows), set_rows_(ww, init_ww, rows);
+      }
+      V* rec_t = recp + t * B * K;  // [reads, h] of every row entering step t
+      const V* rd = reads.data_ptr<V>();
+      for (int64_t b = 0; b < B; ++b) {
+        const bool reset = rows && rows[b];
+        const V* r_b = reset ? ir : rd + b * RM;
+        std::copy(r_b, r_b + RM, rec_t + b * K);
+        if (reset)
+          std::fill(rec_t + b * K + RM, rec_t + (b + 1) * K, V(0));
+        else
+          std::copy(h_src + b * C, h_src + (b + 1) * C, rec_t + b * K + RM);
+      }
+      V* c_in = cp + t * n;
+      std::copy(c_src, c_src + n, c_in);
+      if (rows) zero_rows(c_in, rows, B, C);
+      auto gates = acts[t];
+      at::addmm_out(gates, gx[t], rec[t], w_rec);
+      lstm_pointwise_rows(ap + t * 4 * n, c_in, ca + t * n, tc + t * n, hp + t * n, B, C);
+      c_src = ca + t * n, h_src = hp + t * n;
+      auto raw = raw_all[t];
+      at::addmm_out(raw, b_head, h_all[t], w_head_t);
+      auto w_prev = sequential ? torch::roll(ww, {W}, {-1}).contiguous() : ww;
+      auto out = step_forward(raw, memory, w_prev, rw, W, R, S, clip, sequential);
+      TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + STEP_SAVED, "STEP_SAVED is stale");
+      steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
+      steps.insert(steps.end(), out.begin() + 4, out.end());
+      ww = out[0], rw = out[1], reads = out[2];
+      if (sampled) {  // the replayed slot of the soft read weighting, read from memory t - 1
+        const auto slot = (*slots)[t].unsqueeze(-1);  // [B, R, 1]
+        logp[t].copy_((rw.gather(2, slot) + NTM_EPSILON).log().sum({1, 2}));
+        entropy[t].copy_(-(rw * (rw + NTM_EPSILON).log()).sum({1, 2}));
+        reads = memory.gather(1, slot.expand({B, R, memory.size(2)}));
+        rw = torch::zeros_like(rw).scatter_(2, slot, 1.0);  // the one-hot weighting used
+      }
+      memory = out[3];
+      const V* rd_new = reads.data_ptr<V>();  // y = [h, reads] or the reads alone
+      for (int64_t b = 0; b < B; ++b) {
+        V* y_b = yp + (t * B + b) * Y;
+        if (controller_output) std::copy(h_src + b * C, h_src + (b + 1) * C, y_b);
+        std::copy(rd_new + b * RM, rd_new + (b + 1) * RM, y_b + Y - RM);
+      }
     }
-    auto rec_t = rec[t];
-    auto rec_reads = rec_t.narrow(1, 0, RM), rec_h = rec_t.narrow(1, RM, C);
-    rec_reads.copy_(reads.reshape({B, RM}));
-    rec_h.copy_(h);
-    auto c_in = c_prev[t];
-    c_in.copy_(c);
-    if (rows) {
-      set_rows_(rec_reads, init_reads, rows);
-      zero_rows_(rec_h, rows), zero_rows_(c_in, rows);
-    }
-    auto gates = acts[t];
-    at::addmm_out(gates, gx[t], rec_t, w_rec);
-    auto c_new = torch::empty({B, C}, opts), h_t = h_all[t];
-    lstm_pointwise(gates, c_in, c_new, tanh_c[t], h_t);
-    c = c_new, h = h_t;
-    auto raw = raw_all[t];
-    at::addmm_out(raw, b_head, h, w_head_t);
-    auto w_prev = sequential ? torch::roll(ww, {W}, {-1}).contiguous() : ww;
-    auto out = step_forward(raw, memory, w_prev, rw, W, R, S, clip, sequential);
-    TORCH_CHECK(static_cast<int64_t>(out.size()) == 4 + STEP_SAVED, "STEP_SAVED is stale");
-    steps.insert(steps.end(), {memory, w_prev, rw, out[0], out[1]});
-    steps.insert(steps.end(), out.begin() + 4, out.end());
-    ww = out[0], rw = out[1], reads = out[2];
-    if (sampled) {  // the replayed slot of the soft read weighting, read from memory t - 1
-      const auto slot = (*slots)[t].unsqueeze(-1);  // [B, R, 1]
-      logp[t].copy_((rw.gather(2, slot) + NTM_EPSILON).log().sum({1, 2}));
-      entropy[t].copy_(-(rw * (rw + NTM_EPSILON).log()).sum({1, 2}));
-      reads = memory.gather(1, slot.expand({B, R, memory.size(2)}));
-      rw = torch::zeros_like(rw).scatter_(2, slot, 1.0);  // the one-hot weighting used
-    }
-    memory = out[3];
-    auto y_t = ys[t];
-    if (controller_output) y_t.narrow(1, 0, C).copy_(h);
-    y_t.narrow(1, Y - RM, RM).copy_(reads.reshape({B, RM}));
-  }
+  });
+  if (T > 0) h = h_all[T - 1], c = c_all[T - 1].clone();
   std::vector<torch::Tensor> result = {ys,     h.clone(), c,       memory, rw.clone(), ww.clone(),
                                        reads,  logp,      entropy, rec,    acts,       c_prev,
                                        tanh_c, h_all,     raw_all};
@@ -144,53 +162,70 @@ std::vector<torch::Tensor> sequence_backward(
   const int64_t per_step = 5 + STEP_SAVED;
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == T * per_step, "steps: wrong length");
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1);  // [4C, RM + C]
-  dh = dh.clone(), dc = dc.clone();
+  // the gradients reaching h, c and the reads: contiguous buffers updated in place by pointer
+  dh = dh.clone(at::MemoryFormat::Contiguous), dc = dc.clone(at::MemoryFormat::Contiguous);
+  dreads = dreads.clone(at::MemoryFormat::Contiguous);
   auto d_init_rw = torch::zeros_like(drw[0]), d_init_ww = torch::zeros_like(dww[0]);
   auto d_init_reads = torch::zeros_like(dreads[0]);
   auto d_gates = pooled_empty({T, B, 4 * C}, x.options());
   auto d_raw_all = pooled_empty(raw_all.sizes(), x.options());
+  auto d_rec = torch::empty({B, RM + C}, x.options());
   const auto any_start = starts.any(1).contiguous();
   const bool* any = any_start.data_ptr<bool>();
-  const auto reads_shape = dreads.sizes().vec();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const torch::Tensor* s = steps.data() + t * per_step;  // memory, w_prev, rw_prev, ww, rw
-    if (controller_output) dh = dh + dy[t].narrow(1, 0, C);
-    dreads = dreads + dy[t].narrow(1, Y - RM, RM).reshape(reads_shape);
-    auto g_read_w = drw, g_reads = dreads, d_mem_read = torch::Tensor();
-    if (slots.has_value()) {  // back through the hard read, log p(slot) and the entropy
-      const auto slot = (*slots)[t].unsqueeze(-1);
-      const auto &memory = s[0], &soft = s[4];
-      const auto hard = torch::zeros_like(soft).scatter_(2, slot, 1.0);
-      d_mem_read = torch::bmm(hard.transpose(1, 2), dreads);  // reads = hard memory
-      // the used weighting passes its gradient to the soft one only if straight-through
-      auto d_soft = straight_through ? drw + torch::bmm(dreads, memory.transpose(1, 2))
-                                     : torch::zeros_like(soft);
-      const auto shifted = soft + NTM_EPSILON;  // H = -sum_i w_i log(w_i + eps)
-      d_soft -= d_entropy[t].view({B, 1, 1}) * (shifted.log() + soft / shifted);
-      const auto d_picked = d_logp[t].view({B, 1, 1}).expand({B, R, 1}) / shifted.gather(2, slot);
-      g_read_w = d_soft.scatter_add(2, slot, d_picked);
-      g_reads = torch::zeros_like(dreads);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ntm_sequence_backward", [&] {
+    using V = scalar_t;
+    const int64_t K = RM + C, n = B * C, P = raw_all.size(2);
+    V *dhp = dh.data_ptr<V>(), *dcp = dc.data_ptr<V>(), *drp = dreads.data_ptr<V>();
+    const V *dyp = dy.data_ptr<V>(), *ap = acts.data_ptr<V>(), *cp = c_prev.data_ptr<V>();
+    const V *tc = tanh_c.data_ptr<V>(), *drecp = d_rec.data_ptr<V>();
+    V *dgp = d_gates.data_ptr<V>(), *draw = d_raw_all.data_ptr<V>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const torch::Tensor* s = steps.data() + t * per_step;  // memory, w_prev, rw_prev, ww, rw
+      for (int64_t b = 0; b < B; ++b) {  // y = [h, reads] or the reads alone
+        const V* dy_b = dyp + (t * B + b) * Y;
+        if (controller_output)
+          for (int64_t k = 0; k < C; ++k) dhp[b * C + k] += dy_b[k];
+        for (int64_t k = 0; k < RM; ++k) drp[b * RM + k] += dy_b[Y - RM + k];
+      }
+      auto g_read_w = drw, g_reads = dreads, d_mem_read = torch::Tensor();
+      if (slots.has_value()) {  // back through the hard read, log p(slot) and the entropy
+        const auto slot = (*slots)[t].unsqueeze(-1);
+        const auto &memory = s[0], &soft = s[4];
+        const auto hard = torch::zeros_like(soft).scatter_(2, slot, 1.0);
+        d_mem_read = torch::bmm(hard.transpose(1, 2), dreads);  // reads = hard memory
+        // the used weighting passes its gradient to the soft one only if straight-through
+        auto d_soft = straight_through ? drw + torch::bmm(dreads, memory.transpose(1, 2))
+                                       : torch::zeros_like(soft);
+        const auto shifted = soft + NTM_EPSILON;  // H = -sum_i w_i log(w_i + eps)
+        d_soft -= d_entropy[t].view({B, 1, 1}) * (shifted.log() + soft / shifted);
+        const auto d_picked =
+            d_logp[t].view({B, 1, 1}).expand({B, R, 1}) / shifted.gather(2, slot);
+        g_read_w = d_soft.scatter_add(2, slot, d_picked);
+        g_reads = torch::zeros_like(dreads);
+      }
+      auto g = step_backward(dww.contiguous(), g_read_w.contiguous(), g_reads, dmem.contiguous(),
+                             raw_all[t], s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
+                             s[9], s[10], s[11], s[12], W, R, S, clip, sequential);
+      dmem = d_mem_read.defined() ? g[1] + d_mem_read : g[1], drw = g[3];
+      dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
+      const V* g_raw = g[0].data_ptr<V>();
+      std::copy(g_raw, g_raw + B * P, draw + t * B * P);
+      dh.addmm_(g[0], w_head);  // back through raw = W_head h + b_head
+      lstm_pointwise_backward_rows(ap + t * 4 * n, cp + t * n, tc + t * n, dhp, dcp,
+                                   dgp + t * 4 * n, B, C);
+      at::mm_out(d_rec, d_gates[t], w_rec);  // back through the gates' [reads, h] part
+      for (int64_t b = 0; b < B; ++b) {
+        std::copy(drecp + b * K, drecp + b * K + RM, drp + b * RM);
+        std::copy(drecp + b * K + RM, drecp + (b + 1) * K, dhp + b * C);
+      }
+      if (any[t]) {  // reset rows: their gradient goes to the initial state, in place
+        const bool* rows = starts.data_ptr<bool>() + t * B;
+        add_rows_(d_init_rw, drw, rows), add_rows_(d_init_ww, dww, rows);
+        add_rows_(d_init_reads, dreads, rows);
+        for (const auto& d : {dh, dc, dmem, drw, dww, dreads}) zero_rows_(d, rows);
+      }
     }
-    auto g = step_backward(dww.contiguous(), g_read_w.contiguous(), g_reads.contiguous(),
-                           dmem.contiguous(), raw_all[t], s[0], s[1], s[2], s[3], s[4], s[5],
-                           s[6], s[7], s[8], s[9], s[10], s[11], s[12], W, R, S, clip,
-                           sequential);
-    dmem = d_mem_read.defined() ? g[1] + d_mem_read : g[1], drw = g[3];
-    dww = sequential ? torch::roll(g[2], {-W}, {-1}) : g[2];
-    d_raw_all[t].copy_(g[0]);
-    dh = torch::addmm(dh, g[0], w_head);  // back through raw = W_head h + b_head
-    auto dg = d_gates[t];
-    lstm_pointwise_backward(acts[t], c_prev[t], tanh_c[t], dh, dc, dg);
-    auto d_rec = torch::mm(dg, w_rec);
-    dreads = d_rec.narrow(1, 0, RM).reshape(reads_shape);
-    dh = d_rec.narrow(1, RM, C).contiguous();
-    if (any[t]) {  // reset rows: their gradient goes to the initial state, in place
-      const bool* rows = starts.data_ptr<bool>() + t * B;
-      add_rows_(d_init_rw, drw, rows), add_rows_(d_init_ww, dww, rows);
-      add_rows_(d_init_reads, dreads, rows);
-      for (const auto& d : {dh, dc, dmem, drw, dww, dreads}) zero_rows_(d, rows);
-    }
-  }
+  });
   // weight gradients over all T B rows (weight_grad: each as one (small^T big)^T product)
   auto flat_g = d_gates.view({T * B, 4 * C});
   auto d_w_rec = weight_grad(rec.view({T * B, RM + C}), flat_g);
