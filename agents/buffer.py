@@ -175,18 +175,18 @@ class SequenceRolloutBuffer:
         dones: torch.Tensor,
         gamma: float,
     ) -> torch.Tensor:
-        """Advantages ``[T, N]`` of ``rewards, values [T, N]`` by GAE(gamma, lambda)."""
-        advantages = torch.zeros_like(values)
+        """Advantages ``[T, N]`` of ``rewards, values [T, N]`` by GAE(gamma, lambda):
+        ``delta_t = r_t + gamma V_{t+1} (1 - d_{t+1}) - V_t`` for every step at once, then
+        ``A_t = delta_t + gamma lambda (1 - d_{t+1}) A_{t+1}`` backwards (two ops a step)."""
+        ends = torch.cat([self.episode_starts[1:].float(), dones.float().view(1, -1)])
+        non_terminal = 1.0 - ends  # the next step starts a new episode: no bootstrap
+        next_values = torch.cat([values[1:], last_values.view(1, -1)])
+        deltas = rewards + gamma * next_values * non_terminal - values
+        discounts = gamma * self.gae_lambda * non_terminal
+        advantages = torch.empty_like(values)
         last_gae = torch.zeros(self.n_envs, device=self.device)
         for t in reversed(range(self.n_steps)):
-            if t == self.n_steps - 1:
-                non_terminal = 1.0 - dones.float()
-                next_values = last_values
-            else:
-                non_terminal = 1.0 - self.episode_starts[t + 1].float()
-                next_values = values[t + 1]
-            delta = rewards[t] + gamma * next_values * non_terminal - values[t]
-            last_gae = delta + gamma * self.gae_lambda * non_terminal * last_gae
+            last_gae = deltas[t] + discounts[t] * last_gae
             advantages[t] = last_gae
         return advantages
 

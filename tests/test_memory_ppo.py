@@ -391,6 +391,31 @@ def _reference_gae(rewards, values, starts, last_values, last_dones, gamma, lam)
     return adv
 
 
+def test_buffer_gae_equals_the_textbook_recursion_with_starts_and_a_final_done():
+    """The buffer's GAE (deltas for all steps at once, then the backward recursion) against
+    the step-by-step numpy reference, with episode starts mid-rollout and at the end."""
+    from agents.buffer import SequenceRolloutBuffer
+
+    T, N, gamma, lam = 12, 5, 0.97, 0.9
+    g = torch.Generator().manual_seed(0)
+    buf = SequenceRolloutBuffer(T, N, 4, torch.device("cpu"), gamma, lam)
+    buf.rewards = torch.randn(T, N, generator=g)
+    buf.values = torch.randn(T, N, generator=g)
+    buf.episode_starts = torch.rand(T, N, generator=g) < 0.3
+    last_values = torch.randn(N, generator=g)
+    dones = torch.tensor([True, False, True, False, False])
+    buf.compute_returns_and_advantage(last_values, dones)
+    arr = {k: getattr(buf, k).double().numpy() for k in ("rewards", "values")}
+    starts = buf.episode_starts.numpy()
+    expected = _reference_gae(
+        arr["rewards"], arr["values"], starts, last_values.double().numpy(), dones.numpy(),
+        gamma, lam,
+    )  # fmt: skip
+    np.testing.assert_allclose(buf.advantages.numpy(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(buf.returns, buf.advantages + buf.values)
+    assert starts[1:].any() and not np.allclose(expected, arr["rewards"] - arr["values"])
+
+
 def test_internal_gamma_gives_internal_decisions_their_own_critic_and_advantages(tmp_path):
     """With internal_gamma, sampled reads get GAE advantages of their own discount from a
     second value head, while actions keep gamma's (here 0: advantage = reward - value);
