@@ -105,8 +105,9 @@ def _start_time(pid: int) -> int | None:
         return None
 
 
-def descendants(pid: int) -> dict[int, int]:
-    """Every live descendant of ``pid`` as ``{pid: start time}`` (Linux ``/proc``)."""
+def descendants(*pids: int) -> dict[int, int]:
+    """Every live descendant of the given processes as ``{pid: start time}`` (Linux
+    ``/proc``)."""
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -115,7 +116,7 @@ def descendants(pid: int) -> dict[int, int]:
             continue
         parents.setdefault(parent, []).append(int(stat.parent.name))
     found: dict[int, int] = {}
-    todo = [pid]
+    todo = list(pids)
     while todo:
         for child in parents.get(todo.pop(), []):
             started = _start_time(child)
@@ -127,7 +128,7 @@ def descendants(pid: int) -> dict[int, int]:
 
 def _reap(marker: str, parent: int) -> None:
     """Until EOF on stdin, note ``parent``'s descendants every ``WATCHDOG_PERIOD_S``; then,
-    unless told ``stop``, SIGKILL the last ones noted and every marked process."""
+    unless told ``stop``, SIGKILL what :func:`_targets` finds."""
     print("watching", flush=True)
     seen: dict[int, int] = {}
     while not select.select([sys.stdin], [], [], WATCHDOG_PERIOD_S)[0]:
@@ -136,19 +137,28 @@ def _reap(marker: str, parent: int) -> None:
             seen = {p: started for p, started in tree.items() if p != os.getpid()}  # not me
     if sys.stdin.read().strip() == "stop":
         return
-    killed = set()
+    killed, noted = set(), len(seen)
     for _ in range(2):  # a second pass for anything started while the first one ran
-        targets = {p for p, started in seen.items() if _start_time(p) == started}
-        for pid in (targets | set(_marked(marker))) - killed:
+        for pid in _targets(seen, marker) - killed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
         time.sleep(WATCHDOG_PERIOD_S)
     print(
         f"reaper: process {parent} died; killed {len(killed)} process(es) it had started "
-        f"(of {len(seen)} noted)",
+        f"(of {noted} noted)",
         file=sys.stderr,
     )
+
+
+def _targets(seen: dict[int, int], marker: str) -> set[int]:
+    """What the reaper kills once its parent is gone: the noted processes still alive (same
+    start time: no reused pid), whatever they started since the last note (a daemon may
+    restart one of its agents between notes, and an agent that rewrote its title carries
+    no readable marker), and every marked process. Adds the newly found ones to ``seen``."""
+    alive = [p for p, started in seen.items() if _start_time(p) == started]
+    seen.update(descendants(*alive))
+    return {p for p, started in seen.items() if _start_time(p) == started} | set(_marked(marker))
 
 
 def start_reaper() -> subprocess.Popen | None:
@@ -163,9 +173,9 @@ def start_reaper() -> subprocess.Popen | None:
     the reaper notes this process's descendants twice a second (a process that rewrites its
     title with setproctitle can blank its environment in ``/proc``). The reaper holds the
     read end of a pipe whose write end only this process has: on EOF (this process is gone)
-    it SIGKILLs the descendants it last noted (if their start times match: no reused pid)
-    and every process carrying the marker. Returns once the reaper is watching; returns
-    None where there is no ``/proc``.
+    it SIGKILLs the descendants it last noted (if their start times match: no reused pid),
+    whatever those started since the last note, and every process carrying the marker.
+    Returns once the reaper is watching; returns None where there is no ``/proc``.
     """
     if not Path("/proc/self/environ").exists():
         return None

@@ -143,6 +143,29 @@ def test_the_reaper_kills_what_its_parent_started_when_the_parent_is_killed():
     assert f"reaper: process {parent.pid} died; killed 1 process(es)" in parent.stderr.read()
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_reaper_also_kills_what_a_noted_process_started_after_the_last_note():
+    """A daemon that restarts one of its agents between two notes (the agent unmarked, as
+    one whose title rewrite blanked its environment): the noted daemon's new child is a
+    target too, found at the parent's death."""
+    from agents.workers import _start_time, _targets
+
+    daemon = subprocess.Popen(["bash", "-c", "sleep 60 & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while not (agent := descendants(daemon.pid)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        seen = {daemon.pid: _start_time(daemon.pid)}  # noted before the agent started
+        assert _targets(seen, marker="no-such-marker") == {daemon.pid, *agent}
+        assert set(agent) <= set(seen)  # noted now, for the reaper's second pass
+    finally:
+        for pid in descendants(daemon.pid):
+            os.kill(pid, signal.SIGKILL)
+        daemon.kill()
+        daemon.wait()
+
+
 def test_a_stopped_reaper_kills_nothing():
     from agents.workers import REAPER_ENV, start_reaper, stop_reaper
 
