@@ -2,7 +2,7 @@
 // ntm_step.cpp for T steps, forward and backward (agents/fused_sequence.py is the autograd
 // node around it). Per step forward: one addmm for the recurrent part of the gates (the input
 // part of all T steps is one addmm before the loop), the gate activations and the cell update
-// in one call (lstm_pointwise, vectorised like the fused step), one addmm for the head
+// in one call (lstm_pointwise_rows, vectorised like the fused step), one addmm for the head
 // outputs, the fused step (and for replayed sampled reads, the hard read of the replayed
 // slots). Backward: the
 // fused step's backward, one addmm and one mm, the LSTM pointwise backward in one loop; the

@@ -236,6 +236,9 @@ NTM_POINTWISE_ROWS(float)
 NTM_POINTWISE_ROWS(double)
 #undef NTM_POINTWISE_ROWS
 
+// The *_rows kernels on checked tensors, for the module's bindings (the tests call them)
+namespace {
+
 void lstm_pointwise(torch::Tensor gates, const torch::Tensor& c, torch::Tensor c_new,
                     torch::Tensor tanh_c, torch::Tensor h) {
   check_inputs({gates, c, c_new, tanh_c, h});
@@ -295,6 +298,8 @@ void gru_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& gh,
                                 dh_direct.data_ptr<scalar_t>(), B, C);
   });
 }
+
+}  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &step_forward, "fused NTM step (heads, addressing, read, write), forward");

@@ -27,41 +27,28 @@ std::vector<torch::Tensor> step_backward(
     torch::Tensor log_shifted, torch::Tensor key_norm, torch::Tensor inv_mem_norm,
     torch::Tensor heads, int64_t W, int64_t R, int64_t S, double clip, bool fixed_writes);
 
-// The LSTM cell's pointwise part (PyTorch's gate order i, f, g, o), on contiguous [B, 4C]
-// gates (pre-activations in, activations out) and [B, C] c: c_new = f c + i g, tanh_c =
-// tanh(c_new), h = o tanh_c, written into the given [B, C] tensors (vectorised activations).
-void lstm_pointwise(torch::Tensor gates, const torch::Tensor& c, torch::Tensor c_new,
-                    torch::Tensor tanh_c, torch::Tensor h);
-
-// Back through lstm_pointwise: acts [B, 4C] (the activated gates it left), c_prev and tanh_c
-// [B, C]; dh, dc [B, C] reach h' and c'. Writes d_gates [B, 4C] (pre-activations); dc becomes
-// the gradient reaching c_prev.
-void lstm_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& c_prev,
-                             const torch::Tensor& tanh_c, const torch::Tensor& dh,
-                             torch::Tensor dc, torch::Tensor d_gates);
-
-// The GRU cell's pointwise part (PyTorch's gate order r, z, n): gx, gh [B, 3C] the input and
-// hidden parts of the gates (biases included), h [B, C]; writes acts [B, 3C] = (r, z, n) and
-// h_new = (1 - z) n + z h, with n = tanh(gx_n + r gh_n).
-void gru_pointwise(const torch::Tensor& gx, const torch::Tensor& gh, const torch::Tensor& h,
-                   torch::Tensor acts, torch::Tensor h_new);
-
-// Back through gru_pointwise from dh [B, C] reaching h_new: writes d_gx, d_gh [B, 3C] and
-// dh_direct = dh z [B, C].
-void gru_pointwise_backward(const torch::Tensor& acts, const torch::Tensor& gh,
-                            const torch::Tensor& h, const torch::Tensor& dh, torch::Tensor d_gx,
-                            torch::Tensor d_gh, torch::Tensor dh_direct);
-
-// The four pointwise kernels above on raw contiguous rows, with no checks: the sequence loops
-// call them once per step on buffers they checked once (T: float or double).
+// The LSTM and GRU cells' pointwise parts on raw contiguous rows (T: float or double), with no
+// checks: the sequence loops call them once per step on buffers they checked once; the build
+// use_avx2 picks runs them (vectorised activations).
+//
+// LSTM (PyTorch's gate order i, f, g, o): gates [B, 4C] (pre-activations in, activations
+// out), c [B, C]; writes c_new = f c + i g, tanh_c = tanh(c_new), h = o tanh_c [B, C].
 template <typename T>
 void lstm_pointwise_rows(T* gates, const T* c, T* c_new, T* tanh_c, T* h, int64_t B, int64_t C);
+// Back through it: acts [B, 4C] (the activated gates it left), c_prev and tanh_c [B, C]; dh,
+// dc [B, C] reach h' and c'. Writes d_gates [B, 4C] (pre-activations); dc becomes the
+// gradient reaching c_prev.
 template <typename T>
 void lstm_pointwise_backward_rows(const T* acts, const T* c_prev, const T* tanh_c, const T* dh,
                                   T* dc, T* d_gates, int64_t B, int64_t C);
+// GRU (gate order r, z, n): gx, gh [B, 3C] the input and hidden parts of the gates (biases
+// included), h [B, C]; writes acts [B, 3C] = (r, z, n) and h_new = (1 - z) n + z h, with
+// n = tanh(gx_n + r gh_n).
 template <typename T>
 void gru_pointwise_rows(const T* gx, const T* gh, const T* h, T* acts, T* h_new, int64_t B,
                         int64_t C);
+// Back through it from dh [B, C] reaching h_new: writes d_gx, d_gh [B, 3C] and dh_direct =
+// dh z [B, C].
 template <typename T>
 void gru_pointwise_backward_rows(const T* acts, const T* gh, const T* h, const T* dh, T* d_gx,
                                  T* d_gh, T* dh_direct, int64_t B, int64_t C);

@@ -40,19 +40,24 @@ inline void set_rows_(const torch::Tensor& t, const torch::Tensor& init, const b
   });
 }
 
-// In place on p [B, n] (contiguous rows of n): the rows with rows[b] set become zeros.
+// In place on p: B rows of n values, row b at p + b * stride (contiguous rows: stride n);
+// the rows with rows[b] set become zeros.
+template <typename T>
+inline void zero_rows(T* p, const bool* rows, int64_t B, int64_t n, int64_t stride) {
+  for (int64_t b = 0; b < B; ++b)
+    if (rows[b]) std::fill(p + b * stride, p + b * stride + n, T(0));
+}
+
 template <typename T>
 inline void zero_rows(T* p, const bool* rows, int64_t B, int64_t n) {
-  for (int64_t b = 0; b < B; ++b)
-    if (rows[b]) std::fill(p + b * n, p + (b + 1) * n, T(0));
+  zero_rows(p, rows, B, n, n);
 }
 
 // In place on d [B, ...]: the rows with rows[b] set are zeroed (their gradient stops there).
 inline void zero_rows_(const torch::Tensor& d, const bool* rows) {
   const auto v = as_rows(d);
   AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "zero_rows_", [&] {
-    for (int64_t b = 0; b < v.size(0); ++b)
-      if (rows[b]) zero_rows(v.data_ptr<scalar_t>() + b * v.stride(0), rows + b, 1, v.size(1));
+    zero_rows(v.data_ptr<scalar_t>(), rows, v.size(0), v.size(1), v.stride(0));
   });
 }
 
