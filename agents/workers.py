@@ -156,9 +156,10 @@ def _targets(seen: dict[int, int], marker: str) -> set[int]:
     start time: no reused pid), whatever they started since the last note (a daemon may
     restart one of its agents between notes, and an agent that rewrote its title carries
     no readable marker), and every marked process. Adds the newly found ones to ``seen``."""
-    alive = [p for p, started in seen.items() if _start_time(p) == started]
-    seen.update(descendants(*alive))
-    return {p for p, started in seen.items() if _start_time(p) == started} | set(_marked(marker))
+    alive = {p: started for p, started in seen.items() if _start_time(p) == started}
+    alive.update(descendants(*alive))
+    seen.update(alive)
+    return set(alive) | set(_marked(marker))
 
 
 def start_reaper() -> subprocess.Popen | None:

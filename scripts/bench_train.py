@@ -202,6 +202,14 @@ def ratio_cell(result: dict, ref: dict) -> str:
     return f"{result['fps'] / ref[key]:.2f}x" if key in ref else "-"
 
 
+def result_at(results: list[dict], label: str, setting: tuple[int, int]) -> dict | None:
+    """The result of agent variant ``label`` at ``setting`` = (envs, threads), if any."""
+    return next(
+        (r for r in results if label_of(r) == label and (r["n_envs"], r["threads"]) == setting),
+        None,
+    )
+
+
 def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str:
     """One row per agent (variant); per (envs, threads) setting its fps and ratio to MLP PPO's
     (with repeats: see :func:`combine_repeats`)."""
@@ -218,10 +226,7 @@ def fps_table(results: list[dict], threads: list[int], n_envs: list[int]) -> str
     for label in dict.fromkeys(map(label_of, results)):
         cells, rss = [], []
         for key in settings:
-            r = next(
-                (r for r in results if label_of(r) == label and (r["n_envs"], r["threads"]) == key),
-                None,
-            )
+            r = result_at(results, label, key)
             if r is None or "fps" not in r:
                 cells += ["error" if r else "-", "-"]
                 continue
@@ -243,10 +248,7 @@ def phase_table(results: list[dict], threads: list[int], n_envs: list[int]) -> s
     for label in dict.fromkeys(map(label_of, results)):
         cells = []
         for key in settings:
-            r = next(
-                (r for r in results if label_of(r) == label and (r["n_envs"], r["threads"]) == key),
-                {},
-            )
+            r = result_at(results, label, key) or {}
             timed = "collect_s" in r and "update_s" in r
             cells.append(f"{r['collect_s']:.3f} / {r['update_s']:.3f}" if timed else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
