@@ -128,6 +128,22 @@ def check_options(options: Any) -> None:
         )
 
 
+def action_rows(actions: Any, shape: tuple[int, ...], space: Any) -> np.ndarray:
+    """``actions`` as an array of ``shape`` (rows first), or a ValueError naming both shapes.
+
+    Only a row's own trailing dimensions may differ, and only by size-1 axes or by how a
+    row's values are nested (e.g. ``[N, 1]`` for ``Discrete`` actions of shape ``[N]``): an
+    array with another number of rows is refused, never reshaped, since a reshape would move
+    values from one row (or one action field) into another.
+    """
+    arr = np.asarray(actions)
+    if arr.shape != shape:
+        if arr.ndim == 0 or arr.shape[0] != shape[0] or arr.size != int(np.prod(shape)):
+            raise ValueError(f"actions must have shape {shape} for {space}, got shape {arr.shape}")
+        arr = arr.reshape(shape)
+    return arr
+
+
 def integer_actions(arr: np.ndarray, space: Any) -> np.ndarray:
     """``arr`` as int64, or a ValueError unless it holds integers for ``space``.
 
@@ -341,16 +357,7 @@ class Task:
     def check_actions(self, actions: Any) -> np.ndarray:
         """Return ``actions`` as an array of shape ``[N, *action_shape]`` or raise ValueError."""
         space = self.action_space
-        arr = np.asarray(actions)
-        shape = (self.num_envs, *space.shape)
-        if arr.shape != shape:
-            if arr.size == int(np.prod(shape)):
-                arr = arr.reshape(shape)
-            else:
-                raise ValueError(
-                    f"actions must have shape {shape} for {space}, got shape {arr.shape}"
-                )
-        arr = integer_actions(arr, space)
+        arr = integer_actions(action_rows(actions, (self.num_envs, *space.shape), space), space)
         if isinstance(space, spaces.Discrete):
             fast = arr.dtype == np.int64 and space.start == 0  # one unsigned compare
             if fast and not (arr.view(np.uint64) >= space.n).any():

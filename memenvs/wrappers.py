@@ -58,7 +58,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from gymnasium.vector.utils import batch_space
 
-from memenvs.core import check_int, check_memory, integer_actions
+from memenvs.core import action_rows, check_int, check_memory, integer_actions
 
 __all__ = ["ExternalMemory", "ExternalMemoryVector"]
 
@@ -123,15 +123,12 @@ class _Layout:
     # ---------------------------------------------------------------------------- actions
     def check_actions(self, actions: Any, n: int | None) -> np.ndarray:
         """``actions`` (one action if ``n`` is None, else ``n`` rows) as int64 ``[rows, A]``."""
-        arr = np.asarray(actions)
         width = self.env_dims + 2
-        want = (width,) if n is None else (n, width)
+        if n is None:  # one action: its width values in any nesting
+            arr = np.asarray(actions)
+            actions = arr.reshape(1, width) if arr.size == width else arr
         shape = (1 if n is None else n, width)
-        if arr.shape != want and arr.size != shape[0] * width:
-            raise ValueError(
-                f"actions must have shape {want} for {self.action_space}, got shape {arr.shape}"
-            )
-        arr = integer_actions(arr.reshape(shape), self.action_space)
+        arr = integer_actions(action_rows(actions, shape, self.action_space), self.action_space)
         bad = (arr < self._low) | (arr >= self._high)
         if bad.any():
             row = arr[bad.nonzero()[0][0]]

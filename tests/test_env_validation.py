@@ -120,6 +120,18 @@ def test_memory_budget_is_adjustable(monkeypatch):
         CountRecall(1, length=100_000)
 
 
+@pytest.mark.parametrize(
+    "env_id, knobs, named",
+    [
+        ("memenvs/TapeReversedAddition-v0", {"rows": 10**8}, "rows=100000000"),
+        ("memenvs/TapeDuplicatedInput-v0", {"duplication": 10**8}, "duplication=100000000"),
+    ],
+)
+def test_the_budget_error_names_the_knob_that_sized_the_tapes(env_id, knobs, named):
+    with pytest.raises(ValueError, match=rf"{named}.*over the budget"):
+        gym.make(env_id, **knobs)
+
+
 def test_curriculum_growth_is_checked_too():
     task = TapeDuplicatedInput(1)
     with pytest.raises(ValueError, match="max_length=100000000.*over the budget"):
@@ -157,6 +169,31 @@ def test_non_integer_actions_are_refused(env_id):
     venv.reset(seed=0)
     with pytest.raises(ValueError, match="actions must be integers"):
         venv.step(np.zeros((3, *shape), dtype="m8[s]"))
+
+
+def test_vector_actions_of_another_row_count_are_refused_not_reshaped():
+    """A (3, 2) array for 2 envs of 3-field actions used to be reshaped to (2, 3), moving
+    fields between rows; a flat (6,) one too. Only a row's own nesting may differ."""
+    venv = gym.make_vec("memenvs/TapeCopy-v0", num_envs=2)
+    venv.reset(seed=0)
+    for bad in ([[1, 0], [0, 1], [1, 0]], [1, 0, 1, 0, 1, 0], [[[1, 0, 1, 0, 1, 0]]]):
+        with pytest.raises(ValueError, match=r"actions must have shape \(2, 3\)"):
+            venv.step(np.asarray(bad))
+    venv.step(np.asarray([[1, 0, 1], [0, 1, 0]])[:, :, None])  # [N, 3, 1]: each row's own
+    discrete = gym.make_vec("memenvs/DelayedRecall-v0", num_envs=4)
+    discrete.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must have shape \(4,\)"):
+        discrete.step(np.zeros((2, 2), dtype=np.int64))
+    discrete.step(np.zeros((4, 1), dtype=np.int64))
+    memory = ExternalMemoryVector(gym.make_vec("memenvs/DelayedRecall-v0", num_envs=2), 2)
+    memory.reset(seed=0)
+    width = memory.single_action_space.shape[0]
+    with pytest.raises(ValueError, match=rf"actions must have shape \(2, {width}\)"):
+        memory.step(np.zeros(2 * width, dtype=np.int64))
+    memory.step(np.zeros((2, width), dtype=np.int64))
+    single = ExternalMemory(gym.make("memenvs/DelayedRecall-v0"), num_slots=2)
+    single.reset(seed=0)
+    single.step(np.zeros((1, width), dtype=np.int64))  # one action, batched
 
 
 def test_whole_float_and_unsigned_actions_still_work():

@@ -10,9 +10,10 @@ tape and target are laid out; everything else lives in :class:`TapeTask`:
   which starts on the first cell ``(x, y) = (0, 0)``.
 * Each step the agent picks ``(move, write, symbol)``. If ``write`` is 1 the symbol is
   checked against the next target symbol (the write head then advances); then the read head
-  moves. As in the old gym envs a wrong symbol ends the episode, and the episode is
-  truncated after ``rows * W + T + 4`` steps (reading every input cell once, then writing
-  the ``T`` target symbols, plus 4 spare steps).
+  moves. As in the old gym envs a wrong symbol ends the episode, and the time limit
+  is ``rows * W + T + 4`` steps (reading every input cell once, then writing the ``T``
+  target symbols, plus 4 spare steps): an episode still running after them is truncated on
+  the next step (the old gym rule ``time > time_limit``), whatever that step's action.
 * Writes count only while the read head is off the input (on a blank cell) unless
   ``interleaved=True``: a write made while the head is on an input cell is ignored. So the
   agent must read the input, carry it in memory, and write the target after it.
@@ -54,7 +55,7 @@ _TAIL = 1e-13
 
 
 def time_limit(rows: int, width: int, target_len: int) -> int:
-    """Steps after which a tape episode is truncated: read every cell, write, 4 spare."""
+    """A tape episode's time limit: read every cell, write, 4 spare (then truncated)."""
     return rows * width + target_len + 4
 
 
@@ -233,7 +234,12 @@ class TapeTask(Task):
         wcap = int(self.input_width(np.array([max_length]))[0])
         cells = self.rows * (wcap + max_length) + self.target_capacity(max_length)
         b = self.base
-        self.check_memory(b + 1, 3 * 8 * cells + 128, base=b, max_length=max_length)
+        knobs = {"base": b, "max_length": max_length, **self.size_knobs()}
+        self.check_memory(b + 1, 3 * 8 * cells + 128, **knobs)
+
+    def size_knobs(self) -> dict[str, int]:
+        """The knobs besides ``base`` and ``max_length`` that size the tapes, for errors."""
+        return {"rows": self.rows} if self.rows > 1 else {}
 
     def _grow(self, max_length: int) -> None:
         wcap = int(self.input_width(np.array([max_length]))[0])

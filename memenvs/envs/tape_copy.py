@@ -61,8 +61,9 @@ class TapeCopyEnv(MemoryEnv):
     reward (the old gym rewards, divided by the target length).
 
     ## Episode End
-    Terminates when all `L` symbols are written, or at the first wrong write. Truncated
-    after `2 L + 4` steps (the time limit: read `L` cells, write `L` symbols, 4 spare).
+    Terminates when all `L` symbols are written, or at the first wrong write. The time
+    limit is `2 L + 4` steps (read `L` cells, write `L` symbols, 4 spare): an episode still
+    running after them is truncated on the next step, as in the old gym envs.
     `info["success"]` is true when every symbol was written in time.
 
     ## Arguments

@@ -32,6 +32,9 @@ class TapeDuplicatedInput(TapeTask):
     def input_width(self, lengths: np.ndarray) -> np.ndarray:
         return self.duplication * lengths
 
+    def size_knobs(self) -> dict[str, int]:
+        return {"duplication": self.duplication}
+
     def make_input(self, symbols: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return np.repeat(symbols, self.duplication, axis=2)
 
@@ -74,9 +77,10 @@ class TapeDuplicatedInputEnv(MemoryEnv):
     reward (the old gym rewards, divided by the target length).
 
     ## Episode End
-    Terminates when all `L` symbols are written, or at the first wrong write. Truncated
-    after `d L + L + 4` steps for `d = duplication` (the time limit: read every cell, write
-    `L` symbols, 4 spare). `info["success"]` is true when every symbol was written in time.
+    Terminates when all `L` symbols are written, or at the first wrong write. The time
+    limit is `d L + L + 4` steps for `d = duplication` (read every cell, write `L` symbols,
+    4 spare): an episode still running after them is truncated on the next step.
+    `info["success"]` is true when every symbol was written in time.
 
     ## Arguments
     - `base` (int in [2, 10**8], default 5): number of symbols.

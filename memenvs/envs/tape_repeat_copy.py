@@ -70,8 +70,9 @@ class TapeRepeatCopyEnv(MemoryEnv):
     reward (the old gym rewards, divided by the target length).
 
     ## Episode End
-    Terminates when all `3 L` symbols are written, or at the first wrong write. Truncated
-    after `4 L + 4` steps (the time limit: read `L` cells, write `3 L` symbols, 4 spare).
+    Terminates when all `3 L` symbols are written, or at the first wrong write. The time
+    limit is `4 L + 4` steps (read `L` cells, write `3 L` symbols, 4 spare): an episode
+    still running after them is truncated on the next step, as in the old gym envs.
     `info["success"]` is true when every symbol was written in time.
 
     ## Arguments

@@ -126,9 +126,10 @@ class TapeReversedAdditionEnv(MemoryEnv):
     `-1/T` instead of its reward (the old gym rewards, divided by the target length).
 
     ## Episode End
-    Terminates when all `T` digits are written, or at the first wrong write. Truncated
-    after `rows L + T + 4` steps (read every digit, write the sum, 4 spare; the old gym
-    limit of `2 L + 4` made the 3-row task unsolvable). `info["success"]` is true when
+    Terminates when all `T` digits are written, or at the first wrong write. The time
+    limit is `rows L + T + 4` steps (read every digit, write the sum, 4 spare; the old gym
+    limit of `2 L + 4` made the 3-row task unsolvable): an episode still running after them
+    is truncated on the next step. `info["success"]` is true when
     every digit was written in time.
 
     ## Arguments
