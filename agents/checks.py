@@ -13,6 +13,8 @@ import numpy as np
 
 
 def _allowed(low: float, high: float | None) -> str:
+    if low == -math.inf and high is None:
+        return "(any finite value)"
     return f">= {low}" if high is None else f"in [{low}, {high}]"
 
 
@@ -43,6 +45,24 @@ def check_number(name: str, value: Any, low: float, high: float | None = None) -
     ):
         raise ValueError(f"{name} must be a number {_allowed(low, high)}, got {value!r}")
     return float(value)
+
+
+def check_positive_number(
+    name: str, value: Any, *, schedule: bool = False, allow_inf: bool = False
+) -> Any:
+    """Return ``value`` if it is a real number > 0 (finite unless ``allow_inf``), or, with
+    ``schedule``, a callable (an SB3 schedule of the progress remaining)."""
+    if schedule and callable(value):
+        return value
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not value > 0
+        or (math.isinf(value) and not allow_inf)
+    ):
+        what = " or a schedule" if schedule else ""
+        raise ValueError(f"{name} must be a number > 0{what}, got {value!r}")
+    return value
 
 
 def check_optional_positive(name: str, value: Any) -> Any:

@@ -39,9 +39,10 @@ class _LSTMSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, dh, dc):
-        grads = fused_step.grads_or_zeros((dy, dh, dc), ctx.shapes, ctx.saved_tensors[0])
+        saved = ctx.saved_tensors  # once: non-reentrant checkpointing unpacks each only once
+        grads = fused_step.grads_or_zeros((dy, dh, dc), ctx.shapes, saved[0])
         dx, dh0, dc0, d_w_ih, d_w_hh, d_bias = fused_step.load().lstm_sequence_backward(
-            *grads, *ctx.saved_tensors, ctx.needs_input_grad[0]
+            *grads, *saved, ctx.needs_input_grad[0]
         )
         return dx, None, dh0, dc0, d_w_ih, d_w_hh, d_bias
 
@@ -59,9 +60,10 @@ class _GRUSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, dh):
-        grads = fused_step.grads_or_zeros((dy, dh), ctx.shapes, ctx.saved_tensors[0])
+        saved = ctx.saved_tensors  # once, as above
+        grads = fused_step.grads_or_zeros((dy, dh), ctx.shapes, saved[0])
         dx, dh0, d_w_ih, d_w_hh, d_b_ih, d_b_hh = fused_step.load().gru_sequence_backward(
-            *grads, *ctx.saved_tensors, ctx.needs_input_grad[0]
+            *grads, *saved, ctx.needs_input_grad[0]
         )
         return dx, None, dh0, d_w_ih, d_w_hh, d_b_ih, d_b_hh
 

@@ -9,6 +9,7 @@ core (sampled memory reads) are stored, replayed and trained by the same clipped
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, ClassVar
 
@@ -26,7 +27,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
-from agents.checks import check_int, check_number
+from agents.checks import check_int, check_number, check_positive_number
 from agents.cores.state import index_rows
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
@@ -113,6 +114,17 @@ class MemoryPPO(OnPolicyAlgorithm):
         check_number("gamma", gamma, 0.0, 1.0)
         check_number("gae_lambda", gae_lambda, 0.0, 1.0)
         check_int("memory_image_interval", memory_image_interval, 0)
+        check_int("stats_window_size", stats_window_size, 1)
+        check_positive_number("learning_rate", learning_rate, schedule=True)
+        check_positive_number("clip_range", clip_range, schedule=True)
+        if clip_range_vf is not None:
+            check_positive_number("clip_range_vf", clip_range_vf, schedule=True)
+        check_positive_number("max_grad_norm", max_grad_norm, allow_inf=True)  # inf: no clip
+        if target_kl is not None:
+            check_positive_number("target_kl", target_kl)
+        check_number("vf_coef", vf_coef, 0.0)
+        for name, coef in (("ent_coef", ent_coef), ("internal_ent_coef", internal_ent_coef)):
+            check_number(name, coef, -math.inf)  # finite; negative discourages exploring
         if internal_gamma is not None:
             check_number("internal_gamma", internal_gamma, 0.0, 1.0)
         if internal_pg not in INTERNAL_PG:

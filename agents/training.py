@@ -69,7 +69,9 @@ def make_agent(
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
     if spec.is_memory_agent:
         policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
-        policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **(core_kwargs or {})}
+        # the spec's, then policy_kwargs' own, then the explicit ones (each overriding)
+        given = policy_kwargs.get("core_kwargs") or {}
+        policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **given, **(core_kwargs or {})}
         if not spec.policy_stem:  # a registered custom core runs under the generic policy
             policy_kwargs["core_class"] = spec.core_class
         return MemoryPPO(spec.policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)

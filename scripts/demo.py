@@ -81,6 +81,10 @@ def train_demo(steps: int, seed: int) -> None:
     for agent, core_kwargs in (("lstm", {"hidden_size": 32, "fused": False}), ("ppo", None)):
         t0 = time.perf_counter()
         env = make_vec_env(env_id, n_envs=16, seed=seed, env_kwargs=knobs)
+        # the settings of tests/test_learning.py's CI check: for MemoryPPO 4 epochs, each
+        # over a quarter of the rollout (with the defaults, 10 epochs of 128-step batches,
+        # the LSTM stopped at 0.81 here)
+        schedule = {"n_epochs": 4, "batch_size": None} if agent == "lstm" else {}
         model = make_agent(
             agent,
             env,
@@ -89,6 +93,7 @@ def train_demo(steps: int, seed: int) -> None:
             n_steps=32,
             learning_rate=1e-3,
             ent_coef=0.01,
+            **schedule,
         )
         model.learn(steps)
         result = evaluate_success(model, env_id, knobs, n_episodes=200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -125,22 +126,29 @@ def test_separate_critic_internal_decisions_are_stored_and_deterministic():
     assert (critic == critic[0]).all(), "the critic's reads are argmax"
 
 
-def test_checkpointed_replay_has_same_gradients():
+@pytest.mark.parametrize("agent", MEMORY_AGENTS)
+def test_checkpointed_replay_has_same_gradients(agent):
+    """Forward and backward, every core on its default path (the C++ LSTM and GRU
+    sequences' backward once read their saved tensors twice, which checkpointing refuses)."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
     grads = []
     for chunk in (0, 4):
         torch.manual_seed(0)
         model = MemoryPPO(
-            "MlpNTMPolicy",
+            get_agent(agent).policy,
             env,
             n_steps=16,
             seed=0,
-            policy_kwargs={"core_kwargs": SMALL_NTM, "bptt_checkpoint": chunk},
+            policy_kwargs={"core_kwargs": SMALL.get(agent, {}), "bptt_checkpoint": chunk},
         )
         collect(model)
         batch = next(model.rollout_buffer.sequences(2, torch.Generator().manual_seed(0)))
-        ev = model.policy.evaluate_sequences(
-            batch.observations, batch.actions, batch.state, batch.episode_starts
+        ev = model.policy.evaluate_sequences(  # sampled reads replayed, as in the update
+            batch.observations,
+            batch.actions,
+            batch.state,
+            batch.episode_starts,
+            batch.internal_actions,
         )
         (ev.log_prob.sum() + ev.values.sum()).backward()
         grads.append(
@@ -304,6 +312,49 @@ def test_bad_arguments_are_rejected_clearly():
         MemoryPPO("MemoryPolicy", env, policy_kwargs={"core_class": torch.nn.LSTM})
     with pytest.raises(ValueError, match="not a registered|Unknown|unknown"):
         MemoryPPO("NoSuchPolicy", env)
+
+
+@pytest.mark.parametrize(
+    "name, bad, allowed",
+    [
+        # each used to run: a negative max_grad_norm turned the update into gradient ascent,
+        # 0 froze it, and target_kl=-1 stopped every update before its first step
+        ("max_grad_norm", -1.0, "> 0"),
+        ("max_grad_norm", 0.0, "> 0"),
+        ("target_kl", -1.0, "> 0"),
+        ("clip_range", 0.0, "> 0 or a schedule"),
+        ("clip_range_vf", -1.0, "> 0 or a schedule"),
+        ("learning_rate", 0.0, "> 0 or a schedule"),
+        ("learning_rate", float("nan"), "> 0 or a schedule"),
+        ("vf_coef", -1.0, ">= 0.0"),
+        ("ent_coef", float("nan"), "any finite value"),
+        ("internal_ent_coef", float("inf"), "any finite value"),
+        ("stats_window_size", 0, ">= 1"),
+    ],
+)
+def test_bad_hyperparameters_are_rejected_clearly(name, bad, allowed):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=rf"{name} must be .*{re.escape(allowed)}"):
+        MemoryPPO("MlpLstmPolicy", env, **{name: bad})
+
+
+def test_boundary_hyperparameters_still_work():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    model = MemoryPPO(
+        "MlpLstmPolicy",
+        env,
+        n_steps=8,
+        batch_size=16,
+        max_grad_norm=float("inf"),  # no clipping
+        learning_rate=lambda progress: 1e-3 * progress,
+        clip_range=lambda progress: 0.2,
+        clip_range_vf=0.5,
+        target_kl=0.05,
+        vf_coef=0.0,
+        ent_coef=-0.01,
+        policy_kwargs={"core_kwargs": SMALL_RNN},
+    )
+    model.learn(16)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")

@@ -80,3 +80,19 @@ def test_load_agent_rejects_unknown_agent(tmp_path):
 def test_evaluate_success_rejects_zero_episodes():
     with pytest.raises(ValueError, match="n_episodes must be an integer >= 1"):
         evaluate_success(ZeroPolicy(), VARLEN, n_episodes=0)
+
+
+def test_make_agent_keeps_core_kwargs_given_in_policy_kwargs():
+    """policy_kwargs["core_kwargs"] used to be replaced by the spec's (a 128-unit LSTM)."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    model = make_agent("lstm", env, n_steps=8, policy_kwargs={"core_kwargs": {"hidden_size": 8}})
+    assert model.policy.core.hidden_size == 8
+    assert model.policy_kwargs["core_kwargs"]["hidden_size"] == 8
+    both = make_agent(  # the explicit argument wins over policy_kwargs'
+        "lstm",
+        env,
+        n_steps=8,
+        core_kwargs={"hidden_size": 4},
+        policy_kwargs={"core_kwargs": {"hidden_size": 8}},
+    )
+    assert both.policy.core.hidden_size == 4
