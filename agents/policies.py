@@ -36,7 +36,7 @@ from agents.checks import check_int
 from agents.cores import CoreExtras, LSTMCore, MemoryCore
 from agents.cores.base import Diagnostics
 from agents.cores.state import State, index_rows, tree_leaves
-from agents.registry import AgentSpec, memory_agents
+from agents.registry import AgentSpec, on_register
 
 PolicyState = tuple  # (actor_state, critic_state | None)
 
@@ -463,8 +463,15 @@ def _policy(
 
 
 POLICY_ALIASES: dict[str, type[MemoryActorCriticPolicy]] = {"MemoryPolicy": MemoryActorCriticPolicy}
-for _spec in memory_agents():
-    if _spec.policy_stem:
-        for _prefix, _extractor in (("Mlp", FlattenExtractor), ("MultiInput", CombinedExtractor)):
-            _name = f"{_prefix}{_spec.policy_stem}Policy"
-            POLICY_ALIASES[_name] = globals()[_name] = _policy(_name, _spec, _extractor)
+
+
+def _add_policy_aliases(spec: AgentSpec) -> None:
+    """``Mlp{stem}Policy`` and ``MultiInput{stem}Policy`` for a memory agent with a stem
+    (called by :func:`agents.registry.register_agent`, so a later registration gets them)."""
+    if spec.is_memory_agent and spec.policy_stem:
+        for prefix, extractor in (("Mlp", FlattenExtractor), ("MultiInput", CombinedExtractor)):
+            name = f"{prefix}{spec.policy_stem}Policy"
+            POLICY_ALIASES[name] = globals()[name] = _policy(name, spec, extractor)
+
+
+on_register(_add_policy_aliases)

@@ -6,14 +6,15 @@ make_agent`, the CLI's ``--agent`` choices, the benchmark, the README's table) r
 
     register_agent("stack", StackCore, summary="soft stack", core_kwargs={"depth": 32})
 
-A memory agent named ``stem`` also gets SB3-style policy aliases ``Mlp{stem}Policy`` and
-``MultiInput{stem}Policy`` (built in :mod:`agents.policies` for the built-in agents).
+A memory agent with a ``policy_stem`` also gets SB3-style policy aliases ``Mlp{stem}Policy``
+and ``MultiInput{stem}Policy`` (:mod:`agents.policies` builds them for every agent, whenever
+it is registered, through :func:`on_register`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -23,6 +24,7 @@ from agents.cores import EpisodicMemoryCore, GRUCore, LSTMCore, MemoryCore, NTMC
 MEMORY_PPO, SB3_PPO, RECURRENT_PPO = "memory-ppo", "ppo", "recurrent-ppo"
 ALGORITHMS = (MEMORY_PPO, SB3_PPO, RECURRENT_PPO)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_STEM = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ class AgentSpec:
 
 _AGENTS: dict[str, AgentSpec] = {}
 AGENTS: Mapping[str, AgentSpec] = MappingProxyType(_AGENTS)
+_LISTENERS: list[Callable[[AgentSpec], None]] = []
+
+
+def on_register(listener: Callable[[AgentSpec], None]) -> None:
+    """Call ``listener(spec)`` for every agent registered so far and from now on."""
+    for spec in list(_AGENTS.values()):
+        listener(spec)
+    _LISTENERS.append(listener)
 
 
 def register_agent(
@@ -82,6 +92,14 @@ def register_agent(
         isinstance(core_class, type) and issubclass(core_class, MemoryCore)
     ):
         raise ValueError(f"core_class must be a MemoryCore subclass, got {core_class!r}")
+    if policy_stem is not None:  # it names policy classes: Mlp{stem}Policy, ...
+        if algorithm != MEMORY_PPO:
+            raise ValueError("policy_stem names memory-ppo policies; SB3 agents take none")
+        if not isinstance(policy_stem, str) or not _STEM.match(policy_stem):
+            raise ValueError(f"policy_stem must match {_STEM.pattern}, got {policy_stem!r}")
+        taken = [s.name for s in _AGENTS.values() if s.policy_stem == policy_stem]
+        if taken:
+            raise ValueError(f"policy_stem {policy_stem!r} is already used by agent {taken[0]!r}")
     spec = AgentSpec(
         name,
         algorithm,
@@ -91,6 +109,8 @@ def register_agent(
         MappingProxyType(dict(algo_kwargs or {})),
         policy_stem,
     )
+    for listener in _LISTENERS:  # before it is listed, so a refusal leaves no trace
+        listener(spec)
     _AGENTS[name] = spec
     return spec
 

@@ -1,4 +1,5 @@
-"""Smoke tests of the command line (`python -m memenvs`), the demo and the env benchmark."""
+"""Smoke tests of the command line (`python -m memenvs`), the demo and the env benchmark, and
+bad input to memenvs-train / -evaluate / -enjoy (an error naming the flag, never a traceback)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from agents.cli import enjoy as enjoy_cli
+from agents.cli import evaluate as evaluate_cli
+from agents.cli import train as train_cli
+from agents.runs import RunConfig, write_config
 from memenvs.__main__ import CLIError, parse_action, parse_kw
 from memenvs.evaluate import evaluate
 from memenvs.registry import TASKS, all_ids
@@ -145,6 +150,81 @@ def test_evaluate_counts_exact_episodes():
     assert res["success_rate"] == 1.0 and res["mean_return"] == 1.0
     rnd = evaluate(DR, "random", episodes=400, seed=0, num_symbols=2)
     assert 0.35 < rnd["success_rate"] < 0.65
+
+
+# ---------------------------------------------- memenvs-train / -evaluate / -enjoy
+def refused(main, argv: list[str], capsys) -> str:
+    """Run a CLI's ``main`` that must refuse ``argv``; its one-line error (exit 2)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def ntm_run(tmp_path_factory) -> str:
+    """A tiny trained NTM run folder (its memory weightings give enjoy heatmaps to save)."""
+    log_dir = tmp_path_factory.mktemp("runs")
+    argv = [
+        *("--agent", "ntm", "--env", DR, "--env-kwargs", '{"delay": 1}', "--steps", "16"),
+        *("--n-envs", "2", "--n-steps", "8", "--eval-episodes", "2", "--name", "tiny"),
+        *("--core-kwargs", '{"memory_slots": 4, "memory_width": 4, "controller_size": 8}'),
+        *("--log-dir", str(log_dir), "--no-progress-bar"),
+    ]
+    assert train_cli.main(argv) == 0
+    return str(log_dir / "tiny")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "memenvs/Nope-v0"], "--env memenvs/Nope-v0: Environment `Nope` doesn't exist"),
+        (["--env", "nosuchmod:X-v0"], "--env nosuchmod:X-v0: No module named 'nosuchmod'"),
+        (["--env-kwargs", '{"bogus": 1}'], "--env-kwargs: DelayedRecall.__init__() got an unex"),
+        (["--env", DR, "--env-kwargs", '{"delay": -1}'], "--env-kwargs: delay must be"),
+    ],
+)
+def test_train_names_the_bad_env_flag(tmp_path, capsys, argv, message):
+    line = refused(train_cli.main, [*argv, "--log-dir", str(tmp_path), "--steps", "16"], capsys)
+    assert line.startswith(f"memenvs-train: error: {message}"), line
+    assert not list(tmp_path.iterdir())  # no run folder for a rejected run
+
+
+def test_train_names_a_log_dir_that_is_a_file(tmp_path, capsys):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    argv = ["--agent", "ppo", "--env", DR, "--steps", "16", "--log-dir", str(not_a_dir)]
+    line = refused(train_cli.main, argv, capsys)
+    assert line.startswith(f"memenvs-train: error: --log-dir {not_a_dir}: "), line
+    assert "Not a directory" in line
+
+
+def test_train_refuses_a_log_dir_with_resume(tmp_path, capsys):
+    write_config(tmp_path, RunConfig(DR, "lstm", 0, 64, 2))  # resume reads this first
+    argv = ["--resume", str(tmp_path), "--log-dir", str(tmp_path / "other")]
+    line = refused(train_cli.main, argv, capsys)
+    assert "--log-dir cannot be given with --resume" in line, line
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("main", [evaluate_cli.main, enjoy_cli.main], ids=["evaluate", "enjoy"])
+@pytest.mark.parametrize(
+    ("knobs", "cause"), [('{"bogus": 1}', "bogus"), ('{"delay": -1}', "delay must be")]
+)
+def test_evaluate_and_enjoy_name_bad_env_kwargs(ntm_run, capsys, main, knobs, cause):
+    line = refused(main, [ntm_run, "--env-kwargs", knobs], capsys)
+    assert re.match(r"memenvs-(evaluate|enjoy): error: --env-kwargs: ", line), line
+    assert cause in line
+
+
+def test_enjoy_names_a_png_it_cannot_write(ntm_run, tmp_path, capsys):
+    png = tmp_path / "no" / "such" / "dir" / "heat.png"
+    line = refused(enjoy_cli.main, [ntm_run, "--png", str(png)], capsys)
+    assert line.startswith(f"memenvs-enjoy: error: --png {png}: "), line
+    assert enjoy_cli.main([ntm_run, "--png", str(tmp_path / "heat.png")]) == 0
+    assert list(tmp_path.glob("heat_*.png"))
 
 
 # --------------------------------------------------------------------------- scripts

@@ -73,3 +73,50 @@ def test_named_policy_refuses_a_foreign_core():
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
     with pytest.raises(ValueError, match="MlpLstmPolicy runs LSTMCore"):
         MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs={"core_class": GRUCore})
+
+
+@pytest.fixture()
+def unregister():
+    """Names of agents a test registers; they and their policy aliases are removed after."""
+    from agents import policies
+
+    names: list[str] = []
+    yield names
+    for name in names:
+        spec = registry._AGENTS.pop(name, None)
+        if spec and spec.policy_stem:
+            for alias in (f"Mlp{spec.policy_stem}Policy", f"MultiInput{spec.policy_stem}Policy"):
+                policies.POLICY_ALIASES.pop(alias, None)
+                vars(policies).pop(alias, None)
+
+
+def test_a_later_registration_gets_its_named_policy(unregister):
+    from agents.cores import GRUCore
+    from agents.policies import POLICY_ALIASES
+
+    unregister.append("gru-wide")
+    registry.register_agent(
+        "gru-wide", GRUCore, summary="x", core_kwargs={"hidden_size": 8}, policy_stem="GruWide"
+    )
+    assert {"MlpGruWidePolicy", "MultiInputGruWidePolicy"} <= set(POLICY_ALIASES)
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    model = make_agent("gru-wide", env, n_steps=8)
+    assert type(model.policy).__name__ == "MlpGruWidePolicy"
+    assert isinstance(model.policy.core, GRUCore) and model.policy.core.output_size == 8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"policy_stem": "Lstm"}, "policy_stem 'Lstm' is already used by agent 'lstm'"),
+        ({"policy_stem": "Bad Name"}, "policy_stem must match"),
+        ({"policy_stem": "P", "core_class": None, "algorithm": "ppo"}, "SB3 agents take none"),
+    ],
+)
+def test_registry_refuses_a_policy_stem_it_cannot_name(unregister, kwargs, message):
+    from agents.cores import GRUCore
+
+    unregister.append("stem-test")
+    with pytest.raises(ValueError, match=message):
+        registry.register_agent("stem-test", **{"core_class": GRUCore, "summary": "x", **kwargs})
+    assert "stem-test" not in registry.AGENTS

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import gymnasium as gym
 
 from agents.runs import MODELS
 
@@ -35,6 +39,30 @@ def positive_int(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
+
+
+@contextmanager
+def flag_errors(
+    parser: argparse.ArgumentParser, flag: str, *errors: type[Exception]
+) -> Iterator[None]:
+    """Report ``errors`` raised inside as ``prog: error: FLAG: cause`` (exit 2)."""
+    try:
+        yield
+    except errors as err:
+        parser.error(f"{flag}: {err}")
+
+
+@contextmanager
+def env_errors(
+    parser: argparse.ArgumentParser, env_id: str, env_flag: str = "--env"
+) -> Iterator[None]:
+    """Wrap building an env: an id Gymnasium does not know or a module that does not import
+    is an error of ``env_flag``; knobs the env refuses are errors of ``--env-kwargs``."""
+    with (
+        flag_errors(parser, f"{env_flag} {env_id}", ImportError, gym.error.Error),
+        flag_errors(parser, "--env-kwargs", TypeError, ValueError),
+    ):
+        yield
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.cli.common import add_run_arguments
+from agents.cli.common import add_run_arguments, env_errors, flag_errors
 from agents.ppo import MemoryPPO
 from agents.training import load_run
 
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     env_kwargs = {**config.env_kwargs, **args.env_kwargs}
-    env = gym.make(config.env, **env_kwargs)
+    with env_errors(parser, config.env, "the run's env"):
+        env = gym.make(config.env, **env_kwargs)
     if "ansi" in env.metadata.get("render_modes", []):
         env = gym.make(config.env, render_mode="ansi", **env_kwargs)
     total, info, steps, trace = play_episode(model, env, args.seed, not args.stochastic)
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         w = torch.stack(per_step)[:, 0, 0].numpy()  # [T, N], first head
         print(f"\n{name} (head 0):\n{heatmap_text(w)}")
         if args.png:
-            print(f"saved {save_png(w, name, args.png)}")
+            with flag_errors(parser, f"--png {args.png}", OSError):
+                print(f"saved {save_png(w, name, args.png)}")
     if not trace:
         print("\n(this agent records no memory weightings)")
     return 0

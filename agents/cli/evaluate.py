@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from agents.cli.common import add_run_arguments, positive_int
+import gymnasium as gym
+
+from agents.cli.common import add_run_arguments, env_errors, positive_int
 from agents.training import evaluate_success, load_run
 
 
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     env_kwargs = {**config.env_kwargs, **args.env_kwargs}
+    with env_errors(parser, config.env, "the run's env"):  # bad knobs before any episode
+        gym.make(config.env, **env_kwargs).close()
     result = evaluate_success(
         model,
         config.env,

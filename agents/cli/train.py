@@ -21,7 +21,7 @@ import torch
 from stable_baselines3.common.logger import configure
 
 from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
-from agents.cli.common import json_dict, nonnegative_int, positive_int
+from agents.cli.common import env_errors, flag_errors, json_dict, nonnegative_int, positive_int
 from agents.registry import AGENTS, get_agent
 from agents.runs import (
     FINAL,
@@ -80,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
     add("--seed", type=nonnegative_int, default=0, help="seed of the agent and training envs")
     add("--device", default="cpu", help="torch device: cpu or cuda")
-    add("--log-dir", "--logdir", dest="log_dir", default="runs", help="where run folders go")
+    add(
+        "--log-dir",
+        "--logdir",
+        dest="log_dir",
+        default="runs",
+        help="where run folders go (not with --resume)",
+    )
     add("--name", default="", help="run folder name (default: env__knobs__agent__seed__time)")
     add("--eval-episodes", type=positive_int, default=200, help="episodes per evaluation")
     add(
@@ -146,6 +152,8 @@ def resumed_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         flags = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise ValueError(f"{flags} cannot be given with --resume: the run's config.json fixes it")
     config = read_config(args.resume)
+    if args.log_dir != parser.get_default("log_dir"):  # the run folder is where it is
+        raise ValueError(f"--log-dir cannot be given with --resume: the run stays in {args.resume}")
     if args.steps:
         config.steps = args.steps
     return config
@@ -155,9 +163,10 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
     """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
     config = resumed_config(args, parser) if args.resume else new_config(args)
     torch.set_num_threads(args.threads)
-    env = make_vec_env(
-        config.env, n_envs=config.n_envs, seed=config.seed, env_kwargs=config.env_kwargs
-    )
+    with env_errors(parser, config.env, "the run's env" if args.resume else "--env"):
+        env = make_vec_env(
+            config.env, n_envs=config.n_envs, seed=config.seed, env_kwargs=config.env_kwargs
+        )
     if args.resume:
         run_dir = Path(args.resume)
         checkpoint = run_dir / LATEST
@@ -179,7 +188,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
             )
         except TypeError as err:  # an unknown keyword in --core-kwargs or --algo-kwargs
             raise ValueError(f"--core-kwargs / --algo-kwargs: {err}") from None
-        run_dir = new_run_dir(args.log_dir, config.name)
+        with flag_errors(parser, f"--log-dir {args.log_dir}", OSError):
+            run_dir = new_run_dir(args.log_dir, config.name)
         write_config(run_dir, stamp_config(config))
         callbacks = [LogHParams(hparams(config))]
     resumed_from = model.num_timesteps
