@@ -373,14 +373,34 @@ class Task:
             )
         return arr
 
+    #: ``rgb_array`` strips: the cell size in pixels, and the widest image.
+    RENDER_CELL = 24
+    RENDER_WIDTH = 4096
+
     def render_rgb(self, row: int) -> np.ndarray:
-        """The observation of ``row`` as a strip of cells (white = 1), uint8 ``[H, W, 3]``."""
-        obs = np.asarray(self.observe()[row], dtype=np.float64).reshape(-1)
-        span = max(float(self.observation_space.high.max() - self.observation_space.low.min()), 1.0)
-        values = np.clip((obs - self.observation_space.low.min()) / span, 0.0, 1.0)
-        cell = np.repeat(np.repeat(values[None, :], 24, axis=0), 24, axis=1)
-        img = np.stack([cell * 255] * 3, axis=-1).astype(np.uint8)
-        img[:, ::24] = (64, 64, 200)  # cell borders
+        """The observation of ``row`` as a strip of cells (white = 1), uint8 ``[24, W, 3]``.
+
+        ``E`` entries get 24-pixel cells with a blue border while ``24 E <= 4096``; wider
+        observations get narrower cells (borders down to 4 pixels), 4096 // E pixels each;
+        past 4096 entries one pixel column shows the largest value of each group of
+        ``ceil(E / 4096)`` entries (so a lone one-hot stays visible). So the image is at
+        most 4096 pixels wide, and drawing it costs O(4096) memory besides ``observe()``.
+        """
+        obs = self.observe()[row].reshape(-1)
+        space = self.observation_space
+        low = float(space.low.min())
+        span = max(float(space.high.max() - space.low.min()), 1.0)
+        size, width = obs.size, self.RENDER_WIDTH
+        if size > width:  # max before scaling: the scaling is monotone
+            group = -(-size // width)
+            obs = np.maximum.reduceat(obs, np.arange(0, size, group))
+        values = np.clip((obs.astype(np.float64) - low) / span, 0.0, 1.0)
+        cell = min(self.RENDER_CELL, max(width // values.size, 1))
+        pixels = np.repeat((values * 255).astype(np.uint8), cell)
+        img = np.empty((self.RENDER_CELL, pixels.size, 3), dtype=np.uint8)
+        img[...] = pixels[None, :, None]
+        if cell >= 4:
+            img[:, ::cell] = (64, 64, 200)  # cell borders
         return img
 
 

@@ -129,3 +129,35 @@ def test_layout_pairs_and_ended_rows():
 def test_bad_knobs():
     with pytest.raises(ValueError, match=r"num_pairs must be in \[2, 100000000\], got 1"):
         ConcentrationEnv(num_pairs=1)
+
+
+# (random, guesser) from the former O(P**2) step-by-step dynamic programme
+FORMER_RETURNS = {
+    2: (0.504119873046875, 0.7530864197530864),
+    3: (0.34221393369483866, 0.530838035665295),
+    4: (0.2567245368779183, 0.3728319115136732),
+    8: (0.12700201015729562, 0.14625386411067137),
+    17: (0.059277533588382524, 0.06270830887809085),
+    64: (0.015657212280019546, 0.015876101986759154),
+    65: (0.015415844670036009, 0.015627942335941968),
+    200: (0.00500330059736783, 0.005025221636494271),
+    1000: (0.001000132046690469, 0.0010010017545567654),  # took 9 s, now milliseconds
+}
+
+
+@pytest.mark.parametrize("p", sorted(FORMER_RETURNS))
+def test_returns_match_the_former_step_by_step_programme(p):
+    np.testing.assert_allclose(concentration_returns(p), FORMER_RETURNS[p], rtol=0, atol=1e-14)
+    task = Concentration(1, num_pairs=p)
+    assert (task.random_return, task.memoryless_return) == concentration_returns(p)
+
+
+@pytest.mark.parametrize("p", [3000, 30_000, 10**8])
+def test_returns_at_large_boards_are_quick(p):
+    """The former programme took hours at 30,000 pairs; now each needs O(log P) products."""
+    random_return, guesser = concentration_returns(p)
+    # each policy finds about one pair by chance: P * return is 1 + O(1/P), up to the
+    # rounding of the O(1/P) transition probabilities over 4P steps (about P * 1e-16)
+    slack = p * 1e-15
+    assert 1.0 - slack < p * random_return < 1.0 + 1.0 / p + slack
+    assert 1.0 - slack < p * guesser < 1.0 + 2.0 / p + slack

@@ -13,12 +13,15 @@ import json
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import memenvs  # noqa: F401
+from memenvs import core
 from memenvs.registry import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,3 +79,65 @@ def test_max_knobs_mode_writes_the_table_and_json(tmp_path):
     assert data["knob_cap"] == 1000 and data["date"] and data["cpu"]
     assert [(r["rows"], r["verdict"]) for r in data["results"]] == [(0, "ok"), (4, "ok")]
     assert all(r["seconds"] < SECONDS and r["rss_mib"] > 0 for r in data["results"])
+
+
+# -------------------------------------------------- the budget estimates count reset temporaries
+BUDGETED = {
+    "Copy": ("Copy", "max_length", {}),
+    "PrioritySort": ("PrioritySort", "max_length", {}),
+    "RepeatCopy": ("RepeatCopy", "max_length", {}),
+    "RepeatPrevious": ("RepeatPrevious", "length", {}),
+    "RepeatPrevious-int64": ("RepeatPrevious", "length", {"num_symbols": 2**15}),
+}
+
+
+def task_class(name: str):
+    return next(e for e in TASKS if e.name == name).env_class().task_cls
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("name, knob, extra", BUDGETED.values(), ids=BUDGETED.keys())
+def test_largest_accepted_size_resets_within_the_budget(name, knob, extra, rows, monkeypatch):
+    """At a 16 MiB budget, the largest accepted size's make + reset + step peaks near it.
+
+    numpy reports its buffers to tracemalloc, so the peak counts the reset's temporaries
+    (before they were counted PrioritySort peaked at 2.6x the budget, RepeatCopy at 4x).
+    """
+    budget = 2**24
+    monkeypatch.setattr(core, "MEMORY_BUDGET", budget)
+    cls = task_class(name)
+    lo, hi = 5, budget  # the largest accepted size, by bisection on the refusal
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            cls(rows, **{knob: mid}, **extra)
+            lo = mid
+        except ValueError:
+            hi = mid - 1
+    tracemalloc.start()
+    try:
+        task = cls(rows, **{knob: lo}, **extra)
+        task.streams = core.row_keys(0, rows, None, np.random.default_rng(0))
+        task.start(np.arange(rows))
+        task.step(task.oracle())
+        task.observe()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert budget / 2 < peak < 1.05 * budget, f"{knob}={lo}: peak {peak / budget:.2f} x budget"
+
+
+@pytest.mark.parametrize(
+    "env_id, knob",
+    [
+        ("memenvs/Copy-v0", "max_length"),
+        ("memenvs/PrioritySort-v0", "max_length"),
+        ("memenvs/RepeatCopy-v0", "max_length"),
+        ("memenvs/RepeatPrevious-v0", "length"),
+    ],
+)
+def test_largest_knob_over_the_budget_is_refused(env_id, knob):
+    """Accepted before; PrioritySort, RepeatCopy and RepeatPrevious then peaked at 5.0, 3.1
+    and 2.7 GB on their first reset, and Copy needed twice its estimate."""
+    with pytest.raises(ValueError, match=rf"{knob}=100000000 .*MEMORY_BUDGET"):
+        gym.make(env_id, **{knob: 10**8})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from fractions import Fraction
 
 import numpy as np
@@ -137,6 +138,18 @@ def test_memoryless_return_defaults_and_huge_grids():
     assert task.random_return == pytest.approx(1 / 9)
     # past the enumeration limit: the bound 1 / (min L * min R + 1) (>= every episode's)
     assert memoryless_repeat_copy(8, (2, 3000), (3, 1000)) == pytest.approx(1 / 7)
+
+
+def test_huge_repeat_range_builds_no_grid():
+    """The bound is taken before any arange of the ranges (800 MB at max_repeats=10**8)."""
+    tracemalloc.start()
+    try:
+        task = RepeatCopy(1, max_length=5, max_repeats=10**8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    assert task.memoryless_return == 0.5  # the bound max(1 / (1 * 1 + 1), 1 / K)
 
 
 def test_constant_end_marker_policy_scores_the_memoryless_return():

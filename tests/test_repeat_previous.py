@@ -61,6 +61,24 @@ def test_all_correct_is_success_and_return_one():
     assert total == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("knobs", [{}, {"k": 3, "length": 10}, {"k": 7, "length": 1000}])
+def test_oracle_return_is_one_in_float64(knobs):
+    """Rewards are float64 ``1 / (length - k)``: a float32 one summed to 1.0000000521540642."""
+    env = gym.make("memenvs/RepeatPrevious-v0", **knobs)
+    env.reset(seed=0)
+    scale, total, terminated = 1.0 / (env.unwrapped.task.length - env.unwrapped.task.k), 0.0, False
+    while not terminated:
+        _, reward, terminated, _, _ = env.step(env.unwrapped.oracle_action())
+        assert reward in (0.0, scale)
+        total += reward
+    assert total == pytest.approx(1.0, rel=0, abs=1e-12)
+    task = RepeatPrevious(2, k=1, length=4)
+    task.rng = np.random.default_rng(0)
+    task.reset_rows(np.arange(2))
+    reward, *_ = task.step(task.oracle())
+    assert reward.dtype == np.float64
+
+
 def test_observations_show_the_hidden_sequence_and_flag():
     env = RepeatPreviousEnv(k=4, num_symbols=4, length=12)
     obs, _ = env.reset(seed=1)

@@ -190,6 +190,30 @@ def test_documented_active_random_returns():
     assert TMazeEnv(length=512, active=True).task.random_return == pytest.approx(-0.75, abs=1e-3)
 
 
+# from the former dynamic programme, run at every length (O(L**2): 2.6 s at L = 20000)
+FORMER_ACTIVE_RETURNS = {
+    2: -0.6123046874999999,
+    5: -0.7309203843275707,
+    16: -0.7499667781882319,
+    200: -0.7500000000000019,
+    201: -0.7499999999999931,
+    512: -0.7500000000000124,
+    20000: -0.749999999999868,
+}
+
+
+@pytest.mark.parametrize("length", sorted(FORMER_ACTIVE_RETURNS))
+def test_active_random_return_matches_the_former_programme(length):
+    """Up to the former programme's own rounding (about L * 1e-17)."""
+    expected = FORMER_ACTIVE_RETURNS[length]
+    assert active_random_return(length) == pytest.approx(expected, rel=0, abs=1e-12)
+
+
+def test_active_random_return_is_quick_at_the_largest_length():
+    """Beyond 200 cells the junction is out of reach but for a chance below 1e-40."""
+    assert TMaze(1, length=10**8, active=True).random_return == -0.75
+
+
 @pytest.mark.parametrize("active", [False, True])
 def test_stepping_finished_rows_is_safe_and_rows_are_independent(active):
     task = TMaze(3, length=2, active=active)

@@ -9,6 +9,55 @@ from gymnasium import spaces
 
 from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
 
+#: The returns' chains first track up to this many pairs found ...
+_BAND = 64
+#: ... and double that while more are found with a probability above this.
+_TAIL = 1e-18
+
+
+def _power_apply(matrix: np.ndarray, steps: int, vec: np.ndarray) -> np.ndarray:
+    """``matrix ** steps @ vec`` by repeated squaring (O(log steps) products)."""
+    while steps:
+        if steps & 1:
+            vec = matrix @ vec
+        steps >>= 1
+        if steps:
+            matrix = matrix @ matrix
+    return vec
+
+
+def _expected_found(num_pairs: int, band: int, guesser: bool) -> tuple[float, float]:
+    """``(E[pairs found], P(more than band found))`` of one policy (see below)."""
+    p, n = num_pairs, 2 * num_pairs
+    j = np.arange(min(band, p) + 1)  # pairs found so far (m = p - j left); row band + 1: more
+    m = (p - j).astype(np.float64)
+    size = len(j) + 1
+    if guesser:  # one state per j; a turn finds a pair with probability 1 / (2m - 1)
+        a = np.zeros((size, size))
+        hit = np.where(m > 0, 1.0 / np.maximum(2 * m - 1, 1), 0.0)
+        a[j, j] = 1.0 - hit
+        a[j + 1, j] = hit
+        a[-1, -1] = 1.0
+        steps = 2 * p  # turns of two valid flips
+    else:  # states (j, phase) at 2 j + phase: phase 1 = a card is face up
+        a = np.zeros((2 * size, 2 * size))
+        # 2j of the n cards are matched (n - 2m, written so to keep tiny entries exact)
+        live, down, gone = m > 0, 2 * m, 2.0 * j
+        s0, s1 = 2 * j, 2 * j + 1
+        a[s1, s0] = np.where(live, down / n, 0.0)  # a valid first flip
+        a[s0, s0] = np.where(live, gone / n, 1.0)  # a matched card
+        a[s0 + 2, s1] = np.where(live, 1.0 / n, 0.0)  # the partner
+        a[s0, s1] = np.where(live, (down - 2) / n, 0.0)  # another face-down card
+        a[s1, s1] = np.where(live, (gone + 1) / n, 1.0)  # a matched card or the one face up
+        a[-2, -2] = a[-1, -1] = 1.0
+        steps = 4 * p
+    vec = np.zeros(len(a))
+    vec[0] = 1.0
+    dist = _power_apply(a, steps, vec)
+    if not guesser:
+        dist = dist[0::2] + dist[1::2]
+    return float(j @ dist[:-1]), float(dist[-1])
+
 
 @functools.lru_cache(maxsize=256)
 def concentration_returns(num_pairs: int) -> tuple[float, float]:
@@ -17,43 +66,21 @@ def concentration_returns(num_pairs: int) -> tuple[float, float]:
     ``random`` flips uniformly among all ``2P`` cards (a matched card or the card already
     face up wastes the step); ``guesser`` flips uniformly among the face-down cards, so
     each turn finds a pair with probability ``1 / (2m - 1)`` (``m`` pairs left).
-    Both by dynamic programming over (pairs left, a card face up?) for the ``4P`` steps.
+    Both are Markov chains over (pairs found, a card face up?), run for the ``4P`` steps
+    by repeated squaring of the transition matrix (O(log P) products). They track only
+    the first ``_BAND`` pairs found (policies without memory rarely find more than a few),
+    doubling that until more are found with probability below ``_TAIL``, so the cost
+    hardly grows with ``P``.
     """
-    p = num_pairs
-    n = 2 * p
-    limit = 4 * p
-    # random: dist[m, phase]
-    dist = np.zeros((p + 1, 2))
-    dist[p, 0] = 1.0
-    matches = 0.0
-    for _ in range(limit):
-        new = np.zeros_like(dist)
-        for m in range(1, p + 1):
-            down = 2 * m  # unmatched cards (all face down in phase 0)
-            # phase 0: a valid first flip with probability 2m / n
-            new[m, 1] += dist[m, 0] * down / n
-            new[m, 0] += dist[m, 0] * (1 - down / n)
-            # phase 1: one of the other 2m - 1 unmatched cards; the partner is one of them
-            hit = dist[m, 1] / n
-            new[m - 1, 0] += hit
-            matches += hit
-            new[m, 0] += dist[m, 1] * (down - 2) / n
-            new[m, 1] += dist[m, 1] * (1 - (down - 1) / n)
-        new[0] += dist[0]
-        dist = new
-    guess = np.zeros(p + 1)
-    guess[p] = 1.0
-    found = 0.0
-    for _ in range(limit // 2):  # turns of two valid flips
-        new = np.zeros_like(guess)
-        m = np.arange(1, p + 1)
-        hit = guess[1:] / (2 * m - 1)
-        found += hit.sum()
-        new[:-1] += hit
-        new[1:] += guess[1:] - hit
-        new[0] += guess[0]
-        guess = new
-    return matches / p, found / p
+    out = []
+    for guesser in (False, True):
+        band = _BAND
+        found, tail = _expected_found(num_pairs, band, guesser)
+        while tail > _TAIL and band < num_pairs:
+            band *= 2
+            found, tail = _expected_found(num_pairs, band, guesser)
+        out.append(found / num_pairs)
+    return out[0], out[1]
 
 
 class Concentration(Task):
@@ -206,7 +233,7 @@ class ConcentrationEnv(MemoryEnv):
 
     ## Random-policy Return
     0.257 with the defaults (a uniformly random card each step, wasting some steps on
-    matched and face-up cards); computed exactly by dynamic programming over (pairs left,
+    matched and face-up cards); computed exactly from the Markov chain over (pairs found,
     a card face up?). Memoryless return: 0.373 with the defaults, the exact return of
     flipping uniformly among the face-down cards, which finds a pair in a turn with
     probability `1/(2m - 1)` (`m` pairs left). That is an estimate, not a bound: a policy

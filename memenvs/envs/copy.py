@@ -42,7 +42,9 @@ class Copy(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
         k, m = self.num_symbols, self.length_range[1]
-        self.check_memory(k + 2, 8 * (3 * m + 16), num_symbols=k, max_length=m)
+        # per symbol slot: the int64 track (3 slots), and a reset's float64 draws, their
+        # scaled copy and the int64 symbols (temporaries)
+        self.check_memory(k + 2, 8 * (6 * m + 16), num_symbols=k, max_length=m)
         # [symbol one-hot (K), delimiter flag, output-phase flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)

@@ -28,11 +28,11 @@ def memoryless_repeat_copy(
     expectation, the end marker ``1 / (L R + 1)``. The result is the larger expectation
     over the uniform ``(L, R)`` grid (or an upper bound on it for huge grids).
     """
-    k = num_symbols
-    lengths = np.arange(length_range[0], length_range[1] + 1, dtype=np.float64)
-    repeats = np.arange(repeats_range[0], repeats_range[1] + 1, dtype=np.float64)
-    if lengths.size * repeats.size > _EXACT_LIMIT:
-        return max(1.0 / (lengths[0] * repeats[0] + 1.0), 1.0 / k)
+    k, (lo, hi), (rlo, rhi) = num_symbols, length_range, repeats_range
+    if (hi - lo + 1) * (rhi - rlo + 1) > _EXACT_LIMIT:  # checked before building the grid
+        return max(1.0 / (float(lo) * float(rlo) + 1.0), 1.0 / k)
+    lengths = np.arange(lo, hi + 1, dtype=np.float64)
+    repeats = np.arange(rlo, rhi + 1, dtype=np.float64)
     inv = 1.0 / (np.outer(lengths, repeats) + 1.0)  # 1 / (L R + 1)
     end_marker = float(inv.mean())
     symbol = float((1.0 - inv).mean()) / k
@@ -68,7 +68,9 @@ class RepeatCopy(Task):
             "min_repeats", min_repeats, "max_repeats", max_repeats, 1
         )
         k, m = self.num_symbols, self.length_range[1]
-        self.check_memory(k + 3, 8 * (m + 16), num_symbols=k, max_length=m)
+        # per symbol slot: the int64 track, and a reset's float64 draws, their scaled copy
+        # and the int64 symbols (temporaries); per row: about 24 counters and temporaries
+        self.check_memory(k + 3, 8 * (4 * m + 24), num_symbols=k, max_length=m)
         # [symbol one-hot (K), delimiter flag, output-phase flag, repeat count R / max_repeats]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 3,), np.float32)
         self.action_space = spaces.Discrete(k + 1)  # K symbols, then the end marker K

@@ -26,9 +26,10 @@ class RepeatPrevious(Task):
             raise ValueError(f"length must be > k, got length={self.length} <= k={self.k}")
         k, n, big_k = self.k, self.length, self.num_symbols
         sym_bytes = 2 if big_k < 2**15 else 8
+        # per row: the sequence, and a reset's draw (about three int64 temporaries a symbol)
         self.check_memory(
             big_k + 1,
-            sym_bytes * (k + n + 1) + 24,
+            sym_bytes * (k + n + 1) + 24 * n + 64,
             4 * (n + 1),
             k=k,
             num_symbols=big_k,
@@ -39,7 +40,7 @@ class RepeatPrevious(Task):
         self.action_space = spaces.Discrete(big_k)
         self.random_return = 1.0 / big_k
         self.memoryless_return = 1.0 / big_k
-        self._scale = np.float32(1.0 / (n - k))
+        self._scale = 1.0 / (n - k)  # float64: a perfect episode sums to 1.0
         self._width = k + n + 1
         self._row_start = np.arange(num_envs, dtype=np.int64) * self._width
         dtype = np.int16 if big_k < 2**15 else np.int64

@@ -14,14 +14,25 @@ FORWARD, BACK, UP, DOWN = 0, 1, 2, 3
 ARM_NAMES = ("up", "down")
 
 
+#: Above this length the random walk reaches the junction with probability below 1e-40.
+_FAR = 200
+
+
 @functools.lru_cache(maxsize=64)
 def active_random_return(length: int) -> float:
     """Exact expected return of the uniformly random policy in the active maze.
 
     Dynamic programming over (step, position): ``p[x]`` is the probability that the
     episode is still running with the agent at cell ``x`` (``x == length`` is the junction).
+    Beyond ``_FAR`` cells it is -3/4, every step wasted with probability 3/4 over the whole
+    time limit: the walk (+1 or -1 with probability 1/4 each, held at 0) reaches the
+    junction within ``T = 2L + 2`` steps with probability at most
+    ``T**2 * 3**-L * (4/3)**T`` (a Chernoff bound on each of its ``T**2`` stretches), below
+    1e-40 there, so the exact return differs from -3/4 by less than ``T`` times that.
     """
     n = length
+    if n > _FAR:
+        return -0.75
     limit = 2 * n + 2
     penalty = 1.0 / limit
     p = np.zeros(n + 1)
@@ -169,8 +180,9 @@ class TMazeEnv(MemoryEnv):
     ## Random-policy Return
     Passive: 0.5 (a fair coin at the junction). Active: about -0.75, as the random walk
     wastes three moves in four and almost never reaches the junction before the time
-    limit. Computed exactly by dynamic programming over (step, position) and checked by
-    Monte Carlo: -0.75 for `length=16` (-0.74997) and `length=512`
+    limit. Computed exactly by dynamic programming over (step, position) (-3/4 beyond
+    `length=200`, where the junction is out of reach but for a chance below 1e-40) and
+    checked by Monte Carlo: -0.75 for `length=16` (-0.74997) and `length=512`
     (`memenvs/TMaze-Hard-v0`); -0.714 for `length=4`, -0.455 for `length=1`. Memoryless
     return: 0.5 at best in both variants, since the junction observation carries no
     information about the cue.
