@@ -23,8 +23,9 @@ This module is the library part (training runs, resume, the plan); the command l
 :mod:`agents.benchmark_app` (``python -m agents.benchmark``), the report
 :mod:`agents.report`, its plots :mod:`agents.plots` (matplotlib: the ``bench`` extra).
 
-Results go to ``<out>/<suite>/``: ``results.jsonl`` (one record per run,
-appended as runs finish, so a rerun skips them), ``README.md`` (tables, delay frontier,
+Results go to ``<out>/<suite>/``: ``results.jsonl`` (one record per run, appended as runs
+finish, so a rerun skips them; it refuses records made with another budget, ``n_envs``,
+``eval_episodes`` or hyperparameters), ``README.md`` (tables, delay frontier,
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
 ``<out>/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. Names from the suite become
 folder names only if they are safe (:func:`agents.suite.path_component`). An agent that
@@ -47,16 +48,17 @@ from pathlib import Path
 from typing import Any
 
 from agents.ladder import STOP_SUCCESS, STOP_WINDOW, SUCCESS, progress_callback, train_ladder
-from agents.report import frontier, median_success, write_report
+from agents.report import frontier, median_success, task_records, write_report
 from agents.results import (
     append_record,
+    check_settings,
     output_lock,
     read_results,
     repair_results,
     run_key,
 )
-from agents.suite import load_suite, path_component, plan
-from agents.sweep import report_failure
+from agents.suite import EXTERNAL_MEMORY, load_suite, path_component, plan
+from agents.sweep import report_failure, trial_name
 from agents.workers import stop_pool, worker_pool
 
 __all__ = [
@@ -72,8 +74,8 @@ __all__ = [
     "write_report",
 ]
 
-EXTERNAL_MEMORY = "external-memory-ppo"
 ENGINES = ("process", "ray")  # a pool of this machine's processes, or Ray tasks
+RECORDED = ("budget", "n_envs", "eval_episodes")  # settings a record keeps besides its hp
 
 
 # ------------------------------------------------------------------------------ one run
@@ -91,6 +93,22 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
         steps += 1
         if terminated or truncated:
             return steps
+
+
+def rollout_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """The rollout of ``"n_steps": "episode"``: the smallest multiple of the episode
+    length >= 32."""
+    length = episode_length(env_id, env_kwargs)
+    return length * math.ceil(32 / length)
+
+
+def hyperparameters(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's hyperparameters as trained and recorded: ``"n_steps": "episode"`` resolved
+    at the rung evaluated (also under a curriculum)."""
+    hp = dict(run["hyperparameters"])
+    if hp.get("n_steps") == "episode":
+        hp["n_steps"] = rollout_length(run["env"], run["env_kwargs"])
+    return hp
 
 
 def _inside(root: Path, *parts: str) -> Path:
@@ -126,10 +144,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     from agents.training import evaluate_success, make_agent
     from agents.vec_env import make_vec_env
 
-    hp = dict(run["hyperparameters"])
-    if hp.get("n_steps") == "episode":  # from the rung evaluated, also under a curriculum
-        length = episode_length(run["env"], run["env_kwargs"])
-        hp["n_steps"] = length * math.ceil(32 / length)
+    hp = hyperparameters(run)
     agent = hp.get("agent", run["agent"])  # a named variant of an agent (see module doc)
     external = agent == EXTERNAL_MEMORY
     if external:
@@ -177,7 +192,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     return {
         **{
             k: run[k]
-            for k in ("suite", "agent", "env", "knob", "value", "env_kwargs", "seed", "budget")
+            for k in ("suite", "agent", "env", "knob", "value", "env_kwargs", "seed", *RECORDED)
         },
         "hyperparameters": hp,
         "success_rate": evals[0]["success_rate"],
@@ -196,6 +211,42 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the matrix
+def _settings(run: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
+    """What resume compares between a record and the run it stands for (those present)."""
+    return {
+        **{k: run[k] for k in RECORDED if k in run},
+        **{f"hyperparameters.{k}": v for k, v in hp.items()},
+    }
+
+
+def check_resumable(suite: dict[str, Any], records: list[dict], path: Path) -> None:
+    """``ResultsError`` if a record of ``path`` stands for a run of ``suite`` (the same
+    :func:`run_key`) but was made with another budget, ``n_envs``, ``eval_episodes`` or
+    hyperparameters (one the suite sets and the record lacks, or the other way round).
+
+    Records written before ``n_envs`` was recorded are compared only on what they have
+    (their budget and the hyperparameters they list): suites with such results have since
+    pinned some hyperparameters at the values then in force.
+    """
+    n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
+    planned = {run_key(r): r for i in range(n_rungs) for r in plan(suite, i)}
+    for number, record in enumerate(records, start=1):  # read_results: one record a line
+        run = planned.get(run_key(record))
+        if run is not None:
+            made = _settings(record, record.get("hyperparameters") or {})
+            wanted = _settings(run, hyperparameters(run))
+            what, every = f"run {trial_name(record)}", "n_envs" in record
+            check_settings(path, number, what, made, wanted, every=every)
+
+
+class RunsFailed(RuntimeError):
+    """Runs of a suite failed (each reported on stderr); ``records`` holds all the others."""
+
+    def __init__(self, failed: int, records: list[dict]) -> None:
+        super().__init__(f"{failed} run(s) failed (reported above); rerun to retry them")
+        self.records = records
+
+
 def run_suite(
     suite: dict[str, Any],
     out_root: Path,
@@ -211,8 +262,9 @@ def run_suite(
     ``<out_root>/runs/<suite>/...`` (on a Ray cluster: on the node that ran the trial, at
     the same absolute path). Holds the suite folder's lock throughout
     (``OutputLocked`` if another runner has it); a bad line in ``results.jsonl`` raises
-    ``ResultsError`` unless ``repair`` moves it aside first. ``engine`` and ``address``:
-    see :func:`trial_engine`.
+    ``ResultsError`` unless ``repair`` moves it aside first, as does a record made with
+    other settings (:func:`check_resumable`). ``engine`` and ``address``: see
+    :func:`trial_engine`. Raises ``RunsFailed`` at the end if any run failed.
     """
     out_dir = out_root / path_component("name", suite["name"])
     with (
@@ -223,7 +275,9 @@ def run_suite(
         if repair:
             report_repair(results_path)
         records = read_results(results_path)
+        check_resumable(suite, records, results_path)
         done = {run_key(r) for r in records}
+        failed = 0
         n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
         total = sum(len(plan(suite, i)) for i in range(n_rungs))
         bar = None
@@ -240,19 +294,24 @@ def run_suite(
                     run["out_root"] = str(out_root.resolve())  # the same on every node
                     if run_key(run) in done:
                         continue
-                    if rung > 0 and _failed_below(records, run, suite):
+                    if rung > 0 and _failed_below(records, run, task):
                         if bar is not None:
                             bar.update(1)
                         continue
                     todo.append(run)
-                if todo:
-                    for record in train_all(todo):
-                        records.append(record)
-                        append_record(results_path, record)
-                        if bar is not None:
-                            bar.update(1)
+                if not todo:
+                    continue
+                failed += len(todo)  # until their records come back
+                for record in train_all(todo):
+                    failed -= 1
+                    records.append(record)
+                    append_record(results_path, record)
+                    if bar is not None:
+                        bar.update(1)
         if bar is not None:
             bar.close()
+    if failed:
+        raise RunsFailed(failed, records)
     return records
 
 
@@ -311,15 +370,11 @@ def report_repair(path: Path) -> None:
         print(f"repair: moved {moved} bad line(s) of {path} to {path}.bad", file=sys.stderr)
 
 
-def _failed_below(records: list[dict], run: dict, suite: dict) -> bool:
-    """True if this agent's median success fell short at any shorter rung of this task."""
-    task = next(t for t in suite["tasks"] if t["env"] == run["env"] and t["knob"] == run["knob"])
+def _failed_below(records: list[dict], run: dict, task: dict) -> bool:
+    """True if this agent's median success fell short at any shorter rung of ``task``."""
+    mine = [r for r in task_records(records, task) if r["agent"] == run["agent"]]
     for lower in task["ladder"][: task["ladder"].index(run["value"])]:
-        rs = [
-            r
-            for r in records
-            if r["agent"] == run["agent"] and r["env"] == run["env"] and r["value"] == lower
-        ]
+        rs = [r for r in mine if r["value"] == lower]
         if rs and median_success(rs) < SUCCESS:
             return True
     return False

@@ -8,10 +8,12 @@ python -m agents.benchmark --suite smoke --report-only [--repair]
 tensorboard --logdir benchmarks/results/runs/smoke
 
 Exit status 2 with a one-line error for a bad suite, a corrupt results file (rerun with
-``--repair`` to move bad lines to ``results.jsonl.bad``), another runner on the same
-output, a bad ``--address``, ray missing for ``--engine ray`` (``pip install
-'memenvs-agents[sweep]'``) or matplotlib missing (``pip install 'memenvs-agents[bench]'``,
-or ``--no-plots``).
+``--repair`` to move bad lines to ``results.jsonl.bad``), results made with other settings
+(budget, n_envs, eval_episodes, hyperparameters) than the suite's, another runner on the
+same output, an ``--out`` that is not a folder, a bad ``--address``, ray missing for
+``--engine ray`` (``pip install 'memenvs-agents[sweep]'``) or matplotlib missing (``pip
+install 'memenvs-agents[bench]'``, or ``--no-plots``); all before any training. Exit status
+1 if runs failed (each is reported; the report is still written and a rerun retries them).
 """
 
 from __future__ import annotations
@@ -76,9 +78,19 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def _folder(path: Path) -> None:
+    """``ValueError`` naming ``--out`` if ``path`` or a folder above it is a file."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(
+                    f"--out: {p} is a file, not a folder: move it or use another --out"
+                )
+            return
+
+
 def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, command: str) -> str:
     """Run (or resume) ``--tune``; return its report."""
-    from agents.suite import validate_suite
     from agents.sweep import tune, write_tune_report
 
     if args.rung is None:
@@ -97,7 +109,7 @@ def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, co
             raise ValueError(
                 f"--tune-seeds must be comma-separated integers, got {args.tune_seeds!r}"
             ) from None
-    suite = validate_suite({**suite, **changes})
+    suite = {**suite, **changes}  # tune validates it
     out_dir, trials = tune(
         suite,
         out_root,
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     cli = parser(prog)
     args = cli.parse_args(argv)
     command = shlex.join([*(cli.prog.split()), *(sys.argv[1:] if argv is None else argv)])
+    failed = None
     try:
         if not args.no_plots and args.tune is None:
             require_matplotlib()  # before training, not after it
@@ -135,8 +148,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         out_root = Path(args.out)
         out_dir = out_root / suite["name"]  # validated by load_suite
         if args.tune is not None:
+            _folder(out_root)
             print(_tune(args, suite, out_root, engine, command))
             return
+        _folder(out_dir)
         if args.rung is not None or args.task is not None:
             raise ValueError("--rung and --task go with --tune")
         if args.report_only:
@@ -144,19 +159,25 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                 with output_lock(out_dir):
                     benchmark.report_repair(out_dir / "results.jsonl")
             records = read_results(out_dir / "results.jsonl")
+            benchmark.check_resumable(suite, records, out_dir / "results.jsonl")
         else:
-            records = benchmark.run_suite(
-                suite,
-                out_root,
-                args.jobs or suite.get("jobs", 1),
-                progress=not args.no_progress,
-                repair=args.repair,
-                engine=engine,
-                address=args.address,
-            )
+            try:
+                records = benchmark.run_suite(
+                    suite,
+                    out_root,
+                    args.jobs or suite.get("jobs", 1),
+                    progress=not args.no_progress,
+                    repair=args.repair,
+                    engine=engine,
+                    address=args.address,
+                )
+            except benchmark.RunsFailed as err:
+                records, failed = err.records, err
     except (ImportError, ResultsError, OutputLocked, ValueError, ConnectionError) as err:
         cli.exit(2, f"{cli.prog}: error: {err}\n")
     print(write_report(suite, records, out_dir, command, plots=not args.no_plots))
+    if failed is not None:
+        cli.exit(1, f"{cli.prog}: error: {failed}\n")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,19 @@ def median_success(records: list[dict[str, Any]]) -> float:
     return statistics.median(r["success_rate"] for r in records) if records else float("nan")
 
 
+def task_records(records: list[dict[str, Any]], task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of one suite task: its env, knob and ``fixed`` knobs (two tasks may
+    share an env and knob and differ in their fixed knobs)."""
+    knob, fixed = task["knob"], task.get("fixed", {})
+    return [
+        r
+        for r in records
+        if r["env"] == task["env"]
+        and r["knob"] == knob
+        and r["env_kwargs"] == {**fixed, knob: r["value"]}
+    ]
+
+
 def frontier(records: list[dict], agent: str, env: str) -> Any:
     """Longest knob value at which the agent's median success over seeds is >= 95%."""
     values = sorted({r["value"] for r in records if r["agent"] == agent and r["env"] == env})
@@ -53,7 +66,7 @@ def write_report(
     )
     lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
     for task in suite["tasks"]:
-        env = task["env"]
+        env, mine = task["env"], task_records(records, task)
         lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
         ladder = task["ladder"]
         lines.append(
@@ -65,11 +78,7 @@ def write_report(
         for agent in suite["agents"]:
             cells, fps, failed, used = [], [], False, set()
             for v in ladder:
-                rs = [
-                    r
-                    for r in records
-                    if r["agent"] == agent and r["env"] == env and r["value"] == v
-                ]
+                rs = [r for r in mine if r["agent"] == agent and r["value"] == v]
                 fps += [r["env_steps_per_s"] for r in rs]
                 used |= {bool(r.get("curriculum")) for r in rs}
                 if not rs:
@@ -78,7 +87,7 @@ def write_report(
                 failed = failed or median_success(rs) < SUCCESS
                 rates = [r["success_rate"] for r in rs]
                 cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
-            front = frontier(records, agent, env)
+            front = frontier(mine, agent, env)
             front_text = "none" if front is None else str(front)
             if not failed and "not run" in cells:  # the ladder was not finished for this agent
                 front_text = "not measured" if front is None else f">= {front} (unfinished)"
@@ -89,10 +98,10 @@ def write_report(
             lines.append(
                 f"| {agent} | " + " | ".join(cells) + f" | {front_text} | {speed} | {curriculum} |"
             )
-        lines.append(_interval_estimates(records, task, suite["agents"]))
-        lines.append(_improvement_over_baseline(records, task, suite))
-        lines.append(_curriculum_steps(records, task, suite["agents"]))
-        lines.append(_extra_evals(records, env, suite["agents"]))
+        lines.append(_interval_estimates(mine, task, suite["agents"]))
+        lines.append(_improvement_over_baseline(mine, task, suite))
+        lines.append(_curriculum_steps(mine, task, suite["agents"]))
+        lines.append(_extra_evals(mine, suite["agents"]))
     text = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "README.md").write_text(text)
@@ -104,20 +113,17 @@ def write_report(
 
 
 def _interval_estimates(records: list[dict], task: dict, agents: list[str]) -> str:
-    """IQM of success over seeds with its 95% stratified bootstrap CI, where >= 3 seeds."""
+    """IQM of success over seeds with its 95% stratified bootstrap CI, where >= 3 seeds
+    (``records``: the task's)."""
     from agents.stats import MIN_SEEDS, iqm, stratified_bootstrap_ci
 
-    ladder, env = task["ladder"], task["env"]
+    ladder = task["ladder"]
     rows = []
     for agent in agents:
         cells = []
         for value in ladder:
             rates = np.array(
-                [
-                    r["success_rate"]
-                    for r in records
-                    if r["agent"] == agent and r["env"] == env and r["value"] == value
-                ]
+                [r["success_rate"] for r in records if r["agent"] == agent and r["value"] == value]
             )
             if len(rates) < MIN_SEEDS:
                 cells.append(f"n={len(rates)}" if len(rates) else "-")
@@ -163,7 +169,8 @@ def _success_cells(records: list[dict], agent: str, env: str) -> dict[tuple, flo
 
 def _improvement_over_baseline(records: list[dict], task: dict, suite: dict) -> str:
     """P(X > LSTM) with its 95% stratified bootstrap CI for each memory agent X, over the
-    rungs where both ran every seed (>= MIN_SEEDS); the best memory agent is marked."""
+    rungs where both ran every seed (>= MIN_SEEDS); the best memory agent is marked
+    (``records``: the task's)."""
     from agents.stats import MIN_SEEDS, probability_of_improvement, probability_of_improvement_ci
 
     env, ladder, seeds = task["env"], task["ladder"], suite["seeds"]
@@ -205,8 +212,9 @@ def _improvement_over_baseline(records: list[dict], task: dict, suite: dict) -> 
 
 
 def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str:
-    """For curriculum runs: the env step at which each rung was reached, per seed."""
-    rows = [r for r in records if r["env"] == task["env"] and r.get("curriculum")]
+    """For curriculum runs: the env step at which each rung was reached, per seed
+    (``records``: the task's)."""
+    rows = [r for r in records if r.get("curriculum")]
     if not rows:
         return ""
     out = [
@@ -224,9 +232,10 @@ def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str
     return "\n".join(out)
 
 
-def _extra_evals(records: list[dict], env: str, agents: list[str]) -> str:
-    """Length-generalisation table for tasks evaluated at several settings."""
-    rows = [r for r in records if r["env"] == env and len(r.get("evals", [])) > 1]
+def _extra_evals(records: list[dict], agents: list[str]) -> str:
+    """Length-generalisation table for a task evaluated at several settings (``records``:
+    the task's)."""
+    rows = [r for r in records if len(r.get("evals", [])) > 1]
     if not rows:
         return ""
     settings = [

@@ -49,6 +49,38 @@ def run_key(run: dict[str, Any]) -> str:
     return json.dumps(key + ["curriculum"] * bool(run.get("curriculum")), sort_keys=True)
 
 
+def check_settings(
+    path: Path,
+    number: int,
+    what: str,
+    made: dict[str, Any],
+    wanted: dict[str, Any],
+    every: bool = False,
+) -> None:
+    """``ResultsError`` naming ``path`` and line ``number`` unless the settings ``made``
+    (those the line records) equal ``wanted`` (the ones asked for now): results made
+    otherwise are not comparable, so a resume must not reuse them.
+
+    Compared: the fields ``made`` has, and with ``every`` also those only ``wanted`` has
+    (a line that records its settings in full).
+    """
+    keys = [*made, *(k for k in wanted if every and k not in made)]
+    diffs = [
+        f"{k} {_shown(made, k)}, not {_shown(wanted, k)}"
+        for k in keys
+        if k not in made or k not in wanted or made[k] != wanted[k]
+    ]
+    if diffs:
+        raise ResultsError(
+            f"{path}, line {number}: {what} made with {'; '.join(diffs)}: use the same "
+            f"settings to resume, or another --out"
+        )
+
+
+def _shown(settings: dict[str, Any], key: str) -> str:
+    return repr(settings[key]) if key in settings else "unset"
+
+
 def check_record(line: str) -> dict[str, Any]:
     """Parse one line into a record; raise ``ValueError`` saying what is wrong with it."""
     try:
@@ -148,7 +180,13 @@ def output_lock(out_dir: Path) -> Iterator[Callable[[], None]]:
     worker), so the lock lives exactly as long as the runner. Raises ``OutputLocked`` if
     another process holds it.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(
+            f"--out: {out_dir} cannot be a folder: a file is in the way; move it or use "
+            f"another --out"
+        ) from None
     path = out_dir / ".lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

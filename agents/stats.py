@@ -21,6 +21,8 @@ def iqm(scores: np.ndarray) -> float:
     x = np.sort(np.asarray(scores, dtype=float).ravel())
     if x.size == 0:
         raise ValueError("iqm needs at least one score")
+    if not np.isfinite(x).all():
+        raise ValueError("scores must be finite")
     cut = int(0.25 * x.size)
     return float(x[cut : x.size - cut].mean())
 

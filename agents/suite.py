@@ -42,41 +42,162 @@ def task_name(env_id: str) -> str:
     return env_id.split("/")[-1].removesuffix("-v0")
 
 
+def _items(field: str, value: Any, unique: bool = True) -> list:
+    """``value`` if it is a non-empty list (``unique``: without repeats); ``ValueError``
+    naming ``field`` otherwise."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{field} must be a non-empty list, got {value!r}")
+    repeats = [v for i, v in enumerate(value) if v in value[:i]]
+    if unique and repeats:
+        raise ValueError(f"{field} must not repeat a value, got {repeats[0]!r} twice in {value}")
+    return value
+
+
+def _count(field: str, value: Any, low: int = 1) -> int:
+    """``value`` if it is an integer >= ``low``; ``ValueError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{field} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _object(field: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{field} must be an object ({{name: value}}), got {value!r}")
+    return value
+
+
 def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
-    """Check a suite's structure and every name that becomes a path; return it."""
+    """Check a suite's fields (types, ranges, no repeats), every name that becomes a path,
+    that its agents and task settings exist and that no seed meets the evaluation episodes;
+    return it. Raises ``ValueError`` naming the field."""
     missing = [k for k in REQUIRED if k not in suite]
     if missing:
         raise ValueError(f"suite {suite.get('name')!r} is missing keys {missing}")
     path_component("name", suite["name"])
-    if not isinstance(suite["agents"], list) or not suite["agents"]:
-        raise ValueError(f"agents must be a non-empty list, got {suite['agents']!r}")
-    for agent in suite["agents"]:
+    for agent in _items("agents", suite["agents"]):
         path_component("agents[]", agent)
-    for variant, override in suite.get("agent_overrides", {}).items():
+    overrides = _object("agent_overrides", suite.get("agent_overrides", {}))
+    for variant, override in overrides.items():
         path_component("agent_overrides key", variant)
-        if not isinstance(override, dict):
-            raise ValueError(f"agent_overrides[{variant!r}] must be an object")
+        _object(f"agent_overrides[{variant!r}]", override)
         if "agent" in override:
             path_component(f"agent_overrides[{variant!r}].agent", override["agent"])
-    for seed in suite["seeds"]:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seeds must be integers >= 0, got {seed!r}")
-    for i, task in enumerate(suite["tasks"]):
-        for key in ("env", "knob", "ladder"):
-            if key not in task:
-                raise ValueError(f"tasks[{i}] is missing {key!r}")
-        name = path_component(f"tasks[{i}].env", task_name(str(task["env"])))
-        knob = path_component(f"tasks[{i}].knob", task["knob"])
-        for value in task["ladder"]:
-            path_component(f"tasks[{i}].ladder value", f"{name}-{knob}{value}")
-        if not isinstance(task.get("curriculum", False), bool):
-            raise ValueError(f"tasks[{i}].curriculum must be true or false")
-        advance = task.get("curriculum_success", 0.95)
-        if isinstance(advance, bool) or not isinstance(advance, int | float):
-            raise ValueError(f"tasks[{i}].curriculum_success must be a number in [0, 1]")
-        if not 0.0 <= advance <= 1.0:
-            raise ValueError(f"tasks[{i}].curriculum_success must be in [0, 1], got {advance}")
+    for seed in _items("seeds", suite["seeds"]):
+        _count("seeds[]", seed, low=0)
+    _count("budget", suite["budget"])
+    for key in ("n_envs", "eval_episodes", "jobs"):
+        _count(key, suite.get(key, 1))
+    _object("hyperparameters", suite.get("hyperparameters", {}))
+    notes = suite.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise ValueError(f"notes must be a list of strings, got {notes!r}")
+    for i, task in enumerate(_items("tasks", suite["tasks"], unique=False)):
+        _validate_task(f"tasks[{i}]", task)  # a repeated task: see _check_settings
+    _check_agents(suite["agents"], overrides)
+    _check_settings(suite["tasks"])
+    _check_seeds(suite)
     return suite
+
+
+def _validate_task(field: str, task: Any) -> None:
+    """Check one entry of a suite's ``tasks`` (without making its environment)."""
+    _object(field, task)
+    for key in ("env", "knob", "ladder"):
+        if key not in task:
+            raise ValueError(f"{field} is missing {key!r}")
+    name = path_component(f"{field}.env", task_name(str(task["env"])))
+    knob = path_component(f"{field}.knob", task["knob"])
+    for value in _items(f"{field}.ladder", task["ladder"]):
+        path_component(f"{field}.ladder value", f"{name}-{knob}{value}")
+    _object(f"{field}.fixed", task.get("fixed", {}))
+    evals = task.get("eval", [{}])
+    if not isinstance(evals, list) or not evals or not all(isinstance(e, dict) for e in evals):
+        raise ValueError(f"{field}.eval must be a non-empty list of objects, got {evals!r}")
+    if not isinstance(task.get("curriculum", False), bool):
+        raise ValueError(f"{field}.curriculum must be true or false")
+    advance = task.get("curriculum_success", 0.95)
+    if isinstance(advance, bool) or not isinstance(advance, int | float):
+        raise ValueError(f"{field}.curriculum_success must be a number in [0, 1]")
+    if not 0.0 <= advance <= 1.0:
+        raise ValueError(f"{field}.curriculum_success must be in [0, 1], got {advance}")
+
+
+EXTERNAL_MEMORY = "external-memory-ppo"  # PPO on the task wrapped in ExternalMemory
+
+
+def _check_agents(agents: list[str], overrides: dict[str, dict]) -> None:
+    """Each agent is a registered one, ``external-memory-ppo``, or a variant whose
+    override's ``agent`` is one of those."""
+    from agents.registry import AGENTS
+
+    known = [*AGENTS, EXTERNAL_MEMORY]
+    for agent in agents:
+        base = overrides.get(agent, {}).get("agent", agent)
+        if base not in known:
+            where = "agents" if base == agent else f"agent_overrides[{agent!r}].agent"
+            raise ValueError(
+                f"{where}: unknown agent {base!r}; use one of {known}, or a variant name "
+                f"with an agent_overrides entry whose 'agent' is one of them"
+            )
+
+
+def _check_settings(tasks: list[dict]) -> None:
+    """Every task's env exists and can be made at every rung (and eval setting), and no
+    two tasks train the same setting (their records could not be told apart)."""
+    import gymnasium as gym
+
+    import memenvs  # noqa: F401  (registers the ids)
+    from memenvs.registry import TASKS
+
+    seen: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        env_id = task["env"]
+        if not isinstance(env_id, str) or env_id not in gym.registry:
+            names = [t.name for t in TASKS]
+            raise ValueError(
+                f"tasks[{i}].env {env_id!r} is not a registered environment: use "
+                f"memenvs/<Task>-v0 (or a -Easy/-Medium/-Hard preset) with Task one of {names}"
+            )
+        for value in task["ladder"]:
+            kwargs = {**task.get("fixed", {}), task["knob"]: value}
+            setting = json.dumps([env_id, kwargs], sort_keys=True)
+            if setting in seen:
+                raise ValueError(
+                    f"tasks[{seen[setting]}] and tasks[{i}] both train {env_id} with {kwargs}: "
+                    f"merge them or make their 'fixed' knobs differ"
+                )
+            seen[setting] = i
+            for extra in task.get("eval", [{}]):
+                made = {**kwargs, **extra}
+                try:
+                    env = gym.make(env_id, **made)
+                    env.reset(seed=0)
+                    env.close()
+                except Exception as err:  # whatever the task's own checks raise
+                    first = "".join(str(err).strip().splitlines()[:1])
+                    raise ValueError(
+                        f"tasks[{i}] (fixed, knob, ladder, eval): {env_id} cannot be made "
+                        f"with {made}: {type(err).__name__}: {first}"
+                    ) from None
+
+
+# Evaluation episodes: env j of agents.training.evaluate_success is seeded 10_000 + j, for
+# j < min(16, eval_episodes) (its defaults ``seed`` and ``n_envs``; committed results use
+# them); training env i of a run is seeded seed + i (agents.vec_env).
+EVAL_SEED, EVAL_ENVS = 10_000, 16
+
+
+def _check_seeds(suite: dict[str, Any]) -> None:
+    """No training env of any seed may replay the evaluation episodes."""
+    n_envs = suite.get("n_envs", 16)
+    first, end = EVAL_SEED - n_envs + 1, EVAL_SEED + min(EVAL_ENVS, suite.get("eval_episodes", 200))
+    clash = [s for s in suite["seeds"] if first <= s < end]
+    if clash:
+        raise ValueError(
+            f"seeds {clash} would train on the evaluation episodes: with n_envs={n_envs} a "
+            f"run of seed s trains envs seeded s..s+{n_envs - 1}, and evaluation uses seeds "
+            f"{EVAL_SEED}..{end - 1}; use seeds below {first} or from {end}"
+        )
 
 
 def _shipped() -> Any:

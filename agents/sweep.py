@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import re
 import socket
@@ -238,13 +237,12 @@ def apply_params(run: dict[str, Any], params: dict[str, Any], base_agent: str) -
     """``run`` with a trial's hyperparameters: the rollout is ``rollout_episodes`` times the
     suite's ``"episode"`` rollout (whole episodes: BPTT spans the delay), the core size sets
     the core's width (:data:`CORE_SIZE`)."""
-    from agents.benchmark import episode_length
+    from agents.benchmark import rollout_length
 
     hp = dict(run["hyperparameters"])
     rollout = hp.get("n_steps", "episode")
     if rollout == "episode":
-        length = episode_length(run["env"], run["env_kwargs"])
-        rollout = length * math.ceil(32 / length)
+        rollout = rollout_length(run["env"], run["env_kwargs"])
     hp["n_steps"] = int(rollout) * params["rollout_episodes"]
     hp["learning_rate"] = params["learning_rate"]
     hp["ent_coef"] = params["ent_coef"]
@@ -276,28 +274,28 @@ def read_trials(
     """
     import optuna
 
-    from agents.results import ResultsError
+    from agents.results import ResultsError, check_settings
 
     if not path.exists():
         return []
+    wanted = {k: v for k, v in {"budget": budget, "seeds": seeds}.items() if v is not None}
     trials = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
             entry = json.loads(line)
             score, params, _ = float(entry["score"]), dict(entry["params"]), int(entry["trial"])
             optuna.trial.create_trial(params=params, distributions=space, value=score)
-            made = ({r["budget"] for r in entry["runs"]}, [r["seed"] for r in entry["runs"]])
+            budgets = sorted({r["budget"] for r in entry["runs"]})
+            made = {
+                "budget": budgets[0] if len(budgets) == 1 else budgets,
+                "seeds": [r["seed"] for r in entry["runs"]],
+            }
         except (ValueError, KeyError, TypeError) as err:
             raise ResultsError(
                 f"{path}, line {number}: not a trial of this search space ({err}); move the "
                 f"line (or the file) away to go on"
             ) from None
-        if (budget is not None and made[0] != {budget}) or (seeds is not None and made[1] != seeds):
-            raise ResultsError(
-                f"{path}, line {number}: a trial with budget {sorted(made[0])} and seeds "
-                f"{made[1]}, not {budget} and {seeds}: use the same settings to resume, or "
-                f"another --out"
-            )
+        check_settings(path, number, "a trial", {k: made[k] for k in wanted}, wanted)
         trials.append(entry)
     return trials
 
@@ -319,14 +317,16 @@ def tune(
     benchmark's engine (``jobs`` runs at a time), scored by :func:`trial_score`. Trials go
     to ``<out_root>/tune-<suite>-<agent>-<task>-<knob><rung>/trials.jsonl`` as they finish;
     a rerun resumes (finished trials are told to the study again, not retrained) until
-    ``trials`` are done. Returns the folder and all trials.
+    ``trials`` are done. Returns the folder and all trials. ``ValueError`` for a bad suite
+    (:func:`agents.suite.validate_suite`) or choice.
     """
     import optuna
 
     from agents.benchmark import trial_engine
     from agents.results import append_record, output_lock
-    from agents.suite import path_component, plan, task_name
+    from agents.suite import path_component, plan, task_name, validate_suite
 
+    validate_suite(suite)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
     names = [task_name(t["env"]) for t in suite["tasks"]]

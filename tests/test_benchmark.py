@@ -96,12 +96,20 @@ def test_plan_covers_agents_tasks_seeds():
 def test_an_agent_that_failed_any_shorter_rung_is_skipped():
     from agents.benchmark import _failed_below
 
-    suite = {"tasks": [{"env": "e", "knob": "delay", "ladder": [4, 16, 64]}]}
-    failed_at_4 = [{"agent": "a", "env": "e", "value": 4, "success_rate": 0.2}]
+    task = {"env": "e", "knob": "delay", "ladder": [4, 16, 64], "fixed": {"n": 1}}
+    at_4 = {
+        "agent": "a",
+        "env": "e",
+        "knob": "delay",
+        "value": 4,
+        "env_kwargs": {"n": 1, "delay": 4},
+    }
     run = {"agent": "a", "env": "e", "knob": "delay", "value": 64}
-    assert _failed_below(failed_at_4, run, suite)  # 16 was skipped, 4 failed: skip 64 too
-    passed_at_4 = [{"agent": "a", "env": "e", "value": 4, "success_rate": 1.0}]
-    assert not _failed_below(passed_at_4, run, suite)
+    assert _failed_below([{**at_4, "success_rate": 0.2}], run, task)  # 16 skipped, 4 failed
+    assert not _failed_below([{**at_4, "success_rate": 1.0}], run, task)
+    # another task on the same env and knob (other fixed knobs) failed at 4: not this one's
+    other = {**at_4, "env_kwargs": {"n": 2, "delay": 4}, "success_rate": 0.2}
+    assert not _failed_below([{**at_4, "success_rate": 1.0}, other], run, task)
 
 
 def test_run_stops_at_the_step_the_success_window_fills_not_one_update_later():
@@ -447,11 +455,13 @@ def test_records_and_resume_keys_say_whether_a_curriculum_was_used(tmp_path):
     from agents.results import run_key
 
     plain = _record(0, curriculum=None)
-    taught = _record(1, value=4, curriculum=[[2, 0], [4, 1200]])
+    taught = _record(
+        1, value=4, env_kwargs={"num_symbols": 4, "delay": 4}, curriculum=[[2, 0], [4, 1200]]
+    )
     assert run_key(plain) != run_key({**plain, "curriculum": [[2, 0]]})
     assert run_key(plain) == run_key({**plain, "curriculum": False})  # a plan vs its record
     suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1]}
-    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4]}]
+    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4], "fixed": {"num_symbols": 4}}]
     text = write_report(suite, [plain, taught], tmp_path, "cmd")
     assert "| env-steps/s | curriculum |" in text
     row = next(line for line in text.splitlines() if line.startswith("| ppo |"))
@@ -532,10 +542,10 @@ def test_report_gives_iqm_with_a_bootstrap_ci_only_where_there_are_three_seeds(t
     from agents.benchmark import write_report
 
     suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
-    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4]}]
+    suite["tasks"] = [{**TINY_SUITE["tasks"][0], "ladder": [2, 4], "fixed": {"num_symbols": 4}}]
     rates = {0: 0.2, 1: 0.5, 2: 0.9}
     records = [_record(s, success_rate=r) for s, r in rates.items()]
-    records += [_record(s, value=4, env_kwargs={"delay": 4}) for s in (0, 1)]
+    records += [_record(s, value=4, env_kwargs={"num_symbols": 4, "delay": 4}) for s in (0, 1)]
     text = write_report(suite, records, tmp_path, "cmd", plots=False)
     assert "IQM of success over seeds [95% stratified bootstrap CI" in text
     row = next(line for line in text.splitlines() if line.startswith("| ppo | 0.53 ["))
@@ -595,3 +605,208 @@ def test_suites_with_committed_results_pin_memory_ppos_former_schedule(name):
     for run in memory_runs:
         assert run["hyperparameters"]["n_epochs"] == 4, run["agent"]
         assert run["hyperparameters"]["batch_size"] is None, run["agent"]
+
+
+# ------------------------------------------------- suite validation, resume, exit status
+DELAY_TASK = {"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2]}
+BAD_SUITES = {  # field -> (suite changes, what the error names)
+    "budget 0": ({"budget": 0}, "budget must be an integer >= 1, got 0"),
+    "budget -5": ({"budget": -5}, "budget must be an integer >= 1"),
+    "budget abc": ({"budget": "abc"}, "budget must be an integer >= 1, got 'abc'"),
+    "no seeds": ({"seeds": []}, "seeds must be a non-empty list"),
+    "seeds 3": ({"seeds": 3}, "seeds must be a non-empty list, got 3"),
+    "repeated seed": ({"seeds": [0, 0]}, "seeds must not repeat a value, got 0"),
+    "repeated agent": ({"agents": ["ppo", "ppo"]}, "agents must not repeat a value, got 'ppo'"),
+    "no tasks": ({"tasks": []}, "tasks must be a non-empty list"),
+    "empty ladder": ({"tasks": [{**DELAY_TASK, "ladder": []}]}, r"tasks\[0\].ladder must be a"),
+    "ladder 5": ({"tasks": [{**DELAY_TASK, "ladder": 5}]}, r"tasks\[0\].ladder must be a non"),
+    "repeated rung": ({"tasks": [{**DELAY_TASK, "ladder": [2, 2]}]}, "ladder must not repeat"),
+    "fixed [1]": ({"tasks": [{**DELAY_TASK, "fixed": [1]}]}, r"tasks\[0\].fixed must be an obj"),
+    "hyperparameters [1]": ({"hyperparameters": [1]}, "hyperparameters must be an object"),
+    "agent_overrides [1]": ({"agent_overrides": [1]}, "agent_overrides must be an object"),
+    "unknown agent": ({"agents": ["nope"]}, "agents: unknown agent 'nope'; use one of"),
+    "unknown variant base": (
+        {"agents": ["v"], "agent_overrides": {"v": {"agent": "nope"}}},
+        r"agent_overrides\['v'\].agent: unknown agent 'nope'",
+    ),
+    "unknown env": (
+        {"tasks": [{**DELAY_TASK, "env": "memenvs/Nope-v0"}]},
+        r"tasks\[0\].env 'memenvs/Nope-v0' is not a registered environment",
+    ),
+    "unknown fixed knob": (
+        {"tasks": [{**DELAY_TASK, "fixed": {"num_symbol": 4}}]},
+        r"tasks\[0\] \(fixed, knob, ladder, eval\): .* cannot be made",
+    ),
+    "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
+    "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
+    "eval_episodes 0": ({"eval_episodes": 0}, "eval_episodes must be an integer >= 1"),
+    "eval_episodes '8'": ({"eval_episodes": "8"}, "eval_episodes must be an integer >= 1"),
+    "eval [1]": ({"tasks": [{**DELAY_TASK, "eval": [1]}]}, r"tasks\[0\].eval must be a non"),
+    # n_envs 2, eval_episodes 4: training envs s, s+1; evaluation envs 10000..10003
+    "seed 9999": ({"seeds": [0, 9999]}, r"seeds \[9999\] would train on the evaluation"),
+    "seed 10003": ({"seeds": [10003]}, "use seeds below 9999 or from 10004"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SUITES))
+def test_a_bad_suite_is_one_error_naming_the_field(tmp_path, case):
+    changes, message = BAD_SUITES[case]
+    with pytest.raises(ValueError, match=message):
+        load_suite(str(_write_suite(tmp_path, **changes)))
+
+
+def test_seeds_next_to_the_evaluation_episodes_are_accepted(tmp_path):
+    assert load_suite(str(_write_suite(tmp_path, seeds=[9998, 10004])))["seeds"] == [9998, 10004]
+
+
+def test_the_evaluation_seeds_suites_avoid_are_those_of_evaluate_success():
+    import inspect
+
+    from agents.suite import EVAL_ENVS, EVAL_SEED
+    from agents.training import evaluate_success
+
+    defaults = inspect.signature(evaluate_success).parameters
+    assert (defaults["seed"].default, defaults["n_envs"].default) == (EVAL_SEED, EVAL_ENVS)
+
+
+def test_a_bad_suite_exits_2_with_one_line_before_any_training(tmp_path):
+    suite = _write_suite(tmp_path, seeds=[0, 0])
+    proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("seeds must not repeat a value, got 0 twice in [0, 0]")
+    assert not (tmp_path / "out").exists()
+
+
+def _plan_record(suite: dict, **changes) -> dict:
+    """The record train_one would write for the suite's first run (made up results)."""
+    from agents.benchmark import hyperparameters
+
+    (run, *_) = plan(suite, 0)
+    keep = ("agent", "env", "knob", "value", "env_kwargs", "seed", "budget", "n_envs")
+    record = {k: run[k] for k in keep} | {"eval_episodes": run["eval_episodes"]}
+    record |= {"hyperparameters": hyperparameters(run), "curriculum": None}
+    return {**_record(), **record, **changes}
+
+
+def test_resume_refuses_records_of_other_settings_and_compares_what_old_records_have(tmp_path):
+    from agents.benchmark import check_resumable
+    from agents.results import ResultsError
+
+    suite = load_suite(str(_write_suite(tmp_path, hyperparameters={"n_steps": "episode"})))
+    path = tmp_path / "results.jsonl"
+    made = _plan_record(suite)
+    assert made["hyperparameters"]["n_steps"] == 32  # "episode", resolved
+    check_resumable(suite, [made], path)
+    for changed, message in [
+        ({"budget": 4096}, "budget 256, not 4096"),
+        ({"n_envs": 8}, "n_envs 2, not 8"),
+        ({"eval_episodes": 200}, "eval_episodes 4, not 200"),
+        ({"hyperparameters": {"n_steps": 64}}, "hyperparameters.n_steps 32, not 64"),
+        (
+            {"hyperparameters": {"n_steps": "episode", "learning_rate": 0.01}},
+            "hyperparameters.learning_rate unset, not 0.01",
+        ),
+        ({"hyperparameters": {}}, "hyperparameters.n_steps 32, not unset"),
+    ]:
+        with pytest.raises(ResultsError, match=f"results.jsonl, line 1: run ppo/.*{message}"):
+            check_resumable({**suite, **changed}, [made], path)
+    # a record of older code (no n_envs) is compared on what it has: its budget and the
+    # hyperparameters it lists (suites with such results pinned others later)
+    old = {k: v for k, v in made.items() if k not in ("n_envs", "eval_episodes")}
+    pinned = {"n_steps": "episode", "n_epochs": 4}
+    check_resumable({**suite, "hyperparameters": pinned, "n_envs": 8}, [old], path)
+    with pytest.raises(ResultsError, match="budget 256, not 4096"):
+        check_resumable({**suite, "budget": 4096}, [old], path)
+    with pytest.raises(ResultsError, match="hyperparameters.n_steps 32, not 64"):
+        check_resumable({**suite, "hyperparameters": {"n_steps": 64}}, [old], path)
+    other_seed = _plan_record(suite, seed=7, budget=1)  # not a run of this suite: ignored
+    check_resumable(suite, [other_seed], path)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.parent for p in (ROOT / "benchmarks" / "results").glob("*/results.jsonl")),
+    ids=lambda p: p.name,
+)
+def test_every_committed_results_file_still_resumes_under_its_suite(folder):
+    from agents.benchmark import check_resumable
+    from agents.results import read_results
+
+    records = read_results(folder / "results.jsonl")
+    check_resumable(load_suite(folder.name), records, folder / "results.jsonl")
+
+
+def test_a_changed_suite_on_old_results_exits_2_and_an_unchanged_one_reuses_them(tmp_path):
+    suite = load_suite(str(_write_suite(tmp_path, seeds=[0])))
+    results = tmp_path / "out" / "tiny" / "results.jsonl"
+    results.parent.mkdir(parents=True)
+    results.write_text(json.dumps(_plan_record(suite)) + "\n")
+    before = results.read_text()
+    args = ["--out", str(tmp_path / "out"), "--no-plots"]
+    proc = _bench(
+        "--suite", str(_write_suite(tmp_path, seeds=[0], budget=4096)), *args, cwd=tmp_path
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    run = "run ppo/memenvs/DelayedRecall-v0/delay=2/seed0"
+    assert f"results.jsonl, line 1: {run} made with budget 256, not 4096" in proc.stderr
+    assert "use the same settings to resume, or another --out" in proc.stderr
+    proc = _bench(
+        "--suite",
+        str(_write_suite(tmp_path, seeds=[0], budget=4096)),
+        "--report-only",
+        *args,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "budget 256, not 4096" in proc.stderr
+    proc = _bench("--suite", str(_write_suite(tmp_path, seeds=[0])), *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]  # nothing left to train
+    assert results.read_text() == before
+    assert "| ppo | 0.50 (0.50-0.50) |" in (results.parent / "README.md").read_text()
+
+
+def test_failed_runs_give_exit_status_1_after_the_report(tmp_path):
+    suite = _write_suite(tmp_path, seeds=[0], hyperparameters={"no_such_setting": 1})
+    proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "run failed: TypeError" in proc.stderr
+    assert "1 run(s) failed (reported above); rerun to retry them" in proc.stderr
+    assert (tmp_path / "out" / "tiny" / "README.md").is_file()
+    assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("blocker", "out"), [("out", "out"), ("out/tiny", "out"), ("out", "out/deeper")]
+)
+@pytest.mark.parametrize("mode", [[], ["--report-only"], ["--report-only", "--repair"]])
+def test_an_out_that_is_a_file_exits_2_naming_out(tmp_path, capsys, blocker, out, mode):
+    from agents.benchmark_app import main
+
+    (tmp_path / blocker).parent.mkdir(exist_ok=True)
+    (tmp_path / blocker).write_text("a file, where --out or its suite folder would be")
+    argv = ["--suite", str(_write_suite(tmp_path)), "--out", str(tmp_path / out), *mode]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--out: {tmp_path / blocker} is a file, not a folder" in err
+
+
+def test_each_task_on_the_same_env_and_knob_reports_only_its_own_records(tmp_path):
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["tasks"] = [
+        {**DELAY_TASK, "ladder": [2, 4], "fixed": {"num_symbols": 4}},
+        {**DELAY_TASK, "ladder": [2, 4], "fixed": {"num_symbols": 8}},
+    ]
+    records = [
+        _record(seed, value=v, env_kwargs={"num_symbols": n, "delay": v}, success_rate=rate)
+        for n, rate in [(4, 1.0), (8, 0.1)]
+        for v in (2, 4)
+        for seed in range(3)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    easy, hard = text.split("fixed {'num_symbols': 8}")
+    assert "| ppo | 1.00 (1.00-1.00) | 1.00 (1.00-1.00) | 4 |" in easy
+    assert "| ppo | 0.10 (0.10-0.10) | 0.10 (0.10-0.10) | none |" in hard
+    assert "| ppo | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in easy  # IQM over 3 seeds only
+    assert "| ppo | 0.10 [0.10, 0.10] | 0.10 [0.10, 0.10] |" in hard

@@ -27,6 +27,12 @@ def test_iqm_by_hand(scores, expected):
     assert iqm(np.array(scores)) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("scores", [[0.1, 0.2, np.nan], [0.1, 0.2, 0.3, np.nan], [np.inf]])
+def test_iqm_rejects_scores_that_are_not_finite(scores):
+    with pytest.raises(ValueError, match="scores must be finite"):  # not nan, nor 0.25
+        iqm(np.array(scores))
+
+
 def test_bootstrap_is_stratified_by_task():
     """Task 0 scores all 0, task 1 all 1: every stratified resample keeps 4 runs of each
     task, so the mean is exactly 0.5 every time; resampling the pooled runs would not."""

@@ -305,7 +305,7 @@ def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
         read_trials(path, space)
     path.write_text(json.dumps(lines[0]) + "\n")
     assert read_trials(path, space, 256, [0]) == [lines[0]]
-    with pytest.raises(ResultsError, match=r"line 1: a trial with budget \[256\] and seeds"):
+    with pytest.raises(ResultsError, match=r"line 1: a trial made with budget 256, not 512"):
         read_trials(path, space, 512, [0])  # scores of another budget are not comparable
     with pytest.raises(ResultsError, match="use the same settings to resume"):
         read_trials(path, space, 256, [0, 1])
@@ -322,6 +322,8 @@ def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
         (["--tune", "lstm", "--rung", "2", "--trials", "0"], "trials must be an integer >= 1"),
         (["--tune", "lstm", "--rung", "2", "--tune-seeds", "0,x"], "--tune-seeds must be"),
         (["--tune", "lstm", "--rung", "2", "--tune-budget", "0"], "--tune-budget must be >= 1"),
+        (["--tune", "lstm", "--rung", "2", "--tune-seeds", "0,0"], "seeds must not repeat"),
+        (["--tune", "lstm", "--rung", "2", "--tune-seeds", "10001"], "evaluation episodes"),
         (["--rung", "2"], "--rung and --task go with --tune"),
         (["--address", "nohost"], "is not a Ray cluster address"),
         (["--address", "127.0.0.1:6379", "--engine", "process"], "--address needs --engine ray"),
@@ -335,6 +337,30 @@ def test_bad_engine_and_tune_options_exit_2_before_training(tmp_path, capsys, ar
         main([*argv, "--no-progress", "--no-plots"])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_tune_validates_the_suite_it_is_given(tmp_path):
+    pytest.importorskip("optuna")
+    from agents.suite import load_suite
+    from agents.sweep import tune
+
+    suite = {**load_suite(str(_suite(tmp_path))), "seeds": []}  # was a ZeroDivisionError
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        tune(suite, tmp_path / "out", "lstm", "2", trials=1, jobs=1)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("blocker", ["out", "out/tune-tiny-lstm-DelayedRecall-delay2"])
+def test_tune_with_an_out_that_is_a_file_exits_2_naming_out(tmp_path, capsys, blocker):
+    pytest.importorskip("optuna")
+    (tmp_path / blocker).parent.mkdir(exist_ok=True)
+    (tmp_path / blocker).write_text("a file")
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--tune", "lstm", "--rung", "2", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert f"--out: {tmp_path / blocker} " in err and "another --out" in err
 
 
 @pytest.mark.slow
