@@ -146,12 +146,24 @@ def test_sequences_reject_bad_shapes():
         fused_rnn.lstm_sequence(x[0], torch.zeros(5, 2), h, h, w_ih, w_hh, bias)
     with pytest.raises(RuntimeError, match="w_ih \\[4C, F\\]"):
         fused_rnn.lstm_sequence(x, torch.zeros(5, 2), h, h, w_ih[:, :2], w_hh, bias)
-    with pytest.raises(RuntimeError, match="starts must be"):
+    with pytest.raises(ValueError, match=r"starts must have shape \[5, 2\]"):
         fused_rnn.lstm_sequence(x, torch.zeros(4, 2), h, h, w_ih, w_hh, bias)
     with pytest.raises(ValueError, match=r"x \[T, B, F\]"):
         fused_rnn.gru_sequence(x, torch.zeros(5, 2), h[None], w_ih[:12], w_hh[:12], bias, bias)
     with pytest.raises(RuntimeError, match="w_ih \\[3C, F\\]"):
         fused_rnn.gru_sequence(x, torch.zeros(5, 2), h, w_ih, w_hh, bias, bias)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_sequences_refuse_a_state_with_another_number_of_rows(rows):
+    """The loops read the state by pointer: 1 row for 2 used to read past its end."""
+    x, starts = torch.randn(5, 2, 3), torch.zeros(5, 2)
+    h = torch.zeros(rows, 4)
+    w_ih, w_hh, bias = torch.randn(16, 3), torch.randn(16, 4), torch.zeros(16)
+    with pytest.raises(ValueError, match=rf"h must have shape \[2, 4\], got \[{rows}, 4\]"):
+        fused_rnn.lstm_sequence(x, starts, h, h, w_ih, w_hh, bias)
+    with pytest.raises(ValueError, match=rf"h must have shape \[2, 4\], got \[{rows}, 4\]"):
+        fused_rnn.gru_sequence(x, starts, h, w_ih[:12], w_hh[:12], bias[:12], bias[:12])
 
 
 def test_pooled_buffers_are_reused_and_never_alias_live_outputs():

@@ -165,6 +165,17 @@ def test_pooled_step_and_sequence_buffers_never_alias_live_outputs(float64):
     ext.release_pool()
 
 
+def test_sequence_node_rejects_inputs_and_states_of_the_wrong_shape():
+    """x with too few features used to run with misaligned read weights, and a state with
+    fewer rows than x was read past its end."""
+    core, x, state, starts = sequence_case({})
+    with pytest.raises(ValueError, match=r"w_ih must have shape \[64, 10\]"):
+        fused_sequence.ntm_sequence(core, x[..., :4], state, starts)
+    short = type(state)(*(t[:2] for t in state))
+    with pytest.raises(ValueError, match=r"h must have shape \[3, 16\], got \[2, 16\]"):
+        fused_sequence.ntm_sequence(core, x, short, starts)
+
+
 def test_sequence_node_rejects_starts_of_the_wrong_shape():
     """The loops read the starts by pointer: a [T, B] mismatch must fail, not read past."""
     core, x, state, starts = sequence_case({})

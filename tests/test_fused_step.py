@@ -220,6 +220,14 @@ def test_fused_step_refuses_bad_arguments():
         fused_step.ntm_step(raw[:, 1:], memory, wp, rp, 3, None)
 
 
+def test_fused_step_refuses_previous_weightings_of_the_wrong_shape():
+    """The kernel reads them by pointer: one row for a batch of two used to read past it."""
+    raw, memory, wp, rp = step_inputs(1, 1, 3)
+    for name, bad in (("write_prev", (wp[:1], rp)), ("read_prev", (wp, rp[:, :, :-2]))):
+        with pytest.raises(ValueError, match=rf"{name} must have shape \[2, 1, 7\]"):
+            fused_step.ntm_step(raw, memory, *bad, 3, None)
+
+
 @pytest.mark.parametrize("fused", [False, True])
 def test_state_grad_clip_bounds_the_gradient_reaching_each_steps_state(fused):
     """With state_grad_clip=c the gradient arriving at every step's incoming memory and

@@ -49,12 +49,24 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     bool sequential, bool controller_output, double memory_init) {
   check_cpu("the NTM sequence",
             {x, starts, h, c, memory, rw, ww, reads, w_ih, w_hh, bias, w_head, b_head});
+  TORCH_CHECK(x.dim() == 3 && h.dim() == 2 && memory.dim() == 3,
+              "the NTM sequence needs x [T, B, F], h [B, C] and memory [B, N, M]");
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), C = h.size(1);
   TORCH_CHECK(starts.scalar_type() == torch::kBool && starts.dim() == 2 && starts.size(0) == T &&
                   starts.size(1) == B,
               "starts must be bool [T, B]");  // read by pointer below
-  const int64_t RM = reads.size(1) * reads.size(2), P = w_head.size(0);
+  const int64_t N = memory.size(1), M = memory.size(2), RM = R * M, P = w_head.size(0);
   const int64_t Y = (controller_output ? C : 0) + RM;
+  // every state and weight read by pointer below has the shape x and R, W imply
+  check_shape(h, "h", {B, C}), check_shape(c, "c", {B, C});
+  check_shape(memory, "memory", {B, N, M}), check_shape(reads, "reads", {B, R, M});
+  check_shape(rw, "read_w", {B, R, N}), check_shape(ww, "write_w", {B, W, N});
+  check_shape(init_rw, "the initial read_w", {R, N});
+  check_shape(init_ww, "the initial write_w", {W, N});
+  TORCH_CHECK(init_reads.numel() == RM, "the initial reads must hold R M = ", RM, " values");
+  check_shape(w_ih, "w_ih", {4 * C, F + RM}), check_shape(w_hh, "w_hh", {4 * C, C});
+  check_shape(bias, "bias", {4 * C}), check_shape(w_head, "w_head", {P, C});
+  check_shape(b_head, "b_head", {P});
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1).t().contiguous();  // [RM + C, 4C]
   auto opts = x.options();
   auto gx = pooled_empty({T, B, 4 * C}, opts);
@@ -161,6 +173,10 @@ std::vector<torch::Tensor> sequence_backward(
   const int64_t RM = rec.size(2) - C, Y = dy.size(2);
   const int64_t per_step = 5 + STEP_SAVED;
   TORCH_CHECK(static_cast<int64_t>(steps.size()) == T * per_step, "steps: wrong length");
+  check_shape(dy, "dy", {T, B, (controller_output ? C : 0) + RM});
+  check_shape(dh, "dh", {B, C}), check_shape(dc, "dc", {B, C});
+  TORCH_CHECK(dreads.numel() == B * RM, "dreads must hold B R M = ", B * RM, " values");
+  check_shape(w_ih, "w_ih", {4 * C, F + RM});
   auto w_rec = torch::cat({w_ih.narrow(1, F, RM), w_hh}, 1);  // [4C, RM + C]
   // the gradients reaching h, c and the reads: contiguous buffers updated in place by pointer
   dh = dh.clone(at::MemoryFormat::Contiguous), dc = dc.clone(at::MemoryFormat::Contiguous);

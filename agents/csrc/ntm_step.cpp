@@ -47,15 +47,19 @@ struct Dims {
   bool fixed_writes;                      // write weightings given, not addressed
 };
 
-Dims make_dims(const torch::Tensor& raw, const torch::Tensor& memory, int64_t W, int64_t R,
-               int64_t S, double clip, bool fixed_writes) {
+Dims make_dims(const torch::Tensor& raw, const torch::Tensor& memory,
+               const torch::Tensor& write_prev, const torch::Tensor& read_prev, int64_t W,
+               int64_t R, int64_t S, double clip, bool fixed_writes) {
   TORCH_CHECK(memory.dim() == 3, "memory must be [B, N, M]");
   TORCH_CHECK(raw.dim() == 2 && raw.size(0) == memory.size(0), "raw must be [B, P]");
   TORCH_CHECK(W >= 1 && R >= 1 && S >= 1 && S % 2 == 1, "need W, R >= 1 and S odd");
-  const int64_t N = memory.size(1), M = memory.size(2), H = W + R, HS = M + 3 + S;
+  const int64_t B = memory.size(0), N = memory.size(1), M = memory.size(2), H = W + R;
+  const int64_t HS = M + 3 + S;
   TORCH_CHECK(S <= N, "the shift range must fit the memory");
   TORCH_CHECK(raw.size(1) == H * HS + 2 * W * M, "raw has the wrong width for W, R, S, M");
-  return {memory.size(0), W, R, H, N, M, S, S / 2, HS, raw.size(1), clip, fixed_writes};
+  check_shape(write_prev, "write_prev", {B, W, N});
+  check_shape(read_prev, "read_prev", {B, R, N});
+  return {B, W, R, H, N, M, S, S / 2, HS, raw.size(1), clip, fixed_writes};
 }
 
 // The float exp and log of ntm_kernel.h split ln 2 in two parts (Cody-Waite);
@@ -138,7 +142,7 @@ std::vector<torch::Tensor> step_forward(torch::Tensor raw, torch::Tensor memory,
                                         int64_t W, int64_t R, int64_t S, double clip,
                                         bool fixed_writes) {
   check_inputs({raw, memory, write_prev, read_prev});
-  const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
+  const Dims d = make_dims(raw, memory, write_prev, read_prev, W, R, S, clip, fixed_writes);
   // pooled: a training sequence keeps every step's outputs until its backward (~1 MB a step
   // at B = 64), which malloc would otherwise map and first-touch afresh on every call
   auto opts = memory.options();
@@ -178,8 +182,20 @@ std::vector<torch::Tensor> step_backward(
   check_inputs({g_write_w, g_read_w, g_reads, g_memory, raw, memory, write_prev, read_prev,
                 write_w, read_w, cosine, content, gated, shifted, log_shifted, key_norm,
                 inv_mem_norm, heads});
-  const Dims d = make_dims(raw, memory, W, R, S, clip, fixed_writes);
+  const Dims d = make_dims(raw, memory, write_prev, read_prev, W, R, S, clip, fixed_writes);
   TORCH_CHECK(heads.numel() == d.B * (d.P + d.H), "heads must be [B, P + H] as forward gives it");
+  check_shape(g_memory, "g_memory", memory.sizes());
+  for (const auto& [t, name] : {std::pair{&g_write_w, "g_write_w"}, {&write_w, "write_w"}})
+    check_shape(*t, name, {d.B, d.W, d.N});
+  for (const auto& [t, name] : {std::pair{&g_read_w, "g_read_w"}, {&read_w, "read_w"}})
+    check_shape(*t, name, {d.B, d.R, d.N});
+  check_shape(g_reads, "g_reads", {d.B, d.R, d.M});
+  for (const auto& [t, name] : {std::pair{&cosine, "cosine"}, {&content, "content"},
+                                {&gated, "gated"}, {&shifted, "shifted"},
+                                {&log_shifted, "log_shifted"}})
+    check_shape(*t, name, {d.B, d.H, d.N});
+  check_shape(key_norm, "key_norm", {d.B, d.H});
+  check_shape(inv_mem_norm, "inv_mem_norm", {d.B, d.N});
   const auto opts = memory.options();
   auto d_raw = pooled_empty(raw.sizes(), opts), d_memory = pooled_empty(memory.sizes(), opts);
   auto d_write_prev = pooled_empty(write_prev.sizes(), opts);

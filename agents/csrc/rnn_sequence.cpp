@@ -32,9 +32,12 @@ struct SequenceDims {
 SequenceDims sequence_dims(const std::vector<torch::Tensor>& inputs) {
   check_cpu(WHAT, inputs);
   const auto &x = inputs[0], &starts = inputs[1], &h = inputs[2];
+  TORCH_CHECK(x.dim() == 3 && h.dim() == 2, "the sequence needs x [T, B, F] and h [B, C], got ",
+              x.sizes(), " and ", h.sizes());
   TORCH_CHECK(starts.scalar_type() == torch::kBool, "starts must be bool [T, B]");
   const SequenceDims d{x.size(0), x.size(1), x.size(2), h.size(1)};
-  TORCH_CHECK(starts.size(0) == d.T && starts.size(1) == d.B, "starts must be [T, B]");
+  check_shape(starts, "starts", {d.T, d.B});
+  check_shape(h, "h", {d.B, d.C});  // as many state rows as x has
   return d;
 }
 

@@ -85,6 +85,11 @@ inline torch::Tensor weight_grad(const torch::Tensor& rows, const torch::Tensor&
   return rows.t().mm(grads).t();
 }
 
+// t must have exactly `shape` (the loops read it by pointer: a wrong size would read past it)
+inline void check_shape(const torch::Tensor& t, const char* name, at::IntArrayRef shape) {
+  TORCH_CHECK_VALUE(t.sizes() == shape, name, " must have shape ", shape, ", got ", t.sizes());
+}
+
 inline void check_cpu(const std::string& what, const std::vector<torch::Tensor>& ts) {
   for (const auto& t : ts) {
     TORCH_CHECK(t.device().is_cpu(), what, " runs on CPU tensors only");
