@@ -214,6 +214,14 @@ def main(argv=None) -> None:
         raise SystemExit(f"--solved-lr must be >= 0, got {args.solved_lr}")
     if not args.lr > 0:
         raise SystemExit(f"--lr must be > 0, got {args.lr}")
+    if not args.seconds > 0:  # inf (the default): no time limit
+        raise SystemExit(f"--seconds must be > 0, got {args.seconds}")
+    from agents.supervised import TASKS
+
+    smallest = TASKS[args.task].train_range[0]  # e.g. associative recall needs 2 items
+    bad_sizes = [s for s in args.eval_sizes or () if s < smallest]
+    if bad_sizes:  # checked before training, not when the evaluation first meets them
+        raise SystemExit(f"--eval-sizes must be >= {smallest} for {args.task}, got {bad_sizes}")
     command = "python scripts/probe_supervised_copy.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )

@@ -129,9 +129,13 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the markdown table here")
     parser.add_argument("--json", default=None, help="write the records here")
     args = parser.parse_args()
-    for d in args.delays:
-        if d < 0:
-            raise SystemExit(f"--delays must be >= 0, got {d}")
+    for name, values, low in (("delays", args.delays, 0), ("seeds", args.seeds, 0)):
+        if min(values) < low:
+            raise SystemExit(f"--{name} must be >= {low}, got {min(values)}")
+    if args.steps < 1:
+        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
+    if not args.seconds > 0:
+        raise SystemExit(f"--seconds must be > 0, got {args.seconds}")
     import torch
 
     torch.set_num_threads(1)

@@ -327,6 +327,29 @@ def test_probe_supervised_copy_reports_the_bigger_memory_and_the_lr_drop(tmp_pat
     assert bad.returncode != 0 and "--solved-lr" in bad.stderr
 
 
+@pytest.mark.parametrize(
+    "script, args, named",
+    [
+        # each ran before: 0 sequences or steps and an empty report with exit 0, or a
+        # traceback only after the whole training run
+        ("probe_supervised_copy.py", ("--seconds", "0"), "--seconds must be > 0"),
+        ("probe_supervised_copy.py", ("--eval-sizes", "-3"), "--eval-sizes must be >= 1"),
+        (
+            "probe_supervised_copy.py",
+            ("--task", "associative-recall", "--eval-sizes", "0", "3"),
+            "--eval-sizes must be >= 2 for associative-recall, got [0]",
+        ),
+        ("probe_supervised_recall.py", ("--steps", "0"), "--steps must be >= 1"),
+        ("probe_supervised_recall.py", ("--seconds", "-1"), "--seconds must be > 0"),
+        ("probe_supervised_recall.py", ("--seeds", "0", "-1"), "--seeds must be >= 0"),
+    ],
+)
+def test_supervised_probes_refuse_degenerate_limits_before_training(tmp_path, script, args, named):
+    proc = run(str(ROOT / "scripts" / script), *args, cwd=tmp_path)
+    assert proc.returncode != 0 and named in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
 def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
     rec = tmp_path / "frontier.json"
     proc = run(
