@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.ladder import SUCCESS
-from agents.report import median_success
+from agents.report import median_success, task_records
 from agents.suite import task_name
 
 INSTALL_HINT = "pip install 'memenvs-agents[bench]'"
@@ -26,26 +26,25 @@ def require_matplotlib() -> None:
 
 
 def write_plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:
-    """Write ``success_vs_<knob>_<task>.png`` and ``curves_<task>.png`` into ``out_dir``."""
+    """Write ``success_vs_<knob>_<task>.png`` and ``curves_<task>.png`` into ``out_dir``
+    (``<task>-<i>`` for the ``i``-th task when several tasks share an env)."""
     require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    for task in suite["tasks"]:
-        env, name = task["env"], task_name(task["env"])
-        if not any(r["env"] == env for r in records):
+    names = [task_name(t["env"]) for t in suite["tasks"]]
+    for i, task in enumerate(suite["tasks"]):
+        name = names[i] if names.count(names[i]) == 1 else f"{names[i]}-{i}"
+        task_rs = task_records(records, task)  # only this task's, not its env's
+        if not task_rs:
             continue  # nothing measured yet: no empty figures
         fig, ax = plt.subplots(figsize=(6, 4))
         for agent in suite["agents"]:
             pts = []
             for v in task["ladder"]:
-                rs = [
-                    r
-                    for r in records
-                    if r["agent"] == agent and r["env"] == env and r["value"] == v
-                ]
+                rs = [r for r in task_rs if r["agent"] == agent and r["value"] == v]
                 if rs:
                     pts.append((v, median_success(rs)))
             if pts:
@@ -63,11 +62,7 @@ def write_plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> No
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for agent in suite["agents"]:
-            rs = [
-                r
-                for r in records
-                if r["agent"] == agent and r["env"] == env and r["value"] == task["ladder"][0]
-            ]
+            rs = [r for r in task_rs if r["agent"] == agent and r["value"] == task["ladder"][0]]
             for i, r in enumerate(rs):
                 if r["curve"]:
                     ax.plot(

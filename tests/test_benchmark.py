@@ -810,3 +810,30 @@ def test_each_task_on_the_same_env_and_knob_reports_only_its_own_records(tmp_pat
     assert "| ppo | 0.10 (0.10-0.10) | 0.10 (0.10-0.10) | none |" in hard
     assert "| ppo | 1.00 [1.00, 1.00] | 1.00 [1.00, 1.00] |" in easy  # IQM over 3 seeds only
     assert "| ppo | 0.10 [0.10, 0.10] | 0.10 [0.10, 0.10] |" in hard
+
+
+def test_each_task_on_the_same_env_gets_its_own_plots(tmp_path, monkeypatch):
+    """Tasks sharing an env used to share one figure file (the later overwrote it) and each
+    plotted both tasks' records."""
+    pytest.importorskip("matplotlib")
+    from agents import plots
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0]}
+    suite["tasks"] = [
+        {**DELAY_TASK, "ladder": [2], "fixed": {"num_symbols": 4}},
+        {**DELAY_TASK, "ladder": [2], "fixed": {"num_symbols": 8}},
+    ]
+    records = [
+        _record(0, value=2, env_kwargs={"num_symbols": n, "delay": 2}, success_rate=rate)
+        for n, rate in [(4, 1.0), (8, 0.1)]
+    ]
+    plotted = []
+    median = plots.median_success
+    monkeypatch.setattr(plots, "median_success", lambda rs: plotted.append(rs) or median(rs))
+    plots.write_plots(suite, records, tmp_path)
+    assert [[r["success_rate"] for r in rs] for rs in plotted] == [[1.0], [0.1]]
+    name = DELAY_TASK["env"].split("/")[-1].removesuffix("-v0")
+    knob = DELAY_TASK["knob"]
+    for i in (0, 1):
+        assert (tmp_path / f"success_vs_{knob}_{name}-{i}.png").exists()
+        assert (tmp_path / f"curves_{name}-{i}.png").exists()
