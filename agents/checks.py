@@ -66,10 +66,22 @@ def check_positive_number(
 
 
 def check_optional_positive(name: str, value: Any) -> Any:
-    """Return ``value`` if it is ``None`` (switched off) or ``> 0``: a clip bound."""
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be > 0 or None, got {value!r}")
+    """Return ``value`` if it is ``None`` (switched off) or a real number ``> 0`` (not a
+    bool): a clip bound."""
+    if value is not None and (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not value > 0
+    ):
+        raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``bool(value)`` if it is a bool (Python or numpy; not ``0``/``1`` or a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be one of (True, False), got {value!r}")
+    return bool(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> Any:

@@ -7,7 +7,15 @@ import pickle
 import pytest
 import torch
 
-from agents.cores import CoreExtras, GRUCore, LSTMCore, NTMCore, index_rows, tree_map
+from agents.cores import (
+    CoreExtras,
+    EpisodicMemoryCore,
+    GRUCore,
+    LSTMCore,
+    NTMCore,
+    index_rows,
+    tree_map,
+)
 from agents.cores.state import tree_leaves
 
 F = 5
@@ -58,6 +66,26 @@ def test_shapes_and_batch_axis(name):
         assert extras.actions.shape == (T, B, len(core.internal_action_nvec))
         assert extras.log_prob.shape == (T, B) and torch.isfinite(extras.log_prob).all()
         assert extras.actions.max() < max(core.internal_action_nvec) and extras.actions.min() >= 0
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("name", [*CORE_NAMES, "ntm-aten", "episodic"])
+def test_empty_sequence_gives_empty_output_and_the_same_state(name, grad):
+    """``T = 0``: ``y [0, B, output_size]`` and the state unchanged, on every path (NTM: the
+    fused sequence with a gradient, the step loop without; aten; LSTM/GRU: fused and torch)."""
+    extra = {
+        "ntm-aten": NTMCore(F, memory_slots=12, memory_width=6, fused=False),
+        "episodic": EpisodicMemoryCore(F, max_memory=4, embed_size=8),
+    }
+    core = extra[name] if name in extra else make_cores()[name]
+    state = core.initial_state(3)
+    with torch.set_grad_enabled(grad):
+        y, new_state, _ = run(
+            core, torch.zeros(0, 3, F), state, torch.zeros(0, 3, dtype=torch.bool)
+        )
+    assert y.shape == (0, 3, core.output_size)
+    for old, new in zip(tree_leaves(state), tree_leaves(new_state), strict=True):
+        assert torch.equal(old, new)
 
 
 @pytest.mark.parametrize("name", CORE_NAMES)
@@ -323,6 +351,13 @@ def test_straight_through_needs_a_sampled_mode():
         ({"read_mode": "sequential"}, "read_mode"),
         ({"write_mode": "hard"}, "write_mode"),
         ({"shift_range": 10, "memory_slots": 8}, "shift_range"),
+        ({"memory_slots": 10**12}, r"memory_slots must be an integer in \[1, 10000000\]"),
+        ({"memory_width": 10**12}, "memory_width"),
+        ({"controller_size": 10**12}, "controller_size"),
+        ({"read_heads": 10**12}, "read_heads"),
+        ({"head_clip": True}, "head_clip must be a number > 0 or None"),
+        ({"head_clip": "x"}, "head_clip"),
+        ({"state_grad_clip": "1"}, "state_grad_clip"),
     ],
 )
 def test_ntm_rejects_bad_arguments(kwargs, arg):
@@ -330,11 +365,28 @@ def test_ntm_rejects_bad_arguments(kwargs, arg):
         NTMCore(F, **kwargs)
 
 
+@pytest.mark.parametrize(
+    "flag", ["compile", "controller_output", "straight_through", "fused", "fused_sequence"]
+)
+@pytest.mark.parametrize("bad", ["no", "False", 1])
+def test_ntm_rejects_non_boolean_flags(flag, bad):
+    with pytest.raises(ValueError, match=rf"{flag} must be one of \(True, False\)"):
+        NTMCore(F, read_mode="sample", **{flag: bad})
+
+
+@pytest.mark.parametrize("cls", [LSTMCore, GRUCore, NTMCore, EpisodicMemoryCore])
+def test_huge_sizes_are_a_clear_error(cls):
+    with pytest.raises(ValueError, match=r"input_size must be an integer in \[1, 10000000\]"):
+        cls(10**12)
+
+
 def test_rnn_rejects_bad_arguments():
     with pytest.raises(ValueError, match="hidden_size"):
         LSTMCore(F, hidden_size=0)
     with pytest.raises(ValueError, match="num_layers"):
         GRUCore(F, num_layers=0)
+    with pytest.raises(ValueError, match=r"hidden_size must be an integer in \[1, 10000000\]"):
+        GRUCore(F, hidden_size=10**12)
 
 
 @pytest.mark.parametrize("bad", [0, 1, 2.5, True, "64"])

@@ -206,6 +206,21 @@ def test_no_nan_for_extreme_inputs():
     assert torch.isfinite(y).all()
 
 
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_input_is_refused(bad, grad):
+    """Stored, it would reach every later read of its row (a masked 0 * NaN), across
+    episodes: forward and write refuse it, naming the step and row."""
+    c = core(max_memory=16)
+    x = torch.randn(6, 2, F)
+    x[4, 1, 2] = bad
+    starts = torch.zeros(6, 2, dtype=torch.bool)
+    with torch.set_grad_enabled(grad), pytest.raises(ValueError, match="step 4, row 1 holds"):
+        c(x, c.initial_state(2), starts)
+    with pytest.raises(ValueError, match="x must be finite: step 4, row 1"):
+        c.write(c.initial_state(2), x, starts)
+
+
 SMALL = {"max_memory": 40, "embed_size": 16, "key_size": 8, "value_size": 8}
 
 

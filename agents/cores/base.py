@@ -31,6 +31,7 @@ from agents.checks import check_int, check_positive
 from agents.cores.state import State, reset_where
 
 __all__ = [
+    "MAX_SIZE",
     "CoreExtras",
     "Diagnostics",
     "MemoryCore",
@@ -39,6 +40,10 @@ __all__ = [
     "check_int",
     "check_positive",
 ]
+
+# upper bound of a core's sizes (features, slots, widths, hidden units): far above any use,
+# low enough that a typo (10**12) is a clear ValueError, not an allocator error
+MAX_SIZE = 10**7
 
 
 @dataclass
@@ -100,6 +105,11 @@ class MemoryCore(nn.Module):
         """Scalars (and images if asked) from a trace of one env column (default: nothing)."""
         return Diagnostics()
 
+    def empty_output(self, x: torch.Tensor) -> torch.Tensor:
+        """``y [0, B, output_size]`` for a sequence of no steps ``x [0, B, F]`` (the state
+        passes unchanged and ``extras`` is left as it is)."""
+        return x.new_zeros(0, x.shape[1], self.output_size)
+
 
 class StepOutput(NamedTuple):
     """One step of a :class:`StepCore`: ``y [B, H]``, the new state, and for cores with
@@ -136,6 +146,8 @@ class StepCore(MemoryCore):
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
         T, B = x.shape[:2]
+        if T == 0:
+            return self.empty_output(x), state
         initial = None  # built at the first start only (most rollout steps have none)
         starts = episode_starts.bool()
         replay = None if extras is None else extras.replay

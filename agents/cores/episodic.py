@@ -55,6 +55,12 @@ Cost: the update's attention is ``[B, heads, T, L + T]`` per hop (entries older 
 every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; chunked, the
 scores are ``[B, heads, T, ceil(L / C)]`` and the read ``[B, heads, T, k C]``. See
 ``scripts/bench_episodic.py`` for time and peak memory against ``max_memory``.
+
+Inputs must be finite (a ValueError otherwise): a NaN or inf stored in the memory would
+reach every later read of its row through the masked attention's ``0 * NaN``, across
+episodes. Finite inputs large enough for a query-key product to overflow float32 (keys
+near 1e19, far beyond any normalised observation) give NaN reads; guarding against that
+costs a pass over the logits, so it is not done.
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ import torch
 from torch import nn
 
 from agents.addressing import EPSILON
-from agents.cores.base import CoreExtras, Diagnostics, MemoryCore, check_int, check_positive
+from agents.cores.base import MAX_SIZE, CoreExtras, Diagnostics, MemoryCore, check_int
 from agents.cores.state import State
 
 READ_MODES = ("soft", "sample")
@@ -123,7 +129,7 @@ class EpisodicMemoryCore(MemoryCore):
         top_k_chunks: int = 8,
     ) -> None:
         super().__init__()
-        self.input_size = check_positive("input_size", input_size)
+        self.input_size = check_int("input_size", input_size, 1, MAX_SIZE)
         self.L = check_int("max_memory", max_memory, 1, 10**7)
         self.D = check_int("embed_size", embed_size, 1, 65536)
         self.H = check_int("heads", heads, 1, 256)
@@ -182,6 +188,9 @@ class EpisodicMemoryCore(MemoryCore):
     ) -> tuple[torch.Tensor, EpisodicState]:
         """``x [T, B, F]``, ``episode_starts [T, B]`` -> ``y [T, B, output_size]``, state."""
         T, B, _ = x.shape
+        if T == 0:
+            return self.empty_output(x), state
+        _check_finite(x)
         L = self.L
         xs = x.transpose(0, 1)  # [B, T, F]
         count = _counts(state.count, episode_starts.bool())  # [T, B] entries incl. step t
@@ -259,6 +268,7 @@ class EpisodicMemoryCore(MemoryCore):
         xs = x.transpose(0, 1)
         count = _counts(state.count, episode_starts.bool())
         L = self.L
+        _check_finite(x)
         new_k, new_v = self._keys_values(xs)
         return EpisodicState(
             torch.cat([state.inputs, xs], dim=1)[:, -L:],
@@ -407,6 +417,17 @@ def _newest_chunk_sums(m: torch.Tensor, n_vis: torch.Tensor, C: int, n: int) -> 
     sums = torch.where((i < last[:, None]).view(B, 1, n, 1), sums, 0.0)
     sums = torch.where((i == last[:, None]).view(B, 1, n, 1), part[:, :, None], sums)
     return sums[:, :, None]
+
+
+def _check_finite(x: torch.Tensor) -> None:
+    """Refuse a NaN or inf in ``x [T, B, F]``, naming the first (step, row)."""
+    bad = ~torch.isfinite(x).all(-1)
+    if bad.any():
+        t, b = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"x must be finite: step {t}, row {b} holds {x[t, b][~x[t, b].isfinite()][0]} "
+            "(the episodic memory would carry it into every later read of the row)"
+        )
 
 
 def _counts(count0: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:

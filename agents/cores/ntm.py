@@ -27,14 +27,14 @@ from torch import nn
 
 from agents import addressing as A
 from agents import fused_step
-from agents.checks import check_choice, check_number, check_optional_positive
+from agents.checks import check_bool, check_number, check_optional_positive
 from agents.cores.base import (
+    MAX_SIZE,
     CoreExtras,
     Diagnostics,
     StepCore,
     StepOutput,
     check_int,
-    check_positive,
 )
 from agents.fused_sequence import ntm_sequence, sequence_applies
 
@@ -161,12 +161,15 @@ class NTMCore(StepCore):
         read_content: bool = True,
     ) -> None:
         super().__init__()
-        self.input_size = check_positive("input_size", input_size)
-        self.N = check_positive("memory_slots", memory_slots)
-        self.M = check_positive("memory_width", memory_width)
-        self.R = check_positive("read_heads", read_heads)
-        self.W = check_positive("write_heads", write_heads)
-        self.C = check_positive("controller_size", controller_size)
+        self.input_size = check_int("input_size", input_size, 1, MAX_SIZE)
+        self.N = check_int("memory_slots", memory_slots, 1, MAX_SIZE)
+        self.M = check_int("memory_width", memory_width, 1, MAX_SIZE)
+        self.R = check_int("read_heads", read_heads, 1, 1024)
+        self.W = check_int("write_heads", write_heads, 1, 1024)
+        self.C = check_int("controller_size", controller_size, 1, MAX_SIZE)
+        straight_through = check_bool("straight_through", straight_through)
+        compile = check_bool("compile", compile)
+        fused = None if fused is None else check_bool("fused", fused)
         check_int("shift_range", shift_range, 0)
         if 2 * shift_range + 1 > self.N:
             raise ValueError(f"shift_range must be <= (memory_slots - 1) // 2, got {shift_range}")
@@ -184,12 +187,12 @@ class NTMCore(StepCore):
                 "straight_through=True needs read_mode or write_mode 'sample', got "
                 f"{read_mode!r} and {write_mode!r}"
             )
-        self.straight_through = bool(straight_through)
+        self.straight_through = straight_through
         self.read_stay_bias = check_number("read_stay_bias", read_stay_bias, 0.0, 100.0)
         self.shift_range, self.controller_kind = shift_range, controller
         if compile and "sample" in (read_mode, write_mode):
             raise ValueError("compile=True does not support read_mode or write_mode 'sample'")
-        self.compile = bool(compile)
+        self.compile = compile
         kernel_writes = write_mode != "sample"
         if fused and not kernel_writes:
             raise ValueError(
@@ -200,9 +203,7 @@ class NTMCore(StepCore):
         if fused:
             fused_step.load()  # a failed build raises here, with the compiler's message
         self.fused = (
-            bool(fused)
-            if fused is not None
-            else kernel_writes and not compile and fused_step.available()
+            fused if fused is not None else kernel_writes and not compile and fused_step.available()
         )
         self.head_clip = check_optional_positive("head_clip", head_clip)
         self.state_grad_clip = check_optional_positive("state_grad_clip", state_grad_clip)
@@ -222,7 +223,7 @@ class NTMCore(StepCore):
                 read = bias.view(self.W + self.R, self.head_size)[self.W :]
                 read[:, self.M + 1] = -self.read_stay_bias  # gate: keep the previous weighting
                 read[:, self.M + 2 + shift_range] = self.read_stay_bias  # shift: offset 0
-        self.read_content = bool(check_choice("read_content", read_content, (True, False)))
+        self.read_content = check_bool("read_content", read_content)
         gate_rows = torch.ones(self.head_proj.out_features)  # 0 on the read gates if off
         if not self.read_content:
             addressing = gate_rows[: (self.W + self.R) * self.head_size]
@@ -232,8 +233,8 @@ class NTMCore(StepCore):
         self.init_reads = nn.Parameter(torch.randn(self.R, self.M) * 0.01)
         self.init_read_logits = nn.Parameter(focused_logits(self.R, self.N))
         self.init_write_logits = nn.Parameter(focused_logits(self.W, self.N))
-        self.controller_output = bool(controller_output)
-        self.fused_sequence = bool(fused_sequence)
+        self.controller_output = check_bool("controller_output", controller_output)
+        self.fused_sequence = check_bool("fused_sequence", fused_sequence)
         self.output_size = (self.C if self.controller_output else 0) + self.R * self.M
         nvec = []
         if write_mode == "sample":

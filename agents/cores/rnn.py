@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from agents import fused_rnn
-from agents.checks import check_choice
-from agents.cores.base import CoreExtras, MemoryCore, check_int, check_positive
+from agents.checks import check_bool
+from agents.cores.base import MAX_SIZE, CoreExtras, MemoryCore, check_int
 from agents.cores.state import State, reset_where
 
 
@@ -58,10 +58,10 @@ class _FusedRNNCore(MemoryCore):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        self.fused = bool(check_choice("fused", fused, (True, False)))
-        self.hidden_size = check_positive("hidden_size", hidden_size)
-        self.num_layers = check_positive("num_layers", num_layers)
-        self.input_size = check_positive("input_size", input_size)
+        self.fused = check_bool("fused", fused)
+        self.hidden_size = check_int("hidden_size", hidden_size, 1, MAX_SIZE)
+        self.num_layers = check_int("num_layers", num_layers, 1, 1024)
+        self.input_size = check_int("input_size", input_size, 1, MAX_SIZE)
         self.chrono_max = None if chrono_max is None else check_int("chrono_max", chrono_max, 2)
         self.rnn = self.rnn_cls(input_size, hidden_size, num_layers)
         self.output_size = hidden_size
@@ -94,6 +94,8 @@ class _FusedRNNCore(MemoryCore):
         episode_starts: torch.Tensor,
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
+        if x.shape[0] == 0:
+            return self.empty_output(x), state
         if self.fused and fused_rnn.applies(x):
             return self._fused_sequence(x, state, episode_starts)
         starts = episode_starts.bool()
