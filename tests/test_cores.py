@@ -88,6 +88,19 @@ def test_empty_sequence_gives_empty_output_and_the_same_state(name, grad):
         assert torch.equal(old, new)
 
 
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("name", [*CORE_NAMES, "lstm-torch"])
+def test_episode_starts_of_another_shape_are_refused(name, grad):
+    """[T + 1, B] and [T, B + 1] ran on the NTM's step loop, [T - 1, B] on nn.LSTM's path:
+    starts must match x's [T, B] on every path."""
+    extra = {"lstm-torch": LSTMCore(F, hidden_size=8, fused=False)}
+    core = extra[name] if name in extra else make_cores()[name]
+    x = torch.randn(4, 3, F)
+    for shape in ((5, 3), (4, 4), (3, 3), (12,)):
+        with torch.set_grad_enabled(grad), pytest.raises(ValueError, match="episode_starts"):
+            core(x, core.initial_state(3), torch.zeros(shape, dtype=torch.bool))
+
+
 @pytest.mark.parametrize("name", CORE_NAMES)
 def test_episode_start_equals_fresh_run(name):
     """After a start at step k in row b, outputs equal a fresh run on the suffix."""

@@ -32,6 +32,7 @@ from agents.cores.state import State, reset_where
 
 __all__ = [
     "MAX_SIZE",
+    "check_sequence",
     "CoreExtras",
     "Diagnostics",
     "MemoryCore",
@@ -44,6 +45,16 @@ __all__ = [
 # upper bound of a core's sizes (features, slots, widths, hidden units): far above any use,
 # low enough that a typo (10**12) is a clear ValueError, not an allocator error
 MAX_SIZE = 10**7
+
+
+def check_sequence(x: torch.Tensor, episode_starts: torch.Tensor) -> None:
+    """A core's inputs: ``x [T, B, F]`` and ``episode_starts [T, B]``, or a ValueError naming
+    both shapes (a starts tensor of another shape could broadcast or index silently)."""
+    if x.dim() != 3 or tuple(episode_starts.shape) != tuple(x.shape[:2]):
+        raise ValueError(
+            f"a core needs x [T, B, F] and episode_starts [T, B], got x {tuple(x.shape)} and "
+            f"episode_starts {tuple(episode_starts.shape)}"
+        )
 
 
 @dataclass
@@ -145,6 +156,7 @@ class StepCore(MemoryCore):
         episode_starts: torch.Tensor,
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
+        check_sequence(x, episode_starts)
         T, B = x.shape[:2]
         if T == 0:
             return self.empty_output(x), state

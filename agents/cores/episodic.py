@@ -72,7 +72,14 @@ import torch
 from torch import nn
 
 from agents.addressing import EPSILON
-from agents.cores.base import MAX_SIZE, CoreExtras, Diagnostics, MemoryCore, check_int
+from agents.cores.base import (
+    MAX_SIZE,
+    CoreExtras,
+    Diagnostics,
+    MemoryCore,
+    check_int,
+    check_sequence,
+)
 from agents.cores.state import State
 
 READ_MODES = ("soft", "sample")
@@ -187,6 +194,7 @@ class EpisodicMemoryCore(MemoryCore):
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, EpisodicState]:
         """``x [T, B, F]``, ``episode_starts [T, B]`` -> ``y [T, B, output_size]``, state."""
+        check_sequence(x, episode_starts)
         T, B, _ = x.shape
         if T == 0:
             return self.empty_output(x), state

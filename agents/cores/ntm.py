@@ -35,6 +35,7 @@ from agents.cores.base import (
     StepCore,
     StepOutput,
     check_int,
+    check_sequence,
 )
 from agents.fused_sequence import ntm_sequence, sequence_applies
 
@@ -248,6 +249,7 @@ class NTMCore(StepCore):
     def forward(self, x, state, episode_starts, extras=None):
         """``StepCore.forward``; while training a soft core on the fused kernel, the whole
         sequence as one autograd node instead (:mod:`agents.fused_sequence`)."""
+        check_sequence(x, episode_starts)  # before the fused node reads starts by pointer
         if sequence_applies(self, x, extras):
             return ntm_sequence(self, x, state, episode_starts, extras)
         return super().forward(x, state, episode_starts, extras)

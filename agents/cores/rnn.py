@@ -9,7 +9,7 @@ from torch import nn
 
 from agents import fused_rnn
 from agents.checks import check_bool
-from agents.cores.base import MAX_SIZE, CoreExtras, MemoryCore, check_int
+from agents.cores.base import MAX_SIZE, CoreExtras, MemoryCore, check_int, check_sequence
 from agents.cores.state import State, reset_where
 
 
@@ -94,6 +94,7 @@ class _FusedRNNCore(MemoryCore):
         episode_starts: torch.Tensor,
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, State]:
+        check_sequence(x, episode_starts)
         if x.shape[0] == 0:
             return self.empty_output(x), state
         if self.fused and fused_rnn.applies(x):
