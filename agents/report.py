@@ -54,6 +54,8 @@ def write_report(
     """Write ``out_dir/README.md`` (and the plots unless ``plots=False``); return the text."""
     from agents.benchutil import header, machine
 
+    seeds = set(suite["seeds"])  # a seed since dropped from the suite keeps its records
+    records = [r for r in records if r["seed"] in seeds]
     lines = [f"# Benchmark suite `{suite['name']}`\n", header(command, machine())]
     lines.append(
         f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "

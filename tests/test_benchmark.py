@@ -837,3 +837,16 @@ def test_each_task_on_the_same_env_gets_its_own_plots(tmp_path, monkeypatch):
     for i in (0, 1):
         assert (tmp_path / f"success_vs_{knob}_{name}-{i}.png").exists()
         assert (tmp_path / f"curves_{name}-{i}.png").exists()
+
+
+def test_the_report_counts_only_the_suites_seeds(tmp_path):
+    """A seed dropped from the suite keeps its records in results.jsonl; the tables and
+    the IQM used to count them."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2]}]
+    kept = [_record(seed, value=2, env_kwargs={"delay": 2}, success_rate=1.0) for seed in (0, 1)]
+    dropped = _record(2, value=2, env_kwargs={"delay": 2}, success_rate=0.0)
+    text = write_report(suite, [*kept, dropped], tmp_path, "cmd", plots=False)
+    assert "| ppo | 1.00 (1.00-1.00) |" in text  # with seed 2: 1.00 (0.00-1.00)
