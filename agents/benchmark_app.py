@@ -13,7 +13,8 @@ Exit status 2 with a one-line error for a bad suite, a corrupt results file (rer
 same output, an ``--out`` that is not a folder, a bad ``--address``, ray missing for
 ``--engine ray`` (``pip install 'memenvs-agents[sweep]'``) or matplotlib missing (``pip
 install 'memenvs-agents[bench]'``, or ``--no-plots``); all before any training. Exit status
-1 if runs failed (each is reported; the report is still written and a rerun retries them).
+1 if runs failed (each is reported; the report is still written and a rerun retries them),
+or, with ``--tune``, if trials failed (the report of the others is still written).
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ def _folder(path: Path) -> None:
             return
 
 
-def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, command: str) -> str:
-    """Run (or resume) ``--tune``; return its report."""
+def _tune(
+    args: argparse.Namespace, suite: dict, out_root: Path, engine: str, command: str
+) -> tuple[str, int]:
+    """Run (or resume) ``--tune``; return its report and how many trials failed."""
     from agents.sweep import tune, write_tune_report
 
     if args.rung is None:
@@ -110,7 +113,7 @@ def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, co
                 f"--tune-seeds must be comma-separated integers, got {args.tune_seeds!r}"
             ) from None
     suite = {**suite, **changes}  # tune validates it
-    out_dir, trials = tune(
+    out_dir, trials, failed = tune(
         suite,
         out_root,
         args.tune,
@@ -121,7 +124,7 @@ def _tune(args: argparse.Namespace, suite: dict, out_root: Path, engine: str, co
         engine=engine,
         address=args.address,
     )
-    return write_tune_report(out_dir, trials, suite, command)
+    return write_tune_report(out_dir, trials, suite, command), failed
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
@@ -149,7 +152,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         out_dir = out_root / suite["name"]  # validated by load_suite
         if args.tune is not None:
             _folder(out_root)
-            print(_tune(args, suite, out_root, engine, command))
+            report, failed_trials = _tune(args, suite, out_root, engine, command)
+            print(report)
+            if failed_trials:
+                cli.exit(
+                    1, f"{cli.prog}: error: {failed_trials} trial(s) failed (reported above)\n"
+                )
             return
         _folder(out_dir)
         if args.rung is not None or args.task is not None:

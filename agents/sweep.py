@@ -310,14 +310,16 @@ def tune(
     task: str | None = None,
     engine: str = "process",
     address: str | None = None,
-) -> tuple[Path, list[dict[str, Any]]]:
+) -> tuple[Path, list[dict[str, Any]], int]:
     """Optuna search (TPE, seed 0) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
 
     Each trial trains the agent once per suite seed with the suite's budget through the
     benchmark's engine (``jobs`` runs at a time), scored by :func:`trial_score`. Trials go
     to ``<out_root>/tune-<suite>-<agent>-<task>-<knob><rung>/trials.jsonl`` as they finish;
     a rerun resumes (finished trials are told to the study again, not retrained) until
-    ``trials`` are done. Returns the folder and all trials. ``ValueError`` for a bad suite
+    ``trials`` are done. Returns the folder, all trials, and how many trials failed in this
+    call (a failed trial is not recorded; it stops the search if its whole batch failed).
+    ``ValueError`` for a bad suite
     (:func:`agents.suite.validate_suite`) or choice.
     """
     import optuna
@@ -360,6 +362,7 @@ def tune(
                 )
             )
         next_id = max((entry["trial"] for entry in done), default=-1) + 1  # names folders
+        failed = 0
         with trial_engine(engine, jobs, address, close_lock_in_child) as train_all:
             while len(done) < trials:
                 width = min(max(1, jobs // len(runs)), trials - len(done))
@@ -382,6 +385,7 @@ def tune(
                 for number, trial in batch.items():
                     if len(finished[number]) < len(runs):  # a run failed (reported above)
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                        failed += 1
                         continue
                     score = trial_score(finished[number])
                     study.tell(trial, score)
@@ -392,7 +396,7 @@ def tune(
                 if not told:
                     print("tune: every trial of a batch failed; stopping", file=sys.stderr)
                     break
-    return out_dir, done
+    return out_dir, done, failed
 
 
 def write_tune_report(

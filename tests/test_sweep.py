@@ -389,3 +389,23 @@ def test_tune_writes_trials_and_a_report_and_a_rerun_resumes(tmp_path, capsys):
     assert lines[:2] == first and len(lines) == 3
     assert json.loads(lines[2])["trial"] == 2
     assert "3 trials, best first" in capsys.readouterr().out
+
+
+def test_a_tune_whose_trials_fail_exits_1_after_its_report(tmp_path, capsys, monkeypatch):
+    """Every trial failing used to end the search with exit status 0."""
+    pytest.importorskip("optuna")
+    import contextlib
+
+    from agents import benchmark
+
+    @contextlib.contextmanager
+    def engine_losing_every_run(*args, **kwargs):
+        yield lambda todo: iter(())  # each run failed (nothing comes back)
+
+    monkeypatch.setattr(benchmark, "trial_engine", engine_losing_every_run)
+    argv = ["--suite", str(_suite(tmp_path)), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--tune", "lstm", "--rung", "2", "--trials", "2", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 1 and "trial(s) failed" in err
+    assert "# Hyperparameter search" in out
