@@ -212,7 +212,7 @@ def test_fused_refuses_modes_it_does_not_implement(kwargs, match):
 
 def test_fused_step_refuses_bad_arguments():
     raw, memory, wp, rp = step_inputs(1, 1, 3)
-    with pytest.raises(ValueError, match="head_clip must be > 0"):
+    with pytest.raises(ValueError, match="head_clip must be a number > 0"):
         fused_step.ntm_step(raw, memory, wp, rp, 3, 0.0)
     with pytest.raises(ValueError, match="CPU tensors only"):
         fused_step.ntm_step(raw, memory.to("meta"), wp, rp, 3, None)
@@ -257,7 +257,7 @@ def test_state_grad_clip_bounds_the_gradient_reaching_each_steps_state(fused):
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
 def test_state_grad_clip_refuses_non_positive_bounds(bad):
-    with pytest.raises(ValueError, match="state_grad_clip must be > 0"):
+    with pytest.raises(ValueError, match="state_grad_clip must be a number > 0"):
         NTMCore(3, 8, 4, state_grad_clip=bad)
 
 
