@@ -219,6 +219,15 @@ def test_evaluate_and_enjoy_name_bad_env_kwargs(ntm_run, capsys, main, knobs, ca
     assert cause in line
 
 
+@pytest.mark.parametrize("main", [evaluate_cli.main, enjoy_cli.main], ids=["evaluate", "enjoy"])
+def test_evaluate_and_enjoy_refuse_knobs_that_change_the_spaces(ntm_run, capsys, main):
+    """num_symbols 8 for a model trained on 4 ended in SB3's "Unexpected observation
+    shape" traceback."""
+    line = refused(main, [ntm_run, "--env-kwargs", '{"num_symbols": 8}'], capsys)
+    assert line.startswith("memenvs-"), line
+    assert "--env-kwargs: the env's spaces" in line and "not the model's" in line, line
+
+
 def test_enjoy_names_a_png_it_cannot_write(ntm_run, tmp_path, capsys):
     png = tmp_path / "no" / "such" / "dir" / "heat.png"
     line = refused(enjoy_cli.main, [ntm_run, "--png", str(png)], capsys)

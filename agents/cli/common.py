@@ -65,6 +65,21 @@ def env_errors(
         yield
 
 
+def check_model_fits(parser: argparse.ArgumentParser, env: gym.Env, model: Any) -> None:
+    """The env must have the model's spaces, else a ``--env-kwargs`` error (knobs such as
+    ``num_symbols`` change them). Observations are compared by flat size, which SB3's
+    channel-first transposition of image observations keeps."""
+    obs, act = env.observation_space, env.action_space
+    if gym.spaces.flatdim(obs) != gym.spaces.flatdim(model.observation_space) or (
+        act != model.action_space
+    ):
+        parser.error(
+            f"--env-kwargs: the env's spaces ({obs}, {act}) are not the model's "
+            f"({model.observation_space}, {model.action_space}): knobs that change them need "
+            "a model trained with them"
+        )
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The run folder and which of its models to load (evaluate and enjoy)."""
     parser.add_argument("run", help="a run folder written by memenvs-train (has config.json)")

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.cli.common import add_run_arguments, env_errors, flag_errors
+from agents.cli.common import add_run_arguments, check_model_fits, env_errors, flag_errors
 from agents.ppo import MemoryPPO
 from agents.training import load_run
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     env_kwargs = {**config.env_kwargs, **args.env_kwargs}
     with env_errors(parser, config.env, "the run's env"):
         env = gym.make(config.env, **env_kwargs)
+    check_model_fits(parser, env, model)
     if "ansi" in env.metadata.get("render_modes", []):
         env = gym.make(config.env, render_mode="ansi", **env_kwargs)
     total, info, steps, trace = play_episode(model, env, args.seed, not args.stochastic)

@@ -12,7 +12,7 @@ import json
 
 import gymnasium as gym
 
-from agents.cli.common import add_run_arguments, env_errors, positive_int
+from agents.cli.common import add_run_arguments, check_model_fits, env_errors, positive_int
 from agents.training import evaluate_success, load_run
 
 
@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     env_kwargs = {**config.env_kwargs, **args.env_kwargs}
     with env_errors(parser, config.env, "the run's env"):  # bad knobs before any episode
-        gym.make(config.env, **env_kwargs).close()
+        env = gym.make(config.env, **env_kwargs)
+    check_model_fits(parser, env, model)
+    env.close()
     result = evaluate_success(
         model,
         config.env,
