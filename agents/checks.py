@@ -34,11 +34,17 @@ def check_positive(name: str, value: Any) -> int:
     return check_int(name, value, 1)
 
 
+def _is_real(value: Any) -> bool:
+    """A Python or numpy real number, not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
     """Return ``float(value)`` if it is a finite real number in ``[low, high]``."""
     if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, float, np.integer, np.floating))
+        not _is_real(value)
         or not math.isfinite(value)
         or value < low
         or (high is not None and value > high)
@@ -54,12 +60,7 @@ def check_positive_number(
     ``schedule``, a callable (an SB3 schedule of the progress remaining)."""
     if schedule and callable(value):
         return value
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not value > 0
-        or (math.isinf(value) and not allow_inf)
-    ):
+    if not _is_real(value) or not value > 0 or (math.isinf(value) and not allow_inf):
         what = " or a schedule" if schedule else ""
         raise ValueError(f"{name} must be a number > 0{what}, got {value!r}")
     return value
@@ -68,11 +69,7 @@ def check_positive_number(
 def check_optional_positive(name: str, value: Any) -> Any:
     """Return ``value`` if it is ``None`` (switched off) or a real number ``> 0`` (not a
     bool): a clip bound."""
-    if value is not None and (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not value > 0
-    ):
+    if value is not None and not (_is_real(value) and value > 0):
         raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
     return value
 

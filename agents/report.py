@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from agents.ladder import SUCCESS
+from agents.suite import EXTERNAL_MEMORY
 
 
 def median_success(records: list[dict[str, Any]]) -> float:
@@ -157,7 +158,7 @@ def memory_agents(suite: dict[str, Any]) -> list[str]:
     cores = {spec.name for spec in registered()} - set(RNN_BASELINES)
     overrides = suite.get("agent_overrides", {})
     base = {a: overrides.get(a, {}).get("agent", a) for a in suite["agents"]}
-    return [a for a in suite["agents"] if base[a] in cores or base[a] == "external-memory-ppo"]
+    return [a for a in suite["agents"] if base[a] in cores or base[a] == EXTERNAL_MEMORY]
 
 
 def _success_cells(records: list[dict], agent: str, env: str) -> dict[tuple, float]:

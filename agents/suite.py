@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from agents.checks import check_int
+
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 REQUIRED = ("agents", "seeds", "budget", "tasks")
 
@@ -53,13 +55,6 @@ def _items(field: str, value: Any, unique: bool = True) -> list:
     return value
 
 
-def _count(field: str, value: Any, low: int = 1) -> int:
-    """``value`` if it is an integer >= ``low``; ``ValueError`` naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{field} must be an integer >= {low}, got {value!r}")
-    return value
-
-
 def _object(field: str, value: Any) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"{field} must be an object ({{name: value}}), got {value!r}")
@@ -83,10 +78,10 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
         if "agent" in override:
             path_component(f"agent_overrides[{variant!r}].agent", override["agent"])
     for seed in _items("seeds", suite["seeds"]):
-        _count("seeds[]", seed, low=0)
-    _count("budget", suite["budget"])
+        check_int("seeds[]", seed, 0)
+    check_int("budget", suite["budget"], 1)
     for key in ("n_envs", "eval_episodes", "jobs"):
-        _count(key, suite.get(key, 1))
+        check_int(key, suite.get(key, 1), 1)
     _object("hyperparameters", suite.get("hyperparameters", {}))
     notes = suite.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):

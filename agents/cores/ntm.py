@@ -249,8 +249,8 @@ class NTMCore(StepCore):
     def forward(self, x, state, episode_starts, extras=None):
         """``StepCore.forward``; while training a soft core on the fused kernel, the whole
         sequence as one autograd node instead (:mod:`agents.fused_sequence`)."""
-        check_sequence(x, episode_starts)  # before the fused node reads starts by pointer
         if sequence_applies(self, x, extras):
+            check_sequence(x, episode_starts)  # StepCore.forward checks the other path
             return ntm_sequence(self, x, state, episode_starts, extras)
         return super().forward(x, state, episode_starts, extras)
 
