@@ -25,7 +25,7 @@ This module is the library part (training runs, resume, the plan); the command l
 
 Results go to ``<out>/<suite>/``: ``results.jsonl`` (one record per run, appended as runs
 finish, so a rerun skips them; it refuses records made with another budget, ``n_envs``,
-``eval_episodes`` or hyperparameters), ``README.md`` (tables, delay frontier,
+``eval_episodes``, device or hyperparameters), ``README.md`` (tables, delay frontier,
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
 ``<out>/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. Names from the suite become
 folder names only if they are safe (:func:`agents.suite.path_component`). An agent that
@@ -214,19 +214,21 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 def _settings(run: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
     """What resume compares between a record and the run it stands for (those present)."""
     return {
-        **{k: run[k] for k in RECORDED if k in run},
+        **{k: run[k] for k in (*RECORDED, "device") if k in run},
         **{f"hyperparameters.{k}": v for k, v in hp.items()},
     }
 
 
 def check_resumable(suite: dict[str, Any], records: list[dict], path: Path) -> None:
     """``ResultsError`` if a record of ``path`` stands for a run of ``suite`` (the same
-    :func:`run_key`) but was made with another budget, ``n_envs``, ``eval_episodes`` or
-    hyperparameters (one the suite sets and the record lacks, or the other way round).
+    :func:`run_key`) but was made with another budget, ``n_envs``, ``eval_episodes``,
+    device (the suite's ``"device"``, ``cpu`` by default) or hyperparameters (one the suite
+    sets and the record lacks, or the other way round).
 
     Records written before ``n_envs`` was recorded are compared only on what they have
     (their budget and the hyperparameters they list): suites with such results have since
-    pinned some hyperparameters at the values then in force.
+    pinned some hyperparameters at the values then in force. A record without a device
+    (:func:`train_one` always writes one) is not compared on it.
     """
     n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
     planned = {run_key(r): r for i in range(n_rungs) for r in plan(suite, i)}
@@ -235,6 +237,8 @@ def check_resumable(suite: dict[str, Any], records: list[dict], path: Path) -> N
         if run is not None:
             made = _settings(record, record.get("hyperparameters") or {})
             wanted = _settings(run, hyperparameters(run))
+            if "device" not in record:
+                wanted.pop("device", None)
             what, every = f"run {trial_name(record)}", "n_envs" in record
             check_settings(path, number, what, made, wanted, every=every)
 
@@ -245,6 +249,9 @@ class RunsFailed(RuntimeError):
     def __init__(self, failed: int, records: list[dict]) -> None:
         super().__init__(f"{failed} run(s) failed (reported above); rerun to retry them")
         self.records = records
+
+
+Trainer = Callable[[list[dict]], Iterator[dict]]
 
 
 def run_suite(
@@ -263,59 +270,67 @@ def run_suite(
     the same absolute path). Holds the suite folder's lock throughout
     (``OutputLocked`` if another runner has it); a bad line in ``results.jsonl`` raises
     ``ResultsError`` unless ``repair`` moves it aside first, as does a record made with
-    other settings (:func:`check_resumable`). ``engine`` and ``address``: see
-    :func:`trial_engine`. Raises ``RunsFailed`` at the end if any run failed.
+    other settings (:func:`check_resumable`); all before the engine starts (Ray: seconds).
+    ``engine`` and ``address``: see :func:`trial_engine`. Raises ``RunsFailed`` at the end
+    if any run failed.
     """
     out_dir = out_root / path_component("name", suite["name"])
-    with (
-        output_lock(out_dir) as close_lock_in_child,
-        trial_engine(engine, jobs, address, close_lock_in_child) as train_all,
-    ):
-        results_path = out_dir / "results.jsonl"
+    results_path = out_dir / "results.jsonl"
+    with output_lock(out_dir) as close_lock_in_child:
         if repair:
             report_repair(results_path)
         records = read_results(results_path)
         check_resumable(suite, records, results_path)
-        done = {run_key(r) for r in records}
-        failed = 0
-        n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
-        total = sum(len(plan(suite, i)) for i in range(n_rungs))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr
-            )
-        for task in suite["tasks"]:  # task by task, so each task's frontier completes early
-            for rung in range(len(task["ladder"])):
-                todo = []
-                for run in plan(suite, rung, [task]):
-                    run["out_root"] = str(out_root.resolve())  # the same on every node
-                    if run_key(run) in done:
-                        continue
-                    if rung > 0 and _failed_below(records, run, task):
-                        if bar is not None:
-                            bar.update(1)
-                        continue
-                    todo.append(run)
-                if not todo:
-                    continue
-                failed += len(todo)  # until their records come back
-                for record in train_all(todo):
-                    failed -= 1
-                    records.append(record)
-                    append_record(results_path, record)
-                    if bar is not None:
-                        bar.update(1)
-        if bar is not None:
-            bar.close()
+        with trial_engine(engine, jobs, address, close_lock_in_child) as train_all:
+            failed = _run_plan(suite, out_root, records, results_path, train_all, progress)
     if failed:
         raise RunsFailed(failed, records)
     return records
 
 
-Trainer = Callable[[list[dict]], Iterator[dict]]
+def _run_plan(
+    suite: dict[str, Any],
+    out_root: Path,
+    records: list[dict],
+    results_path: Path,
+    train_all: Trainer,
+    progress: bool,
+) -> int:
+    """Train the runs of ``suite`` not in ``records``, appending each new record to
+    ``records`` and ``results_path``; return how many runs failed."""
+    done = {run_key(r) for r in records}
+    failed = 0
+    n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
+    total = sum(len(plan(suite, i)) for i in range(n_rungs))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=len(done), desc=f"suite {suite['name']}", file=sys.stderr)
+    for task in suite["tasks"]:  # task by task, so each task's frontier completes early
+        for rung in range(len(task["ladder"])):
+            todo = []
+            for run in plan(suite, rung, [task]):
+                run["out_root"] = str(out_root.resolve())  # the same on every node
+                if run_key(run) in done:
+                    continue
+                if rung > 0 and _failed_below(records, run, task):
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                todo.append(run)
+            if not todo:
+                continue
+            failed += len(todo)  # until their records come back
+            for record in train_all(todo):
+                failed -= 1
+                records.append(record)
+                append_record(results_path, record)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return failed
 
 
 @contextmanager

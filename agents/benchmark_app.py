@@ -9,12 +9,13 @@ tensorboard --logdir benchmarks/results/runs/smoke
 
 Exit status 2 with a one-line error for a bad suite, a corrupt results file (rerun with
 ``--repair`` to move bad lines to ``results.jsonl.bad``), results made with other settings
-(budget, n_envs, eval_episodes, hyperparameters) than the suite's, another runner on the
-same output, an ``--out`` that is not a folder, a bad ``--address``, ray missing for
+(budget, n_envs, eval_episodes, device, hyperparameters) than the suite's, another runner
+on the same output, an ``--out`` that is not a folder, a bad ``--address``, ray missing for
 ``--engine ray`` (``pip install 'memenvs-agents[sweep]'``) or matplotlib missing (``pip
-install 'memenvs-agents[bench]'``, or ``--no-plots``); all before any training. Exit status
-1 if runs failed (each is reported; the report is still written and a rerun retries them),
-or, with ``--tune``, if trials failed (the report of the others is still written).
+install 'memenvs-agents[bench]'``, or ``--no-plots``); all before any training, and before
+Ray starts. Exit status 1 if runs failed (each is reported; the report is still written
+and a rerun retries them), or, with ``--tune``, if trials failed (the report of the others
+is still written).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 from agents.checks import check_int
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 REQUIRED = ("agents", "seeds", "budget", "tasks")
 
 
@@ -83,6 +84,9 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     for key in ("n_envs", "eval_episodes", "jobs"):
         check_int(key, suite.get(key, 1), 1)
     _object("hyperparameters", suite.get("hyperparameters", {}))
+    device = suite.get("device", "cpu")
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     notes = suite.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise ValueError(f"notes must be a list of strings, got {notes!r}")

@@ -263,13 +263,18 @@ def trial_score(records: list[dict[str, Any]]) -> float:
 
 
 def read_trials(
-    path: Path, space: dict[str, Any], budget: int | None = None, seeds: list | None = None
+    path: Path,
+    space: dict[str, Any],
+    budget: int | None = None,
+    seeds: list | None = None,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """The finished trials of a tune run (none if ``path`` does not exist).
 
     ``ResultsError`` naming the file and line for a line that is not a trial of this
     search space (another agent's file, a truncated write) or whose runs had another
-    budget or other seeds than ``budget`` and ``seeds`` (when given): such scores are not
+    budget, other seeds or another device than ``budget``, ``seeds`` and ``device`` (when
+    given; runs recorded without a device are not compared on it): such scores are not
     comparable, so a resume must not mix them.
     """
     import optuna
@@ -278,7 +283,8 @@ def read_trials(
 
     if not path.exists():
         return []
-    wanted = {k: v for k, v in {"budget": budget, "seeds": seeds}.items() if v is not None}
+    given = {"budget": budget, "seeds": seeds, "device": device}
+    wanted = {k: v for k, v in given.items() if v is not None}
     trials = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
@@ -286,9 +292,11 @@ def read_trials(
             score, params, _ = float(entry["score"]), dict(entry["params"]), int(entry["trial"])
             optuna.trial.create_trial(params=params, distributions=space, value=score)
             budgets = sorted({r["budget"] for r in entry["runs"]})
+            devices = sorted({r["device"] for r in entry["runs"] if "device" in r})
             made = {
                 "budget": budgets[0] if len(budgets) == 1 else budgets,
                 "seeds": [r["seed"] for r in entry["runs"]],
+                "device": devices[0] if len(devices) == 1 else devices or device,
             }
         except (ValueError, KeyError, TypeError) as err:
             raise ResultsError(
@@ -350,7 +358,9 @@ def tune(
     out_dir = out_root / name
     path = out_dir / "trials.jsonl"
     with output_lock(out_dir) as close_lock_in_child:
-        done = read_trials(path, space, suite["budget"], list(suite["seeds"]))
+        done = read_trials(
+            path, space, suite["budget"], list(suite["seeds"]), suite.get("device", "cpu")
+        )
         startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
         sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=startup)
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -639,6 +639,8 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
+    "device gpu": ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
+    "device 0": ({"device": 0}, "device must be 'cpu', 'cuda' or 'cuda:N', got 0"),
     "eval_episodes 0": ({"eval_episodes": 0}, "eval_episodes must be an integer >= 1"),
     "eval_episodes '8'": ({"eval_episodes": "8"}, "eval_episodes must be an integer >= 1"),
     "eval [1]": ({"tasks": [{**DELAY_TASK, "eval": [1]}]}, r"tasks\[0\].eval must be a non"),
@@ -682,7 +684,7 @@ def _plan_record(suite: dict, **changes) -> dict:
     from agents.benchmark import hyperparameters
 
     (run, *_) = plan(suite, 0)
-    keep = ("agent", "env", "knob", "value", "env_kwargs", "seed", "budget", "n_envs")
+    keep = ("agent", "env", "knob", "value", "env_kwargs", "seed", "budget", "n_envs", "device")
     record = {k: run[k] for k in keep} | {"eval_episodes": run["eval_episodes"]}
     record |= {"hyperparameters": hyperparameters(run), "curriculum": None}
     return {**_record(), **record, **changes}
@@ -721,6 +723,26 @@ def test_resume_refuses_records_of_other_settings_and_compares_what_old_records_
         check_resumable({**suite, "hyperparameters": {"n_steps": 64}}, [old], path)
     other_seed = _plan_record(suite, seed=7, budget=1)  # not a run of this suite: ignored
     check_resumable(suite, [other_seed], path)
+
+
+def test_resume_refuses_records_made_on_another_device(tmp_path):
+    """The device was recorded but not compared: a resume on cuda reused cpu records."""
+    from agents.benchmark import check_resumable
+    from agents.results import ResultsError
+
+    suite = load_suite(str(_write_suite(tmp_path)))
+    path = tmp_path / "results.jsonl"
+    on_cpu, on_cuda = _plan_record(suite), _plan_record({**suite, "device": "cuda"})
+    assert (on_cpu["device"], on_cuda["device"]) == ("cpu", "cuda")
+    check_resumable(suite, [on_cpu], path)
+    check_resumable({**suite, "device": "cuda"}, [on_cuda], path)
+    with pytest.raises(ResultsError, match="line 1: run ppo/.* made with device 'cpu', not 'cuda'"):
+        check_resumable({**suite, "device": "cuda"}, [on_cpu], path)
+    with pytest.raises(ResultsError, match="made with device 'cuda', not 'cpu'"):
+        check_resumable(suite, [on_cuda], path)
+    # a record without a device (train_one always writes one) is not compared on it
+    no_device = {k: v for k, v in on_cpu.items() if k != "device"}
+    check_resumable({**suite, "device": "cuda"}, [no_device], path)
 
 
 @pytest.mark.parametrize(

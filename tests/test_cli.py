@@ -4,6 +4,7 @@ bad input to memenvs-train / -evaluate / -enjoy (an error naming the flag, never
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -234,6 +235,56 @@ def test_enjoy_names_a_png_it_cannot_write(ntm_run, tmp_path, capsys):
     assert line.startswith(f"memenvs-enjoy: error: --png {png}: "), line
     assert enjoy_cli.main([ntm_run, "--png", str(tmp_path / "heat.png")]) == 0
     assert list(tmp_path.glob("heat_*.png"))
+
+
+@pytest.mark.parametrize("where", ["missing", "a file", "read-only"])
+def test_enjoy_refuses_an_unwritable_png_before_the_episode(
+    ntm_run, tmp_path, capsys, monkeypatch, where
+):
+    """The episode used to run and print before --png failed."""
+    folder = tmp_path / "heatmaps"
+    if where == "a file":
+        folder.write_text("")
+    elif where == "read-only":
+        folder.mkdir(mode=0o500)
+        if os.geteuid() == 0:  # root may write there: refuse as the kernel would anyone else
+
+            def refuse(*args, **kwargs):
+                raise PermissionError(13, "Permission denied", str(folder))
+
+            monkeypatch.setattr(enjoy_cli.tempfile, "TemporaryFile", refuse)
+    png = folder / "heat.png"
+    message = {
+        "missing": f"its folder {folder} does not exist",
+        "a file": f"its folder {folder} is not a folder",
+        "read-only": f"cannot write to its folder {folder} (Permission denied)",
+    }[where]
+
+    def no_episode(*args, **kwargs):
+        pytest.fail("the episode ran before --png was checked")
+
+    monkeypatch.setattr(enjoy_cli, "play_episode", no_episode)
+    line = refused(enjoy_cli.main, [ntm_run, "--png", str(png)], capsys)
+    assert line == f"memenvs-enjoy: error: --png {png}: {message}", line
+    assert [p.name for p in tmp_path.iterdir()] == ([] if where == "missing" else ["heatmaps"])
+
+
+def test_enjoy_without_matplotlib_refuses_png_before_the_episode(
+    ntm_run, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    monkeypatch.setattr(enjoy_cli, "play_episode", lambda *a, **k: pytest.fail("episode ran"))
+    png = tmp_path / "heat.png"
+    line = refused(enjoy_cli.main, [ntm_run, "--png", str(png)], capsys)
+    assert line == (
+        f"memenvs-enjoy: error: --png {png}: the heatmap images need matplotlib: "
+        "pip install 'memenvs-agents[bench]'"
+    ), line
+
+
+def test_enjoy_png_check_leaves_no_file_behind(tmp_path):
+    enjoy_cli.check_writable(str(tmp_path / "heat.png"))
+    assert not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- scripts

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_benchmark import TINY_SUITE
+from test_benchmark import TINY_SUITE, _plan_record
 
 from agents.benchmark_app import main
 from agents.results import read_results, run_key
@@ -81,6 +81,42 @@ def test_ray_missing_is_named_before_training(tmp_path, capsys, monkeypatch):
     assert exit_.value.code == 2
     assert "pip install 'memenvs-agents[sweep]'" in capsys.readouterr().err
     assert not (tmp_path / "out" / "tiny").exists()
+
+
+RUN = "run ppo/memenvs/DelayedRecall-v0/delay=2/seed0"
+
+
+@pytest.mark.parametrize(
+    ("changes", "line", "message"),
+    [
+        ({"budget": 4096}, None, f"line 1: {RUN} made with budget 512, not 4096"),
+        ({"device": "cuda"}, None, f"line 1: {RUN} made with device 'cpu', not 'cuda'"),
+        ({}, "{not json", "line 2: not valid JSON"),
+    ],
+    ids=["budget", "device", "corrupt"],
+)
+def test_a_refused_resume_exits_2_before_ray_starts(
+    tmp_path, capsys, monkeypatch, changes, line, message
+):
+    """Ray used to start (seconds, and processes) before the resume was refused."""
+    pytest.importorskip("ray")
+    from agents.suite import load_suite
+    from agents.sweep import RaySession
+
+    def no_ray(self):
+        pytest.fail("Ray started before the resume was checked")
+
+    monkeypatch.setattr(RaySession, "__enter__", no_ray)
+    results = tmp_path / "out" / "tiny" / "results.jsonl"
+    results.parent.mkdir(parents=True)
+    record = json.dumps(_plan_record(load_suite(str(_suite(tmp_path)))))
+    results.write_text("".join(f"{x}\n" for x in (record, line) if x is not None))
+    argv = ["--suite", str(_suite(tmp_path, **changes)), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--engine", "ray", "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert f"results.jsonl, {message}" in err
 
 
 def test_engine_and_jobs_are_checked_by_the_library_too():
@@ -309,6 +345,11 @@ def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
         read_trials(path, space, 512, [0])  # scores of another budget are not comparable
     with pytest.raises(ResultsError, match="use the same settings to resume"):
         read_trials(path, space, 256, [0, 1])
+    assert read_trials(path, space, 256, [0], "cuda") == [lines[0]]  # no device recorded
+    path.write_text(json.dumps({**lines[0], "runs": [{**run, "device": "cpu"}]}) + "\n")
+    assert len(read_trials(path, space, 256, [0], "cpu")) == 1
+    with pytest.raises(ResultsError, match=r"line 1: a trial made with device 'cpu', not 'cuda'"):
+        read_trials(path, space, 256, [0], "cuda")  # another device rounds otherwise
 
 
 @pytest.mark.parametrize(

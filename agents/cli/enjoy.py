@@ -11,6 +11,7 @@ heatmaps as images (needs matplotlib).
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -67,6 +68,27 @@ def play_episode(model, env: gym.Env, seed: int, deterministic: bool, show=print
             return total, info, t, trace
 
 
+def check_writable(png: str) -> None:
+    """``OSError`` unless files can be created in the folder of ``png`` (where its heatmaps
+    go): it must exist and take a nameless temporary file, so the check leaves none behind.
+    ``ImportError`` naming the extra to install if matplotlib, which draws them, is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from agents.plots import INSTALL_HINT
+
+        raise ImportError(f"the heatmap images need matplotlib: {INSTALL_HINT}") from None
+    folder = Path(png).parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise NotADirectoryError(f"its folder {folder} {what}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot write to its folder {folder} ({err.strerror or err})") from None
+
+
 def save_png(weights: np.ndarray, name: str, png: str) -> str:
     import matplotlib
 
@@ -93,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(parser)
     parser.add_argument("--png", default="", help="also save the heatmaps to FILE_<name>.png")
     args = parser.parse_args(argv)
+    if args.png:  # before the episode, not after it
+        with flag_errors(parser, f"--png {args.png}", OSError, ImportError):
+            check_writable(args.png)
     try:
         config, model = load_run(args.run, args.model, args.device)
     except ValueError as err:
