@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import HParam
+from stable_baselines3.common.logger import DISABLED, HParam, KVWriter, Logger
 
 from agents.checks import check_int
 from agents.runs import BEST, EVALUATIONS, LATEST
+
+DISCARDED_EVALUATIONS = "evaluations.discarded.jsonl"
+DISCARDED_BEST = "best_model.discarded.zip"
 
 HPARAM_METRICS = ("rollout/ep_rew_mean", "rollout/success_rate", "eval/success_rate")
 
@@ -68,28 +72,64 @@ class LatestCheckpoint(_Periodic):
 class EvalSuccess(_Periodic):
     """Every ``every`` steps: ``evaluate(model)`` -> ``eval/*`` in TensorBoard, a line in
     ``evaluations.jsonl``, and ``best_model.zip`` when the success rate (then the mean
-    return) beats the best so far. Resumed runs read the best and the last step back."""
+    return) beats the best so far. Resumed runs read the best and the last step back.
+
+    ``eval/*`` is written at once at the evaluation's step (``num_timesteps``, the step of
+    its ``evaluations.jsonl`` row), on its own: the scalars the algorithm has recorded for
+    its next dump (``train/*`` of the update just made) stay for that dump, so every other
+    scalar lands at the same step with or without evaluations.
+
+    ``resumed_from`` (a resumed run: the step of the checkpoint it continues from) first
+    rewinds the evaluations to that step: rows after it, made by a process killed after its
+    last checkpoint, are moved to ``evaluations.discarded.jsonl``, and so is
+    ``best_model.zip`` (to ``best_model.discarded.zip``) if that process saved it after the
+    checkpoint. The last step and the best then come from the kept rows only, so the
+    resumed run evaluates on schedule from the checkpoint. A ``best_model.zip`` moved aside
+    leaves the run without one (the kept best row's model was overwritten by the killed
+    process) until an evaluation beats the kept best: ``best_model.zip`` is the model of
+    the best row of ``evaluations.jsonl`` or absent, never a model of a discarded history
+    (``memenvs-evaluate --model best`` then says the run has no best model).
+    """
 
     def __init__(
-        self, run_dir: str | Path, every: int, evaluate: Callable[[Any], dict[str, float]]
+        self,
+        run_dir: str | Path,
+        every: int,
+        evaluate: Callable[[Any], dict[str, float]],
+        resumed_from: int | None = None,
     ) -> None:
         self.log = Path(run_dir) / EVALUATIONS
         self.best_path = Path(run_dir) / BEST
         self.evaluate = evaluate
+        if resumed_from is not None:
+            rewind_evaluations(run_dir, resumed_from)
         rows = read_evaluations(self.log)
         self.best = max((_score(r) for r in rows), default=None)
         super().__init__(every, rows[-1]["num_timesteps"] if rows else 0)
 
     def _fire(self) -> None:
         result = self.evaluate(self.model)
-        for key in ("success_rate", "mean_return"):
-            self.logger.record(f"eval/{key}", result[key])
         row = {"num_timesteps": self.num_timesteps, **result}
         if self.best is None or _score(row) > self.best:
             self.best = _score(row)
             save_atomically(self.model, self.best_path)
         with self.log.open("a") as f:
             f.write(json.dumps(row) + "\n")
+        # last: a kill before this leaves no TensorBoard point without its row
+        scalars = {f"eval/{key}": result[key] for key in ("success_rate", "mean_return")}
+        write_now(self.logger, scalars, self.num_timesteps)
+
+
+def write_now(logger: Logger, scalars: dict[str, float], step: int) -> None:
+    """Write ``scalars`` at ``step`` to the logger's outputs now, as ``logger.dump(step)``
+    would, but without flushing (and moving to ``step``) what is already recorded for the
+    logger's next dump."""
+    if logger.level == DISABLED:
+        return
+    excluded: dict[str, tuple[str, ...]] = dict.fromkeys(scalars, ())
+    for output in logger.output_formats:
+        if isinstance(output, KVWriter):
+            output.write(scalars, excluded, step)
 
 
 class LogHParams(BaseCallback):
@@ -114,6 +154,38 @@ def read_evaluations(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def rewind_evaluations(run_dir: str | Path, step: int) -> None:
+    """Forget the evaluations made after ``step`` (a resumed run's checkpoint): their rows
+    are appended to ``evaluations.discarded.jsonl`` and removed from ``evaluations.jsonl``
+    (rewritten atomically), and a ``best_model.zip`` saved after ``step`` is moved to
+    ``best_model.discarded.zip`` (replacing an older one). Moved aside, not deleted: they
+    are what the killed process measured, for a user who wants to look; nothing reads
+    them. Kept rows stay as they were written."""
+    run_dir = Path(run_dir)
+    log, best = run_dir / EVALUATIONS, run_dir / BEST
+    if log.exists():
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        kept, discarded = [], []
+        for line in lines:
+            (kept if json.loads(line)["num_timesteps"] <= step else discarded).append(line)
+        if discarded:
+            # the discarded rows first: a kill between the two writes duplicates them in
+            # the discarded file at worst, never loses them
+            with (run_dir / DISCARDED_EVALUATIONS).open("a") as f:
+                f.write("".join(line + "\n" for line in discarded))
+            tmp = log.with_name(log.name + ".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, log)
+    if best.is_file() and saved_at(best) > step:
+        os.replace(best, run_dir / DISCARDED_BEST)
+
+
+def saved_at(path: Path) -> int:
+    """The ``num_timesteps`` a model saved with SB3's ``save`` had (read from its zip)."""
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("data"))["num_timesteps"]
 
 
 def _score(row: dict[str, Any]) -> tuple[float, float]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from torch.utils.tensorboard import SummaryWriter
 
 from agents.cli import enjoy, evaluate, train
 from agents.runs import RunConfig, read_config, run_name, write_config
@@ -119,3 +124,139 @@ def test_resume_without_checkpoint_and_bad_run_folders(tmp_path, capsys):
     (tmp_path / "config.json").write_text('{"env": "x", "colour": 1}')
     with pytest.raises(ValueError, match=r"unknown keys \['colour'\]"):
         read_config(tmp_path)
+
+
+def event_scalars(files: list[Path], tmp: Path) -> dict[str, list[tuple]]:
+    """``{tag: [(step, value), ...]}`` as TensorBoard reads the run folder, its event files
+    taken in the order the processes wrote them (``files``): copies named so, because files
+    of one test process within one second may sort otherwise, unlike real restarts."""
+    tmp.mkdir()
+    for i, f in enumerate(files):
+        (tmp / f"events.out.tfevents.{i:010d}.test").write_bytes(f.read_bytes())
+    acc = EventAccumulator(str(tmp), size_guidance={"scalars": 0})  # purge_orphaned_data
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+def new_event_files(run_dir: Path, known: list[Path]) -> list[Path]:
+    return known + sorted(set(run_dir.glob("events.out.tfevents.*")) - set(known))
+
+
+def zip_tensors(path: Path) -> dict[str, torch.Tensor]:
+    with zipfile.ZipFile(path) as z:
+        return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
+
+
+def test_eval_lands_in_tensorboard_at_its_own_step_and_changes_nothing_else(tmp_path, capsys):
+    """eval/* at the step evaluations.jsonl records (not a rollout later); every other
+    scalar at the same steps with the same values as a run without --eval-every, whose
+    weights are bitwise the same; a clean resume goes on the same way."""
+    ckpt = ("--checkpoint-every", "64")
+    run = train_run(tmp_path, "lstm", *ckpt, "--eval-every", "32", "--name", "e", capsys=capsys)
+    run = Path(run["run_dir"])
+    plain = Path(train_run(tmp_path, "lstm", *ckpt, "--name", "p", capsys=capsys)["run_dir"])
+    files = new_event_files(run, [])
+    with_eval = event_scalars(files, tmp_path / "tb_e")
+    without = event_scalars(new_event_files(plain, []), tmp_path / "tb_p")
+    rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    assert [s for s, _ in with_eval["eval/success_rate"]] == [64]
+    for key in ("success_rate", "mean_return"):
+        assert with_eval[f"eval/{key}"] == [
+            (r["num_timesteps"], pytest.approx(r[key])) for r in rows
+        ]
+    others = {t: v for t, v in with_eval.items() if not t.startswith("eval/")}
+    assert set(others) == set(without) and "train/value_loss" in others
+    for tag, points in others.items():
+        assert [s for s, _ in points] == [s for s, _ in without[tag]], tag  # no step moved
+        if tag != "time/fps":
+            assert points == without[tag], tag
+    a, b = zip_tensors(run / "model.zip"), zip_tensors(plain / "model.zip")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    assert train.main(["--resume", str(run), "--steps", "256", "--no-progress-bar"]) == 0
+    capsys.readouterr()
+    after = event_scalars(new_event_files(run, files), tmp_path / "tb_r")
+    rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    assert [r["num_timesteps"] for r in rows] == [64, 128, 192]
+    assert [s for s, _ in after["eval/success_rate"]] == [64, 128, 192]
+    assert [s for s, _ in after["rollout/ep_rew_mean"]] == [64, 128, 192, 256]
+    assert not list(run.glob("*discarded*"))  # nothing to discard after a clean finish
+
+
+def zip_steps(path: Path) -> int:
+    with zipfile.ZipFile(path) as z:
+        return json.loads(z.read("data"))["num_timesteps"]
+
+
+def copy_with_steps(src: Path, dst: Path, steps: int) -> None:
+    """A copy of the saved model ``src`` that says it was saved at ``steps``."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            blob = zin.read(item)
+            if item.filename == "data":
+                blob = json.dumps({**json.loads(blob), "num_timesteps": steps}).encode()
+            zout.writestr(item, blob)
+
+
+@pytest.mark.parametrize("kept_best", ["unbeaten", "beaten"])
+def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_checkpoint(
+    tmp_path, capsys, kept_best
+):
+    """Simulated kill: a run checkpointed at C = 128 whose process went on to 256 before
+    dying: it logged TensorBoard scalars, evaluated (at C, kept, then at 192 and 256 with
+    scores nothing real reaches) and saved best_model.zip at 192. --resume from C drops all
+    of that after C: TensorBoard shows one value per step, evaluations.jsonl holds the kept
+    rows and the resumed run's, and best_model.zip is never the discarded run's."""
+    C, SENTINEL = 128, -999.0
+    argv = ("--checkpoint-every", "64", "--eval-every", "32", "--name", "k")
+    run = Path(train_run(tmp_path, "lstm", *argv, capsys=capsys)["run_dir"])
+    assert zip_steps(run / "checkpoints" / "latest.zip") == C
+    files = new_event_files(run, [])
+    # what the killed process left: rows at C (kept) and after C, its best model, its scalars
+    (row64,) = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    at_c = {"success_rate": 1.0, "mean_return": 1e6} if kept_best == "unbeaten" else {}
+    at_c = {"num_timesteps": C, "success_rate": -1.0, "mean_return": -1e6, **at_c}
+    if kept_best == "beaten":  # the resumed run's first evaluation beats every kept row
+        row64.update(success_rate=-1.0, mean_return=-1e6)
+    later = [{"num_timesteps": s, "success_rate": 2.0, "mean_return": 2e6} for s in (192, 256)]
+    lines = [json.dumps(r) + "\n" for r in (row64, at_c, *later)]
+    (run / "evaluations.jsonl").write_text("".join(lines))
+    copy_with_steps(run / "checkpoints" / "latest.zip", run / "best_model.zip", 192)
+    for leftover in ("model.zip", "result.json"):  # a killed process writes neither
+        (run / leftover).unlink()
+    with SummaryWriter(str(run)) as w:
+        w.add_scalar("eval/success_rate", at_c["success_rate"], C)
+        for step in (192, 256):
+            w.add_scalar("eval/success_rate", 2.0, step)
+            w.add_scalar("rollout/ep_rew_mean", SENTINEL, step)
+            w.add_scalar("train/value_loss", SENTINEL, step)
+    files = new_event_files(run, files)
+
+    assert train.main(["--resume", str(run), "--steps", "256", "--no-progress-bar"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["resumed_from"] == C and result["num_timesteps"] == 256
+
+    rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    assert [r["num_timesteps"] for r in rows] == [64, C, 192]  # evaluates again at 192
+    assert rows[:2] == [row64, at_c] and rows[2]["success_rate"] <= 1.0
+    discarded = (run / "evaluations.discarded.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in discarded] == later
+    assert zip_steps(run / "best_model.discarded.zip") == 192
+    if kept_best == "unbeaten":  # the kept best's model is gone: no best model until beaten
+        assert not (run / "best_model.zip").exists()
+        with pytest.raises(SystemExit) as exc:
+            evaluate.main([str(run), "--model", "best", "--episodes", "2"])
+        assert exc.value.code == 2 and "has no best model" in capsys.readouterr().err
+    else:  # the resumed run's evaluation at 192 beat the kept rows: its model is the best
+        assert zip_steps(run / "best_model.zip") == 192
+        assert evaluate.main([str(run), "--model", "best", "--episodes", "2"]) == 0
+
+    tb = event_scalars(new_event_files(run, files), tmp_path / "tb")
+    for tag in ("rollout/ep_rew_mean", "train/value_loss", "eval/success_rate"):
+        steps = [s for s, _ in tb[tag]]
+        assert steps == sorted(set(steps)), (tag, steps)  # one value per step
+        assert all(v not in (SENTINEL, 2.0) for _, v in tb[tag]), (tag, tb[tag])
+    assert [s for s, _ in tb["rollout/ep_rew_mean"]] == [64, C, 192, 256]
+    points = [(r["num_timesteps"], pytest.approx(r["success_rate"])) for r in rows]
+    assert tb["eval/success_rate"][1:] == points[1:]  # row64's score is edited if "beaten"
+    assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192]

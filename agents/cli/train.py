@@ -8,6 +8,11 @@ The run folder ``<log-dir>/<env>__<knobs>__<agent>__seed<seed>__<time>/`` gets c
 (with an hparams summary), checkpoints/latest.zip every --checkpoint-every steps,
 best_model.zip and evaluations.jsonl every --eval-every steps, model.zip and result.json at
 the end. memenvs-evaluate and memenvs-enjoy need only that folder.
+
+--resume continues from the step of checkpoints/latest.zip and sets aside what a killed
+process did after it: TensorBoard hides its later scalars, its later evaluations move to
+evaluations.discarded.jsonl and a best_model.zip it saved after the checkpoint to
+best_model.discarded.zip (the run has no best model until an evaluation beats the kept best).
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import (
+    Logger,
+    TensorBoardOutputFormat,
+    configure,
+    make_output_format,
+)
+from torch.utils.tensorboard import SummaryWriter
 
 from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
 from agents.cli.common import env_errors, flag_errors, json_dict, nonnegative_int, positive_int
@@ -159,6 +170,30 @@ def resumed_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return config
 
 
+class _ResumedTensorBoard(TensorBoardOutputFormat):
+    """SB3's TensorBoard output with a writer that starts with a restart marker at
+    ``purge_step``: TensorBoard then hides what earlier event files of the folder hold at
+    steps >= ``purge_step``."""
+
+    def __init__(self, folder: str, purge_step: int) -> None:  # as the parent, plus purge
+        self.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
+        self._is_closed = False
+
+
+def resumed_logger(run_dir: Path, resumed_from: int, verbose: bool = False) -> Logger:
+    """The logger of a run resumed from its checkpoint at ``resumed_from``: TensorBoard
+    (and stdout with ``--verbose``) as a new run's, its new event file starting with a
+    restart marker at ``resumed_from + 1``, so that what a process killed after that
+    checkpoint logged later (which the resumed run logs again, differently) is hidden.
+    What was logged up to the checkpoint's step is history the resumed run shares and
+    does not log again, so it stays."""
+    folder = str(run_dir)
+    outputs = [_ResumedTensorBoard(folder, purge_step=resumed_from + 1)]
+    if verbose:
+        outputs.append(make_output_format("stdout", folder))
+    return Logger(folder=folder, output_formats=outputs)
+
+
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
     config = resumed_config(args, parser) if args.resume else new_config(args)
@@ -193,14 +228,18 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         write_config(run_dir, stamp_config(config))
         callbacks = [LogHParams(hparams(config))]
     resumed_from = model.num_timesteps
-    model.set_logger(configure(str(run_dir), ["tensorboard"] + ["stdout"] * args.verbose))
+    if args.resume:
+        model.set_logger(resumed_logger(run_dir, resumed_from, verbose=args.verbose))
+    else:
+        model.set_logger(configure(str(run_dir), ["tensorboard"] + ["stdout"] * args.verbose))
     if config.checkpoint_every:
         callbacks.append(LatestCheckpoint(run_dir, config.checkpoint_every, resumed_from))
     evaluate = lambda m: evaluate_success(  # noqa: E731
         m, config.env, config.env_kwargs, n_episodes=config.eval_episodes
     )
     if config.eval_every:
-        callbacks.append(EvalSuccess(run_dir, config.eval_every, evaluate))
+        rewind_to = resumed_from if args.resume else None
+        callbacks.append(EvalSuccess(run_dir, config.eval_every, evaluate, rewind_to))
     if config.steps > model.num_timesteps:
         model.learn(
             config.steps - model.num_timesteps,
