@@ -29,8 +29,10 @@ TASKS = {  # task -> (env id, knob, fixed kwargs)
     "TMaze": ("memenvs/TMaze-v0", "length", {"active": False}),
 }
 HYPER = {"n_steps": 64, "learning_rate": 1e-3, "ent_coef": 0.01, "batch_size": 256}
-# MemoryPPO agents: the update schedule every committed frontier-long result used (MemoryPPO's
-# default until c25c207); RecurrentPPO keeps its own default (10 epochs).
+# MemoryPPO agents: 4 epochs, MemoryPPO's default until c25c207, which most committed
+# frontier-long results used; delayed-recall-stochastic and delayed-recall-gru-chrono ran 10
+# (pass --hyper '{"n_epochs": 10}' to rerun them; frontier-long/rerun-xeon/README.md).
+# RecurrentPPO keeps its own default (10 epochs).
 MEMORY_PPO_HYPER = {"n_epochs": 4}
 
 

@@ -53,6 +53,7 @@ CHUNKED = {"attention": "chunked", "chunk_size": 2, "top_k_chunks": 2}
         {"max_memory": 1},
         CHUNKED,
         {**CHUNKED, "hops": 2, "max_memory": 7, "top_k_chunks": 1},
+        {**CHUNKED, "max_memory": 7, "top_k_chunks": 1, "age_features": False},
     ],
 )
 def test_parallel_update_pass_equals_step_by_step_rollout(kw):
@@ -191,6 +192,7 @@ def test_replayed_slots_outside_memory_are_rejected():
         ({**CHUNKED, "top_k_chunks": 0}, "top_k_chunks"),
         ({"top_k_chunks": None}, "top_k_chunks"),
         ({**CHUNKED, "read_mode": "sample"}, "read_mode='soft' only"),
+        ({"age_features": "no"}, "age_features"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, arg):
@@ -239,6 +241,7 @@ def test_generic_core_contract(kw):
         ("MlpStochasticEpisodicPolicy", True, {}),
         ("MlpStochasticEpisodicPolicy", False, {}),
         ("MlpEpisodicPolicy", True, {**CHUNKED, "top_k_chunks": 1}),
+        ("MlpStochasticEpisodicPolicy", True, {"age_features": False}),
     ],
 )
 def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, kw, tmp_path):
@@ -334,3 +337,25 @@ def test_chunk_scores_average_the_time_term(peak_age):
     time_logit = time_features(torch.arange(22)) @ chunked.time_query[0].bias.data
     best = max(range(6), key=lambda i: time_logit[4 * i : 4 * i + 4].mean().item())
     assert 4 * best <= trace["read_age"][-1].item() <= min(4 * best + 3, 21)
+
+
+def test_without_age_features_a_read_depends_on_content_and_age_zero_only():
+    """age_features=False: moving the cue among identical distractors (a longer delay, the
+    same entries) leaves the read unchanged; with age features it changes it."""
+    outs = {}
+    for age_features in (True, False):
+        c = core(max_memory=40, heads=2, age_features=age_features)
+        with torch.no_grad():
+            for lin in c.time_query:  # a time term that prefers some ages (it starts at 0)
+                lin.weight.normal_()
+                lin.bias.normal_()
+        cue, query = torch.randn(1, 1, F), torch.randn(1, 1, F)
+        reads = []
+        for delay in (5, 30):  # every distractor the same input: only the cue's age moves
+            x = torch.cat([torch.ones(30 - delay, 1, F), cue, torch.ones(delay, 1, F), query])
+            starts = torch.zeros(len(x), 1, dtype=torch.bool)
+            starts[0] = True
+            reads.append(c(x, c.initial_state(1), starts)[0][-1])
+        outs[age_features] = (reads[1] - reads[0]).abs().max().item()
+    assert outs[False] < 1e-5, outs
+    assert outs[True] > 1e-3, outs

@@ -18,6 +18,12 @@ read at any age in log-time, so order-dependent tasks are possible and lengths b
 training still work). Every hop has its own key/value maps (MemN2N's adjacent tying is
 not imposed).
 
+``age_features=False`` keeps only ``1{age = 0}`` (``c`` times ``[1, 0, 0]``): the read tells
+the query's own entry from the others but finds the rest by content alone. A read that
+prefers an age in log-time does not carry over to longer delays: a stochastic-episodic
+policy trained on DelayedRecall to delay 64 read the cue (age 65) at the answer step there,
+and its own entry (age 0) at delay 1,024 (``benchmarks/results/frontier-long/rerun-xeon``).
+
 Memory is a window of the last ``max_memory`` entries (oldest dropped), per batch row, with
 the count of entries written in the current episode (an episode start empties the row).
 Rollout (no gradient): one new entry per step, attention over the cached keys/values of the
@@ -72,6 +78,7 @@ import torch
 from torch import nn
 
 from agents.addressing import EPSILON
+from agents.checks import check_bool
 from agents.cores.base import (
     MAX_SIZE,
     CoreExtras,
@@ -116,6 +123,8 @@ class EpisodicMemoryCore(MemoryCore):
             (exact attention inside the ``top_k_chunks`` best chunks of ``chunk_size``
             entries; soft reads only). chunk_size: ``C`` in ``[1, max_memory]`` (default 64).
             top_k_chunks: ``k`` in ``[1, ceil(max_memory / C)]`` (default 8).
+        age_features: the read's time term uses the entry's age (default True) or only
+            whether it is the query's own entry (module docstring).
     """
 
     traces = True
@@ -134,6 +143,7 @@ class EpisodicMemoryCore(MemoryCore):
         attention: str = "full",
         chunk_size: int = 64,
         top_k_chunks: int = 8,
+        age_features: bool = True,
     ) -> None:
         super().__init__()
         self.input_size = check_int("input_size", input_size, 1, MAX_SIZE)
@@ -149,6 +159,7 @@ class EpisodicMemoryCore(MemoryCore):
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
         self.attention = attention
+        self.age_features = check_bool("age_features", age_features)
         chunked = attention == "chunked"
         self.chunk = check_int("chunk_size", chunk_size, 1, self.L if chunked else None)
         n_max = -(-self.L // self.chunk) if chunked else None
@@ -231,6 +242,8 @@ class EpisodicMemoryCore(MemoryCore):
             heads = slice(h * self.H, (h + 1) * self.H)
             q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)  # [B, H, T, dk]
             ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES).transpose(1, 2)
+            if not self.age_features:  # the time term: 1{age = 0} only
+                ct = ct * ct.new_tensor([1.0, 0.0, 0.0])
             k, v = mem_k[:, heads], mem_v[:, heads]  # [B, H, S, d]: no copy of the memory
             if chunked:
                 w, o, w_age = self._chunked_read(q, ct, k, v, L + t_idx - lo, n_vis)
