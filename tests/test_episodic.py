@@ -54,6 +54,8 @@ CHUNKED = {"attention": "chunked", "chunk_size": 2, "top_k_chunks": 2}
         CHUNKED,
         {**CHUNKED, "hops": 2, "max_memory": 7, "top_k_chunks": 1},
         {**CHUNKED, "max_memory": 7, "top_k_chunks": 1, "age_features": False},
+        {"length_scale": True, "hops": 2},
+        {**CHUNKED, "max_memory": 7, "top_k_chunks": 1, "length_scale": True},
     ],
 )
 def test_parallel_update_pass_equals_step_by_step_rollout(kw):
@@ -193,6 +195,7 @@ def test_replayed_slots_outside_memory_are_rejected():
         ({"top_k_chunks": None}, "top_k_chunks"),
         ({**CHUNKED, "read_mode": "sample"}, "read_mode='soft' only"),
         ({"age_features": "no"}, "age_features"),
+        ({"length_scale": "yes"}, "length_scale"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, arg):
@@ -242,6 +245,7 @@ def test_generic_core_contract(kw):
         ("MlpStochasticEpisodicPolicy", False, {}),
         ("MlpEpisodicPolicy", True, {**CHUNKED, "top_k_chunks": 1}),
         ("MlpStochasticEpisodicPolicy", True, {"age_features": False}),
+        ("MlpStochasticEpisodicPolicy", True, {"length_scale": True}),
     ],
 )
 def test_memory_ppo_replay_ratio_is_one_and_save_load(policy, shared_core, kw, tmp_path):
@@ -359,3 +363,41 @@ def test_without_age_features_a_read_depends_on_content_and_age_zero_only():
         outs[age_features] = (reads[1] - reads[0]).abs().max().item()
     assert outs[False] < 1e-5, outs
     assert outs[True] > 1e-3, outs
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"read_mode": "sample"},
+        {"attention": "chunked", "chunk_size": 3, "top_k_chunks": 2},  # 2 of 4 chunks
+    ],
+)
+def test_length_scale_multiplies_the_logits_by_log_of_the_visible_entries(kw):
+    """Scalable-Softmax: at a query that sees n entries the scaled read equals the plain read
+    with the query's maps (content and time) multiplied by log n, which scales its logits."""
+    T, n = 11, 11  # one episode from an empty memory: the last query sees all T entries
+    scaled = core(max_memory=12, heads=2, length_scale=True, **kw)
+    plain = core(max_memory=12, heads=2, **kw)
+    with torch.no_grad():
+        for lin in scaled.time_query:  # a time term too (it starts at zero)
+            lin.weight.normal_()
+            lin.bias.normal_()
+        plain.load_state_dict(scaled.state_dict())
+        for lin in (*plain.query, *plain.time_query):
+            lin.weight.mul_(math.log(n))
+            lin.bias.mul_(math.log(n))
+    x = torch.randn(T, 3, F)
+    starts = torch.zeros(T, 3, dtype=torch.bool)
+    starts[0] = True
+    ex_s, ex_p = CoreExtras(), CoreExtras()
+    ex_s.deterministic = ex_p.deterministic = True
+    y_scaled, _ = scaled(x, scaled.initial_state(3), starts, ex_s)
+    y_plain, _ = plain(x, plain.initial_state(3), starts, ex_p)
+    torch.testing.assert_close(y_scaled[-1], y_plain[-1], atol=1e-5, rtol=1e-5)
+    # at step 2 the query sees 3 entries: scaled by log 3, not log 11
+    if ex_s.log_prob is None:
+        assert (y_scaled[2] - y_plain[2]).abs().max() > 1e-3
+    else:  # the sampled read's distribution is the same at the end, not at step 2
+        torch.testing.assert_close(ex_s.log_prob[-1], ex_p.log_prob[-1], atol=1e-5, rtol=1e-5)
+        assert (ex_s.log_prob[2] - ex_p.log_prob[2]).abs().max() > 1e-3
