@@ -12,17 +12,20 @@ from agents.suite import task_name
 INSTALL_HINT = "pip install 'memenvs-agents[bench]'"
 
 
-def require_matplotlib() -> None:
-    """Raise ``ImportError`` naming the extra to install if matplotlib is missing.
+def require_matplotlib(
+    purpose: str = "the benchmark report's plots", without: str = "--no-plots"
+) -> None:
+    """Raise ``ImportError`` naming ``purpose``, the extra to install and ``without`` (the
+    flag that does without the images, if any) if matplotlib is missing.
 
-    The benchmark app calls this before training, not after hours of it.
+    Callers check before the work that needs it (the benchmark app before training, not
+    after hours of it; ``memenvs-enjoy --png`` before its episode).
     """
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ImportError(
-            f"the benchmark report's plots need matplotlib: {INSTALL_HINT} (or pass --no-plots)"
-        ) from None
+        instead = f" (or pass {without})" if without else ""
+        raise ImportError(f"{purpose} need matplotlib: {INSTALL_HINT}{instead}") from None
 
 
 def write_plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> None:

@@ -72,12 +72,9 @@ def check_writable(png: str) -> None:
     """``OSError`` unless files can be created in the folder of ``png`` (where its heatmaps
     go): it must exist and take a nameless temporary file, so the check leaves none behind.
     ``ImportError`` naming the extra to install if matplotlib, which draws them, is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        from agents.plots import INSTALL_HINT
+    from agents.plots import require_matplotlib
 
-        raise ImportError(f"the heatmap images need matplotlib: {INSTALL_HINT}") from None
+    require_matplotlib("the heatmap images", without="")
     folder = Path(png).parent
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"

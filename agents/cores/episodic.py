@@ -164,7 +164,7 @@ class EpisodicMemoryCore(MemoryCore):
     ) -> None:
         super().__init__()
         self.input_size = check_int("input_size", input_size, 1, MAX_SIZE)
-        self.L = check_int("max_memory", max_memory, 1, 10**7)
+        self.L = check_int("max_memory", max_memory, 1, MAX_SIZE)
         self.D = check_int("embed_size", embed_size, 1, 65536)
         self.H = check_int("heads", heads, 1, 256)
         self.dk = check_int("key_size", key_size, 1, 4096)
