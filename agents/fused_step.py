@@ -14,7 +14,9 @@ compiler and ninja; about a minute, cached under ``TORCH_EXTENSIONS_DIR`` or
 arithmetic (``agents/csrc/ntm_kernel.h``) is compiled twice with portable flags: generic, and
 on x86-64 with GCC also for AVX2 + FMA, which runs where the CPU has them
 (``load().kernel_isa()`` says which; set ``MEMENVS_NTM_GENERIC_KERNEL=1`` for the generic one).
-Float kernels for slot widths 8, 16, 20 and 32 are compiled with the width fixed, so their
+Where torch threads with OpenMP (Linux), the extension is built with ``-fopenmp`` so that the
+kernels' loops over rows run on torch's threads (:func:`openmp_flags`). Float kernels for slot
+widths 8, 16, 20 and 32 are compiled with the width fixed, so their
 inner loops unroll; other widths read it at run time. The same extension holds the sequence
 loops of :mod:`agents.fused_sequence` (NTM) and :mod:`agents.fused_rnn` (LSTM, GRU).
 """
@@ -25,6 +27,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import sys
 import warnings
 
 import torch
@@ -52,6 +55,20 @@ def headers_flag() -> str:
     return f"-DNTM_HEADERS_SHA1={digest.hexdigest()[:16]}"
 
 
+def openmp_flags() -> list[str]:
+    """``-fopenmp`` where torch runs its threads on OpenMP (its Linux builds; GCC there).
+
+    The kernels split their rows with ``at::parallel_for``, which is a header: compiled
+    without ``-fopenmp`` it runs every row on one thread, whatever ``torch.set_num_threads``
+    says. With it, the extension uses torch's own OpenMP runtime (``libgomp.so.1``, already
+    loaded by torch) and its thread count. Rows are independent, so results do not depend on
+    the thread count.
+    """
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        return ["-fopenmp"]
+    return []
+
+
 NAME = "memenvs_ntm_step"
 
 
@@ -61,11 +78,15 @@ def load():
     from torch.utils.cpp_extension import _get_build_directory
     from torch.utils.cpp_extension import load as load_extension
 
-    flags = [*CFLAGS, headers_flag()]
+    flags = [*CFLAGS, *openmp_flags(), headers_flag()]
     build_dir = _get_build_directory(NAME, verbose=False)
     with exclusive_build(build_dir):
         ext = load_extension(
-            name=NAME, sources=SOURCES, extra_cflags=flags, build_directory=build_dir
+            name=NAME,
+            sources=SOURCES,
+            extra_cflags=flags,
+            extra_ldflags=openmp_flags(),
+            build_directory=build_dir,
         )
     ext.use_generic_kernel(generic_by_default())
     return ext

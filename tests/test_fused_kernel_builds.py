@@ -5,6 +5,7 @@ widths (8, 16, 20, 32), each against float64 (run-time width, generic arithmetic
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import pytest
 import torch
@@ -206,3 +207,29 @@ def test_a_changed_header_changes_the_build_flags(tmp_path, monkeypatch):
     assert fused_step.headers_flag() == before
     header.write_text("// two\n")
     assert fused_step.headers_flag() != before
+
+
+def test_the_kernels_run_on_torchs_threads_where_torch_uses_openmp():
+    """Built with -fopenmp where torch threads with OpenMP: without it, the kernels'
+    ``at::parallel_for`` (a header) ran every row on one thread at any thread count."""
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        assert fused_step.openmp_flags() == ["-fopenmp"]
+    assert fused_step.load().openmp() == bool(fused_step.openmp_flags())
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_step_gives_the_same_bits_on_one_thread_and_on_several(build, threads):
+    """Rows are independent, so splitting them between threads changes no bit of the outputs
+    or of any input's gradient (64 rows, the benchmark's 128 x 20 memory, 2 write heads)."""
+    inputs = [t.detach().float().requires_grad_() for t in step_inputs(2, 1, 3, M=20, N=128, B=64)]
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, threads):
+            torch.set_num_threads(n)
+            results.append(step_and_grads(inputs, 3, 20.0, False))
+    finally:
+        torch.set_num_threads(before)
+    (out_a, grad_a), (out_b, grad_b) = results
+    for a, b in zip([*out_a, *grad_a], [*out_b, *grad_b], strict=True):
+        assert torch.equal(a, b)

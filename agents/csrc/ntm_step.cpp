@@ -332,6 +332,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("release_pool", &release_pool, "free the kept sequence buffers");
   m.def("kernel_isa", [] { return use_avx2() ? "avx2+fma" : "generic"; },
         "which build of the step's kernels runs: 'avx2+fma' or 'generic'");
+  m.def("openmp",
+        [] {
+#ifdef _OPENMP
+          return true;
+#else
+          return false;
+#endif
+        },
+        "whether the kernels' at::parallel_for runs on torch's OpenMP threads (else serially)");
   m.def("use_generic_kernel", [](bool on) { force_generic = on; },
         "run the generic build even where the CPU has AVX2 and FMA (to compare them)");
   m.attr("EPSILON") = EPS;
