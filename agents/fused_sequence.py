@@ -9,7 +9,10 @@ with the fused step): per step forward one ``addmm`` for the recurrent part of t
 their activations, one ``addmm`` for the head outputs and the fused step; backward the fused
 step's backward, the LSTM's, one ``addmm`` and one ``mm``; every weight gradient is formed
 after the loop as one matrix product over all ``T B`` rows. Same results as the step-wise
-core up to float rounding (``tests/test_fused_sequence.py``).
+core up to float rounding (``tests/test_fused_sequence.py``). With several torch threads a
+minibatch of ``B`` rows runs as :func:`row_blocks` blocks of consecutive rows, each through the
+C++ loops on its own thread: rows are independent until the weight gradients, which are summed
+over the blocks (so results differ from one call by float rounding).
 
 Scope: soft reads, or sampled reads replayed (as PPO's update replays the rollout's slots:
 each read head reads its slot of memory t - 1 and keeps the one-hot weighting, with the log
@@ -48,15 +51,23 @@ class SequenceConfig(NamedTuple):
 
 class _NTMSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cfg: SequenceConfig, x, starts, slots, *tensors):
-        # slots: the replayed read slots [T, B, R] (None: soft reads); tensors: the state (h,
-        # c, memory, read_w, write_w, reads), the initial read_w [R, N], write_w [W, N], reads
-        # [R, M], and w_ih, w_hh, bias, w_head, b_head
-        out, steps = fused_step.load().sequence_forward(x, starts, *tensors, slots, *cfg[:7])
-        y, final, saved = out[0], out[1:9], out[9:]  # final: the state, log_prob, entropy
+    def forward(ctx, cfg: SequenceConfig, blocks: int, x, starts, slots, *tensors):
+        # blocks: how many blocks of rows run in parallel (1: one call); slots: the replayed
+        # read slots [T, B, R] (None: soft reads); tensors: the state (h, c, memory, read_w,
+        # write_w, reads), the initial read_w [R, N], write_w [W, N], reads [R, M], and w_ih,
+        # w_hh, bias, w_head, b_head
+        ext = fused_step.load()
         w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
+        if blocks == 1:
+            out, steps = ext.sequence_forward(x, starts, *tensors, slots, *cfg[:7])
+            saved = out[9:]
+        else:  # steps: the blocks, each with its own saved tensors, in C++
+            out, steps = ext.sequence_forward_blocks(x, starts, *tensors, slots, *cfg[:7], blocks)
+            saved = []
+        y, final = out[0], out[1:9]  # final: the state, log_prob, entropy
         ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved)
         ctx.steps, ctx.cfg, ctx.slots = steps, cfg, slots  # steps: per-step tensors, in C++
+        ctx.blocks = blocks
         ctx.final_shapes = [t.shape for t in final]
         return y, *final
 
@@ -65,11 +76,24 @@ class _NTMSequence(torch.autograd.Function):
     def backward(ctx, dy, *d_final):
         d_final = fused_step.grads_or_zeros(d_final, ctx.final_shapes, dy)
         cfg = ctx.cfg
-        grads = fused_step.load().sequence_backward(
+        ext = fused_step.load()
+        backward = ext.sequence_backward if ctx.blocks == 1 else ext.sequence_backward_blocks
+        grads = backward(
             dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, ctx.slots, *cfg[:6],
-            cfg.straight_through, ctx.needs_input_grad[1],
+            cfg.straight_through, ctx.needs_input_grad[2],
         )  # fmt: skip
-        return None, grads[0], None, None, *grads[1:]
+        return None, None, grads[0], None, None, *grads[1:]
+
+
+MIN_BLOCK_ROWS = 8
+
+
+def row_blocks(batch: int) -> int:
+    """How many blocks of rows a sequence of ``batch`` rows runs as, in parallel: one per torch
+    thread, each of at least ``MIN_BLOCK_ROWS`` rows (below that a step's fixed cost dominates).
+    Results then depend on the thread count by float rounding (the weight gradients are summed
+    per block); with one thread the sequence is one call."""
+    return max(1, min(torch.get_num_threads(), batch // MIN_BLOCK_ROWS))
 
 
 def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, extras=None):
@@ -88,7 +112,7 @@ def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, ext
     sampled = core.read_mode == "sample"
     slots = extras.replay.long().contiguous() if sampled else None
     y, *final, log_prob, entropy = _NTMSequence.apply(
-        cfg, x.contiguous(), episode_starts.bool().contiguous(), slots,
+        cfg, row_blocks(x.shape[1]), x.contiguous(), episode_starts.bool().contiguous(), slots,
         *(t.contiguous() for t in state),
         init.read_weights[0], init.write_weights[0], init.reads[0],
         lstm.weight_ih, lstm.weight_hh, lstm.bias_ih + lstm.bias_hh,

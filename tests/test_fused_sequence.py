@@ -63,10 +63,20 @@ def sequence_case(kwargs):
     return core, x, state, starts
 
 
+@pytest.fixture(params=[1, 2, 3])
+def blocks(request, monkeypatch):
+    """The sequence run as this many blocks of rows on torch's threads (1: one call)."""
+    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: min(request.param, batch))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))
+    yield request.param
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("kwargs", CONFIGS)
-def test_sequence_node_equals_the_stepwise_core(float64, kwargs):
+def test_sequence_node_equals_the_stepwise_core(float64, kwargs, blocks):
     """The same outputs, final state and gradients (parameters, inputs, incoming state) to
-    float64 rounding."""
+    float64 rounding, in one call and in blocks of rows."""
     core, x, state, starts = sequence_case(dict(kwargs))
     assert fused_sequence.sequence_applies(core, x, None)
     ours = run(core, x, state, starts, stepwise=False)
@@ -76,7 +86,7 @@ def test_sequence_node_equals_the_stepwise_core(float64, kwargs):
 
 
 @pytest.mark.parametrize("kwargs", SAMPLED_CONFIGS)
-def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs):
+def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs, blocks):
     """Sampled reads, replaying slots drawn step by step: the same outputs, state,
     log-probabilities, entropies and gradients through all of them (with and without
     straight-through) to float64 rounding."""
@@ -182,3 +192,47 @@ def test_sequence_node_rejects_starts_of_the_wrong_shape():
     for bad in (starts[:-1], starts[:, :2], starts.reshape(-1)):
         with pytest.raises(RuntimeError, match=r"starts must be bool \[T, B\]"):
             fused_sequence.ntm_sequence(core, x, state, bad)
+
+
+def test_a_sequence_runs_in_one_block_per_thread_of_at_least_min_block_rows(monkeypatch):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert fused_sequence.row_blocks(256) == 1
+        torch.set_num_threads(2)
+        assert fused_sequence.row_blocks(64) == 2
+        assert fused_sequence.row_blocks(2 * fused_sequence.MIN_BLOCK_ROWS - 1) == 1
+        torch.set_num_threads(3)
+        assert fused_sequence.row_blocks(2 * fused_sequence.MIN_BLOCK_ROWS) == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_blocks_at_training_size_match_one_call_in_float32(monkeypatch):
+    """The benchmark's core, batch 64 in 2 and 4 blocks against one call: float rounding only
+    (each block sums its own weight gradients)."""
+    torch.manual_seed(2)
+    core = NTMCore(11, 128, 20, controller_size=64, fused=True)
+    x = torch.randn(16, 64, 11)
+    starts = (torch.rand(16, 64, generator=torch.Generator().manual_seed(3)) < 0.1).float()
+    starts[0] = 1
+    results = {}
+    for k in (1, 2, 4):
+        monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch, k=k: k)
+        results[k] = run(core, x, core.initial_state(64), starts, stepwise=False, x_grad=False)
+    for k in (2, 4):
+        for a, b in zip(results[1], results[k], strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+
+
+def test_blocks_reject_states_of_the_wrong_rows_and_a_bad_block_count(monkeypatch):
+    core, x, state, starts = sequence_case({})
+    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: 3)
+    short = type(state)(*(t[:2] for t in state))
+    with pytest.raises(ValueError, match=r"h must have B = 3 rows \(x's batch\)"):
+        fused_sequence.ntm_sequence(core, x, short, starts)
+    with pytest.raises(RuntimeError, match=r"starts must be bool \[T, B\]"):
+        fused_sequence.ntm_sequence(core, x, state, starts[:, :2])
+    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: 4)
+    with pytest.raises(ValueError, match=r"blocks must be in \[1, B = 3\], got 4"):
+        fused_sequence.ntm_sequence(core, x, state, starts)

@@ -18,11 +18,13 @@
 #include "ntm_step.h"
 #include "sequence_util.h"
 
+#include <ATen/ThreadLocalState.h>
 #include <torch/extension.h>
 
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 // The per-step tensors the backward needs (memory, weightings, the fused step's saved ones),
@@ -267,8 +269,136 @@ std::vector<torch::Tensor> sequence_backward(
           flat_raw.sum(0)};
 }
 
+// The batch split into blocks of consecutive rows, each run through the loops above on one of
+// torch's threads: rows are independent until the weight gradients, which are summed over the
+// blocks in block order. Every op of a step then runs in parallel, where a single call
+// parallelises only the fused step's kernel (its matrix products are too small to split well).
+struct SequenceBlocks {
+  std::vector<int64_t> begin, rows;
+  std::vector<std::vector<torch::Tensor>> saved;  // each block's rec, acts, ..., raw_all
+  std::vector<std::shared_ptr<SavedSteps>> steps;
+
+  explicit SequenceBlocks(int64_t B, int64_t blocks) {
+    TORCH_CHECK_VALUE(blocks >= 1 && blocks <= B, "blocks must be in [1, B = ", B, "], got ",
+                      blocks);
+    for (int64_t i = 0; i < blocks; ++i) {
+      begin.push_back(i * B / blocks);
+      rows.push_back((i + 1) * B / blocks - i * B / blocks);
+    }
+    saved.resize(blocks), steps.resize(blocks);
+  }
+  int64_t size() const { return static_cast<int64_t>(begin.size()); }
+  // block i's rows of t, along dim (0: [B, ...]; 1: [T, B, ...]), contiguous
+  torch::Tensor rows_of(const torch::Tensor& t, int64_t i, int64_t dim) const {
+    return t.narrow(dim, begin[i], rows[i]).contiguous();
+  }
+};
+
+// f(i) for every block i on torch's threads, each with the caller's thread-local state (grad
+// mode, dispatch keys), which OpenMP's threads do not inherit
+template <typename F>
+void for_each_block(int64_t blocks, const F& f) {
+  const at::ThreadLocalState state;
+  at::parallel_for(0, blocks, 1, [&](int64_t i0, int64_t i1) {
+    at::ThreadLocalStateGuard guard(state);
+    for (int64_t i = i0; i < i1; ++i) f(i);
+  });
+}
+
+// sequence_forward over `blocks` blocks of rows in parallel: y, the final state, log_prob and
+// entropy joined over the rows, and what the backward needs, per block
+std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> sequence_forward_blocks(
+    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
+    torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
+    torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
+    torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head,
+    std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
+    bool sequential, bool controller_output, double memory_init, int64_t blocks) {
+  TORCH_CHECK(x.dim() == 3, "the NTM sequence needs x [T, B, F]");
+  const int64_t T = x.size(0), B = x.size(1);  // each block checks the rest of the shapes
+  TORCH_CHECK(starts.dim() == 2 && starts.size(0) == T && starts.size(1) == B,
+              "starts must be bool [T, B]");
+  const std::vector<std::pair<const char*, torch::Tensor>> state = {
+      {"h", h}, {"c", c}, {"memory", memory}, {"read_w", rw}, {"write_w", ww}, {"reads", reads}};
+  for (const auto& [name, t] : state)
+    TORCH_CHECK_VALUE(t.dim() >= 1 && t.size(0) == B, name, " must have B = ", B,
+                      " rows (x's batch), got shape ", t.sizes());
+  if (slots) TORCH_CHECK_VALUE(slots->dim() == 3 && slots->size(0) == T && slots->size(1) == B,
+                               "slots must be [T, B, R], got ", slots->sizes());
+  auto out = std::make_shared<SequenceBlocks>(B, blocks);
+  std::vector<std::vector<torch::Tensor>> results(blocks);
+  for_each_block(blocks, [&](int64_t i) {
+    const auto& o = *out;
+    std::optional<torch::Tensor> block_slots;
+    if (slots) block_slots = o.rows_of(*slots, i, 1);
+    auto [result, steps] = sequence_forward(
+        o.rows_of(x, i, 1), o.rows_of(starts, i, 1), o.rows_of(h, i, 0), o.rows_of(c, i, 0),
+        o.rows_of(memory, i, 0), o.rows_of(rw, i, 0), o.rows_of(ww, i, 0),
+        o.rows_of(reads, i, 0), init_rw, init_ww, init_reads, w_ih, w_hh, bias, w_head, b_head,
+        block_slots, W, R, S, clip, sequential, controller_output, memory_init);
+    results[i] = std::move(result);
+    out->steps[i] = std::move(steps);
+  });
+  std::vector<torch::Tensor> joined;  // y [T, B, Y], the state [B, ...], log_prob, entropy [T, B]
+  for (int64_t j = 0; j < 9; ++j) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& r : results) parts.push_back(r[j]);
+    joined.push_back(torch::cat(parts, j == 0 || j >= 7 ? 1 : 0));
+  }
+  for (int64_t i = 0; i < blocks; ++i)
+    out->saved[i].assign(results[i].begin() + 9, results[i].end());
+  return {joined, out};
+}
+
+// sequence_backward over the blocks of sequence_forward_blocks in parallel: the gradients of
+// x and the incoming state joined over the rows, those of the initial state and the weights
+// summed over the blocks
+std::vector<torch::Tensor> sequence_backward_blocks(
+    torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
+    torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
+    torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
+    torch::Tensor w_head, const SequenceBlocks& blocks, std::optional<torch::Tensor> slots,
+    int64_t W, int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
+    bool straight_through, bool need_dx) {
+  const int64_t n = blocks.size();
+  std::vector<std::vector<torch::Tensor>> grads(n);
+  for_each_block(n, [&](int64_t i) {
+    const auto& sv = blocks.saved[i];
+    std::optional<torch::Tensor> block_slots;
+    if (slots) block_slots = blocks.rows_of(*slots, i, 1);
+    auto rows = [&](const torch::Tensor& t, int64_t dim) { return blocks.rows_of(t, i, dim); };
+    grads[i] = sequence_backward(
+        rows(dy, 1), rows(dh, 0), rows(dc, 0), rows(dmem, 0), rows(drw, 0), rows(dww, 0),
+        rows(dreads, 0), rows(d_logp, 1), rows(d_entropy, 1), rows(x, 1), rows(starts, 1), w_ih,
+        w_hh, w_head, sv[0], sv[1], sv[2], sv[3], sv[4], sv[5], *blocks.steps[i], block_slots,
+        W, R, S, clip, sequential, controller_output, straight_through, need_dx);
+  });
+  std::vector<torch::Tensor> result;  // dx (joined along dim 1), the state's (dim 0), the sums
+  for (size_t j = 0; j < grads[0].size(); ++j) {
+    if (!grads[0][j].defined()) {
+      result.emplace_back();
+      continue;
+    }
+    std::vector<torch::Tensor> parts;
+    for (const auto& g : grads) parts.push_back(g[j]);
+    if (j <= 6) {
+      result.push_back(torch::cat(parts, j == 0 ? 1 : 0));
+    } else {
+      auto sum = parts[0].clone();
+      for (int64_t i = 1; i < n; ++i) sum += parts[i];
+      result.push_back(sum);
+    }
+  }
+  return result;
+}
+
 void bind_sequence(pybind11::module& m) {
   pybind11::class_<SavedSteps, std::shared_ptr<SavedSteps>>(m, "SavedSteps");
+  pybind11::class_<SequenceBlocks, std::shared_ptr<SequenceBlocks>>(m, "SequenceBlocks");
   m.def("sequence_forward", &sequence_forward, "LSTM-controlled NTM over a sequence, forward");
   m.def("sequence_backward", &sequence_backward, "LSTM-controlled NTM over a sequence, backward");
+  m.def("sequence_forward_blocks", &sequence_forward_blocks,
+        "sequence_forward over blocks of rows on torch's threads");
+  m.def("sequence_backward_blocks", &sequence_backward_blocks,
+        "sequence_backward over the blocks of sequence_forward_blocks");
 }
