@@ -7,7 +7,8 @@ time. :func:`lstm_sequence` and :func:`gru_sequence` run the same recurrences in
 ``agents/csrc/rnn_sequence.cpp`` (built with :mod:`agents.fused_step`'s extension): per step
 one ``addmm`` and one vectorised pointwise call forward, one call and one matrix product
 backward, and the weight gradients as one product each over all ``T B`` rows. Same results
-as ``nn.LSTM`` / ``nn.GRU`` up to float rounding (``tests/test_fused_rnn.py``).
+as ``nn.LSTM`` / ``nn.GRU`` up to float rounding (``tests/test_fused_rnn.py``). With several
+torch threads a batch runs as blocks of rows, one per thread (:func:`fused_step.row_blocks`).
 
 Equations (PyTorch's gate orders; a start at ``(t, b)`` resets row ``b`` to a zero state
 before step ``t``):
@@ -26,46 +27,39 @@ from torch.autograd.function import once_differentiable
 from agents import fused_step
 
 
-class _LSTMSequence(torch.autograd.Function):
+class _RNNSequence(torch.autograd.Function):
+    """One ``kind`` ("lstm" or "gru") layer over a sequence: the C++ loops in one call or, with
+    ``blocks > 1``, in blocks of rows on torch's threads (:func:`fused_step.row_blocks`)."""
+
     @staticmethod
-    def forward(ctx, x, starts, h, c, w_ih, w_hh, bias):
-        y, h_n, c_n, *saved = fused_step.load().lstm_sequence_forward(
-            x, starts, h, c, w_ih, w_hh, bias
-        )
-        ctx.save_for_backward(x, starts, w_ih, w_hh, *saved)
-        ctx.shapes = (y.shape, h_n.shape, c_n.shape)
-        return y, h_n, c_n
+    def forward(ctx, kind, n_state, blocks, x, starts, *tensors):
+        # tensors: the state (h; or h and c), then the weights (w_ih, w_hh, then the biases)
+        ext = fused_step.load()
+        if blocks == 1:
+            y, *rest = getattr(ext, f"{kind}_sequence_forward")(x, starts, *tensors)
+            final, saved, ctx.blocks = rest[:n_state], rest[n_state:], None
+        else:  # ctx.blocks: each block's saved tensors, in C++
+            out, ctx.blocks = getattr(ext, f"{kind}_sequence_forward_blocks")(
+                x, starts, *tensors, blocks
+            )
+            y, final, saved = out[0], out[1:], []
+        ctx.save_for_backward(x, starts, *tensors[n_state : n_state + 2], *saved)
+        ctx.kind, ctx.shapes = kind, (y.shape, *(t.shape for t in final))
+        return y, *final
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, dy, dh, dc):
+    def backward(ctx, dy, *d_final):
         saved = ctx.saved_tensors  # once: non-reentrant checkpointing unpacks each only once
-        grads = fused_step.grads_or_zeros((dy, dh, dc), ctx.shapes, saved[0])
-        dx, dh0, dc0, d_w_ih, d_w_hh, d_bias = fused_step.load().lstm_sequence_backward(
-            *grads, *saved, ctx.needs_input_grad[0]
-        )
-        return dx, None, dh0, dc0, d_w_ih, d_w_hh, d_bias
-
-
-class _GRUSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, starts, h, w_ih, w_hh, b_ih, b_hh):
-        y, h_n, *saved = fused_step.load().gru_sequence_forward(
-            x, starts, h, w_ih, w_hh, b_ih, b_hh
-        )
-        ctx.save_for_backward(x, starts, w_ih, w_hh, *saved)
-        ctx.shapes = (y.shape, h_n.shape)
-        return y, h_n
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dy, dh):
-        saved = ctx.saved_tensors  # once, as above
-        grads = fused_step.grads_or_zeros((dy, dh), ctx.shapes, saved[0])
-        dx, dh0, d_w_ih, d_w_hh, d_b_ih, d_b_hh = fused_step.load().gru_sequence_backward(
-            *grads, *saved, ctx.needs_input_grad[0]
-        )
-        return dx, None, dh0, d_w_ih, d_w_hh, d_b_ih, d_b_hh
+        grads = fused_step.grads_or_zeros((dy, *d_final), ctx.shapes, saved[0])
+        ext, need_dx = fused_step.load(), ctx.needs_input_grad[3]
+        if ctx.blocks is None:
+            dx, *rest = getattr(ext, f"{ctx.kind}_sequence_backward")(*grads, *saved, need_dx)
+        else:
+            dx, *rest = getattr(ext, f"{ctx.kind}_sequence_backward_blocks")(
+                *grads, *saved, ctx.blocks, need_dx
+            )
+        return None, None, None, dx, None, *rest
 
 
 def _checked(x: torch.Tensor, h: torch.Tensor, name: str) -> None:
@@ -91,8 +85,9 @@ def lstm_sequence(
     holds them. CPU tensors of one floating dtype.
     """
     _checked(x, h, "lstm_sequence")
-    return _LSTMSequence.apply(
-        x.contiguous(), episode_starts.bool().contiguous(), h.contiguous(), c.contiguous(),
+    return _RNNSequence.apply(
+        "lstm", 2, fused_step.row_blocks(x.shape[1]), x.contiguous(),
+        episode_starts.bool().contiguous(), h.contiguous(), c.contiguous(),
         w_ih.contiguous(), w_hh.contiguous(), bias.contiguous(),
     )  # fmt: skip
 
@@ -114,8 +109,9 @@ def gru_sequence(
     one floating dtype.
     """
     _checked(x, h, "gru_sequence")
-    return _GRUSequence.apply(
-        x.contiguous(), episode_starts.bool().contiguous(), h.contiguous(), w_ih.contiguous(),
+    return _RNNSequence.apply(
+        "gru", 1, fused_step.row_blocks(x.shape[1]), x.contiguous(),
+        episode_starts.bool().contiguous(), h.contiguous(), w_ih.contiguous(),
         w_hh.contiguous(), b_ih.contiguous(), b_hh.contiguous(),
     )  # fmt: skip
 

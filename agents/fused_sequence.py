@@ -10,9 +10,9 @@ their activations, one ``addmm`` for the head outputs and the fused step; backwa
 step's backward, the LSTM's, one ``addmm`` and one ``mm``; every weight gradient is formed
 after the loop as one matrix product over all ``T B`` rows. Same results as the step-wise
 core up to float rounding (``tests/test_fused_sequence.py``). With several torch threads a
-minibatch of ``B`` rows runs as :func:`row_blocks` blocks of consecutive rows, each through the
-C++ loops on its own thread: rows are independent until the weight gradients, which are summed
-over the blocks (so results differ from one call by float rounding).
+minibatch runs as blocks of consecutive rows (:func:`agents.fused_step.row_blocks`), each
+through the C++ loops on its own thread: rows are independent until the weight gradients,
+which are summed over the blocks (so results differ from one call by float rounding).
 
 Scope: soft reads, or sampled reads replayed (as PPO's update replays the rollout's slots:
 each read head reads its slot of memory t - 1 and keeps the one-hot weighting, with the log
@@ -85,17 +85,6 @@ class _NTMSequence(torch.autograd.Function):
         return None, None, grads[0], None, None, *grads[1:]
 
 
-MIN_BLOCK_ROWS = 8
-
-
-def row_blocks(batch: int) -> int:
-    """How many blocks of rows a sequence of ``batch`` rows runs as, in parallel: one per torch
-    thread, each of at least ``MIN_BLOCK_ROWS`` rows (below that a step's fixed cost dominates).
-    Results then depend on the thread count by float rounding (the weight gradients are summed
-    per block); with one thread the sequence is one call."""
-    return max(1, min(torch.get_num_threads(), batch // MIN_BLOCK_ROWS))
-
-
 def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, extras=None):
     """Run ``core`` (an :class:`agents.cores.ntm.NTMCore` for which :func:`sequence_applies`)
     over ``x [T, B, F]`` from ``state`` with resets at ``episode_starts [T, B]``: ``(y [T, B,
@@ -112,7 +101,8 @@ def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, ext
     sampled = core.read_mode == "sample"
     slots = extras.replay.long().contiguous() if sampled else None
     y, *final, log_prob, entropy = _NTMSequence.apply(
-        cfg, row_blocks(x.shape[1]), x.contiguous(), episode_starts.bool().contiguous(), slots,
+        cfg, fused_step.row_blocks(x.shape[1]), x.contiguous(),
+        episode_starts.bool().contiguous(), slots,
         *(t.contiguous() for t in state),
         init.read_weights[0], init.write_weights[0], init.reads[0],
         lstm.weight_ih, lstm.weight_hh, lstm.bias_ih + lstm.bias_hh,

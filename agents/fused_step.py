@@ -70,6 +70,16 @@ def openmp_flags() -> list[str]:
 
 
 NAME = "memenvs_ntm_step"
+MIN_BLOCK_ROWS = 8
+
+
+def row_blocks(batch: int) -> int:
+    """How many blocks of rows a sequence of ``batch`` rows runs as, in parallel (the NTM,
+    LSTM and GRU sequence loops): one per torch thread, each of at least ``MIN_BLOCK_ROWS``
+    rows (below that a step's fixed cost dominates). With one block the sequence is one call;
+    with more, results differ from it by float rounding (each block sums its own weight
+    gradients)."""
+    return max(1, min(torch.get_num_threads(), batch // MIN_BLOCK_ROWS))
 
 
 @functools.lru_cache(maxsize=1)

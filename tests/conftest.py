@@ -32,6 +32,21 @@ def float64():
     torch.set_default_dtype(before)
 
 
+@pytest.fixture(params=[1, 2, 3])
+def row_blocks(request, monkeypatch):
+    """The NTM, LSTM and GRU sequences run as this many blocks of rows (at most one per row)
+    on at least 2 torch threads; 1: one call."""
+    import torch
+
+    from agents import fused_step
+
+    monkeypatch.setattr(fused_step, "row_blocks", lambda batch: min(request.param, batch))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))
+    yield request.param
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def load_script():
     """``load_script("bench_envs")``: a ``scripts/`` file imported as a module."""

@@ -53,7 +53,8 @@ def outputs_and_grads(core, x, starts, state, loss_on=("y", "h", "c")):
 @pytest.mark.parametrize("cls", CORES)
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("loss_on", [("y", "h", "c"), ("y",), ("h",), ("c", "h")])
-def test_fused_sequence_equals_the_torch_layer_in_float64(cls, layers, loss_on):
+def test_fused_sequence_equals_the_torch_layer_in_float64(cls, layers, loss_on, row_blocks):
+    """In one call and in blocks of rows."""
     fused, reference, x, starts, state = rnn_case(cls, layers)
     got = outputs_and_grads(fused, x, starts, state, loss_on)
     want = outputs_and_grads(reference, x, starts, state, loss_on)
@@ -80,6 +81,22 @@ def test_fused_sequence_matches_in_float32_at_training_size(cls):
         strict=True,
     ):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", CORES)
+def test_blocks_at_training_size_match_one_call_in_float32(monkeypatch, cls):
+    """64 sequences of 128 steps in 2 and 4 blocks against one call: float rounding only
+    (each block sums its own weight gradients)."""
+    fused, _, x, _, state = rnn_case(cls, dtype=torch.float32, T=128, B=64, F=16, C=64, std=None)
+    starts = torch.zeros(128, 64)
+    starts[::50] = 1
+    results = {}
+    for k in (1, 2, 4):
+        monkeypatch.setattr(fused_step, "row_blocks", lambda batch, k=k: k)
+        results[k] = outputs_and_grads(fused, x, starts, state)
+    for k in (2, 4):
+        for a, b in zip(results[1], results[k], strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", CORES)
@@ -139,7 +156,7 @@ def test_fused_argument_is_checked(cls):
         cls(3, 4, fused="yes")
 
 
-def test_sequences_reject_bad_shapes():
+def test_sequences_reject_bad_shapes(row_blocks):
     x, h = torch.randn(5, 2, 3), torch.zeros(2, 4)
     w_ih, w_hh, bias = torch.randn(16, 3), torch.randn(16, 4), torch.zeros(16)
     with pytest.raises(ValueError, match=r"x \[T, B, F\]"):
@@ -155,7 +172,7 @@ def test_sequences_reject_bad_shapes():
 
 
 @pytest.mark.parametrize("rows", [1, 3])
-def test_sequences_refuse_a_state_with_another_number_of_rows(rows):
+def test_sequences_refuse_a_state_with_another_number_of_rows(rows, row_blocks):
     """The loops read the state by pointer: 1 row for 2 used to read past its end."""
     x, starts = torch.randn(5, 2, 3), torch.zeros(5, 2)
     h = torch.zeros(rows, 4)

@@ -63,18 +63,8 @@ def sequence_case(kwargs):
     return core, x, state, starts
 
 
-@pytest.fixture(params=[1, 2, 3])
-def blocks(request, monkeypatch):
-    """The sequence run as this many blocks of rows on torch's threads (1: one call)."""
-    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: min(request.param, batch))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(threads, 2))
-    yield request.param
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("kwargs", CONFIGS)
-def test_sequence_node_equals_the_stepwise_core(float64, kwargs, blocks):
+def test_sequence_node_equals_the_stepwise_core(float64, kwargs, row_blocks):
     """The same outputs, final state and gradients (parameters, inputs, incoming state) to
     float64 rounding, in one call and in blocks of rows."""
     core, x, state, starts = sequence_case(dict(kwargs))
@@ -86,7 +76,7 @@ def test_sequence_node_equals_the_stepwise_core(float64, kwargs, blocks):
 
 
 @pytest.mark.parametrize("kwargs", SAMPLED_CONFIGS)
-def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs, blocks):
+def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs, row_blocks):
     """Sampled reads, replaying slots drawn step by step: the same outputs, state,
     log-probabilities, entropies and gradients through all of them (with and without
     straight-through) to float64 rounding."""
@@ -194,16 +184,16 @@ def test_sequence_node_rejects_starts_of_the_wrong_shape():
             fused_sequence.ntm_sequence(core, x, state, bad)
 
 
-def test_a_sequence_runs_in_one_block_per_thread_of_at_least_min_block_rows(monkeypatch):
+def test_a_sequence_runs_in_one_block_per_thread_of_at_least_min_block_rows():
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert fused_sequence.row_blocks(256) == 1
+        assert fused_step.row_blocks(256) == 1
         torch.set_num_threads(2)
-        assert fused_sequence.row_blocks(64) == 2
-        assert fused_sequence.row_blocks(2 * fused_sequence.MIN_BLOCK_ROWS - 1) == 1
+        assert fused_step.row_blocks(64) == 2
+        assert fused_step.row_blocks(2 * fused_step.MIN_BLOCK_ROWS - 1) == 1
         torch.set_num_threads(3)
-        assert fused_sequence.row_blocks(2 * fused_sequence.MIN_BLOCK_ROWS) == 2
+        assert fused_step.row_blocks(2 * fused_step.MIN_BLOCK_ROWS) == 2
     finally:
         torch.set_num_threads(threads)
 
@@ -218,7 +208,7 @@ def test_blocks_at_training_size_match_one_call_in_float32(monkeypatch):
     starts[0] = 1
     results = {}
     for k in (1, 2, 4):
-        monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch, k=k: k)
+        monkeypatch.setattr(fused_step, "row_blocks", lambda batch, k=k: k)
         results[k] = run(core, x, core.initial_state(64), starts, stepwise=False, x_grad=False)
     for k in (2, 4):
         for a, b in zip(results[1], results[k], strict=True):
@@ -227,12 +217,12 @@ def test_blocks_at_training_size_match_one_call_in_float32(monkeypatch):
 
 def test_blocks_reject_states_of_the_wrong_rows_and_a_bad_block_count(monkeypatch):
     core, x, state, starts = sequence_case({})
-    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: 3)
+    monkeypatch.setattr(fused_step, "row_blocks", lambda batch: 3)
     short = type(state)(*(t[:2] for t in state))
     with pytest.raises(ValueError, match=r"h must have B = 3 rows \(x's batch\)"):
         fused_sequence.ntm_sequence(core, x, short, starts)
     with pytest.raises(RuntimeError, match=r"starts must be bool \[T, B\]"):
         fused_sequence.ntm_sequence(core, x, state, starts[:, :2])
-    monkeypatch.setattr(fused_sequence, "row_blocks", lambda batch: 4)
+    monkeypatch.setattr(fused_step, "row_blocks", lambda batch: 4)
     with pytest.raises(ValueError, match=r"blocks must be in \[1, B = 3\], got 4"):
         fused_sequence.ntm_sequence(core, x, state, starts)

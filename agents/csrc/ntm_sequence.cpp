@@ -18,7 +18,6 @@
 #include "ntm_step.h"
 #include "sequence_util.h"
 
-#include <ATen/ThreadLocalState.h>
 #include <torch/extension.h>
 
 #include <memory>
@@ -26,13 +25,6 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-// The per-step tensors the backward needs (memory, weightings, the fused step's saved ones),
-// kept in C++: one Python object per sequence instead of ~13 per step (each tensor handed to
-// Python is an object the garbage collector tracks and traverses).
-struct SavedSteps {
-  std::vector<torch::Tensor> tensors;
-};
 
 // slots [T, B, R] (int64): sampled reads (read_mode "sample"), replayed: each read head reads
 // the given slot of memory t - 1 and keeps the one-hot weighting; log p(slot) and the entropy
@@ -269,44 +261,8 @@ std::vector<torch::Tensor> sequence_backward(
           flat_raw.sum(0)};
 }
 
-// The batch split into blocks of consecutive rows, each run through the loops above on one of
-// torch's threads: rows are independent until the weight gradients, which are summed over the
-// blocks in block order. Every op of a step then runs in parallel, where a single call
-// parallelises only the fused step's kernel (its matrix products are too small to split well).
-struct SequenceBlocks {
-  std::vector<int64_t> begin, rows;
-  std::vector<std::vector<torch::Tensor>> saved;  // each block's rec, acts, ..., raw_all
-  std::vector<std::shared_ptr<SavedSteps>> steps;
-
-  explicit SequenceBlocks(int64_t B, int64_t blocks) {
-    TORCH_CHECK_VALUE(blocks >= 1 && blocks <= B, "blocks must be in [1, B = ", B, "], got ",
-                      blocks);
-    for (int64_t i = 0; i < blocks; ++i) {
-      begin.push_back(i * B / blocks);
-      rows.push_back((i + 1) * B / blocks - i * B / blocks);
-    }
-    saved.resize(blocks), steps.resize(blocks);
-  }
-  int64_t size() const { return static_cast<int64_t>(begin.size()); }
-  // block i's rows of t, along dim (0: [B, ...]; 1: [T, B, ...]), contiguous
-  torch::Tensor rows_of(const torch::Tensor& t, int64_t i, int64_t dim) const {
-    return t.narrow(dim, begin[i], rows[i]).contiguous();
-  }
-};
-
-// f(i) for every block i on torch's threads, each with the caller's thread-local state (grad
-// mode, dispatch keys), which OpenMP's threads do not inherit
-template <typename F>
-void for_each_block(int64_t blocks, const F& f) {
-  const at::ThreadLocalState state;
-  at::parallel_for(0, blocks, 1, [&](int64_t i0, int64_t i1) {
-    at::ThreadLocalStateGuard guard(state);
-    for (int64_t i = i0; i < i1; ++i) f(i);
-  });
-}
-
-// sequence_forward over `blocks` blocks of rows in parallel: y, the final state, log_prob and
-// entropy joined over the rows, and what the backward needs, per block
+// sequence_forward over `blocks` blocks of rows on torch's threads (sequence_util.h): y, the
+// final state, log_prob and entropy joined over the rows; what the backward needs per block
 std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> sequence_forward_blocks(
     torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
     torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
@@ -323,36 +279,29 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> sequence
   for (const auto& [name, t] : state)
     TORCH_CHECK_VALUE(t.dim() >= 1 && t.size(0) == B, name, " must have B = ", B,
                       " rows (x's batch), got shape ", t.sizes());
-  if (slots) TORCH_CHECK_VALUE(slots->dim() == 3 && slots->size(0) == T && slots->size(1) == B,
-                               "slots must be [T, B, R], got ", slots->sizes());
-  auto out = std::make_shared<SequenceBlocks>(B, blocks);
-  std::vector<std::vector<torch::Tensor>> results(blocks);
-  for_each_block(blocks, [&](int64_t i) {
-    const auto& o = *out;
-    std::optional<torch::Tensor> block_slots;
-    if (slots) block_slots = o.rows_of(*slots, i, 1);
-    auto [result, steps] = sequence_forward(
-        o.rows_of(x, i, 1), o.rows_of(starts, i, 1), o.rows_of(h, i, 0), o.rows_of(c, i, 0),
-        o.rows_of(memory, i, 0), o.rows_of(rw, i, 0), o.rows_of(ww, i, 0),
-        o.rows_of(reads, i, 0), init_rw, init_ww, init_reads, w_ih, w_hh, bias, w_head, b_head,
-        block_slots, W, R, S, clip, sequential, controller_output, memory_init);
-    results[i] = std::move(result);
-    out->steps[i] = std::move(steps);
-  });
-  std::vector<torch::Tensor> joined;  // y [T, B, Y], the state [B, ...], log_prob, entropy [T, B]
-  for (int64_t j = 0; j < 9; ++j) {
-    std::vector<torch::Tensor> parts;
-    for (const auto& r : results) parts.push_back(r[j]);
-    joined.push_back(torch::cat(parts, j == 0 || j >= 7 ? 1 : 0));
-  }
-  for (int64_t i = 0; i < blocks; ++i)
-    out->saved[i].assign(results[i].begin() + 9, results[i].end());
-  return {joined, out};
+  if (slots)
+    TORCH_CHECK_VALUE(slots->dim() == 3 && slots->size(0) == T && slots->size(1) == B,
+                      "slots must be [T, B, R], got ", slots->sizes());
+  const std::vector<torch::Tensor> args = {
+      x, starts, h, c, memory, rw, ww, reads, init_rw, init_ww, init_reads, w_ih, w_hh, bias,
+      w_head, b_head, slots ? *slots : torch::Tensor()};
+  return forward_in_blocks(
+      B, blocks, args, {1, 1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 1},
+      {1, 0, 0, 0, 0, 0, 0, 1, 1},  // y [T, B, Y], the state [B, ...], log_prob, entropy [T, B]
+      [&](const std::vector<torch::Tensor>& a, int64_t i, SequenceBlocks& out) {
+        std::optional<torch::Tensor> block_slots;
+        if (a[16].defined()) block_slots = a[16];
+        auto [result, steps] = sequence_forward(
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+            a[13], a[14], a[15], block_slots, W, R, S, clip, sequential, controller_output,
+            memory_init);
+        out.steps[i] = std::move(steps);
+        return result;
+      });
 }
 
-// sequence_backward over the blocks of sequence_forward_blocks in parallel: the gradients of
-// x and the incoming state joined over the rows, those of the initial state and the weights
-// summed over the blocks
+// sequence_backward over the blocks of sequence_forward_blocks: the gradients of x and the
+// incoming state joined over the rows, those of the initial state and the weights summed
 std::vector<torch::Tensor> sequence_backward_blocks(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
     torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
@@ -360,36 +309,21 @@ std::vector<torch::Tensor> sequence_backward_blocks(
     torch::Tensor w_head, const SequenceBlocks& blocks, std::optional<torch::Tensor> slots,
     int64_t W, int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
     bool straight_through, bool need_dx) {
-  const int64_t n = blocks.size();
-  std::vector<std::vector<torch::Tensor>> grads(n);
-  for_each_block(n, [&](int64_t i) {
-    const auto& sv = blocks.saved[i];
-    std::optional<torch::Tensor> block_slots;
-    if (slots) block_slots = blocks.rows_of(*slots, i, 1);
-    auto rows = [&](const torch::Tensor& t, int64_t dim) { return blocks.rows_of(t, i, dim); };
-    grads[i] = sequence_backward(
-        rows(dy, 1), rows(dh, 0), rows(dc, 0), rows(dmem, 0), rows(drw, 0), rows(dww, 0),
-        rows(dreads, 0), rows(d_logp, 1), rows(d_entropy, 1), rows(x, 1), rows(starts, 1), w_ih,
-        w_hh, w_head, sv[0], sv[1], sv[2], sv[3], sv[4], sv[5], *blocks.steps[i], block_slots,
-        W, R, S, clip, sequential, controller_output, straight_through, need_dx);
-  });
-  std::vector<torch::Tensor> result;  // dx (joined along dim 1), the state's (dim 0), the sums
-  for (size_t j = 0; j < grads[0].size(); ++j) {
-    if (!grads[0][j].defined()) {
-      result.emplace_back();
-      continue;
-    }
-    std::vector<torch::Tensor> parts;
-    for (const auto& g : grads) parts.push_back(g[j]);
-    if (j <= 6) {
-      result.push_back(torch::cat(parts, j == 0 ? 1 : 0));
-    } else {
-      auto sum = parts[0].clone();
-      for (int64_t i = 1; i < n; ++i) sum += parts[i];
-      result.push_back(sum);
-    }
-  }
-  return result;
+  const std::vector<torch::Tensor> args = {
+      dy, dh, dc, dmem, drw, dww, dreads, d_logp, d_entropy, x, starts, w_ih, w_hh, w_head,
+      slots ? *slots : torch::Tensor()};
+  return backward_in_blocks(
+      blocks, args, {1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, -1, -1, -1, 1},
+      {1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1},  // dx, the state's, the sums
+      [&](const std::vector<torch::Tensor>& a, int64_t i) {
+        const auto& sv = blocks.saved[i];
+        std::optional<torch::Tensor> block_slots;
+        if (a[14].defined()) block_slots = a[14];
+        return sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+                                 a[10], a[11], a[12], a[13], sv[0], sv[1], sv[2], sv[3], sv[4],
+                                 sv[5], *blocks.steps[i], block_slots, W, R, S, clip, sequential,
+                                 controller_output, straight_through, need_dx);
+      });
 }
 
 void bind_sequence(pybind11::module& m) {

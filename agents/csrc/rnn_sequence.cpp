@@ -14,6 +14,8 @@
 // n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h.
 #include <torch/extension.h>
 
+#include <memory>
+#include <tuple>
 #include <vector>
 
 #include "ntm_step.h"
@@ -204,7 +206,69 @@ std::vector<torch::Tensor> gru_sequence_backward(torch::Tensor dy, torch::Tensor
   return {dx, dh, d_w_ih, d_w_hh, flat_gx.sum(0), flat_gh.sum(0)};
 }
 
+// The four sequences above over blocks of rows on torch's threads (sequence_util.h): outputs
+// and the state's gradients joined over the rows, weight gradients summed over the blocks.
+std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> lstm_sequence_forward_blocks(
+    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c, torch::Tensor w_ih,
+    torch::Tensor w_hh, torch::Tensor bias, int64_t blocks) {
+  const auto d = sequence_dims({x, starts, h, c, w_ih, w_hh, bias});
+  TORCH_CHECK(c.sizes() == h.sizes(), "the LSTM sequence needs h and c [B, C]");
+  return forward_in_blocks(
+      d.B, blocks, {x, starts, h, c, w_ih, w_hh, bias}, {1, 1, 0, 0, -1, -1, -1}, {1, 0, 0},
+      [](const std::vector<torch::Tensor>& a, int64_t, SequenceBlocks&) {
+        return lstm_sequence_forward(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+      });
+}
+
+std::vector<torch::Tensor> lstm_sequence_backward_blocks(torch::Tensor dy, torch::Tensor dh,
+                                                         torch::Tensor dc, torch::Tensor x,
+                                                         torch::Tensor starts, torch::Tensor w_ih,
+                                                         torch::Tensor w_hh,
+                                                         const SequenceBlocks& blocks,
+                                                         bool need_dx) {
+  return backward_in_blocks(
+      blocks, {dy, dh, dc, x, starts, w_ih, w_hh}, {1, 0, 0, 1, 1, -1, -1}, {1, 0, 0, -1, -1, -1},
+      [&](const std::vector<torch::Tensor>& a, int64_t i) {
+        const auto& s = blocks.saved[i];  // acts, h_prev, c_prev, tanh_c
+        return lstm_sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], a[6], s[0], s[1], s[2],
+                                      s[3], need_dx);
+      });
+}
+
+std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> gru_sequence_forward_blocks(
+    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor w_ih,
+    torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh, int64_t blocks) {
+  const auto d = sequence_dims({x, starts, h, w_ih, w_hh, b_ih, b_hh});
+  return forward_in_blocks(
+      d.B, blocks, {x, starts, h, w_ih, w_hh, b_ih, b_hh}, {1, 1, 0, -1, -1, -1, -1}, {1, 0},
+      [](const std::vector<torch::Tensor>& a, int64_t, SequenceBlocks&) {
+        return gru_sequence_forward(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+      });
+}
+
+std::vector<torch::Tensor> gru_sequence_backward_blocks(torch::Tensor dy, torch::Tensor dh,
+                                                        torch::Tensor x, torch::Tensor starts,
+                                                        torch::Tensor w_ih, torch::Tensor w_hh,
+                                                        const SequenceBlocks& blocks,
+                                                        bool need_dx) {
+  return backward_in_blocks(
+      blocks, {dy, dh, x, starts, w_ih, w_hh}, {1, 0, 1, 1, -1, -1}, {1, 0, -1, -1, -1, -1},
+      [&](const std::vector<torch::Tensor>& a, int64_t i) {
+        const auto& s = blocks.saved[i];  // acts, gh, h_prev
+        return gru_sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], s[0], s[1], s[2],
+                                     need_dx);
+      });
+}
+
 void bind_rnn_sequence(pybind11::module& m) {
+  m.def("lstm_sequence_forward_blocks", &lstm_sequence_forward_blocks,
+        "lstm_sequence_forward over blocks of rows on torch's threads");
+  m.def("lstm_sequence_backward_blocks", &lstm_sequence_backward_blocks,
+        "lstm_sequence_backward over the blocks of lstm_sequence_forward_blocks");
+  m.def("gru_sequence_forward_blocks", &gru_sequence_forward_blocks,
+        "gru_sequence_forward over blocks of rows on torch's threads");
+  m.def("gru_sequence_backward_blocks", &gru_sequence_backward_blocks,
+        "gru_sequence_backward over the blocks of gru_sequence_forward_blocks");
   m.def("lstm_sequence_forward", &lstm_sequence_forward, "one LSTM layer over a sequence");
   m.def("lstm_sequence_backward", &lstm_sequence_backward, "its backward");
   m.def("gru_sequence_forward", &gru_sequence_forward, "one GRU layer over a sequence");

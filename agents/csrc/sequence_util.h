@@ -1,12 +1,15 @@
 // Helpers the sequence loops (ntm_sequence.cpp, rnn_sequence.cpp) share: large buffers that
 // are reused across calls, resetting rows at episode starts forward, stopping their gradient
-// backward, and input checks.
+// backward, input checks, and running a sequence as blocks of rows on torch's threads.
 #pragma once
 
+#include <ATen/ThreadLocalState.h>
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 // torch::empty(sizes, options) on CPU from a process-wide free list of blocks (buffer_pool.cpp):
@@ -95,4 +98,110 @@ inline void check_cpu(const std::string& what, const std::vector<torch::Tensor>&
     TORCH_CHECK(t.device().is_cpu(), what, " runs on CPU tensors only");
     TORCH_CHECK(t.is_contiguous(), what, " needs contiguous tensors");
   }
+}
+
+// ---- Blocks of rows: a sequence's batch split into blocks of consecutive rows, each run
+// through a sequence loop on one of torch's threads. Rows are independent until the weight
+// gradients, which are summed over the blocks in block order. Every op of a step then runs in
+// parallel, where a single call parallelises only what splits its own rows (the fused NTM
+// kernel); the per-step matrix products are too small to split well.
+
+// the per-step tensors an NTM sequence keeps for its backward, in C++: one Python object per
+// sequence instead of ~13 per step (each tensor handed to Python is an object the garbage
+// collector tracks and traverses)
+struct SavedSteps {
+  std::vector<torch::Tensor> tensors;
+};
+
+struct SequenceBlocks {
+  std::vector<int64_t> begin, rows;
+  std::vector<std::vector<torch::Tensor>> saved;  // each block's tensors for its backward
+  std::vector<std::shared_ptr<SavedSteps>> steps;  // each block's per-step ones (the NTM's)
+
+  SequenceBlocks(int64_t B, int64_t blocks) {
+    TORCH_CHECK_VALUE(blocks >= 1 && blocks <= B, "blocks must be in [1, B = ", B, "], got ",
+                      blocks);
+    for (int64_t i = 0; i < blocks; ++i) {
+      begin.push_back(i * B / blocks);
+      rows.push_back((i + 1) * B / blocks - i * B / blocks);
+    }
+    saved.resize(blocks), steps.resize(blocks);
+  }
+  int64_t size() const { return static_cast<int64_t>(begin.size()); }
+  // block i's rows of each t along its dim (0: [B, ...], 1: [T, B, ...]), contiguous; t itself
+  // where dim < 0 (weights) or t is undefined
+  std::vector<torch::Tensor> rows_of(const std::vector<torch::Tensor>& ts, int64_t i,
+                                     const std::vector<int64_t>& dims) const {
+    TORCH_CHECK(ts.size() == dims.size(), "rows_of: one dim per tensor");
+    std::vector<torch::Tensor> out;
+    for (size_t j = 0; j < ts.size(); ++j)
+      out.push_back(dims[j] < 0 || !ts[j].defined()
+                        ? ts[j]
+                        : ts[j].narrow(dims[j], begin[i], rows[i]).contiguous());
+    return out;
+  }
+};
+
+// f(i) for every block i on torch's threads, each with the caller's thread-local state (grad
+// mode, dispatch keys), which OpenMP's threads do not inherit
+template <typename F>
+void for_each_block(int64_t blocks, const F& f) {
+  const at::ThreadLocalState state;
+  at::parallel_for(0, blocks, 1, [&](int64_t i0, int64_t i1) {
+    at::ThreadLocalStateGuard guard(state);
+    for (int64_t i = i0; i < i1; ++i) f(i);
+  });
+}
+
+// parts[i][j], output j of block i, joined over the blocks: along dims[j] >= 0, summed in
+// block order where dims[j] < 0; an output undefined in block 0 stays undefined
+inline std::vector<torch::Tensor> join_blocks(const std::vector<std::vector<torch::Tensor>>& parts,
+                                              const std::vector<int64_t>& dims) {
+  std::vector<torch::Tensor> joined;
+  for (size_t j = 0; j < dims.size(); ++j) {
+    if (!parts[0][j].defined()) {
+      joined.emplace_back();
+      continue;
+    }
+    std::vector<torch::Tensor> column;
+    for (const auto& p : parts) column.push_back(p[j]);
+    if (dims[j] >= 0) {
+      joined.push_back(torch::cat(column, dims[j]));
+    } else {
+      auto sum = column[0].clone();
+      for (size_t i = 1; i < column.size(); ++i) sum += column[i];
+      joined.push_back(sum);
+    }
+  }
+  return joined;
+}
+
+// A sequence's forward over blocks of rows: fn(args of block i, i) returns its outputs; the
+// first out_dims.size() are joined along those dims, the rest kept in the blocks' `saved`
+template <typename F>
+std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> forward_in_blocks(
+    int64_t B, int64_t blocks, const std::vector<torch::Tensor>& args,
+    const std::vector<int64_t>& arg_dims, const std::vector<int64_t>& out_dims, const F& fn) {
+  auto out = std::make_shared<SequenceBlocks>(B, blocks);
+  std::vector<std::vector<torch::Tensor>> parts(blocks);
+  for_each_block(blocks, [&](int64_t i) {
+    auto result = fn(out->rows_of(args, i, arg_dims), i, *out);
+    const auto joined_end = result.begin() + static_cast<int64_t>(out_dims.size());
+    out->saved[i].assign(joined_end, result.end());
+    parts[i].assign(result.begin(), joined_end);
+  });
+  return {join_blocks(parts, out_dims), out};
+}
+
+// The backward over the blocks of forward_in_blocks: fn(args of block i, i) returns block i's
+// gradients, joined along out_dims (< 0: summed, as weight gradients are)
+template <typename F>
+std::vector<torch::Tensor> backward_in_blocks(const SequenceBlocks& blocks,
+                                              const std::vector<torch::Tensor>& args,
+                                              const std::vector<int64_t>& arg_dims,
+                                              const std::vector<int64_t>& out_dims, const F& fn) {
+  std::vector<std::vector<torch::Tensor>> parts(blocks.size());
+  for_each_block(blocks.size(),
+                 [&](int64_t i) { parts[i] = fn(blocks.rows_of(args, i, arg_dims), i); });
+  return join_blocks(parts, out_dims);
 }
