@@ -12,8 +12,9 @@
 
 Guarantee: ``load_checkpoint(folder)`` followed by ``model.learn(n, reset_num_timesteps=
 False)`` gives bitwise the same parameters, optimizer state and step count as never having
-stopped (same device and library versions; tested for MemoryPPO's LSTM and NTM cores and
-for RecurrentPPO, CPU). The
+stopped (same device, library versions and torch thread count, which sets how many blocks
+of rows the C++ sequences run as; tested for MemoryPPO's LSTM and NTM cores and for
+RecurrentPPO, CPU). The
 learning-rate and clip schedules see the progress of the resumed ``learn`` call, as SB3's
 do: exact for constant schedules, which are the defaults.
 
