@@ -84,20 +84,37 @@ def row_blocks(batch: int) -> int:
 
 @functools.lru_cache(maxsize=1)
 def load():
-    """Build (once per process; cached on disk across processes) and return the extension."""
+    """Build (once per process; cached on disk across processes) and return the extension.
+
+    If it does not build with :func:`openmp_flags` (a compiler without OpenMP), it is built
+    without them, with a warning: the kernels then run on one thread."""
     from torch.utils.cpp_extension import _get_build_directory
     from torch.utils.cpp_extension import load as load_extension
 
-    flags = [*CFLAGS, *openmp_flags(), headers_flag()]
-    build_dir = _get_build_directory(NAME, verbose=False)
-    with exclusive_build(build_dir):
-        ext = load_extension(
+    def build(openmp: list[str]):
+        return load_extension(
             name=NAME,
             sources=SOURCES,
-            extra_cflags=flags,
-            extra_ldflags=openmp_flags(),
+            extra_cflags=[*CFLAGS, *openmp, headers_flag()],
+            extra_ldflags=openmp,
             build_directory=build_dir,
         )
+
+    build_dir = _get_build_directory(NAME, verbose=False)
+    openmp = openmp_flags()
+    with exclusive_build(build_dir):
+        try:
+            ext = build(openmp)
+        except Exception as exc:
+            if not openmp:
+                raise
+            warnings.warn(
+                f"the fused kernels do not build with {openmp} ({type(exc).__name__}: {exc}); "
+                "building them without OpenMP, on one thread",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            ext = build([])
     ext.use_generic_kernel(generic_by_default())
     return ext
 

@@ -233,3 +233,38 @@ def test_a_step_gives_the_same_bits_on_one_thread_and_on_several(build, threads)
     (out_a, grad_a), (out_b, grad_b) = results
     for a, b in zip([*out_a, *grad_a], [*out_b, *grad_b], strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_compiler_without_openmp_still_gets_the_kernels_on_one_thread(monkeypatch):
+    """If the build with -fopenmp fails, the extension is built without it, with a warning
+    (torch's ``load`` is replaced here: no compiler runs)."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    calls = []
+
+    class Ext:
+        def use_generic_kernel(self, on):
+            calls.append(("generic", on))
+
+    def fake_load(name, sources, extra_cflags, extra_ldflags, build_directory):
+        calls.append(list(extra_ldflags))
+        if extra_ldflags:
+            raise RuntimeError("clang: error: unsupported option '-fopenmp'")
+        return Ext()
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    monkeypatch.setattr(fused_step, "openmp_flags", lambda: ["-fopenmp"])
+    with pytest.warns(RuntimeWarning, match="building them without OpenMP, on one thread"):
+        assert isinstance(fused_step.load.__wrapped__(), Ext)
+    assert calls[:2] == [["-fopenmp"], []]
+
+    def no_compiler(**kwargs):
+        calls.append(list(kwargs["extra_ldflags"]))
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    monkeypatch.setattr(fused_step, "openmp_flags", lambda: [])
+    calls.clear()
+    with pytest.raises(RuntimeError, match="no compiler"):  # without OpenMP: no second try
+        fused_step.load.__wrapped__()
+    assert calls == [[]]
