@@ -29,7 +29,9 @@ from agents import fused_step
 
 class _RNNSequence(torch.autograd.Function):
     """One ``kind`` ("lstm" or "gru") layer over a sequence: the C++ loops in one call or, with
-    ``blocks > 1``, in blocks of rows on torch's threads (:func:`fused_step.row_blocks`)."""
+    ``blocks > 1``, in blocks of rows on torch's threads (:func:`fused_step.row_blocks`). Every
+    tensor the backward needs is saved with ``save_for_backward``, so saved-tensor hooks
+    (``bptt_checkpoint``'s checkpointing) see them all."""
 
     @staticmethod
     def forward(ctx, kind, n_state, blocks, x, starts, *tensors):
@@ -37,14 +39,11 @@ class _RNNSequence(torch.autograd.Function):
         ext = fused_step.load()
         if blocks == 1:
             y, *rest = getattr(ext, f"{kind}_sequence_forward")(x, starts, *tensors)
-            final, saved, ctx.blocks = rest[:n_state], rest[n_state:], None
-        else:  # ctx.blocks: each block's saved tensors, in C++
-            out, ctx.blocks = getattr(ext, f"{kind}_sequence_forward_blocks")(
-                x, starts, *tensors, blocks
-            )
-            y, final, saved = out[0], out[1:], []
+        else:  # the same outputs, then every block's saved tensors
+            y, *rest = getattr(ext, f"{kind}_sequence_forward_blocks")(x, starts, *tensors, blocks)
+        final, saved = rest[:n_state], rest[n_state:]
         ctx.save_for_backward(x, starts, *tensors[n_state : n_state + 2], *saved)
-        ctx.kind, ctx.shapes = kind, (y.shape, *(t.shape for t in final))
+        ctx.kind, ctx.blocks, ctx.shapes = kind, blocks, (y.shape, *(t.shape for t in final))
         return y, *final
 
     @staticmethod
@@ -53,11 +52,11 @@ class _RNNSequence(torch.autograd.Function):
         saved = ctx.saved_tensors  # once: non-reentrant checkpointing unpacks each only once
         grads = fused_step.grads_or_zeros((dy, *d_final), ctx.shapes, saved[0])
         ext, need_dx = fused_step.load(), ctx.needs_input_grad[3]
-        if ctx.blocks is None:
+        if ctx.blocks == 1:
             dx, *rest = getattr(ext, f"{ctx.kind}_sequence_backward")(*grads, *saved, need_dx)
-        else:
+        else:  # x, starts, w_ih, w_hh, then the blocks' saved tensors as one list
             dx, *rest = getattr(ext, f"{ctx.kind}_sequence_backward_blocks")(
-                *grads, *saved, ctx.blocks, need_dx
+                *grads, *saved[:4], saved[4:], ctx.blocks, need_dx
             )
         return None, None, None, dx, None, *rest
 

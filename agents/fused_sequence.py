@@ -58,16 +58,13 @@ class _NTMSequence(torch.autograd.Function):
         # w_hh, bias, w_head, b_head
         ext = fused_step.load()
         w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
-        if blocks == 1:
+        if blocks == 1:  # steps: the per-step tensors, in C++ (one object; per block, a list)
             out, steps = ext.sequence_forward(x, starts, *tensors, slots, *cfg[:7])
-            saved = out[9:]
-        else:  # steps: the blocks, each with its own saved tensors, in C++
+        else:
             out, steps = ext.sequence_forward_blocks(x, starts, *tensors, slots, *cfg[:7], blocks)
-            saved = []
-        y, final = out[0], out[1:9]  # final: the state, log_prob, entropy
+        y, final, saved = out[0], out[1:9], out[9:]  # final: the state, log_prob, entropy
         ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved)
-        ctx.steps, ctx.cfg, ctx.slots = steps, cfg, slots  # steps: per-step tensors, in C++
-        ctx.blocks = blocks
+        ctx.steps, ctx.cfg, ctx.slots, ctx.blocks = steps, cfg, slots, blocks
         ctx.final_shapes = [t.shape for t in final]
         return y, *final
 
@@ -75,12 +72,14 @@ class _NTMSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy, *d_final):
         d_final = fused_step.grads_or_zeros(d_final, ctx.final_shapes, dy)
-        cfg = ctx.cfg
-        ext = fused_step.load()
-        backward = ext.sequence_backward if ctx.blocks == 1 else ext.sequence_backward_blocks
+        cfg, ext, saved = ctx.cfg, fused_step.load(), ctx.saved_tensors
+        if ctx.blocks == 1:
+            backward, saved = ext.sequence_backward, (*saved, ctx.steps)
+        else:  # every block's saved tensors as one list, then the blocks' per-step ones
+            backward, saved = ext.sequence_backward_blocks, (*saved[:5], saved[5:], ctx.steps)
         grads = backward(
-            dy.contiguous(), *d_final, *ctx.saved_tensors, ctx.steps, ctx.slots, *cfg[:6],
-            cfg.straight_through, ctx.needs_input_grad[2],
+            dy.contiguous(), *d_final, *saved, ctx.slots, *cfg[:6], cfg.straight_through,
+            ctx.needs_input_grad[2],
         )  # fmt: skip
         return None, None, grads[0], None, None, *grads[1:]
 

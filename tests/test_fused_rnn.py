@@ -211,3 +211,20 @@ def test_fused_sequence_leaves_the_incoming_state_untouched(cls):
     fused(x, state, starts)
     for got, want in zip(state, before, strict=True):
         assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("cls, per_block", [(LSTMCore, 4), (GRUCore, 3)])
+def test_every_blocks_saved_tensor_goes_through_saved_tensor_hooks(monkeypatch, cls, per_block):
+    """bptt_checkpoint's checkpointing frees what the forward saves through torch's hooks: in
+    blocks, each block's saved tensors are saved as one call's are, not kept out of the
+    hooks' sight."""
+    fused, _, x, starts, state = rnn_case(cls, B=6)
+    counts = {}
+    for blocks in (1, 3):
+        monkeypatch.setattr(fused_step, "row_blocks", lambda batch, k=blocks: k)
+        packed = []
+        hooks = torch.autograd.graph.saved_tensors_hooks
+        with hooks(lambda t, p=packed: p.append(t) or t, lambda t: t):
+            fused(x.requires_grad_(), state, starts)
+        counts[blocks] = len(packed)
+    assert counts[3] - counts[1] == 2 * per_block  # two more blocks' saved tensors

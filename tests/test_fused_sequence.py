@@ -226,3 +226,18 @@ def test_blocks_reject_states_of_the_wrong_rows_and_a_bad_block_count(monkeypatc
     monkeypatch.setattr(fused_step, "row_blocks", lambda batch: 4)
     with pytest.raises(ValueError, match=r"blocks must be in \[1, B = 3\], got 4"):
         fused_sequence.ntm_sequence(core, x, state, starts)
+
+
+def test_every_blocks_saved_tensor_goes_through_saved_tensor_hooks(monkeypatch):
+    """As for the LSTM and GRU: each block's 6 saved tensors pass torch's saved-tensor hooks
+    (the per-step ones stay in C++, as in one call)."""
+    core, x, state, starts = sequence_case({})
+    counts = {}
+    for blocks in (1, 3):
+        monkeypatch.setattr(fused_step, "row_blocks", lambda batch, k=blocks: k)
+        packed = []
+        hooks = torch.autograd.graph.saved_tensors_hooks
+        with hooks(lambda t, p=packed: p.append(t) or t, lambda t: t):
+            fused_sequence.ntm_sequence(core, x, state, starts)
+        counts[blocks] = len(packed)
+    assert counts[3] - counts[1] == 2 * 6  # two more blocks' saved tensors

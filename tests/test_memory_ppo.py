@@ -127,9 +127,11 @@ def test_separate_critic_internal_decisions_are_stored_and_deterministic():
 
 
 @pytest.mark.parametrize("agent", MEMORY_AGENTS)
-def test_checkpointed_replay_has_same_gradients(agent):
+def test_checkpointed_replay_has_same_gradients(agent, row_blocks):
     """Forward and backward, every core on its default path (the C++ LSTM and GRU
-    sequences' backward once read their saved tensors twice, which checkpointing refuses)."""
+    sequences' backward once read their saved tensors twice, which checkpointing refuses),
+    the C++ sequences in one call and in blocks of rows (checkpointing's saved-tensor hooks
+    once deadlocked the blocks' threads)."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
     grads = []
     for chunk in (0, 4):

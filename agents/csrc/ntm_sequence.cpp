@@ -262,8 +262,10 @@ std::vector<torch::Tensor> sequence_backward(
 }
 
 // sequence_forward over `blocks` blocks of rows on torch's threads (sequence_util.h): y, the
-// final state, log_prob and entropy joined over the rows; what the backward needs per block
-std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> sequence_forward_blocks(
+// final state, log_prob and entropy joined over the rows, then every block's saved tensors;
+// and each block's per-step ones
+std::tuple<std::vector<torch::Tensor>, std::vector<std::shared_ptr<SavedSteps>>>
+sequence_forward_blocks(
     torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c,
     torch::Tensor memory, torch::Tensor rw, torch::Tensor ww, torch::Tensor reads,
     torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
@@ -285,50 +287,54 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> sequence
   const std::vector<torch::Tensor> args = {
       x, starts, h, c, memory, rw, ww, reads, init_rw, init_ww, init_reads, w_ih, w_hh, bias,
       w_head, b_head, slots ? *slots : torch::Tensor()};
-  return forward_in_blocks(
+  std::vector<std::shared_ptr<SavedSteps>> steps(blocks);
+  auto out = forward_in_blocks(
       B, blocks, args, {1, 1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 1},
       {1, 0, 0, 0, 0, 0, 0, 1, 1},  // y [T, B, Y], the state [B, ...], log_prob, entropy [T, B]
-      [&](const std::vector<torch::Tensor>& a, int64_t i, SequenceBlocks& out) {
+      [&](const std::vector<torch::Tensor>& a, int64_t i) {
         std::optional<torch::Tensor> block_slots;
         if (a[16].defined()) block_slots = a[16];
-        auto [result, steps] = sequence_forward(
+        auto [result, block_steps] = sequence_forward(
             a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
             a[13], a[14], a[15], block_slots, W, R, S, clip, sequential, controller_output,
             memory_init);
-        out.steps[i] = std::move(steps);
+        steps[i] = std::move(block_steps);
         return result;
       });
+  return {out, steps};
 }
 
-// sequence_backward over the blocks of sequence_forward_blocks: the gradients of x and the
-// incoming state joined over the rows, those of the initial state and the weights summed
+// sequence_backward over the blocks of sequence_forward_blocks (`saved`: the tensors it returned
+// after the joined ones; `steps`: its per-step ones): the gradients of x and the incoming state
+// joined over the rows, those of the initial state and the weights summed
 std::vector<torch::Tensor> sequence_backward_blocks(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
     torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
     torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
-    torch::Tensor w_head, const SequenceBlocks& blocks, std::optional<torch::Tensor> slots,
+    torch::Tensor w_head, const std::vector<torch::Tensor>& saved,
+    const std::vector<std::shared_ptr<SavedSteps>>& steps, std::optional<torch::Tensor> slots,
     int64_t W, int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
     bool straight_through, bool need_dx) {
   const std::vector<torch::Tensor> args = {
       dy, dh, dc, dmem, drw, dww, dreads, d_logp, d_entropy, x, starts, w_ih, w_hh, w_head,
       slots ? *slots : torch::Tensor()};
   return backward_in_blocks(
-      blocks, args, {1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, -1, -1, -1, 1},
+      x.size(1), static_cast<int64_t>(steps.size()), args,
+      {1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, -1, -1, -1, 1},
       {1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1},  // dx, the state's, the sums
-      [&](const std::vector<torch::Tensor>& a, int64_t i) {
-        const auto& sv = blocks.saved[i];
+      saved,
+      [&](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& sv, int64_t i) {
         std::optional<torch::Tensor> block_slots;
         if (a[14].defined()) block_slots = a[14];
         return sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
                                  a[10], a[11], a[12], a[13], sv[0], sv[1], sv[2], sv[3], sv[4],
-                                 sv[5], *blocks.steps[i], block_slots, W, R, S, clip, sequential,
+                                 sv[5], *steps[i], block_slots, W, R, S, clip, sequential,
                                  controller_output, straight_through, need_dx);
       });
 }
 
 void bind_sequence(pybind11::module& m) {
   pybind11::class_<SavedSteps, std::shared_ptr<SavedSteps>>(m, "SavedSteps");
-  pybind11::class_<SequenceBlocks, std::shared_ptr<SequenceBlocks>>(m, "SequenceBlocks");
   m.def("sequence_forward", &sequence_forward, "LSTM-controlled NTM over a sequence, forward");
   m.def("sequence_backward", &sequence_backward, "LSTM-controlled NTM over a sequence, backward");
   m.def("sequence_forward_blocks", &sequence_forward_blocks,

@@ -14,8 +14,6 @@
 // n = tanh(W_in x + b_in + r (W_hn h + b_hn)), h' = (1 - z) n + z h.
 #include <torch/extension.h>
 
-#include <memory>
-#include <tuple>
 #include <vector>
 
 #include "ntm_step.h"
@@ -206,57 +204,57 @@ std::vector<torch::Tensor> gru_sequence_backward(torch::Tensor dy, torch::Tensor
   return {dx, dh, d_w_ih, d_w_hh, flat_gx.sum(0), flat_gh.sum(0)};
 }
 
-// The four sequences above over blocks of rows on torch's threads (sequence_util.h): outputs
-// and the state's gradients joined over the rows, weight gradients summed over the blocks.
-std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> lstm_sequence_forward_blocks(
-    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor c, torch::Tensor w_ih,
-    torch::Tensor w_hh, torch::Tensor bias, int64_t blocks) {
+// The four sequences above over blocks of rows on torch's threads (sequence_util.h): a
+// forward returns what the single call does, its outputs joined over the rows and then every
+// block's saved tensors; a backward takes those as `saved` and returns the single call's
+// gradients, the state's joined over the rows and the weights' summed over the blocks.
+std::vector<torch::Tensor> lstm_sequence_forward_blocks(torch::Tensor x, torch::Tensor starts,
+                                                        torch::Tensor h, torch::Tensor c,
+                                                        torch::Tensor w_ih, torch::Tensor w_hh,
+                                                        torch::Tensor bias, int64_t blocks) {
   const auto d = sequence_dims({x, starts, h, c, w_ih, w_hh, bias});
   TORCH_CHECK(c.sizes() == h.sizes(), "the LSTM sequence needs h and c [B, C]");
   return forward_in_blocks(
       d.B, blocks, {x, starts, h, c, w_ih, w_hh, bias}, {1, 1, 0, 0, -1, -1, -1}, {1, 0, 0},
-      [](const std::vector<torch::Tensor>& a, int64_t, SequenceBlocks&) {
+      [](const std::vector<torch::Tensor>& a, int64_t) {
         return lstm_sequence_forward(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
       });
 }
 
-std::vector<torch::Tensor> lstm_sequence_backward_blocks(torch::Tensor dy, torch::Tensor dh,
-                                                         torch::Tensor dc, torch::Tensor x,
-                                                         torch::Tensor starts, torch::Tensor w_ih,
-                                                         torch::Tensor w_hh,
-                                                         const SequenceBlocks& blocks,
-                                                         bool need_dx) {
+std::vector<torch::Tensor> lstm_sequence_backward_blocks(
+    torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor x, torch::Tensor starts,
+    torch::Tensor w_ih, torch::Tensor w_hh, const std::vector<torch::Tensor>& saved,
+    int64_t blocks, bool need_dx) {
   return backward_in_blocks(
-      blocks, {dy, dh, dc, x, starts, w_ih, w_hh}, {1, 0, 0, 1, 1, -1, -1}, {1, 0, 0, -1, -1, -1},
-      [&](const std::vector<torch::Tensor>& a, int64_t i) {
-        const auto& s = blocks.saved[i];  // acts, h_prev, c_prev, tanh_c
+      x.size(1), blocks, {dy, dh, dc, x, starts, w_ih, w_hh}, {1, 0, 0, 1, 1, -1, -1},
+      {1, 0, 0, -1, -1, -1}, saved,
+      [&](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& s, int64_t) {
         return lstm_sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], a[6], s[0], s[1], s[2],
-                                      s[3], need_dx);
+                                      s[3], need_dx);  // s: acts, h_prev, c_prev, tanh_c
       });
 }
 
-std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> gru_sequence_forward_blocks(
-    torch::Tensor x, torch::Tensor starts, torch::Tensor h, torch::Tensor w_ih,
-    torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh, int64_t blocks) {
+std::vector<torch::Tensor> gru_sequence_forward_blocks(torch::Tensor x, torch::Tensor starts,
+                                                       torch::Tensor h, torch::Tensor w_ih,
+                                                       torch::Tensor w_hh, torch::Tensor b_ih,
+                                                       torch::Tensor b_hh, int64_t blocks) {
   const auto d = sequence_dims({x, starts, h, w_ih, w_hh, b_ih, b_hh});
   return forward_in_blocks(
       d.B, blocks, {x, starts, h, w_ih, w_hh, b_ih, b_hh}, {1, 1, 0, -1, -1, -1, -1}, {1, 0},
-      [](const std::vector<torch::Tensor>& a, int64_t, SequenceBlocks&) {
+      [](const std::vector<torch::Tensor>& a, int64_t) {
         return gru_sequence_forward(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
       });
 }
 
-std::vector<torch::Tensor> gru_sequence_backward_blocks(torch::Tensor dy, torch::Tensor dh,
-                                                        torch::Tensor x, torch::Tensor starts,
-                                                        torch::Tensor w_ih, torch::Tensor w_hh,
-                                                        const SequenceBlocks& blocks,
-                                                        bool need_dx) {
+std::vector<torch::Tensor> gru_sequence_backward_blocks(
+    torch::Tensor dy, torch::Tensor dh, torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih,
+    torch::Tensor w_hh, const std::vector<torch::Tensor>& saved, int64_t blocks, bool need_dx) {
   return backward_in_blocks(
-      blocks, {dy, dh, x, starts, w_ih, w_hh}, {1, 0, 1, 1, -1, -1}, {1, 0, -1, -1, -1, -1},
-      [&](const std::vector<torch::Tensor>& a, int64_t i) {
-        const auto& s = blocks.saved[i];  // acts, gh, h_prev
+      x.size(1), blocks, {dy, dh, x, starts, w_ih, w_hh}, {1, 0, 1, 1, -1, -1},
+      {1, 0, -1, -1, -1, -1}, saved,
+      [&](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& s, int64_t) {
         return gru_sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], s[0], s[1], s[2],
-                                     need_dx);
+                                     need_dx);  // s: acts, gh, h_prev
       });
 }
 

@@ -3,13 +3,10 @@
 // backward, input checks, and running a sequence as blocks of rows on torch's threads.
 #pragma once
 
-#include <ATen/ThreadLocalState.h>
 #include <torch/extension.h>
 
 #include <algorithm>
-#include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
 // torch::empty(sizes, options) on CPU from a process-wide free list of blocks (buffer_pool.cpp):
@@ -113,10 +110,9 @@ struct SavedSteps {
   std::vector<torch::Tensor> tensors;
 };
 
+// the rows of each block: B rows in `blocks` blocks of consecutive rows, as even as can be
 struct SequenceBlocks {
   std::vector<int64_t> begin, rows;
-  std::vector<std::vector<torch::Tensor>> saved;  // each block's tensors for its backward
-  std::vector<std::shared_ptr<SavedSteps>> steps;  // each block's per-step ones (the NTM's)
 
   SequenceBlocks(int64_t B, int64_t blocks) {
     TORCH_CHECK_VALUE(blocks >= 1 && blocks <= B, "blocks must be in [1, B = ", B, "], got ",
@@ -125,7 +121,6 @@ struct SequenceBlocks {
       begin.push_back(i * B / blocks);
       rows.push_back((i + 1) * B / blocks - i * B / blocks);
     }
-    saved.resize(blocks), steps.resize(blocks);
   }
   int64_t size() const { return static_cast<int64_t>(begin.size()); }
   // block i's rows of each t along its dim (0: [B, ...], 1: [T, B, ...]), contiguous; t itself
@@ -142,13 +137,15 @@ struct SequenceBlocks {
   }
 };
 
-// f(i) for every block i on torch's threads, each with the caller's thread-local state (grad
-// mode, dispatch keys), which OpenMP's threads do not inherit
+// f(i) for every block i on torch's threads, each with the caller's grad mode (off inside an
+// autograd Function), which OpenMP's threads do not inherit. Not the whole thread-local
+// state: it holds Python objects (saved-tensor hooks, e.g. checkpointing's), and setting it
+// on a worker takes the GIL, which the caller holds while it waits here: a deadlock.
 template <typename F>
 void for_each_block(int64_t blocks, const F& f) {
-  const at::ThreadLocalState state;
+  const bool grad = at::GradMode::is_enabled();
   at::parallel_for(0, blocks, 1, [&](int64_t i0, int64_t i1) {
-    at::ThreadLocalStateGuard guard(state);
+    const at::AutoGradMode mode(grad);
     for (int64_t i = i0; i < i1; ++i) f(i);
   });
 }
@@ -177,31 +174,44 @@ inline std::vector<torch::Tensor> join_blocks(const std::vector<std::vector<torc
 }
 
 // A sequence's forward over blocks of rows: fn(args of block i, i) returns its outputs; the
-// first out_dims.size() are joined along those dims, the rest kept in the blocks' `saved`
+// first out_dims.size() are joined along those dims, then come the rest of every block's (what
+// its backward needs), block after block: the caller saves them for the backward as it saves a
+// single call's (torch's saved-tensor hooks, e.g. checkpointing, then see them)
 template <typename F>
-std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SequenceBlocks>> forward_in_blocks(
-    int64_t B, int64_t blocks, const std::vector<torch::Tensor>& args,
-    const std::vector<int64_t>& arg_dims, const std::vector<int64_t>& out_dims, const F& fn) {
-  auto out = std::make_shared<SequenceBlocks>(B, blocks);
-  std::vector<std::vector<torch::Tensor>> parts(blocks);
+std::vector<torch::Tensor> forward_in_blocks(int64_t B, int64_t blocks,
+                                             const std::vector<torch::Tensor>& args,
+                                             const std::vector<int64_t>& arg_dims,
+                                             const std::vector<int64_t>& out_dims, const F& fn) {
+  const SequenceBlocks rows(B, blocks);
+  std::vector<std::vector<torch::Tensor>> parts(blocks), saved(blocks);
   for_each_block(blocks, [&](int64_t i) {
-    auto result = fn(out->rows_of(args, i, arg_dims), i, *out);
+    auto result = fn(rows.rows_of(args, i, arg_dims), i);
     const auto joined_end = result.begin() + static_cast<int64_t>(out_dims.size());
-    out->saved[i].assign(joined_end, result.end());
+    saved[i].assign(joined_end, result.end());
     parts[i].assign(result.begin(), joined_end);
   });
-  return {join_blocks(parts, out_dims), out};
+  auto out = join_blocks(parts, out_dims);
+  for (const auto& s : saved) out.insert(out.end(), s.begin(), s.end());
+  return out;
 }
 
-// The backward over the blocks of forward_in_blocks: fn(args of block i, i) returns block i's
-// gradients, joined along out_dims (< 0: summed, as weight gradients are)
+// The backward over the blocks of forward_in_blocks: `saved` is what it returned after the
+// joined outputs; fn(args of block i, block i's saved tensors, i) returns block i's gradients,
+// joined along out_dims (< 0: summed, as weight gradients are)
 template <typename F>
-std::vector<torch::Tensor> backward_in_blocks(const SequenceBlocks& blocks,
+std::vector<torch::Tensor> backward_in_blocks(int64_t B, int64_t blocks,
                                               const std::vector<torch::Tensor>& args,
                                               const std::vector<int64_t>& arg_dims,
-                                              const std::vector<int64_t>& out_dims, const F& fn) {
-  std::vector<std::vector<torch::Tensor>> parts(blocks.size());
-  for_each_block(blocks.size(),
-                 [&](int64_t i) { parts[i] = fn(blocks.rows_of(args, i, arg_dims), i); });
+                                              const std::vector<int64_t>& out_dims,
+                                              const std::vector<torch::Tensor>& saved,
+                                              const F& fn) {
+  const SequenceBlocks rows(B, blocks);
+  TORCH_CHECK(saved.size() % blocks == 0, "saved: the same number of tensors for every block");
+  const int64_t n = static_cast<int64_t>(saved.size()) / blocks;
+  std::vector<std::vector<torch::Tensor>> parts(blocks);
+  for_each_block(blocks, [&](int64_t i) {
+    const std::vector<torch::Tensor> own(saved.begin() + i * n, saved.begin() + (i + 1) * n);
+    parts[i] = fn(rows.rows_of(args, i, arg_dims), own, i);
+  });
   return join_blocks(parts, out_dims);
 }
