@@ -101,9 +101,10 @@ class EvalSuccess(_Periodic):
         self.log = Path(run_dir) / EVALUATIONS
         self.best_path = Path(run_dir) / BEST
         self.evaluate = evaluate
-        if resumed_from is not None:
-            rewind_evaluations(run_dir, resumed_from)
-        rows = read_evaluations(self.log)
+        if resumed_from is None:
+            rows = read_evaluations(self.log)
+        else:
+            rows = rewind_evaluations(run_dir, resumed_from)
         self.best = max((_score(r) for r in rows), default=None)
         super().__init__(every, rows[-1]["num_timesteps"] if rows else 0)
 
@@ -156,20 +157,27 @@ def read_evaluations(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def rewind_evaluations(run_dir: str | Path, step: int) -> None:
+def rewind_evaluations(run_dir: str | Path, step: int) -> list[dict[str, Any]]:
     """Forget the evaluations made after ``step`` (a resumed run's checkpoint): their rows
     are appended to ``evaluations.discarded.jsonl`` and removed from ``evaluations.jsonl``
     (rewritten atomically), and a ``best_model.zip`` saved after ``step`` is moved to
     ``best_model.discarded.zip`` (replacing an older one). Moved aside, not deleted: they
     are what the killed process measured, for a user who wants to look; nothing reads
-    them. Kept rows stay as they were written."""
+    them. Kept rows stay as they were written. Returns them, as :func:`read_evaluations`
+    would read them now."""
     run_dir = Path(run_dir)
     log, best = run_dir / EVALUATIONS, run_dir / BEST
+    rows = []
     if log.exists():
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         kept, discarded = [], []
         for line in lines:
-            (kept if json.loads(line)["num_timesteps"] <= step else discarded).append(line)
+            row = json.loads(line)
+            if row["num_timesteps"] <= step:
+                kept.append(line)
+                rows.append(row)
+            else:
+                discarded.append(line)
         if discarded:
             # the discarded rows first: a kill between the two writes duplicates them in
             # the discarded file at worst, never loses them
@@ -180,6 +188,7 @@ def rewind_evaluations(run_dir: str | Path, step: int) -> None:
             os.replace(tmp, log)
     if best.is_file() and saved_at(best) > step:
         os.replace(best, run_dir / DISCARDED_BEST)
+    return rows
 
 
 def saved_at(path: Path) -> int:

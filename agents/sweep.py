@@ -262,6 +262,12 @@ def trial_score(records: list[dict[str, Any]]) -> float:
     return sum(map(score, records)) / len(records)
 
 
+def _one_or_all(values) -> Any:
+    """The one distinct value of ``values``, or all of them sorted (``[]`` if none)."""
+    distinct = sorted(set(values))
+    return distinct[0] if len(distinct) == 1 else distinct
+
+
 def read_trials(
     path: Path,
     space: dict[str, Any],
@@ -291,12 +297,11 @@ def read_trials(
             entry = json.loads(line)
             score, params, _ = float(entry["score"]), dict(entry["params"]), int(entry["trial"])
             optuna.trial.create_trial(params=params, distributions=space, value=score)
-            budgets = sorted({r["budget"] for r in entry["runs"]})
-            devices = sorted({r["device"] for r in entry["runs"] if "device" in r})
+            devices = _one_or_all(r["device"] for r in entry["runs"] if "device" in r)
             made = {
-                "budget": budgets[0] if len(budgets) == 1 else budgets,
+                "budget": _one_or_all(r["budget"] for r in entry["runs"]),
                 "seeds": [r["seed"] for r in entry["runs"]],
-                "device": devices[0] if len(devices) == 1 else devices or device,
+                "device": devices or device,  # runs recorded without one: not compared
             }
         except (ValueError, KeyError, TypeError) as err:
             raise ResultsError(
