@@ -28,6 +28,7 @@ Equations (``i f g o`` the LSTM gates, PyTorch's order; ``r`` the reads of step 
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -63,8 +64,14 @@ class _NTMSequence(torch.autograd.Function):
         else:
             out, steps = ext.sequence_forward_blocks(x, starts, *tensors, slots, *cfg[:7], blocks)
         y, final, saved = out[0], out[1:9], out[9:]  # final: the state, log_prob, entropy
-        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved)
-        ctx.steps, ctx.cfg, ctx.slots, ctx.blocks = steps, cfg, slots, blocks
+        ctx.n_saved, ctx.steps, ctx.step_counts = 5 + len(saved), steps, None
+        per_step = []
+        if fused_step.saved_tensor_hooks_active():  # checkpointing: they must see every tensor
+            blocks_steps = [steps] if blocks == 1 else steps
+            per_step = [s.tensors() for s in blocks_steps]
+            ctx.steps, ctx.step_counts = None, [len(t) for t in per_step]
+        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved, *sum(per_step, []))
+        ctx.cfg, ctx.slots, ctx.blocks = cfg, slots, blocks
         ctx.final_shapes = [t.shape for t in final]
         return y, *final
 
@@ -72,11 +79,16 @@ class _NTMSequence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy, *d_final):
         d_final = fused_step.grads_or_zeros(d_final, ctx.final_shapes, dy)
-        cfg, ext, saved = ctx.cfg, fused_step.load(), ctx.saved_tensors
+        cfg, ext, every = ctx.cfg, fused_step.load(), ctx.saved_tensors  # unpacked once
+        saved, steps = every[: ctx.n_saved], ctx.steps
+        if steps is None:  # saved through the hooks: back into one holder per block
+            ends = itertools.accumulate(ctx.step_counts, initial=ctx.n_saved)
+            steps = [ext.SavedSteps(list(every[a:b])) for a, b in itertools.pairwise(ends)]
+            steps = steps[0] if ctx.blocks == 1 else steps
         if ctx.blocks == 1:
-            backward, saved = ext.sequence_backward, (*saved, ctx.steps)
+            backward, saved = ext.sequence_backward, (*saved, steps)
         else:  # every block's saved tensors as one list, then the blocks' per-step ones
-            backward, saved = ext.sequence_backward_blocks, (*saved[:5], saved[5:], ctx.steps)
+            backward, saved = ext.sequence_backward_blocks, (*saved[:5], saved[5:], steps)
         grads = backward(
             dy.contiguous(), *d_final, *saved, ctx.slots, *cfg[:6], cfg.straight_through,
             ctx.needs_input_grad[2],

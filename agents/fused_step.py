@@ -177,6 +177,18 @@ def available() -> bool:
     return True
 
 
+def saved_tensor_hooks_active() -> bool:
+    """Whether saved-tensor hooks (``torch.autograd.graph.saved_tensors_hooks``, as
+    ``bptt_checkpoint``'s checkpointing sets them) see what an autograd node saves now. The
+    NTM sequence keeps its per-step tensors out of ``save_for_backward`` unless they do. True
+    where this torch cannot tell (a private function): then it always saves them through."""
+    top = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
+    try:
+        return top is None or top(False) is not None
+    except TypeError:  # an older signature
+        return True
+
+
 def grads_or_zeros(grads, shapes, like: torch.Tensor) -> list[torch.Tensor]:
     """The gradients reaching an extension node's outputs, contiguous, with zeros of the
     output's shape where one got none (an unused output); ``like`` gives dtype and device."""

@@ -1,7 +1,11 @@
 """The whole-sequence NTM node (agents/fused_sequence.py) against the step-wise core."""
 
+import gc
+import weakref
+
 import pytest
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from agents import fused_sequence, fused_step
 from agents.cores.base import CoreExtras, StepCore
@@ -228,16 +232,36 @@ def test_blocks_reject_states_of_the_wrong_rows_and_a_bad_block_count(monkeypatc
         fused_sequence.ntm_sequence(core, x, state, starts)
 
 
-def test_every_blocks_saved_tensor_goes_through_saved_tensor_hooks(monkeypatch):
-    """As for the LSTM and GRU: each block's 6 saved tensors pass torch's saved-tensor hooks
-    (the per-step ones stay in C++, as in one call)."""
+def test_checkpointing_sees_and_frees_every_saved_tensor(monkeypatch):
+    """Under saved-tensor hooks (bptt_checkpoint's checkpointing) every tensor the sequence
+    keeps for its backward passes the hooks, in one call and in blocks: each block's 6 and
+    its 13 per step (they once stayed in C++ out of the hooks' sight, so checkpointing the NTM
+    freed nothing). A hook that drops them frees all but the caller's own: x and the weights."""
     core, x, state, starts = sequence_case({})
-    counts = {}
+    T, counts = x.shape[0], {}
     for blocks in (1, 3):
         monkeypatch.setattr(fused_step, "row_blocks", lambda batch, k=blocks: k)
         packed = []
         hooks = torch.autograd.graph.saved_tensors_hooks
-        with hooks(lambda t, p=packed: p.append(t) or t, lambda t: t):
-            fused_sequence.ntm_sequence(core, x, state, starts)
+        with hooks(lambda t, p=packed: p.append(weakref.ref(t)), lambda _: None):
+            out = fused_sequence.ntm_sequence(core, x.requires_grad_(), state, starts)
+        gc.collect()
+        alive = {id(ref()) for ref in packed if ref() is not None}
+        lstm = core.controller
+        assert alive == {id(t) for t in (x, lstm.weight_ih, lstm.weight_hh, core.head_proj.weight)}
         counts[blocks] = len(packed)
-    assert counts[3] - counts[1] == 2 * 6  # two more blocks' saved tensors
+        del out
+    assert counts[3] - counts[1] == 2 * (6 + 13 * T)  # two more blocks' saved tensors
+
+
+def test_saved_tensor_hooks_active_says_when_hooks_see_saved_tensors():
+    assert not fused_step.saved_tensor_hooks_active()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+        assert fused_step.saved_tensor_hooks_active()
+    seen = []
+    checkpoint(  # as bptt_checkpoint runs a chunk
+        lambda x: seen.append(fused_step.saved_tensor_hooks_active()) or x * 2,
+        torch.ones(2, requires_grad=True),
+        use_reentrant=False,
+    )
+    assert seen == [True]

@@ -334,7 +334,12 @@ std::vector<torch::Tensor> sequence_backward_blocks(
 }
 
 void bind_sequence(pybind11::module& m) {
-  pybind11::class_<SavedSteps, std::shared_ptr<SavedSteps>>(m, "SavedSteps");
+  pybind11::class_<SavedSteps, std::shared_ptr<SavedSteps>>(m, "SavedSteps")
+      .def(pybind11::init([](std::vector<torch::Tensor> tensors) {
+             return std::make_shared<SavedSteps>(SavedSteps{std::move(tensors)});
+           }),
+           "holds the given per-step tensors (the list tensors() gave)")
+      .def("tensors", [](const SavedSteps& s) { return s.tensors; }, "the per-step tensors");
   m.def("sequence_forward", &sequence_forward, "LSTM-controlled NTM over a sequence, forward");
   m.def("sequence_backward", &sequence_backward, "LSTM-controlled NTM over a sequence, backward");
   m.def("sequence_forward_blocks", &sequence_forward_blocks,

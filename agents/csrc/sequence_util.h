@@ -105,7 +105,8 @@ inline void check_cpu(const std::string& what, const std::vector<torch::Tensor>&
 
 // the per-step tensors an NTM sequence keeps for its backward, in C++: one Python object per
 // sequence instead of ~13 per step (each tensor handed to Python is an object the garbage
-// collector tracks and traverses)
+// collector tracks and traverses). Under saved-tensor hooks (checkpointing) they are handed
+// to Python as a list instead, so that the hooks see them (agents/fused_sequence.py).
 struct SavedSteps {
   std::vector<torch::Tensor> tensors;
 };
