@@ -55,17 +55,40 @@ def headers_flag() -> str:
     return f"-DNTM_HEADERS_SHA1={digest.hexdigest()[:16]}"
 
 
+def openmp_runtimes() -> list[str]:
+    """The file names of the OpenMP runtimes mapped into this process (Linux; empty
+    elsewhere): GCC's ``libgomp``, LLVM's ``libomp``, Intel's ``libiomp5``."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    names = {os.path.basename(p) for p in paths}
+    return sorted(n for n in names if n.startswith(("libgomp", "libomp", "libiomp")))
+
+
 def openmp_flags() -> list[str]:
-    """``-fopenmp`` where torch runs its threads on OpenMP (its Linux builds; GCC there).
+    """``-fopenmp`` where torch runs its threads on GCC's OpenMP runtime (its Linux wheels).
 
     The kernels split their rows with ``at::parallel_for``, which is a header: compiled
     without ``-fopenmp`` it runs every row on one thread, whatever ``torch.set_num_threads``
     says. With it, the extension uses torch's own OpenMP runtime (``libgomp.so.1``, already
     loaded by torch) and its thread count. Rows are independent, so results do not depend on
-    the thread count.
+    the thread count. Where torch runs on another runtime (LLVM's or Intel's, as some conda
+    builds do), GCC's ``-fopenmp`` would load a second one with its own threads: the kernels
+    are then built without OpenMP, with a warning, and run on one thread.
     """
-    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+    if not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()):
+        return []
+    runtimes = openmp_runtimes()
+    if runtimes and all(name.startswith("libgomp") for name in runtimes):
         return ["-fopenmp"]
+    warnings.warn(
+        f"torch's OpenMP runtime is not GCC's libgomp ({runtimes or 'none found'}): the fused "
+        "kernels are built without OpenMP and run on one thread",
+        RuntimeWarning,
+        stacklevel=2,
+    )
     return []
 
 

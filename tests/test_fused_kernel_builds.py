@@ -213,8 +213,22 @@ def test_the_kernels_run_on_torchs_threads_where_torch_uses_openmp():
     """Built with -fopenmp where torch threads with OpenMP: without it, the kernels'
     ``at::parallel_for`` (a header) ran every row on one thread at any thread count."""
     if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        assert any(name.startswith("libgomp") for name in fused_step.openmp_runtimes())
         assert fused_step.openmp_flags() == ["-fopenmp"]
     assert fused_step.load().openmp() == bool(fused_step.openmp_flags())
+
+
+@pytest.mark.skipif(not torch.backends.openmp.is_available(), reason="torch without OpenMP")
+@pytest.mark.parametrize(
+    "runtimes", [["libiomp5.so"], ["libomp.so"], ["libgomp.so.1", "libomp.so"], []]
+)
+def test_no_openmp_build_beside_another_openmp_runtime(monkeypatch, runtimes):
+    """GCC's -fopenmp would load libgomp beside the runtime torch threads on (LLVM's or
+    Intel's, as in some conda builds): two thread pools. The kernels then build without it."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(fused_step, "openmp_runtimes", lambda: runtimes)
+    with pytest.warns(RuntimeWarning, match="not GCC's libgomp"):
+        assert fused_step.openmp_flags() == []
 
 
 @pytest.mark.parametrize("threads", [2, 3])
