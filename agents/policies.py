@@ -409,7 +409,19 @@ class MemoryActorCriticPolicy(BasePolicy):
         ]
         if state is None:
             state = self.initial_state(n)
+        rows = sorted({t.shape[0] if t.dim() else 0 for t in tree_leaves(state)})
+        if rows != [n]:
+            raise ValueError(
+                f"state has batch size {rows[0] if len(rows) == 1 else rows} but the observation "
+                f"has {n} rows: pass the state predict returned for these {n} envs "
+                "(or state=None to start from the initial state)"
+            )
         starts = np.zeros(n, dtype=bool) if episode_start is None else np.asarray(episode_start)
+        if starts.size != n:
+            raise ValueError(
+                f"episode_start must hold one flag per observation row ({n}), got shape "
+                f"{starts.shape}"
+            )
         starts_t = torch.as_tensor(starts.reshape(n), dtype=torch.bool, device=self.device)
         with torch.no_grad():
             actions, _, _, state, _ = self.forward(obs_tensor, state, starts_t, deterministic)

@@ -219,6 +219,26 @@ def test_predict_single_observation_and_evaluate_policy():
     assert 0.0 <= mean <= 1.0
 
 
+@pytest.mark.parametrize("agent", MEMORY_AGENTS)
+def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
+    """A state made for 1 env passed with 4 observations was once spread over the 4 rows (the
+    LSTM, GRU) or failed deep inside a core (the NTM: 'inconsistent input_size')."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        get_agent(agent).policy, env, n_steps=8, seed=0,
+        policy_kwargs={"core_kwargs": SMALL.get(agent, {})},
+    )  # fmt: skip
+    obs = env.reset()
+    _, one = model.predict(obs[:1])
+    with pytest.raises(ValueError, match="state has batch size 1 but the observation has 2 rows"):
+        model.predict(obs, state=one)
+    _, two = model.predict(obs)
+    with pytest.raises(ValueError, match=r"episode_start must hold one flag per .* \(2\)"):
+        model.predict(obs, state=two, episode_start=True)
+    actions, _ = model.predict(obs, state=two, episode_start=np.array([True, False]))
+    assert actions.shape == (2,)
+
+
 @pytest.mark.parametrize("kind", ["dummy", "subproc", "native"])
 def test_vec_env_kinds(kind):
     def make():
