@@ -55,7 +55,8 @@ def _task_of(env: Any) -> Any:
         inner = nxt
     if not hasattr(task, "set_length_range") or not hasattr(task, "length_range"):
         raise TypeError(
-            f"{type(task).__name__} has no length range (set_length_range) for a curriculum"
+            f"{type(task).__name__} has no length range (set_length_range) for a curriculum: "
+            "the tape tasks (memenvs.suites.TAPE) and PrioritySort have one"
         )
     return task
 
