@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
+from gymnasium.vector import VectorEnv
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image
@@ -129,6 +130,13 @@ class MemoryPPO(OnPolicyAlgorithm):
             check_number("internal_gamma", internal_gamma, 0.0, 1.0)
         if internal_pg not in INTERNAL_PG:
             raise ValueError(f"internal_pg must be one of {INTERNAL_PG}, got {internal_pg!r}")
+        if isinstance(env, VectorEnv):  # SB3 says only that "OpenAI Gym" is expected
+            raise ValueError(
+                f"env is a Gymnasium vector env ({type(env).__name__}, e.g. from "
+                "gymnasium.make_vec), which stable-baselines3 cannot train on: use "
+                "agents.make_vec_env(env_id, n_envs) (memenvs' native vector envs as an SB3 "
+                "VecEnv) or a single env"
+            )
         if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
         super().__init__(

@@ -239,6 +239,12 @@ def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
     assert actions.shape == (2,)
 
 
+def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():
+    env = gym.make_vec("memenvs/DelayedRecall-v0", 2)
+    with pytest.raises(ValueError, match=r"Gymnasium vector env .* agents.make_vec_env"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8)
+
+
 @pytest.mark.parametrize("kind", ["dummy", "subproc", "native"])
 def test_vec_env_kinds(kind):
     def make():
