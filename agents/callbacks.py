@@ -70,9 +70,11 @@ class LatestCheckpoint(_Periodic):
 
 
 class EvalSuccess(_Periodic):
-    """Every ``every`` steps: ``evaluate(model)`` -> ``eval/*`` in TensorBoard, a line in
-    ``evaluations.jsonl``, and ``best_model.zip`` when the success rate (then the mean
-    return) beats the best so far. Resumed runs read the best and the last step back.
+    """Every ``every`` steps and at the end of training: ``evaluate(model)`` -> ``eval/*``
+    in TensorBoard, a line in ``evaluations.jsonl``, and ``best_model.zip`` when the success
+    rate (then the mean return) beats the best so far, so the final model competes for it
+    too (``final``: its result, for the caller to reuse). Resumed runs read the best and the
+    last step back.
 
     ``eval/*`` is written at once at the evaluation's step (``num_timesteps``, the step of
     its ``evaluations.jsonl`` row), on its own: the scalars the algorithm has recorded for
@@ -106,9 +108,16 @@ class EvalSuccess(_Periodic):
         else:
             rows = rewind_evaluations(run_dir, resumed_from)
         self.best = max((_score(r) for r in rows), default=None)
+        self.final: dict[str, float] | None = None  # the result at the end of training
         super().__init__(every, rows[-1]["num_timesteps"] if rows else 0)
 
-    def _fire(self) -> None:
+    def _on_training_end(self) -> None:
+        # the last periodic evaluation came at the last rollout's start, before its update
+        if self.num_timesteps > self.last:
+            self.last = self.num_timesteps
+            self.final = self._fire()
+
+    def _fire(self) -> dict[str, float]:
         result = self.evaluate(self.model)
         row = {"num_timesteps": self.num_timesteps, **result}
         if self.best is None or _score(row) > self.best:
@@ -119,6 +128,7 @@ class EvalSuccess(_Periodic):
         # last: a kill before this leaves no TensorBoard point without its row
         scalars = {f"eval/{key}": result[key] for key in ("success_rate", "mean_return")}
         write_now(self.logger, scalars, self.num_timesteps)
+        return result
 
 
 def write_now(logger: Logger, scalars: dict[str, float], step: int) -> None:

@@ -86,7 +86,10 @@ def test_periodic_checkpoint_and_best_model(tmp_path, capsys):
     assert (run_dir / "checkpoints" / "latest.zip").exists()
     assert (run_dir / "best_model.zip").exists()
     rows = [json.loads(x) for x in (run_dir / "evaluations.jsonl").read_text().splitlines()]
-    assert [r["num_timesteps"] for r in rows] == [64]  # one rollout start after an update
+    # one rollout start after an update, then the end (the final model competes for best)
+    assert [r["num_timesteps"] for r in rows] == [64, 128]
+    for key in ("success_rate", "mean_return"):  # the result reuses the final evaluation
+        assert result[key] == rows[-1][key]
     assert evaluate.main([str(run_dir), "--model", "best", "--episodes", "2"]) == 0
 
 
@@ -159,7 +162,7 @@ def test_eval_lands_in_tensorboard_at_its_own_step_and_changes_nothing_else(tmp_
     with_eval = event_scalars(files, tmp_path / "tb_e")
     without = event_scalars(new_event_files(plain, []), tmp_path / "tb_p")
     rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
-    assert [s for s, _ in with_eval["eval/success_rate"]] == [64]
+    assert [s for s, _ in with_eval["eval/success_rate"]] == [64, 128]
     for key in ("success_rate", "mean_return"):
         assert with_eval[f"eval/{key}"] == [
             (r["num_timesteps"], pytest.approx(r[key])) for r in rows
@@ -177,8 +180,8 @@ def test_eval_lands_in_tensorboard_at_its_own_step_and_changes_nothing_else(tmp_
     capsys.readouterr()
     after = event_scalars(new_event_files(run, files), tmp_path / "tb_r")
     rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
-    assert [r["num_timesteps"] for r in rows] == [64, 128, 192]
-    assert [s for s, _ in after["eval/success_rate"]] == [64, 128, 192]
+    assert [r["num_timesteps"] for r in rows] == [64, 128, 192, 256]
+    assert [s for s, _ in after["eval/success_rate"]] == [64, 128, 192, 256]
     assert [s for s, _ in after["rollout/ep_rew_mean"]] == [64, 128, 192, 256]
     assert not list(run.glob("*discarded*"))  # nothing to discard after a clean finish
 
@@ -213,7 +216,7 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     assert zip_steps(run / "checkpoints" / "latest.zip") == C
     files = new_event_files(run, [])
     # what the killed process left: rows at C (kept) and after C, its best model, its scalars
-    (row64,) = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
+    row64, _ = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
     at_c = {"success_rate": 1.0, "mean_return": 1e6} if kept_best == "unbeaten" else {}
     at_c = {"num_timesteps": C, "success_rate": -1.0, "mean_return": -1e6, **at_c}
     if kept_best == "beaten":  # the resumed run's first evaluation beats every kept row
@@ -224,8 +227,7 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     copy_with_steps(run / "checkpoints" / "latest.zip", run / "best_model.zip", 192)
     for leftover in ("model.zip", "result.json"):  # a killed process writes neither
         (run / leftover).unlink()
-    with SummaryWriter(str(run)) as w:
-        w.add_scalar("eval/success_rate", at_c["success_rate"], C)
+    with SummaryWriter(str(run)) as w:  # (the run's own final evaluation wrote eval/* at C)
         for step in (192, 256):
             w.add_scalar("eval/success_rate", 2.0, step)
             w.add_scalar("rollout/ep_rew_mean", SENTINEL, step)
@@ -237,7 +239,7 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     assert result["resumed_from"] == C and result["num_timesteps"] == 256
 
     rows = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
-    assert [r["num_timesteps"] for r in rows] == [64, C, 192]  # evaluates again at 192
+    assert [r["num_timesteps"] for r in rows] == [64, C, 192, 256]  # again at 192, the end
     assert rows[:2] == [row64, at_c] and rows[2]["success_rate"] <= 1.0
     discarded = (run / "evaluations.discarded.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in discarded] == later
@@ -247,8 +249,9 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
         with pytest.raises(SystemExit) as exc:
             evaluate.main([str(run), "--model", "best", "--episodes", "2"])
         assert exc.value.code == 2 and "has no best model" in capsys.readouterr().err
-    else:  # the resumed run's evaluation at 192 beat the kept rows: its model is the best
-        assert zip_steps(run / "best_model.zip") == 192
+    else:  # the resumed run's evaluations beat the kept rows: the better one's model is best
+        best = max(rows[2:], key=lambda r: (r["success_rate"], r["mean_return"]))  # first wins
+        assert zip_steps(run / "best_model.zip") == best["num_timesteps"]
         assert evaluate.main([str(run), "--model", "best", "--episodes", "2"]) == 0
 
     tb = event_scalars(new_event_files(run, files), tmp_path / "tb")
@@ -258,5 +261,5 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
         assert all(v not in (SENTINEL, 2.0) for _, v in tb[tag]), (tag, tb[tag])
     assert [s for s, _ in tb["rollout/ep_rew_mean"]] == [64, C, 192, 256]
     points = [(r["num_timesteps"], pytest.approx(r["success_rate"])) for r in rows]
-    assert tb["eval/success_rate"][1:] == points[1:]  # row64's score is edited if "beaten"
-    assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192]
+    assert tb["eval/success_rate"][2:] == points[2:]  # the kept rows' scores were edited
+    assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192, 256]

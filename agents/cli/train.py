@@ -6,8 +6,9 @@
 The run folder ``<log-dir>/<env>__<knobs>__<agent>__seed<seed>__<time>/`` gets config.json
 (env, knobs, agent, hyperparameters, seed, versions, command, date), TensorBoard events
 (with an hparams summary), checkpoints/latest.zip every --checkpoint-every steps,
-best_model.zip and evaluations.jsonl every --eval-every steps, model.zip and result.json at
-the end. memenvs-evaluate and memenvs-enjoy need only that folder.
+best_model.zip and evaluations.jsonl every --eval-every steps and at the end (so the final
+model competes for best_model.zip; result.json reuses that evaluation), model.zip and
+result.json at the end. memenvs-evaluate and memenvs-enjoy need only that folder.
 
 --resume continues from the step of checkpoints/latest.zip and sets aside what a killed
 process did after it: TensorBoard hides its later scalars, its later evaluations move to
@@ -237,9 +238,11 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
     evaluate = lambda m: evaluate_success(  # noqa: E731
         m, config.env, config.env_kwargs, n_episodes=config.eval_episodes
     )
+    periodic = None
     if config.eval_every:
         rewind_to = resumed_from if args.resume else None
-        callbacks.append(EvalSuccess(run_dir, config.eval_every, evaluate, rewind_to))
+        periodic = EvalSuccess(run_dir, config.eval_every, evaluate, rewind_to)
+        callbacks.append(periodic)
     if config.steps > model.num_timesteps:
         model.learn(
             config.steps - model.num_timesteps,
@@ -248,8 +251,9 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
             progress_bar=args.progress_bar,
         )
     save_atomically(model, run_dir / FINAL)
+    final = periodic.final if periodic is not None else None  # evaluated at the end
     result = {
-        **evaluate(model),
+        **(final if final is not None else evaluate(model)),
         "agent": config.agent,
         "env": config.env,
         "env_kwargs": config.env_kwargs,
