@@ -321,3 +321,28 @@ def test_bench_envs_small(tmp_path):
         "vec_1024",
     }
     assert all(v > 0 for v in data["results"][DR].values())
+
+
+# ------------------------------------------------------------------------ --device
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+@pytest.mark.parametrize("device", ["foo", "cuda:x"])
+def test_train_names_a_device_torch_does_not_know(tmp_path, capsys, agent, device):
+    """torch.device's RuntimeError used to end the command in a traceback."""
+    argv = ["--agent", agent, "--env", DR, "--steps", "32", "--n-envs", "2", "--device", device]
+    line = refused(train_cli.main, [*argv, "--log-dir", str(tmp_path)], capsys)
+    assert line == (
+        "memenvs-train: error: --device: device must be 'cpu', 'cuda', 'cuda:N', 'mps' or "
+        f"'auto', got {device!r}"
+    ), line
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("main", [evaluate_cli.main, enjoy_cli.main], ids=["evaluate", "enjoy"])
+@pytest.mark.parametrize("device", ["foo", "mps:7"])
+def test_evaluate_and_enjoy_name_a_device_they_cannot_use(ntm_run, capsys, main, device):
+    line = refused(main, [ntm_run, "--device", device], capsys)
+    assert re.match(r"memenvs-(evaluate|enjoy): error: --device: ", line), line
+    if device == "foo":
+        assert line.endswith("device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'foo'")
+    else:  # parsed, but no such accelerator here (this machine has no 8 MPS devices)
+        assert "device='mps:7' was asked for but " in line, line

@@ -32,7 +32,14 @@ from stable_baselines3.common.logger import (
 from torch.utils.tensorboard import SummaryWriter
 
 from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
-from agents.cli.common import env_errors, flag_errors, json_dict, nonnegative_int, positive_int
+from agents.cli.common import (
+    check_device_flag,
+    env_errors,
+    flag_errors,
+    json_dict,
+    nonnegative_int,
+    positive_int,
+)
 from agents.registry import AGENTS, get_agent
 from agents.runs import (
     FINAL,
@@ -47,7 +54,7 @@ from agents.runs import (
     write_config,
 )
 from agents.suite import path_component
-from agents.training import evaluate_success, load_agent, make_agent
+from agents.training import DEVICE_FORMS, evaluate_success, load_agent, make_agent
 from agents.vec_env import make_vec_env
 
 FLAG_KWARGS = ("n_steps", "learning_rate", "ent_coef")  # algorithm keywords with own flags
@@ -90,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
     add("--seed", type=nonnegative_int, default=0, help="seed of the agent and training envs")
-    add("--device", default="cpu", help="torch device: cpu or cuda")
+    add("--device", default="cpu", help=f"torch device: {DEVICE_FORMS}")
     add(
         "--log-dir",
         "--logdir",
@@ -196,6 +203,7 @@ def resumed_logger(run_dir: Path, resumed_from: int, verbose: bool = False) -> L
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
+    check_device_flag(parser, args.device)
     config = resumed_config(args, parser) if args.resume else new_config(args)
     torch.set_num_threads(args.threads)
     with env_errors(parser, config.env, "the run's env" if args.resume else "--env"):
