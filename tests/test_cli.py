@@ -323,7 +323,7 @@ def test_bench_envs_small(tmp_path):
     assert all(v > 0 for v in data["results"][DR].values())
 
 
-# ------------------------------------------------------------------------ --device
+# ---------------------------------------------------------- --device, minibatches
 @pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
 @pytest.mark.parametrize("device", ["foo", "cuda:x"])
 def test_train_names_a_device_torch_does_not_know(tmp_path, capsys, agent, device):
@@ -346,3 +346,25 @@ def test_evaluate_and_enjoy_name_a_device_they_cannot_use(ntm_run, capsys, main,
         assert line.endswith("device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'foo'")
     else:  # parsed, but no such accelerator here (this machine has no 8 MPS devices)
         assert "device='mps:7' was asked for but " in line, line
+
+
+@pytest.mark.parametrize(
+    ("agent", "batch_size", "cause"),
+    [
+        ("recurrent-ppo", 1, "batch_size must be an integer >= 2, got 1"),
+        ("ppo", 0, "batch_size must be an integer >= 2, got 0"),
+        ("recurrent-ppo", 15, "batch_size=15 leaves RecurrentPPO a last minibatch of one step"),
+    ],
+)
+def test_train_refuses_a_minibatch_of_one_before_the_run_folder(
+    tmp_path, capsys, agent, batch_size, cause
+):
+    """recurrent-ppo with batch_size 1 died mid-training on NaN logits and left a run
+    folder behind; ppo with batch_size 0 ended in SB3's bare AssertionError."""
+    argv = [
+        *("--agent", agent, "--env", DR, "--steps", "32", "--n-envs", "2", "--n-steps", "8"),
+        *("--algo-kwargs", json.dumps({"batch_size": batch_size}), "--log-dir", str(tmp_path)),
+    ]
+    line = refused(train_cli.main, [*argv, "--no-progress-bar"], capsys)
+    assert line.startswith(f"memenvs-train: error: {cause}"), line
+    assert not list(tmp_path.iterdir())  # no half-made run folder
