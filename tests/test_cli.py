@@ -323,7 +323,7 @@ def test_bench_envs_small(tmp_path):
     assert all(v > 0 for v in data["results"][DR].values())
 
 
-# ---------------------------------------------------------- --device, minibatches
+# ----------------------------------------- --device, minibatches, --steps on --resume
 @pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
 @pytest.mark.parametrize("device", ["foo", "cuda:x"])
 def test_train_names_a_device_torch_does_not_know(tmp_path, capsys, agent, device):
@@ -368,3 +368,35 @@ def test_train_refuses_a_minibatch_of_one_before_the_run_folder(
     line = refused(train_cli.main, [*argv, "--no-progress-bar"], capsys)
     assert line.startswith(f"memenvs-train: error: {cause}"), line
     assert not list(tmp_path.iterdir())  # no half-made run folder
+
+
+@pytest.fixture
+def checkpointed_run(tmp_path, capsys) -> Path:
+    """A tiny LSTM run whose checkpoints/latest.zip is at step 32."""
+    argv = [
+        *("--agent", "lstm", "--env", DR, "--env-kwargs", '{"delay": 1}', "--steps", "32"),
+        *("--n-envs", "2", "--n-steps", "8", "--eval-episodes", "2", "--name", "r1"),
+        *("--core-kwargs", '{"hidden_size": 8}', "--checkpoint-every", "16"),
+        *("--log-dir", str(tmp_path), "--no-progress-bar"),
+    ]
+    assert train_cli.main(argv) == 0
+    capsys.readouterr()
+    return tmp_path / "r1"
+
+
+def test_resume_refuses_steps_below_the_checkpoint(checkpointed_run, capsys):
+    """--steps 16 on a run at step 32 was taken silently and config.json then claimed a
+    16-step budget for a model trained 32 steps."""
+    run_dir = checkpointed_run
+    before = (run_dir / "config.json").read_text()
+    line = refused(train_cli.main, ["--resume", str(run_dir), "--steps", "16"], capsys)
+    assert line.startswith(
+        "memenvs-train: error: --steps 16 is below the step of the run's checkpoint, 32"
+    ), line
+    assert "give --steps >= 32" in line, line
+    assert (run_dir / "config.json").read_text() == before  # still its 32-step budget
+    # as many steps as the checkpoint's: nothing to train, accepted
+    assert train_cli.main(["--resume", str(run_dir), "--steps", "32", "--no-progress-bar"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["num_timesteps"] == result["resumed_from"] == 32
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 32

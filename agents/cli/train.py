@@ -13,6 +13,7 @@ the end. memenvs-evaluate and memenvs-enjoy need only that folder.
 process did after it: TensorBoard hides its later scalars, its later evaluations move to
 evaluations.discarded.jsonl and a best_model.zip it saved after the checkpoint to
 best_model.discarded.zip (the run has no best model until an evaluation beats the kept best).
+--steps with --resume is the run's new budget, at least the checkpoint's step.
 """
 
 from __future__ import annotations
@@ -216,6 +217,13 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         if not checkpoint.is_file():
             raise ValueError(f"--resume {run_dir}: no checkpoint at {checkpoint}")
         model = load_agent(config.agent, checkpoint, env=env, device=args.device)
+        if args.steps is not None and args.steps < model.num_timesteps:
+            raise ValueError(
+                f"--steps {args.steps} is below the step of the run's checkpoint, "
+                f"{model.num_timesteps} ({checkpoint}): the run would claim a budget of "
+                f"{args.steps} steps for a model trained {model.num_timesteps}; give "
+                f"--steps >= {model.num_timesteps}"
+            )
         model.set_random_seed(config.seed + model.num_timesteps)  # new episodes, not replays
         write_config(run_dir, config)  # a new --steps is remembered
         callbacks = []
