@@ -6,6 +6,7 @@ the same agent with the same defaults.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.checks import check_int
 from agents.ppo import MemoryPPO
 from agents.registry import AGENTS as REGISTRY
-from agents.registry import MEMORY_PPO, SB3_PPO, get_agent, memory_agents
+from agents.registry import MEMORY_PPO, RECURRENT_PPO, SB3_PPO, get_agent, memory_agents
 from agents.runs import RunConfig, model_path, read_config
 from agents.vec_env import make_vec_env
 
@@ -46,11 +47,79 @@ def load_agent(
     return cls.load(path, env=env, device=check_device(device))
 
 
-def check_device(device: str) -> str:
-    """Reject ``cuda`` on a machine without a GPU instead of silently using the CPU."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
+DEVICE_FORMS = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"  # what check_device takes
+_ACCELERATOR = {"cuda": "CUDA GPU", "mps": "MPS (Apple GPU) device"}
+
+
+def check_device(device: str | torch.device) -> str | torch.device:
+    """``device`` if it names a torch device this machine has, else ``ValueError``: a string
+    ``torch.device`` cannot parse (``"auto"``, SB3's own, is the CUDA GPU if there is one,
+    else the CPU), or an accelerator that is not here (no CUDA GPU, no ``cuda:N`` with that
+    index, no MPS), instead of a ``RuntimeError`` deep inside or a silent CPU run."""
+    if isinstance(device, str) and device == "auto":
+        return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be {DEVICE_FORMS}, got {device!r}") from None
+    kind = parsed.type
+    if kind == "cpu":
+        return device
+    what = _ACCELERATOR.get(kind, f"{kind} device")
+    module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    if not (callable(is_available) and is_available()):
+        raise ValueError(f"device={device!r} was asked for but no {what} is available here")
+    device_count = getattr(module, "device_count", None)
+    count = device_count() if callable(device_count) else 1
+    if parsed.index is not None and parsed.index >= count:
+        raise ValueError(
+            f"device={device!r} was asked for but this machine has {count} {what}(s), "
+            f"{kind}:0 to {kind}:{count - 1}"
+        )
     return device
+
+
+def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> None:
+    """``ValueError`` for minibatches the ``ppo`` and ``recurrent-ppo`` agents would
+    normalise a single advantage in: the std of one element is NaN (RecurrentPPO's logits
+    turn NaN mid-training) or an assertion (SB3's PPO). ``batch_size`` must be >= 2 while
+    ``normalize_advantage`` (the default) is on, and RecurrentPPO, which normalises every
+    minibatch, must not be left a last one of a single step (``n_steps * n_envs`` one more
+    than a multiple of ``batch_size``). MemoryPPO skips normalising one element itself."""
+    algorithm = get_agent(agent).algorithm
+    if algorithm not in (SB3_PPO, RECURRENT_PPO):
+        return
+    defaults = inspect.signature(algorithm_class(agent)).parameters
+    value = lambda name: algo_kwargs.get(name, defaults[name].default)  # noqa: E731
+    batch_size, n_steps = value("batch_size"), value("n_steps")
+    if not value("normalize_advantage"):
+        if batch_size is not None or algorithm == SB3_PPO:
+            check_int("batch_size", batch_size, 1)
+        return
+    if batch_size is not None or algorithm == SB3_PPO:  # None: RecurrentPPO's whole rollout
+        try:
+            check_int("batch_size", batch_size, 2)
+        except ValueError as err:
+            raise ValueError(
+                f"{err} (agent {agent!r} normalises each minibatch's advantages by their std, "
+                "NaN for one step; >= 1 with normalize_advantage=False)"
+            ) from None
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
+        return  # the algorithm names a bad n_steps itself
+    rollout = int(n_steps) * n_envs
+    if rollout < 2:
+        raise ValueError(
+            f"n_steps * n_envs must be >= 2 for agent {agent!r} (its advantages are normalised "
+            f"by their std, NaN for one step), got n_steps={n_steps}, n_envs={n_envs}"
+        )
+    if algorithm == RECURRENT_PPO and rollout % (batch_size or rollout) == 1:
+        raise ValueError(
+            f"batch_size={batch_size} leaves RecurrentPPO a last minibatch of one step "
+            f"(n_steps * n_envs = {rollout} = {rollout // batch_size} x {batch_size} + 1), "
+            "whose advantage std is NaN: choose one that leaves none (a divisor of n_steps * "
+            "n_envs) or a larger one"
+        )
 
 
 def make_agent(
@@ -65,6 +134,8 @@ def make_agent(
     """Build one of :data:`AGENTS` on ``env``; ``algo_kwargs`` override the algorithm's."""
     check_device(device)
     spec = get_agent(agent)
+    n_envs = getattr(env, "num_envs", 1)  # SB3 wraps a gym.Env in a VecEnv of one
+    check_batch_size(agent, n_envs, {**spec.algo_kwargs, **algo_kwargs})
     common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
     if spec.is_memory_agent:

@@ -321,3 +321,82 @@ def test_bench_envs_small(tmp_path):
         "vec_1024",
     }
     assert all(v > 0 for v in data["results"][DR].values())
+
+
+# ----------------------------------------- --device, minibatches, --steps on --resume
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+@pytest.mark.parametrize("device", ["foo", "cuda:x"])
+def test_train_names_a_device_torch_does_not_know(tmp_path, capsys, agent, device):
+    """torch.device's RuntimeError used to end the command in a traceback."""
+    argv = ["--agent", agent, "--env", DR, "--steps", "32", "--n-envs", "2", "--device", device]
+    line = refused(train_cli.main, [*argv, "--log-dir", str(tmp_path)], capsys)
+    assert line == (
+        "memenvs-train: error: --device: device must be 'cpu', 'cuda', 'cuda:N', 'mps' or "
+        f"'auto', got {device!r}"
+    ), line
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("main", [evaluate_cli.main, enjoy_cli.main], ids=["evaluate", "enjoy"])
+@pytest.mark.parametrize("device", ["foo", "mps:7"])
+def test_evaluate_and_enjoy_name_a_device_they_cannot_use(ntm_run, capsys, main, device):
+    line = refused(main, [ntm_run, "--device", device], capsys)
+    assert re.match(r"memenvs-(evaluate|enjoy): error: --device: ", line), line
+    if device == "foo":
+        assert line.endswith("device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto', got 'foo'")
+    else:  # parsed, but no such accelerator here (this machine has no 8 MPS devices)
+        assert "device='mps:7' was asked for but " in line, line
+
+
+@pytest.mark.parametrize(
+    ("agent", "batch_size", "cause"),
+    [
+        ("recurrent-ppo", 1, "batch_size must be an integer >= 2, got 1"),
+        ("ppo", 0, "batch_size must be an integer >= 2, got 0"),
+        ("recurrent-ppo", 15, "batch_size=15 leaves RecurrentPPO a last minibatch of one step"),
+    ],
+)
+def test_train_refuses_a_minibatch_of_one_before_the_run_folder(
+    tmp_path, capsys, agent, batch_size, cause
+):
+    """recurrent-ppo with batch_size 1 died mid-training on NaN logits and left a run
+    folder behind; ppo with batch_size 0 ended in SB3's bare AssertionError."""
+    argv = [
+        *("--agent", agent, "--env", DR, "--steps", "32", "--n-envs", "2", "--n-steps", "8"),
+        *("--algo-kwargs", json.dumps({"batch_size": batch_size}), "--log-dir", str(tmp_path)),
+    ]
+    line = refused(train_cli.main, [*argv, "--no-progress-bar"], capsys)
+    assert line.startswith(f"memenvs-train: error: {cause}"), line
+    assert not list(tmp_path.iterdir())  # no half-made run folder
+
+
+@pytest.fixture
+def checkpointed_run(tmp_path, capsys) -> Path:
+    """A tiny LSTM run whose checkpoints/latest.zip is at step 32."""
+    argv = [
+        *("--agent", "lstm", "--env", DR, "--env-kwargs", '{"delay": 1}', "--steps", "32"),
+        *("--n-envs", "2", "--n-steps", "8", "--eval-episodes", "2", "--name", "r1"),
+        *("--core-kwargs", '{"hidden_size": 8}', "--checkpoint-every", "16"),
+        *("--log-dir", str(tmp_path), "--no-progress-bar"),
+    ]
+    assert train_cli.main(argv) == 0
+    capsys.readouterr()
+    return tmp_path / "r1"
+
+
+def test_resume_refuses_steps_below_the_checkpoint(checkpointed_run, capsys):
+    """--steps 16 on a run at step 32 was taken silently and config.json then claimed a
+    16-step budget for a model trained 32 steps."""
+    run_dir = checkpointed_run
+    before = (run_dir / "config.json").read_text()
+    line = refused(train_cli.main, ["--resume", str(run_dir), "--steps", "16"], capsys)
+    assert line.startswith(
+        "memenvs-train: error: --steps 16 is below the step of the run's checkpoint, 32"
+    ), line
+    assert "give --steps >= 32" in line, line
+    assert (run_dir / "config.json").read_text() == before  # still its 32-step budget
+    # as many steps as the checkpoint's: nothing to train, accepted
+    assert train_cli.main(["--resume", str(run_dir), "--steps", "32", "--no-progress-bar"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["num_timesteps"] == result["resumed_from"] == 32
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 32

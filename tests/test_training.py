@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 
 from agents.registry import AGENTS
-from agents.training import algorithm_class, evaluate_success, load_agent, make_agent
+from agents.training import (
+    algorithm_class,
+    check_device,
+    evaluate_success,
+    load_agent,
+    make_agent,
+)
 from agents.vec_env import make_vec_env
 
 VARLEN = "tests/VariableLength-v0"
@@ -96,3 +105,96 @@ def test_make_agent_keeps_core_kwargs_given_in_policy_kwargs():
         policy_kwargs={"core_kwargs": {"hidden_size": 8}},
     )
     assert both.policy.core.hidden_size == 4
+
+
+# ----------------------------------------------------------------- devices and batches
+DR = "memenvs/DelayedRecall-v0"
+
+
+def tiny_env(n_envs: int = 2):
+    return make_vec_env(DR, n_envs=n_envs, seed=0, env_kwargs={"delay": 1})
+
+
+@pytest.mark.parametrize("device", ["foo", "", "CPU", "cuda:x", "cuda:-1"])
+def test_check_device_names_the_forms_it_takes(device):
+    """torch.device's RuntimeError ("Expected one of cpu, cuda, ...") used to escape."""
+    forms = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+    with pytest.raises(ValueError, match=re.escape(f"device must be {forms}, got {device!r}")):
+        check_device(device)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cpu:0", "auto", torch.device("cpu")])
+def test_check_device_takes_the_cpu_and_auto(device):
+    assert check_device(device) is device
+
+
+def test_check_device_refuses_accelerators_that_are_not_here(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda:0' was asked for but no CUDA GPU"):
+        check_device("cuda:0")
+    with pytest.raises(ValueError, match=r"device='mps' was asked for but no MPS \(Apple GPU\)"):
+        check_device("mps")
+    with pytest.raises(ValueError, match="device='meta' was asked for but no meta device"):
+        check_device("meta")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU: cuda:1 is not
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert check_device("cuda") == "cuda" and check_device("cuda:0") == "cuda:0"
+    with pytest.raises(ValueError, match=r"has 1 CUDA GPU\(s\), cuda:0 to cuda:0"):
+        check_device("cuda:1")
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo", "lstm"])
+def test_make_and_load_agent_refuse_a_device_torch_does_not_know(tmp_path, agent):
+    with pytest.raises(ValueError, match="device must be 'cpu'"):
+        make_agent(agent, tiny_env(), n_steps=8, device="foo")
+    with pytest.raises(ValueError, match="device must be 'cpu'"):
+        load_agent(agent, tmp_path / "m.zip", device="foo")
+
+
+@pytest.mark.parametrize(
+    ("agent", "batch_size"),
+    [*((a, b) for a in ("ppo", "recurrent-ppo") for b in (1, 0, -3, 2.5)), ("ppo", None)],
+)
+def test_make_agent_refuses_a_minibatch_of_one_for_sb3_agents(agent, batch_size):
+    """recurrent-ppo with batch_size 1 normalised one advantage by its std (NaN) and died
+    mid-training on NaN logits; ppo with batch_size 0 failed SB3's bare assertion."""
+    expected = f"batch_size must be an integer >= 2, got {batch_size!r} (agent {agent!r}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        make_agent(agent, tiny_env(), n_steps=8, batch_size=batch_size)
+
+
+def test_make_agent_refuses_recurrent_ppo_a_last_minibatch_of_one():
+    """16 rollout steps in minibatches of 5 leave a last one of 1: NaN, as batch_size 1."""
+    with pytest.raises(ValueError, match=r"batch_size=5 leaves RecurrentPPO a last minibatch"):
+        make_agent("recurrent-ppo", tiny_env(), n_steps=8, batch_size=5)
+    with pytest.raises(ValueError, match=r"n_steps \* n_envs must be >= 2 for agent 'ppo'"):
+        make_agent("ppo", tiny_env(1), n_steps=1, batch_size=2)
+    with pytest.warns(UserWarning, match="truncated mini-batch of size 1"):
+        make_agent("ppo", tiny_env(), n_steps=8, batch_size=5)  # SB3's PPO skips a batch of 1
+    make_agent("recurrent-ppo", tiny_env(), n_steps=8, batch_size=6)  # a last batch of 4
+    make_agent("recurrent-ppo", tiny_env(), n_steps=8, batch_size=None)  # the whole rollout
+
+
+def test_make_agent_takes_a_minibatch_of_one_without_advantage_normalisation():
+    for agent in ("ppo", "recurrent-ppo"):
+        make_agent(agent, tiny_env(), n_steps=8, batch_size=1, normalize_advantage=False)
+        with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got 0"):
+            make_agent(agent, tiny_env(), n_steps=8, batch_size=0, normalize_advantage=False)
+
+
+def test_memory_ppo_trains_on_minibatches_of_one_step():
+    """MemoryPPO normalises no single advantage (its own guard): batch_size 1 with
+    sequences of 1 step trains, with finite weights."""
+    model = make_agent(
+        "lstm",
+        tiny_env(),
+        n_steps=4,
+        seq_len=1,
+        batch_size=1,
+        n_epochs=1,
+        core_kwargs={"hidden_size": 8},
+    )
+    model.learn(8)
+    assert model.num_timesteps == 8 and model._skipped_updates == 0
+    assert all(torch.isfinite(p).all() for p in model.policy.parameters())

@@ -11,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 
 from agents.runs import MODELS
+from agents.training import DEVICE_FORMS, check_device
 
 
 def json_dict(text: str) -> dict[str, Any]:
@@ -65,6 +66,13 @@ def env_errors(
         yield
 
 
+def check_device_flag(parser: argparse.ArgumentParser, device: str) -> None:
+    """A device torch does not know, or an accelerator this machine lacks, is a ``--device``
+    error (exit 2), before anything is loaded, built or written."""
+    with flag_errors(parser, "--device", ValueError):
+        check_device(device)
+
+
 def check_model_fits(parser: argparse.ArgumentParser, env: gym.Env, model: Any) -> None:
     """The env must have the model's spaces, else a ``--env-kwargs`` error (knobs such as
     ``num_symbols`` change them). Observations are compared by flat size, which SB3's
@@ -98,4 +106,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=nonnegative_int, default=10_000, help="episode seed")
     parser.add_argument("--stochastic", action="store_true", help="sample actions, not argmax")
-    parser.add_argument("--device", default="cpu", help="torch device to load the model on")
+    parser.add_argument(
+        "--device", default="cpu", help=f"torch device to load the model on: {DEVICE_FORMS}"
+    )

@@ -18,7 +18,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.cli.common import add_run_arguments, check_model_fits, env_errors, flag_errors
+from agents.cli.common import (
+    add_run_arguments,
+    check_device_flag,
+    check_model_fits,
+    env_errors,
+    flag_errors,
+)
 from agents.ppo import MemoryPPO
 from agents.training import load_run
 
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(parser)
     parser.add_argument("--png", default="", help="also save the heatmaps to FILE_<name>.png")
     args = parser.parse_args(argv)
+    check_device_flag(parser, args.device)
     if args.png:  # before the episode, not after it
         with flag_errors(parser, f"--png {args.png}", OSError, ImportError):
             check_writable(args.png)

@@ -12,7 +12,13 @@ import json
 
 import gymnasium as gym
 
-from agents.cli.common import add_run_arguments, check_model_fits, env_errors, positive_int
+from agents.cli.common import (
+    add_run_arguments,
+    check_device_flag,
+    check_model_fits,
+    env_errors,
+    positive_int,
+)
 from agents.training import evaluate_success, load_run
 
 
@@ -26,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=positive_int, default=200, help="fresh episodes")
     parser.add_argument("--n-envs", type=positive_int, default=16, help="parallel envs")
     args = parser.parse_args(argv)
+    check_device_flag(parser, args.device)
     try:
         config, model = load_run(args.run, args.model, args.device)
     except ValueError as err:

@@ -14,6 +14,7 @@ result.json at the end. memenvs-evaluate and memenvs-enjoy need only that folder
 process did after it: TensorBoard hides its later scalars, its later evaluations move to
 evaluations.discarded.jsonl and a best_model.zip it saved after the checkpoint to
 best_model.discarded.zip (the run has no best model until an evaluation beats the kept best).
+--steps with --resume is the run's new budget, at least the checkpoint's step.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from stable_baselines3.common.logger import (
 from torch.utils.tensorboard import SummaryWriter
 
 from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
-from agents.cli.common import env_errors, flag_errors, json_dict, nonnegative_int, positive_int
+from agents.cli.common import (
+    check_device_flag,
+    env_errors,
+    flag_errors,
+    json_dict,
+    nonnegative_int,
+    positive_int,
+)
 from agents.registry import AGENTS, get_agent
 from agents.runs import (
     FINAL,
@@ -48,7 +56,7 @@ from agents.runs import (
     write_config,
 )
 from agents.suite import path_component
-from agents.training import evaluate_success, load_agent, make_agent
+from agents.training import DEVICE_FORMS, evaluate_success, load_agent, make_agent
 from agents.vec_env import make_vec_env
 
 FLAG_KWARGS = ("n_steps", "learning_rate", "ent_coef")  # algorithm keywords with own flags
@@ -91,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     add("--ent-coef", type=float, default=0.01, help="entropy bonus")
     add("--seed", type=nonnegative_int, default=0, help="seed of the agent and training envs")
-    add("--device", default="cpu", help="torch device: cpu or cuda")
+    add("--device", default="cpu", help=f"torch device: {DEVICE_FORMS}")
     add(
         "--log-dir",
         "--logdir",
@@ -197,6 +205,7 @@ def resumed_logger(run_dir: Path, resumed_from: int, verbose: bool = False) -> L
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
+    check_device_flag(parser, args.device)
     config = resumed_config(args, parser) if args.resume else new_config(args)
     torch.set_num_threads(args.threads)
     with env_errors(parser, config.env, "the run's env" if args.resume else "--env"):
@@ -209,6 +218,13 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         if not checkpoint.is_file():
             raise ValueError(f"--resume {run_dir}: no checkpoint at {checkpoint}")
         model = load_agent(config.agent, checkpoint, env=env, device=args.device)
+        if args.steps is not None and args.steps < model.num_timesteps:
+            raise ValueError(
+                f"--steps {args.steps} is below the step of the run's checkpoint, "
+                f"{model.num_timesteps} ({checkpoint}): the run would claim a budget of "
+                f"{args.steps} steps for a model trained {model.num_timesteps}; give "
+                f"--steps >= {model.num_timesteps}"
+            )
         model.set_random_seed(config.seed + model.num_timesteps)  # new episodes, not replays
         write_config(run_dir, config)  # a new --steps is remembered
         callbacks = []
