@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 
 def _allowed(low: float, high: float | None) -> str:
@@ -85,3 +86,36 @@ def check_choice(name: str, value: Any, choices: tuple) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+DEVICE_FORMS = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"  # what check_device takes
+_ACCELERATOR = {"cuda": "CUDA GPU", "mps": "MPS (Apple GPU) device"}
+
+
+def check_device(device: str | torch.device) -> str | torch.device:
+    """``device`` if it names a torch device this machine has, else ``ValueError``: a string
+    ``torch.device`` cannot parse (``"auto"``, SB3's own, is the CUDA GPU if there is one,
+    else the CPU), or an accelerator that is not here (no CUDA GPU, no ``cuda:N`` with that
+    index, no MPS), instead of a ``RuntimeError`` deep inside or a silent CPU run."""
+    if isinstance(device, str) and device == "auto":
+        return device
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be {DEVICE_FORMS}, got {device!r}") from None
+    kind = parsed.type
+    if kind == "cpu":
+        return device
+    what = _ACCELERATOR.get(kind, f"{kind} device")
+    module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    if not (callable(is_available) and is_available()):
+        raise ValueError(f"device={device!r} was asked for but no {what} is available here")
+    device_count = getattr(module, "device_count", None)
+    count = device_count() if callable(device_count) else 1
+    if parsed.index is not None and parsed.index >= count:
+        raise ValueError(
+            f"device={device!r} was asked for but this machine has {count} {what}(s), "
+            f"{kind}:0 to {kind}:{count - 1}"
+        )
+    return device

@@ -28,7 +28,7 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
-from agents.checks import check_int, check_number, check_positive_number
+from agents.checks import check_device, check_int, check_number, check_positive_number
 from agents.cores.state import index_rows
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
@@ -137,8 +137,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 "agents.make_vec_env(env_id, n_envs) (memenvs' native vector envs as an SB3 "
                 "VecEnv) or a single env"
             )
-        if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available here")
+        check_device(device)
         super().__init__(
             policy,
             env,

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.checks import check_int
+from agents.checks import check_device, check_int
 from agents.ppo import MemoryPPO
 from agents.registry import AGENTS as REGISTRY
 from agents.registry import MEMORY_PPO, RECURRENT_PPO, SB3_PPO, get_agent, memory_agents
@@ -45,39 +44,6 @@ def load_agent(
     """Load a model of a registered agent saved with ``model.save``."""
     cls = algorithm_class(agent)
     return cls.load(path, env=env, device=check_device(device))
-
-
-DEVICE_FORMS = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"  # what check_device takes
-_ACCELERATOR = {"cuda": "CUDA GPU", "mps": "MPS (Apple GPU) device"}
-
-
-def check_device(device: str | torch.device) -> str | torch.device:
-    """``device`` if it names a torch device this machine has, else ``ValueError``: a string
-    ``torch.device`` cannot parse (``"auto"``, SB3's own, is the CUDA GPU if there is one,
-    else the CPU), or an accelerator that is not here (no CUDA GPU, no ``cuda:N`` with that
-    index, no MPS), instead of a ``RuntimeError`` deep inside or a silent CPU run."""
-    if isinstance(device, str) and device == "auto":
-        return device
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device must be {DEVICE_FORMS}, got {device!r}") from None
-    kind = parsed.type
-    if kind == "cpu":
-        return device
-    what = _ACCELERATOR.get(kind, f"{kind} device")
-    module = torch.backends.mps if kind == "mps" else getattr(torch, kind, None)
-    is_available = getattr(module, "is_available", None)
-    if not (callable(is_available) and is_available()):
-        raise ValueError(f"device={device!r} was asked for but no {what} is available here")
-    device_count = getattr(module, "device_count", None)
-    count = device_count() if callable(device_count) else 1
-    if parsed.index is not None and parsed.index >= count:
-        raise ValueError(
-            f"device={device!r} was asked for but this machine has {count} {what}(s), "
-            f"{kind}:0 to {kind}:{count - 1}"
-        )
-    return device
 
 
 def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> None:

@@ -328,7 +328,7 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    from agents.training import check_device
+    from agents.checks import check_device
 
     check_device(args.device)
     command = "python scripts/bench_train.py " + shlex.join(

@@ -239,6 +239,20 @@ def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
     assert actions.shape == (2,)
 
 
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("foo", "device must be 'cpu', 'cuda'"), ("cuda:7", "device='cuda:7' was asked for")],
+)
+def test_memory_ppo_refuses_a_device_it_cannot_use(monkeypatch, device, message):
+    """The same check as make_agent's (agents.checks.check_device): 'foo' was a RuntimeError
+    from torch, and only 'cuda' on a machine without a GPU was caught."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU: cuda:7 is not
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    env = gym.make("memenvs/DelayedRecall-v0", delay=2)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, device=device)
+
+
 def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():
     env = gym.make_vec("memenvs/DelayedRecall-v0", 2)
     with pytest.raises(ValueError, match=r"Gymnasium vector env .* agents.make_vec_env"):

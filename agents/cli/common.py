@@ -10,8 +10,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from agents.checks import DEVICE_FORMS, check_device
 from agents.runs import MODELS
-from agents.training import DEVICE_FORMS, check_device
 
 
 def json_dict(text: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from stable_baselines3.common.logger import (
 from torch.utils.tensorboard import SummaryWriter
 
 from agents.callbacks import EvalSuccess, LatestCheckpoint, LogHParams, save_atomically
+from agents.checks import DEVICE_FORMS
 from agents.cli.common import (
     check_device_flag,
     env_errors,
@@ -56,7 +57,7 @@ from agents.runs import (
     write_config,
 )
 from agents.suite import path_component
-from agents.training import DEVICE_FORMS, evaluate_success, load_agent, make_agent
+from agents.training import evaluate_success, load_agent, make_agent
 from agents.vec_env import make_vec_env
 
 FLAG_KWARGS = ("n_steps", "learning_rate", "ent_coef")  # algorithm keywords with own flags
