@@ -141,8 +141,10 @@ def _check_agents(agents: list[str], overrides: dict[str, dict]) -> None:
 
 
 def _check_settings(tasks: list[dict]) -> None:
-    """Every task's env exists and can be made at every rung (and eval setting), and no
-    two tasks train the same setting (their records could not be told apart)."""
+    """Every task's env exists and can be made at every rung (and eval setting), each eval
+    setting has the observation and action spaces of the rung it evaluates (the trained
+    policy could not act on others), and no two tasks train the same setting (their
+    records could not be told apart)."""
     import gymnasium as gym
 
     import memenvs  # noqa: F401  (registers the ids)
@@ -166,18 +168,37 @@ def _check_settings(tasks: list[dict]) -> None:
                     f"merge them or make their 'fixed' knobs differ"
                 )
             seen[setting] = i
-            for extra in task.get("eval", [{}]):
+            trained = _spaces(f"tasks[{i}] (fixed, knob, ladder)", env_id, kwargs)
+            for j, extra in enumerate(task.get("eval", [{}])):
                 made = {**kwargs, **extra}
-                try:
-                    env = gym.make(env_id, **made)
-                    env.reset(seed=0)
-                    env.close()
-                except Exception as err:  # whatever the task's own checks raise
-                    first = "".join(str(err).strip().splitlines()[:1])
-                    raise ValueError(
-                        f"tasks[{i}] (fixed, knob, ladder, eval): {env_id} cannot be made "
-                        f"with {made}: {type(err).__name__}: {first}"
-                    ) from None
+                if made == kwargs:
+                    continue
+                spaces = _spaces(f"tasks[{i}] (fixed, knob, ladder, eval)", env_id, made)
+                for name, want, got in zip(("observation", "action"), trained, spaces, strict=True):
+                    if got != want:
+                        raise ValueError(
+                            f"tasks[{i}].eval[{j}] {extra}: {env_id} with {made} has "
+                            f"{name} space {got}, but the policy trains at {task['knob']}="
+                            f"{value!r} ({kwargs}) with {name} space {want}: an eval setting "
+                            f"must keep the spaces of every rung it evaluates"
+                        )
+
+
+def _spaces(field: str, env_id: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The observation and action spaces of ``env_id`` made with ``kwargs`` (after a reset);
+    ``ValueError`` naming ``field`` if it cannot be made."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **kwargs)
+        env.reset(seed=0)
+        env.close()
+    except Exception as err:  # whatever the task's own checks raise
+        first = "".join(str(err).strip().splitlines()[:1])
+        raise ValueError(
+            f"{field}: {env_id} cannot be made with {kwargs}: {type(err).__name__}: {first}"
+        ) from None
+    return env.observation_space, env.action_space
 
 
 # Evaluation episodes: env j of agents.training.evaluate_success is seeded 10_000 + j, for

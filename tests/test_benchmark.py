@@ -635,7 +635,31 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     ),
     "unknown fixed knob": (
         {"tasks": [{**DELAY_TASK, "fixed": {"num_symbol": 4}}]},
+        r"tasks\[0\] \(fixed, knob, ladder\): .* cannot be made",
+    ),
+    "unknown eval knob": (
+        {"tasks": [{**DELAY_TASK, "eval": [{}, {"num_symbol": 8}]}]},
         r"tasks\[0\] \(fixed, knob, ladder, eval\): .* cannot be made",
+    ),
+    # the policy trains on 4 symbols and could not act on 8 (it used to fail at evaluation)
+    "eval changes the spaces": (
+        {"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]},
+        r"tasks\[0\].eval\[0\] \{'num_symbols': 8\}: .* has observation space Box\(.*\(10,\)"
+        r".*trains at delay=2 .* with observation space Box\(.*\(6,\)",
+    ),
+    "eval changes the spaces of a later rung": (
+        {
+            "tasks": [
+                {
+                    **DELAY_TASK,
+                    "knob": "num_symbols",
+                    "ladder": [2, 3],
+                    "fixed": {"delay": 2},
+                    "eval": [{}, {"num_symbols": 2}],
+                }
+            ]
+        },
+        r"tasks\[0\].eval\[1\] .* but the policy trains at num_symbols=3 ",
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
