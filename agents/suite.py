@@ -19,6 +19,18 @@ from agents.checks import check_int
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 REQUIRED = ("agents", "seeds", "budget", "tasks")
+KEYS = (  # every key a suite may have (see agents.benchmark)
+    "name",
+    "description",
+    "notes",
+    *REQUIRED,
+    "eval_episodes",
+    "n_envs",
+    "jobs",
+    "device",
+    "hyperparameters",
+    "agent_overrides",
+)
 
 
 def path_component(field: str, value: Any) -> str:
@@ -63,12 +75,15 @@ def _object(field: str, value: Any) -> dict:
 
 
 def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
-    """Check a suite's fields (types, ranges, no repeats), every name that becomes a path,
-    that its agents and task settings exist and that no seed meets the evaluation episodes;
-    return it. Raises ``ValueError`` naming the field."""
+    """Check a suite's fields (known keys, types, ranges, no repeats), every name that
+    becomes a path, that its agents and task settings exist and that no seed meets the
+    evaluation episodes; return it. Raises ``ValueError`` naming the field."""
     missing = [k for k in REQUIRED if k not in suite]
     if missing:
         raise ValueError(f"suite {suite.get('name')!r} is missing keys {missing}")
+    unknown = [k for k in suite if k not in KEYS]
+    if unknown:
+        raise ValueError(f"unknown suite key {unknown[0]!r}: a suite's keys are {list(KEYS)}")
     path_component("name", suite["name"])
     for agent in _items("agents", suite["agents"]):
         path_component("agents[]", agent)

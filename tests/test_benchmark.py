@@ -668,6 +668,11 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "eval_episodes 0": ({"eval_episodes": 0}, "eval_episodes must be an integer >= 1"),
     "eval_episodes '8'": ({"eval_episodes": "8"}, "eval_episodes must be an integer >= 1"),
     "eval [1]": ({"tasks": [{**DELAY_TASK, "eval": [1]}]}, r"tasks\[0\].eval must be a non"),
+    "misspelt key n_env": (
+        {"n_env": 2},
+        r"unknown suite key 'n_env': a suite's keys are \[.*'n_envs'",
+    ),
+    "unknown key": ({"bogus_field": 1}, r"unknown suite key 'bogus_field': a suite's keys are"),
     # n_envs 2, eval_episodes 4: training envs s, s+1; evaluation envs 10000..10003
     "seed 9999": ({"seeds": [0, 9999]}, r"seeds \[9999\] would train on the evaluation"),
     "seed 10003": ({"seeds": [10003]}, "use seeds below 9999 or from 10004"),
