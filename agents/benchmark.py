@@ -17,7 +17,9 @@ An optional ``"notes"`` list is printed in the report (protocol changes, reruns)
 ``"n_steps": "episode"`` sets the rollout to a whole number of the task's episodes (the
 smallest multiple of the episode length >= 32): all envs start together and episodes have a
 fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
-MemoryPPO core gets the same hyperparameters (a controlled comparison).
+MemoryPPO core gets the same hyperparameters (a controlled comparison). A suite with any
+other key, an ``eval`` setting that changes a rung's spaces, or settings an agent's model
+refuses (:func:`build_model` builds each agent's once) is refused before any training.
 
 This module is the library part (training runs, resume, the plan); the command line is
 :mod:`agents.benchmark_app` (``python -m agents.benchmark``), the report
@@ -126,6 +128,40 @@ def _rungs(run: dict[str, Any]) -> list[Any]:
     return run["ladder"][: run["ladder"].index(run["value"]) + 1]
 
 
+def build_model(run: dict[str, Any], hp: dict[str, Any]) -> tuple[Any, Callable[[Any], Any], bool]:
+    """A run's untrained model with hyperparameters ``hp`` (:func:`hyperparameters`) on the
+    env of its first rung (:func:`_rungs`); also the function that makes the env of a rung,
+    and whether the agent trains on the task wrapped in ``ExternalMemory``. What
+    :func:`train_one` trains, and what :func:`agents.suite.validate_suite` builds once per
+    agent to check its settings."""
+    import memenvs  # noqa: F401
+    from agents.training import make_agent
+    from agents.vec_env import make_vec_env
+
+    agent = hp.get("agent", run["agent"])  # a named variant of an agent (see module doc)
+    external = agent == EXTERNAL_MEMORY
+    if external:
+        from agents.external_memory import make_external_memory_vec_env as make
+    else:
+        make = make_vec_env
+
+    def make_env(rung: Any) -> Any:
+        kwargs = {**run["env_kwargs"], run["knob"]: rung}
+        return make(run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=kwargs)
+
+    env = make_env(_rungs(run)[0])
+    device = run.get("device", "cpu")
+    algo_hp = {k: v for k, v in hp.items() if k != "agent"}
+    try:
+        model = make_agent(
+            "ppo" if external else agent, env, seed=run["seed"], device=device, **algo_hp
+        )
+    except BaseException:
+        env.close()
+        raise
+    return model, make_env, external
+
+
 def train_one(run: dict[str, Any]) -> dict[str, Any]:
     """Train one agent on one configuration; return its result record.
 
@@ -139,30 +175,12 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
     from stable_baselines3.common.logger import configure
 
-    import memenvs  # noqa: F401
     from agents.benchutil import machine
-    from agents.training import evaluate_success, make_agent
-    from agents.vec_env import make_vec_env
+    from agents.training import evaluate_success
 
     hp = hyperparameters(run)
-    agent = hp.get("agent", run["agent"])  # a named variant of an agent (see module doc)
-    external = agent == EXTERNAL_MEMORY
-    if external:
-        from agents.external_memory import make_external_memory_vec_env as make
-    else:
-        make = make_vec_env
     rungs = _rungs(run)
-
-    def make_env(rung: Any) -> Any:
-        kwargs = {**run["env_kwargs"], run["knob"]: rung}
-        return make(run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=kwargs)
-
-    env = make_env(rungs[0])
-    device = run.get("device", "cpu")
-    algo_hp = {k: v for k, v in hp.items() if k != "agent"}
-    model = make_agent(
-        "ppo" if external else agent, env, seed=run["seed"], device=device, **algo_hp
-    )
+    model, make_env, external = build_model(run, hp)
     # exactly runs/<suite>/<task>/<agent>/seed<k> (SB3's own naming would add _1, _2, ...);
     # a run that is trained again (it never finished) starts from an empty folder
     tb_dir = _inside(Path(run["out_root"]), run["tb_dir"], f"seed{run['seed']}")

@@ -8,6 +8,7 @@ output folder.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
 import re
@@ -19,6 +20,18 @@ from agents.checks import check_int
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 REQUIRED = ("agents", "seeds", "budget", "tasks")
+KEYS = (  # every key a suite may have (see agents.benchmark)
+    "name",
+    "description",
+    "notes",
+    *REQUIRED,
+    "eval_episodes",
+    "n_envs",
+    "jobs",
+    "device",
+    "hyperparameters",
+    "agent_overrides",
+)
 
 
 def path_component(field: str, value: Any) -> str:
@@ -63,12 +76,16 @@ def _object(field: str, value: Any) -> dict:
 
 
 def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
-    """Check a suite's fields (types, ranges, no repeats), every name that becomes a path,
-    that its agents and task settings exist and that no seed meets the evaluation episodes;
-    return it. Raises ``ValueError`` naming the field."""
+    """Check a suite's fields (known keys, types, ranges, no repeats), every name that
+    becomes a path, that its agents and task settings exist, that no seed meets the
+    evaluation episodes and that each agent's model can be built with its settings
+    (:func:`_check_models`); return it. Raises ``ValueError`` naming the field."""
     missing = [k for k in REQUIRED if k not in suite]
     if missing:
         raise ValueError(f"suite {suite.get('name')!r} is missing keys {missing}")
+    unknown = [k for k in suite if k not in KEYS]
+    if unknown:
+        raise ValueError(f"unknown suite key {unknown[0]!r}: a suite's keys are {list(KEYS)}")
     path_component("name", suite["name"])
     for agent in _items("agents", suite["agents"]):
         path_component("agents[]", agent)
@@ -95,6 +112,7 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     _check_agents(suite["agents"], overrides)
     _check_settings(suite["tasks"])
     _check_seeds(suite)
+    _check_models(suite)
     return suite
 
 
@@ -141,8 +159,10 @@ def _check_agents(agents: list[str], overrides: dict[str, dict]) -> None:
 
 
 def _check_settings(tasks: list[dict]) -> None:
-    """Every task's env exists and can be made at every rung (and eval setting), and no
-    two tasks train the same setting (their records could not be told apart)."""
+    """Every task's env exists and can be made at every rung (and eval setting), each eval
+    setting has the observation and action spaces of the rung it evaluates (the trained
+    policy could not act on others), and no two tasks train the same setting (their
+    records could not be told apart)."""
     import gymnasium as gym
 
     import memenvs  # noqa: F401  (registers the ids)
@@ -166,18 +186,37 @@ def _check_settings(tasks: list[dict]) -> None:
                     f"merge them or make their 'fixed' knobs differ"
                 )
             seen[setting] = i
-            for extra in task.get("eval", [{}]):
+            trained = _spaces(f"tasks[{i}] (fixed, knob, ladder)", env_id, kwargs)
+            for j, extra in enumerate(task.get("eval", [{}])):
                 made = {**kwargs, **extra}
-                try:
-                    env = gym.make(env_id, **made)
-                    env.reset(seed=0)
-                    env.close()
-                except Exception as err:  # whatever the task's own checks raise
-                    first = "".join(str(err).strip().splitlines()[:1])
-                    raise ValueError(
-                        f"tasks[{i}] (fixed, knob, ladder, eval): {env_id} cannot be made "
-                        f"with {made}: {type(err).__name__}: {first}"
-                    ) from None
+                if made == kwargs:
+                    continue
+                spaces = _spaces(f"tasks[{i}] (fixed, knob, ladder, eval)", env_id, made)
+                for name, want, got in zip(("observation", "action"), trained, spaces, strict=True):
+                    if got != want:
+                        raise ValueError(
+                            f"tasks[{i}].eval[{j}] {extra}: {env_id} with {made} has "
+                            f"{name} space {got}, but the policy trains at {task['knob']}="
+                            f"{value!r} ({kwargs}) with {name} space {want}: an eval setting "
+                            f"must keep the spaces of every rung it evaluates"
+                        )
+
+
+def _spaces(field: str, env_id: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The observation and action spaces of ``env_id`` made with ``kwargs`` (after a reset);
+    ``ValueError`` naming ``field`` if it cannot be made."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **kwargs)
+        env.reset(seed=0)
+        env.close()
+    except Exception as err:  # whatever the task's own checks raise
+        first = "".join(str(err).strip().splitlines()[:1])
+        raise ValueError(
+            f"{field}: {env_id} cannot be made with {kwargs}: {type(err).__name__}: {first}"
+        ) from None
+    return env.observation_space, env.action_space
 
 
 # Evaluation episodes: env j of agents.training.evaluate_success is seeded 10_000 + j, for
@@ -197,6 +236,69 @@ def _check_seeds(suite: dict[str, Any]) -> None:
             f"run of seed s trains envs seeded s..s+{n_envs - 1}, and evaluation uses seeds "
             f"{EVAL_SEED}..{end - 1}; use seeds below {first} or from {end}"
         )
+
+
+def _check_models(suite: dict[str, Any]) -> None:
+    """Each agent's model can be built with its settings (the suite's ``hyperparameters``,
+    then its ``agent_overrides`` entry): one untrained model per agent, built as
+    :func:`agents.benchmark.build_model` builds a run's (``"n_steps": "episode"`` resolved
+    likewise) for the first run of the first task's first rung, on the CPU (a suite's CUDA
+    device is checked where it trains). A ``ValueError``, ``TypeError`` or
+    ``AssertionError`` (SB3's own checks) becomes a ``ValueError`` naming the field, the
+    agent and the original message."""
+    import warnings
+
+    firsts = {}
+    for run in plan(suite, 0, suite["tasks"][:1]):
+        firsts.setdefault(run["agent"], {**run, "device": "cpu"})
+    overrides = suite.get("agent_overrides", {})
+    with _rng_kept(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3's advice on these settings: shown when training
+        for agent, run in firsts.items():
+            error = _build_error(run)
+            if error is None:
+                continue
+            field = "hyperparameters"
+            if agent in overrides:  # the override's fault unless the suite's settings fail alone
+                base = {"agent": overrides[agent]["agent"]} if "agent" in overrides[agent] else {}
+                alone = {**run, "hyperparameters": {**suite.get("hyperparameters", {}), **base}}
+                if _build_error(alone) is None:
+                    field = f"agent_overrides.{agent}"
+            raise ValueError(
+                f"{field}: agent {agent!r} cannot be built with {run['hyperparameters']}: "
+                f"{type(error).__name__}: {error}"
+            )
+
+
+def _build_error(run: dict[str, Any]) -> Exception | None:
+    """What building ``run``'s model raised (``ValueError``, ``TypeError`` or
+    ``AssertionError``), else None."""
+    from agents.benchmark import build_model, hyperparameters
+
+    try:
+        model, _, _ = build_model(run, hyperparameters(run))
+    except (ValueError, TypeError, AssertionError) as err:
+        return err
+    model.get_env().close()
+    return None
+
+
+@contextlib.contextmanager
+def _rng_kept() -> Any:
+    """Restore Python's, numpy's and torch's global random states afterwards (building a
+    model seeds them)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()  # noqa: NPY002
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])  # noqa: NPY002  (the legacy state SB3 seeds)
+        torch.set_rng_state(states[2])
 
 
 def _shipped() -> Any:

@@ -635,7 +635,31 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     ),
     "unknown fixed knob": (
         {"tasks": [{**DELAY_TASK, "fixed": {"num_symbol": 4}}]},
+        r"tasks\[0\] \(fixed, knob, ladder\): .* cannot be made",
+    ),
+    "unknown eval knob": (
+        {"tasks": [{**DELAY_TASK, "eval": [{}, {"num_symbol": 8}]}]},
         r"tasks\[0\] \(fixed, knob, ladder, eval\): .* cannot be made",
+    ),
+    # the policy trains on 4 symbols and could not act on 8 (it used to fail at evaluation)
+    "eval changes the spaces": (
+        {"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]},
+        r"tasks\[0\].eval\[0\] \{'num_symbols': 8\}: .* has observation space Box\(.*\(10,\)"
+        r".*trains at delay=2 .* with observation space Box\(.*\(6,\)",
+    ),
+    "eval changes the spaces of a later rung": (
+        {
+            "tasks": [
+                {
+                    **DELAY_TASK,
+                    "knob": "num_symbols",
+                    "ladder": [2, 3],
+                    "fixed": {"delay": 2},
+                    "eval": [{}, {"num_symbols": 2}],
+                }
+            ]
+        },
+        r"tasks\[0\].eval\[1\] .* but the policy trains at num_symbols=3 ",
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
@@ -644,6 +668,55 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "eval_episodes 0": ({"eval_episodes": 0}, "eval_episodes must be an integer >= 1"),
     "eval_episodes '8'": ({"eval_episodes": "8"}, "eval_episodes must be an integer >= 1"),
     "eval [1]": ({"tasks": [{**DELAY_TASK, "eval": [1]}]}, r"tasks\[0\].eval must be a non"),
+    "misspelt key n_env": (
+        {"n_env": 2},
+        r"unknown suite key 'n_env': a suite's keys are \[.*'n_envs'",
+    ),
+    "unknown key": ({"bogus_field": 1}, r"unknown suite key 'bogus_field': a suite's keys are"),
+    # each agent's model is built once with its settings (these used to fail every run)
+    "learning_rate -1": (
+        {"agents": ["lstm"], "hyperparameters": {"learning_rate": -1}},
+        r"hyperparameters: agent 'lstm' cannot be built with \{'learning_rate': -1\}: "
+        r"ValueError: learning_rate must be a number > 0",
+    ),
+    "learning_rate -1 (SB3's PPO)": (
+        {"hyperparameters": {"learning_rate": -1}},
+        r"hyperparameters: agent 'ppo' cannot be built .*ValueError: .*learning rate: -1",
+    ),
+    "unknown hyperparameter": (
+        {"hyperparameters": {"bogus": 1}},
+        r"hyperparameters: agent 'ppo' cannot be built .*TypeError: .*unexpected keyword "
+        r"argument 'bogus'",
+    ),
+    "n_steps 'episodes'": (
+        {"agents": ["lstm"], "hyperparameters": {"n_steps": "episodes"}},
+        r"hyperparameters: agent 'lstm' .*ValueError: n_steps must be an integer >= 1, "
+        r"got 'episodes'",
+    ),
+    "override hidden_size 0": (
+        {
+            "agents": ["ppo", "lstm"],
+            "agent_overrides": {"lstm": {"core_kwargs": {"hidden_size": 0}}},
+        },
+        r"agent_overrides.lstm: agent 'lstm' cannot be built with \{.*'core_kwargs': "
+        r"\{'hidden_size': 0\}\}: ValueError: hidden_size must be an integer in \[1, ",
+    ),
+    "unknown override": (
+        {"agents": ["ppo", "lstm"], "agent_overrides": {"lstm": {"bogus": 1}}},
+        r"agent_overrides.lstm: agent 'lstm' .*TypeError: .*unexpected keyword argument 'bogus'",
+    ),
+    "variant's override": (
+        {"agents": ["v"], "agent_overrides": {"v": {"agent": "ppo", "core_kwargs": {"x": 1}}}},
+        r"agent_overrides.v: agent 'v' .*ValueError: core_kwargs apply to memory agents",
+    ),
+    "hyperparameters an override keeps": (
+        {
+            "agents": ["lstm"],
+            "hyperparameters": {"n_steps": 0},
+            "agent_overrides": {"lstm": {"core_kwargs": {"hidden_size": 8}}},
+        },
+        r"^hyperparameters: agent 'lstm' .*ValueError: n_steps must be an integer >= 1, got 0",
+    ),
     # n_envs 2, eval_episodes 4: training envs s, s+1; evaluation envs 10000..10003
     "seed 9999": ({"seeds": [0, 9999]}, r"seeds \[9999\] would train on the evaluation"),
     "seed 10003": ({"seeds": [10003]}, "use seeds below 9999 or from 10004"),
@@ -655,6 +728,38 @@ def test_a_bad_suite_is_one_error_naming_the_field(tmp_path, case):
     changes, message = BAD_SUITES[case]
     with pytest.raises(ValueError, match=message):
         load_suite(str(_write_suite(tmp_path, **changes)))
+
+
+def test_settings_are_checked_as_the_runs_use_them():
+    """Each agent's effective settings are checked: "n_steps": "episode" resolved at the rung
+    (as the benchmark does), a setting its override replaces is not; CUDA is not needed to
+    check a CUDA suite, and checking leaves the global random states alone."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from agents.suite import validate_suite
+
+    def draw() -> tuple:
+        return random.random(), np.random.rand(), torch.rand(1).item()  # noqa: NPY002
+
+    suite = {
+        **TINY_SUITE,
+        "name": "tiny",
+        "agents": ["ppo", "lstm"],
+        "device": "cuda",
+        "hyperparameters": {"n_steps": "episodes"},  # a typo each agent overrides
+        "agent_overrides": {"ppo": {"n_steps": "episode"}, "lstm": {"n_steps": 32}},
+    }
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)  # noqa: NPY002
+    expected = draw()
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)  # noqa: NPY002
+    assert validate_suite(suite) is suite
+    assert draw() == expected
+    suite["agent_overrides"] = {"ppo": {"n_steps": "episode"}}
+    with pytest.raises(ValueError, match="^hyperparameters: agent 'lstm' .* got 'episodes'"):
+        validate_suite(suite)
 
 
 def test_seeds_next_to_the_evaluation_episodes_are_accepted(tmp_path):
@@ -676,6 +781,23 @@ def test_a_bad_suite_exits_2_with_one_line_before_any_training(tmp_path):
     proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith("seeds must not repeat a value, got 0 twice in [0, 0]")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"hyperparameters": {"n_steps": 32, "bogus": 1}}, "unexpected keyword argument 'bogus'"),
+        ({"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]}, "must keep the spaces"),
+    ],
+    ids=["unknown hyperparameter", "eval changes the spaces"],
+)
+def test_a_suite_its_runs_would_fail_exits_2_before_any_training(tmp_path, changes, message):
+    """The runs of these suites used to train (or fail to start) and exit 1 at the end."""
+    suite = _write_suite(tmp_path, agents=["lstm"], seeds=[0], **changes)
+    proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "out").exists()
 
 
@@ -787,7 +909,10 @@ def test_a_changed_suite_on_old_results_exits_2_and_an_unchanged_one_reuses_them
 
 
 def test_failed_runs_give_exit_status_1_after_the_report(tmp_path):
-    suite = _write_suite(tmp_path, seeds=[0], hyperparameters={"no_such_setting": 1})
+    # a setting PPO takes but its first update cannot use (one it refused would now stop
+    # the suite at validation, exit status 2)
+    hp = {**TINY_SUITE["hyperparameters"], "target_kl": "high"}
+    suite = _write_suite(tmp_path, seeds=[0], hyperparameters=hp)
     proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "run failed: TypeError" in proc.stderr
