@@ -33,6 +33,8 @@ KEYS = (  # every key a suite may have (see agents.benchmark)
     "agent_overrides",
 )
 
+TASK_KEYS = ("env", "knob", "ladder", "fixed", "eval", "curriculum", "curriculum_success")
+
 
 def path_component(field: str, value: Any) -> str:
     """``value`` as one safe folder name (letters, digits, ``._-``, no ``..``, <= 100 chars).
@@ -122,6 +124,11 @@ def _validate_task(field: str, task: Any) -> None:
     for key in ("env", "knob", "ladder"):
         if key not in task:
             raise ValueError(f"{field} is missing {key!r}")
+    unknown = [k for k in task if k not in TASK_KEYS]
+    if unknown:
+        raise ValueError(
+            f"{field}: unknown key {unknown[0]!r}: a task's keys are {list(TASK_KEYS)}"
+        )
     name = path_component(f"{field}.env", task_name(str(task["env"])))
     knob = path_component(f"{field}.knob", task["knob"])
     for value in _items(f"{field}.ladder", task["ladder"]):

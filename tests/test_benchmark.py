@@ -673,6 +673,10 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         r"unknown suite key 'n_env': a suite's keys are \[.*'n_envs'",
     ),
     "unknown key": ({"bogus_field": 1}, r"unknown suite key 'bogus_field': a suite's keys are"),
+    "misspelt task key evals": (
+        {"tasks": [{**DELAY_TASK, "evals": [{"num_symbols": 4}]}]},
+        r"tasks\[0\]: unknown key 'evals': a task's keys are \[.*'eval'",
+    ),
     # each agent's model is built once with its settings (these used to fail every run)
     "learning_rate -1": (
         {"agents": ["lstm"], "hyperparameters": {"learning_rate": -1}},
