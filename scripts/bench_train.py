@@ -330,7 +330,10 @@ def main(argv=None) -> None:
         return
     from agents.checks import check_device
 
-    check_device(args.device)
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(f"--device: {err}")
     command = "python scripts/bench_train.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )

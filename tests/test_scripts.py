@@ -135,6 +135,13 @@ def test_bench_train_writes_report_and_json(tmp_path):
     assert "collect / update s (2 envs, 1 thr)" in out.read_text()
 
 
+def test_bench_train_refuses_a_bad_device_as_a_usage_error(load_script, capsys):
+    bench = load_script("bench_train")
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--agents", "ppo", "--device", "foo"])
+    assert exc.value.code == 2 and "--device: device must be 'cpu'" in capsys.readouterr().err
+
+
 def test_bench_train_phase_table_gives_median_seconds_per_rollout(load_script):
     bench = load_script("bench_train")
     rows = [
