@@ -7,6 +7,7 @@ the same agent with the same defaults.
 from __future__ import annotations
 
 import inspect
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,7 @@ def evaluate_success(
     obs = env.reset()
     state = None
     starts = np.ones(n, dtype=bool)
-    returns, successes = [], []
+    returns, successes, reported = [], [], False
     running = np.zeros(n)
     while (counts < quota).any():
         actions, state = model.predict(
@@ -163,10 +164,18 @@ def evaluate_success(
             if counts[i] < quota[i]:
                 returns.append(running[i])
                 info = infos[i]
+                reported = reported or "is_success" in info or "success" in info
                 successes.append(float(info.get("is_success", info.get("success", False))))
                 counts[i] += 1
             running[i] = 0.0
     env.close()
+    if not reported:
+        warnings.warn(
+            f"{env_id} reported no success (info['is_success'] or info['success']) at any "
+            "episode end: its success_rate is 0, and best models are picked by mean return",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return {
         "success_rate": float(np.mean(successes)),
         "mean_return": float(np.mean(returns)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -84,6 +85,17 @@ def test_every_registered_agent_saves_and_loads_by_name(tmp_path, agent):
 def test_load_agent_rejects_unknown_agent(tmp_path):
     with pytest.raises(ValueError, match="agent must be one of"):
         load_agent("transformer", tmp_path / "m.zip")
+
+
+def test_evaluate_success_warns_where_the_env_reports_no_success():
+    """CartPole reports no success: its success_rate of 0 says nothing, and best models are
+    then picked by return; the warning says so (a memenvs task, which reports it, does not)."""
+    with pytest.warns(RuntimeWarning, match="CartPole-v1 reported no success"):
+        result = evaluate_success(ZeroPolicy(), "CartPole-v1", n_episodes=2, n_envs=2)
+    assert result["success_rate"] == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate_success(ZeroPolicy(), VARLEN, n_episodes=2, n_envs=2)
 
 
 def test_evaluate_success_rejects_zero_episodes():
