@@ -89,6 +89,27 @@ def test_empty_sequence_gives_empty_output_and_the_same_state(name, grad):
 
 
 @pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("name", [*CORE_NAMES, "ntm-aten", "episodic"])
+def test_a_double_core_runs_from_its_own_initial_state(name, grad):
+    """``core.double()``: the initial state is float64 too (it was float32, and every core
+    but the episodic one failed on it with a dtype error), on every path."""
+    extra = {
+        "ntm-aten": NTMCore(F, memory_slots=12, memory_width=6, fused=False),
+        "episodic": EpisodicMemoryCore(F, max_memory=4, embed_size=8),
+    }
+    core = (extra[name] if name in extra else make_cores()[name]).double()
+    state = core.initial_state(3)
+    assert {leaf.dtype for leaf in tree_leaves(state) if leaf.is_floating_point()} == {
+        torch.float64
+    }
+    with torch.set_grad_enabled(grad):
+        y, new_state, _ = run(
+            core, torch.randn(4, 3, F, dtype=torch.float64), state, torch.zeros(4, 3)
+        )
+    assert y.dtype == torch.float64 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("grad", [True, False])
 @pytest.mark.parametrize("name", [*CORE_NAMES, "lstm-torch"])
 def test_episode_starts_of_another_shape_are_refused(name, grad):
     """[T + 1, B] and [T, B + 1] ran on the NTM's step loop, [T - 1, B] on nn.LSTM's path:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from core_contract import F, check_core, check_memory_ppo
 
-from agents.cores import CoreExtras, EpisodicMemoryCore
+from agents.cores import CoreExtras, EpisodicMemoryCore, episodic
 from agents.cores.state import tree_leaves
 
 
@@ -401,3 +401,38 @@ def test_length_scale_multiplies_the_logits_by_log_of_the_visible_entries(kw):
     else:  # the sampled read's distribution is the same at the end, not at step 2
         torch.testing.assert_close(ex_s.log_prob[-1], ex_p.log_prob[-1], atol=1e-5, rtol=1e-5)
         assert (ex_s.log_prob[2] - ex_p.log_prob[2]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"hops": 2, "length_scale": True}, CHUNKED, {"read_mode": "sample", "heads": 2}]
+)
+def test_a_long_sequence_runs_in_time_blocks_with_the_one_pass_results(monkeypatch, kw):
+    """Sequences longer than block_steps run as blocks carrying the state (one pass's
+    attention grew with T^2): outputs, state, input gradients, replayed sampled reads, their
+    log-probs and entropies and the trace equal one pass over the whole sequence (float64),
+    with resets inside and across blocks."""
+    monkeypatch.setattr(episodic, "MIN_BLOCK_STEPS", 1)
+    c = core(**kw).double()
+    assert c.block_steps == 6  # max_memory
+    T, B = 23, 3  # 4 blocks, the last one short
+    x, starts = torch.randn(T, B, F, dtype=torch.float64), random_starts(T, B)
+    state = c.initial_state(B)  # float64, as the parameters
+    replay = None
+    if kw.get("read_mode") == "sample":
+        ex = CoreExtras()
+        with torch.no_grad():
+            c._forward_block(x, state, starts, ex)
+        replay = ex.actions
+    results, one_pass, calls = [], c._forward_block, []
+    monkeypatch.setattr(c, "_forward_block", lambda *a: calls.append(a[0].shape[0]) or one_pass(*a))
+    for run in (c, one_pass):
+        xg = x.clone().requires_grad_()
+        ex = CoreExtras(replay=replay, trace={})
+        y, final = run(xg, state, starts, ex)
+        (y.square().sum() + sum(t.float().sum() for t in tree_leaves(final))).backward()
+        extra = () if replay is None else (ex.actions, ex.log_prob, ex.entropy)
+        trace = [torch.stack(v) for _, v in sorted(ex.trace.items())]
+        results.append([y, *tree_leaves(final), xg.grad, *extra, *trace])
+    assert calls == [6, 6, 6, 5]
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

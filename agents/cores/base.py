@@ -20,6 +20,7 @@ the base runs the loop with resets. The README has a worked example.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -74,6 +75,38 @@ class CoreExtras:
     log_prob: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
     trace: dict[str, list[torch.Tensor]] | None = field(default=None)
+
+
+def run_in_time_blocks(
+    forward: Callable[..., tuple[torch.Tensor, State]],
+    x: torch.Tensor,
+    state: State,
+    episode_starts: torch.Tensor,
+    extras: CoreExtras | None,
+    steps: int,
+) -> tuple[torch.Tensor, State]:
+    """``forward(x, state, episode_starts, extras)`` over ``x [T, B, F]`` as consecutive
+    blocks of ``steps`` steps, each from the state the previous one returned: ``(y [T, B,
+    Y], state)``. ``extras``: each block replays its slice of ``replay``, appends to the
+    same ``trace``, and the blocks' ``actions``, ``log_prob``, ``entropy`` are joined over
+    time. One call where ``T <= steps``."""
+    if x.shape[0] <= steps:
+        return forward(x, state, episode_starts, extras)
+    ys, outputs = [], []
+    for a in range(0, x.shape[0], steps):
+        part = None
+        if extras is not None:
+            replay = None if extras.replay is None else extras.replay[a : a + steps]
+            part = CoreExtras(replay, extras.deterministic, trace=extras.trace)
+        y, state = forward(x[a : a + steps], state, episode_starts[a : a + steps], part)
+        ys.append(y)
+        if part is not None and part.actions is not None:
+            outputs.append((part.actions, part.log_prob, part.entropy))
+    if outputs:
+        extras.actions, extras.log_prob, extras.entropy = (
+            torch.cat(o) for o in zip(*outputs, strict=True)
+        )
+    return torch.cat(ys), state
 
 
 @dataclass

@@ -100,12 +100,14 @@ from agents.cores.base import (
     MemoryCore,
     check_int,
     check_sequence,
+    run_in_time_blocks,
 )
 from agents.cores.state import State
 
 READ_MODES = ("soft", "sample")
 ATTENTIONS = ("full", "chunked")
 TIME_FEATURES = 3
+MIN_BLOCK_STEPS = 256  # forward's time blocks: at least this many steps (and max_memory)
 
 
 class EpisodicState(NamedTuple):
@@ -206,11 +208,11 @@ class EpisodicMemoryCore(MemoryCore):
 
     def initial_state(self, batch_size: int, device=None) -> EpisodicState:
         dev = self.embed.weight.device if device is None else device
-        L, heads = self.L, self.hops * self.H
+        L, heads, dtype = self.L, self.hops * self.H, self.embed.weight.dtype
         return EpisodicState(
-            torch.zeros(batch_size, L, self.input_size, device=dev),
-            torch.zeros(batch_size, heads, L, self.dk, device=dev),
-            torch.zeros(batch_size, heads, L, self.dv, device=dev),
+            torch.zeros(batch_size, L, self.input_size, device=dev, dtype=dtype),
+            torch.zeros(batch_size, heads, L, self.dk, device=dev, dtype=dtype),
+            torch.zeros(batch_size, heads, L, self.dv, device=dev, dtype=dtype),
             torch.zeros(batch_size, dtype=torch.long, device=dev),
         )
 
@@ -222,8 +224,33 @@ class EpisodicMemoryCore(MemoryCore):
         episode_starts: torch.Tensor,
         extras: CoreExtras | None = None,
     ) -> tuple[torch.Tensor, EpisodicState]:
-        """``x [T, B, F]``, ``episode_starts [T, B]`` -> ``y [T, B, output_size]``, state."""
+        """``x [T, B, F]``, ``episode_starts [T, B]`` -> ``y [T, B, output_size]``, state.
+
+        Sequences longer than ``block_steps`` (``max(max_memory, 256)``) run as consecutive
+        blocks of that many steps, each from the state the previous one left: the same
+        reads up to float rounding (a query sees at most ``max_memory`` entries, all in the
+        state or its own block), and a block's attention is ``[B, heads, K, L + K]``, so
+        time and memory grow linearly with ``T`` (one call's attention, ``[B, heads, T, L +
+        T]``, grew with ``T^2``: 4.4 GB at T = 10,000). Sequences up to ``block_steps`` run as
+        one block, as before."""
         check_sequence(x, episode_starts)
+        return run_in_time_blocks(
+            self._forward_block, x, state, episode_starts, extras, self.block_steps
+        )
+
+    @property
+    def block_steps(self) -> int:
+        """The longest sequence one attention pass covers (see :meth:`forward`)."""
+        return max(self.L, MIN_BLOCK_STEPS)
+
+    def _forward_block(
+        self,
+        x: torch.Tensor,
+        state: State,
+        episode_starts: torch.Tensor,
+        extras: CoreExtras | None = None,
+    ) -> tuple[torch.Tensor, EpisodicState]:
+        """:meth:`forward` in one attention pass over all ``T`` steps."""
         T, B, _ = x.shape
         if T == 0:
             return self.empty_output(x), state
@@ -359,7 +386,7 @@ class EpisodicMemoryCore(MemoryCore):
             n_c = size.clamp(min=1)[..., None]
             phi_bar = (phi_cum[hi_age] - phi_cum[lo_age]) / n_c
             score = torch.einsum("bhtd,bhtnd->bhtn", q, k_sum / n_c[:, None]) / math.sqrt(dk)
-            score = score + torch.einsum("bhtf,btnf->bhtn", ct, phi_bar.float())
+            score = score + torch.einsum("bhtf,btnf->bhtn", ct, phi_bar.to(ct.dtype))
             score = score.masked_fill(size[:, None] == 0, float("-inf"))
             chosen = score.topk(self.top_k, dim=-1).indices  # [B, H, T, k]
         age = (chosen[..., None] * C + torch.arange(C, device=q.device)).flatten(-2)
@@ -443,7 +470,7 @@ def _range_sums(m: torch.Tensor, a: torch.Tensor, b: torch.Tensor, C: int) -> to
         )
 
     (ob, ib), (oa, ia) = prefix(b), prefix(a)
-    return ((ob - oa).float() + (ib - ia)).view(B, H, *a.shape[1:], d)
+    return ((ob - oa).to(m.dtype) + (ib - ia)).view(B, H, *a.shape[1:], d)
 
 
 def _newest_chunk_sums(m: torch.Tensor, n_vis: torch.Tensor, C: int, n: int) -> torch.Tensor:

@@ -295,8 +295,9 @@ class NTMCore(StepCore):
 
     def initial_state(self, batch_size: int, device=None) -> NTMState:
         dev = self.init_reads.device if device is None else device
-        zeros = torch.zeros(batch_size, self.C, device=dev)
-        memory = torch.full((batch_size, self.N, self.M), MEMORY_INIT, device=dev)
+        dtype = self.init_reads.dtype  # the parameters' (a .double() core: float64)
+        zeros = torch.zeros(batch_size, self.C, device=dev, dtype=dtype)
+        memory = torch.full((batch_size, self.N, self.M), MEMORY_INIT, device=dev, dtype=dtype)
         rw = torch.softmax(self.init_read_logits, -1).to(dev).expand(batch_size, -1, -1)
         if self.write_mode == "sequential":  # head h writes slot (W t + h) mod N at step t
             ww = A.one_hot_weights(torch.arange(-self.W, 0, device=dev) % self.N, self.N)

@@ -84,7 +84,11 @@ class _FusedRNNCore(MemoryCore):
                 bias[self.input_gate * H : (self.input_gate + 1) * H] = -keep
 
     def initial_state(self, batch_size: int, device=None) -> State:
-        zeros = torch.zeros(batch_size, self.num_layers, self.hidden_size, device=device)
+        weight = self.rnn.weight_hh_l0  # its device and dtype (a .double() core: float64)
+        dev = weight.device if device is None else device
+        zeros = torch.zeros(
+            batch_size, self.num_layers, self.hidden_size, device=dev, dtype=weight.dtype
+        )
         return self.state_cls(*([zeros] * len(self.state_cls._fields)))
 
     def forward(
