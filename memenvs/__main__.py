@@ -209,6 +209,17 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------- main
+def seed_arg(text: str) -> int:
+    """``--seed``: an integer >= 0 (what ``env.reset(seed=...)`` takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="memenvs: Gymnasium memory tasks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -220,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     kw_help = "knob overrides, e.g. --kw delay=100 noise=True (repeatable)"
     p = sub.add_parser("play", help="play an episode in the terminal")
     p.add_argument("id", help="a registered id, e.g. memenvs/DelayedRecall-v0")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=seed_arg, default=None)
     p.add_argument("--kw", nargs="+", action="extend", metavar="KEY=VALUE", help=kw_help)
     p.set_defaults(func=cmd_play)
 
@@ -228,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="a registered id, e.g. memenvs/DelayedRecall-v0")
     p.add_argument("--policy", choices=POLICIES, default="random")
     p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--kw", nargs="+", action="extend", metavar="KEY=VALUE", help=kw_help)
     p.set_defaults(func=cmd_rollout)
     return parser

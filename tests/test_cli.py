@@ -77,6 +77,15 @@ def test_rollout_bad_knob_exits_2(kw, name):
     assert len(lines) == 1 and name in lines[0], proc.stderr
 
 
+@pytest.mark.parametrize("command", ["play", "rollout"])
+@pytest.mark.parametrize("seed", ["-1", "x"])
+def test_a_bad_seed_is_a_usage_error_naming_seed(command, seed):
+    """play --seed -1 was a gymnasium traceback; rollout's message did not name --seed."""
+    proc = cli(command, DR, "--seed", seed)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"argument --seed: must be an integer >= 0, got '{seed}'" in proc.stderr
+
+
 def test_rollout_unknown_id_exits_2():
     proc = cli("rollout", "memenvs/NoSuchTask-v0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -73,9 +73,9 @@ multiplied by ``log n_t``, as in the full read.
 
 Cost: the update's attention is ``[B, heads, K, L + K]`` per hop and block of ``K = max(L,
 256)`` steps (``T`` steps run as ``ceil(T / K)`` blocks, so cost grows linearly with ``T``;
-entries older than every query's episode are skipped), the rollout's ``[B, heads, 1, L + 1]``; chunked, the
-scores are ``[B, heads, T, ceil(L / C)]`` and the read ``[B, heads, T, k C]``. See
-``scripts/bench_episodic.py`` for time and peak memory against ``max_memory``.
+entries older than every query's episode are skipped), the rollout's ``[B, heads, 1, L +
+1]``; chunked, the scores are ``[B, heads, T, ceil(L / C)]`` and the read ``[B, heads, T,
+k C]``. See ``scripts/bench_episodic.py`` for time and peak memory against ``max_memory``.
 
 Inputs must be finite (a ValueError otherwise): a NaN or inf stored in the memory would
 reach every later read of its row through the masked attention's ``0 * NaN``, across
