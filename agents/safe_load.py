@@ -10,6 +10,9 @@ file runs arbitrary code. :func:`save_policy` writes a folder that needs no pick
 :func:`load_policy` rebuilds the registered policy from those two files. It refuses a
 pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the caller passes
 ``allow_pickle=True``: only do that for files you trust.
+A path that does not exist raises ``FileNotFoundError``; a ``policy.json`` or ``weights.pt``
+that does not read, lacks a key or does not fit the other raises a ``ValueError`` naming the
+file and what is wrong.
 """
 
 from __future__ import annotations
@@ -110,6 +113,13 @@ def _refuse_pickle(path: Path, allow_pickle: bool) -> MemoryActorCriticPolicy | 
     """A SB3 zip or pickle: load it only with ``allow_pickle=True``."""
     if path.is_dir():
         return None
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {str(path)!r}")
+    if path.name in (CONFIG, WEIGHTS):
+        raise ValueError(
+            f"path {str(path)!r} is one file of a save_policy folder: pass the folder "
+            f"{str(path.parent)!r}"
+        )
     if not allow_pickle:
         raise ValueError(
             f"path {str(path)!r} is a pickle-based model file (SB3 .zip / .pkl): loading it can "
@@ -131,22 +141,64 @@ def load_policy(
         return pickled.to(device)
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise ValueError(f"folder {str(path)!r} holds no {CONFIG} and {WEIGHTS}")
-    config = json.loads((path / CONFIG).read_text())
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{CONFIG} format must be {FORMAT}, got {config.get('format')!r}")
+    config, file = _read_config(path / CONFIG), str(path / CONFIG)
     names = {spec.name: spec for spec in memory_agents()}
-    if config.get("agent") not in names:
-        raise ValueError(f"agent must be one of {list(names)}, got {config.get('agent')!r}")
     kwargs = dict(config["policy_kwargs"])
     act = kwargs.pop("activation_fn")
-    if not (isinstance(getattr(nn, act, None), type) and issubclass(getattr(nn, act), nn.Module)):
-        raise ValueError(f"activation_fn must name a torch.nn module, got {act!r}")
-    policy = POLICY_ALIASES[names[config["agent"]].policy](
-        space_from_json(config["observation_space"]),
-        space_from_json(config["action_space"]),
-        lambda _: 0.0,
-        activation_fn=getattr(nn, act),
-        **kwargs,
-    )
-    policy.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
+    if not (
+        isinstance(act, str)
+        and isinstance(getattr(nn, act, None), type)
+        and issubclass(getattr(nn, act), nn.Module)
+    ):
+        raise ValueError(f"{file!r}: activation_fn must name a torch.nn module, got {act!r}")
+    try:
+        spaces_ = [space_from_json(config[k]) for k in ("observation_space", "action_space")]
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{file!r}: bad observation_space or action_space ({err!r})") from err
+    try:
+        policy = POLICY_ALIASES[names[config["agent"]].policy](
+            *spaces_, lambda _: 0.0, activation_fn=getattr(nn, act), **kwargs
+        )
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{file!r}: its policy_kwargs do not build a {config['agent']!r} policy: {err}"
+        ) from err
+    weights = path / WEIGHTS
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"cannot read {str(weights)!r}: {type(err).__name__}: {err}") from err
+    try:
+        policy.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"{str(weights)!r} does not fit the {config['agent']!r} policy that {file!r} "
+            f"describes (they come from different saves?): {err}"
+        ) from err
     return policy.to(device)
+
+
+def _read_config(file: Path) -> dict[str, Any]:
+    """``policy.json``, its keys checked: errors name the file and what is wrong."""
+    try:
+        config = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ValueError(f"cannot read {str(file)!r}: {type(err).__name__}: {err}") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(file)!r} must hold a JSON object, got {type(config).__name__}")
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{str(file)!r}: format must be {FORMAT}, got {config.get('format')!r}")
+    names = [spec.name for spec in memory_agents()]
+    agent = config.get("agent")
+    if "agent" in config and (not isinstance(agent, str) or agent not in names):
+        raise ValueError(f"{str(file)!r}: agent must be one of {names}, got {agent!r}")
+    required = ("agent", "policy_kwargs", "observation_space", "action_space")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise ValueError(f"{str(file)!r} lacks {', '.join(missing)} (it needs {list(required)})")
+    if (
+        not isinstance(config["policy_kwargs"], dict)
+        or "activation_fn" not in config["policy_kwargs"]
+    ):
+        raise ValueError(f"{str(file)!r}: policy_kwargs must be an object with activation_fn")
+    return config

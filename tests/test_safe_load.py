@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import shutil
 import zipfile
 
 import numpy as np
@@ -79,3 +80,64 @@ def test_load_policy_rejects_bad_folders(tmp_path):
     (tmp_path / "weights.pt").write_bytes(b"")
     with pytest.raises(ValueError, match="agent must be one of"):
         load_policy(tmp_path)
+
+
+def test_a_missing_path_is_named_and_not_called_a_pickle(tmp_path):
+    for missing in (tmp_path / "nope", tmp_path / "nope.zip"):
+        with pytest.raises(FileNotFoundError, match="nope") as info:
+            load_policy(missing)
+        assert "allow_pickle" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=8, seed=0,
+                      policy_kwargs={"core_kwargs": {"hidden_size": 8}})  # fmt: skip
+    return save_policy(model, tmp_path_factory.mktemp("saved") / "policy")
+
+
+def copy_of(saved, tmp_path):
+    folder = tmp_path / "policy"
+    shutil.copytree(saved, folder)
+    return folder
+
+
+def test_a_file_of_the_folder_is_not_called_a_pickle(saved):
+    with pytest.raises(ValueError, match="pass the folder") as info:
+        load_policy(saved / "policy.json")
+    assert "allow_pickle" not in str(info.value)
+
+
+def test_a_truncated_weights_file_is_named(saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    data = (folder / "weights.pt").read_bytes()
+    (folder / "weights.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cannot read .*weights\.pt"):
+        load_policy(folder)
+
+
+@pytest.mark.parametrize("key", ["policy_kwargs", "agent", "observation_space"])
+def test_a_policy_json_missing_a_key_is_named(key, saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "policy.json").read_text())
+    del config[key]
+    (folder / "policy.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"policy\.json' lacks {key}"):
+        load_policy(folder)
+
+
+def test_a_policy_json_that_does_not_parse_is_named(saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    (folder / "policy.json").write_text('{"format": 1, "agent": "lstm"')
+    with pytest.raises(ValueError, match=r"cannot read .*policy\.json.*JSONDecodeError"):
+        load_policy(folder)
+
+
+def test_weights_of_another_policy_are_named(saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "policy.json").read_text())
+    config["policy_kwargs"]["core_kwargs"]["hidden_size"] = 16
+    (folder / "policy.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"weights\.pt' does not fit .*policy\.json"):
+        load_policy(folder)
