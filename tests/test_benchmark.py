@@ -662,6 +662,22 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         r"tasks\[0\].eval\[1\] .* but the policy trains at num_symbols=3 ",
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
+    # they shared runs/<suite>/DelayedRecall-delay2/<agent>/seed<k>: a run deleted the other's
+    "same env and knob, other fixed knobs": (
+        {
+            "tasks": [
+                {**DELAY_TASK, "fixed": {"num_symbols": 4}},
+                {**DELAY_TASK, "ladder": [2, 4], "fixed": {"num_symbols": 8}},
+            ]
+        },
+        r"tasks\[0\] and tasks\[1\] both vary 'delay' of memenvs/DelayedRecall-v0 .*share "
+        r"TensorBoard folders runs/<suite>/DelayedRecall-delay<value>/.*merge them into one "
+        r"task or put them in distinct suites",
+    ),
+    "two rungs in one run folder": (
+        {"tasks": [{**DELAY_TASK, "ladder": [2, "2"]}]},
+        r"tasks\[0\] has two rungs in the run folder runs/<suite>/DelayedRecall-delay2/",
+    ),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
     "device gpu": ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     "device 0": ({"device": 0}, "device must be 'cpu', 'cuda' or 'cuda:N', got 0"),
