@@ -1017,3 +1017,41 @@ def test_the_report_counts_only_the_suites_seeds(tmp_path):
     dropped = _record(2, value=2, env_kwargs={"delay": 2}, success_rate=0.0)
     text = write_report(suite, [*kept, dropped], tmp_path, "cmd", plots=False)
     assert "| ppo | 1.00 (1.00-1.00) |" in text  # with seed 2: 1.00 (0.00-1.00)
+
+
+def test_the_report_counts_only_the_rungs_of_the_current_ladder(tmp_path):
+    """Records of a rung since removed from the ladder stay in results.jsonl; frontier()
+    used to pick it and the probability of improvement then failed with
+    ``ValueError: 8 is not in list``."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "agents": ["lstm", "episodic"], "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4]}]
+    records = [
+        _record(seed, agent=agent, value=v, env_kwargs={"delay": v}, success_rate=1.0)
+        for agent in ("lstm", "episodic", "gru")  # gru: an agent no longer in the suite
+        for v in (2, 4, 8)
+        for seed in range(3)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    assert "| episodic | 1.00 (1.00-1.00) | 1.00 (1.00-1.00) | 4 |" in text
+    assert "delay=8" not in text and "| gru |" not in text
+    assert "| **episodic** (best) | 0.50 [0.50, 0.50] | delay=2, delay=4 |" in text
+
+
+def test_a_rung_with_seeds_missing_is_marked_and_its_frontier_not_final(tmp_path):
+    """With seeds [0, 1, 2] and only seed 0 recorded the row used to read like a finished
+    result (frontier 4)."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4, 8]}]
+    records = [_record(0, value=v, env_kwargs={"delay": v}, success_rate=1.0) for v in (2, 4)]
+    records += [
+        _record(seed, value=8, env_kwargs={"delay": 8}, success_rate=0.0) for seed in (0, 1)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    one = "1.00 (1.00-1.00), 1 of 3 seeds"
+    assert f"| ppo | {one} | {one} | 0.00 (0.00-0.00), 2 of 3 seeds | 4 so far (unfinished) |" in (
+        text
+    )
