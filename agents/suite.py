@@ -115,6 +115,7 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     _check_distinct_tasks(suite["tasks"])
     _check_settings(suite["tasks"])
     _check_seeds(suite)
+    _check_episode_rollouts(suite)
     _check_models(suite)
     return suite
 
@@ -287,6 +288,28 @@ def _check_seeds(suite: dict[str, Any]) -> None:
             f"run of seed s trains envs seeded s..s+{n_envs - 1}, and evaluation uses seeds "
             f"{EVAL_SEED}..{end - 1}; use seeds below {first} or from {end}"
         )
+
+
+def _check_episode_rollouts(suite: dict[str, Any]) -> None:
+    """Where an agent's ``"n_steps"`` is ``"episode"``, every rung of every task has
+    episodes of one length (:func:`agents.benchmark.episode_length`); ``ValueError`` naming
+    the task otherwise (a rollout of one seed's episode length would not hold whole
+    episodes)."""
+    from agents.benchmark import episode_length
+
+    hp = suite.get("hyperparameters", {})
+    overrides = suite.get("agent_overrides", {})
+    users = [
+        a for a in suite["agents"] if {**hp, **overrides.get(a, {})}.get("n_steps") == "episode"
+    ]
+    if not users:
+        return
+    for i, task in enumerate(suite["tasks"]):
+        for value in task["ladder"]:
+            try:
+                episode_length(task["env"], {**task.get("fixed", {}), task["knob"]: value})
+            except ValueError as err:
+                raise ValueError(f"tasks[{i}] (agents {users}): {err}") from None
 
 
 def _check_models(suite: dict[str, Any]) -> None:

@@ -678,6 +678,25 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         {"tasks": [{**DELAY_TASK, "ladder": [2, "2"]}]},
         r"tasks\[0\] has two rungs in the run folder runs/<suite>/DelayedRecall-delay2/",
     ),
+    # "episode" used one seed's episode: Copy's seed 0 lasts 38 steps, seed 1 only 7
+    "n_steps episode on Copy": (
+        {
+            "hyperparameters": {"n_steps": "episode"},
+            "tasks": [{"env": "memenvs/Copy-v0", "knob": "max_length", "ladder": [5]}],
+        },
+        r'tasks\[0\] \(agents \[\'ppo\'\]\): "n_steps": "episode" needs episodes of one '
+        r"length, but memenvs/Copy-v0 with \{'max_length': 5\} has oracle episodes of 3 to 11",
+    ),
+    "n_steps episode on a delay range": (
+        {
+            "agents": ["ppo", "lstm"],
+            "agent_overrides": {"lstm": {"n_steps": "episode"}},
+            "tasks": [
+                {**DELAY_TASK, "knob": "num_symbols", "ladder": [4], "fixed": {"delay": [2, 50]}}
+            ],
+        },
+        r"tasks\[0\] \(agents \['lstm'\]\): .*DelayedRecall-v0 .* oracle episodes of 4 to 52",
+    ),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
     "device gpu": ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     "device 0": ({"device": 0}, "device must be 'cpu', 'cuda' or 'cuda:N', got 0"),
