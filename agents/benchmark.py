@@ -81,20 +81,40 @@ RECORDED = ("budget", "n_envs", "eval_episodes")  # settings a record keeps besi
 
 
 # ------------------------------------------------------------------------------ one run
+LENGTH_SEEDS = 64  # oracle episodes (seeds 0..63) that must all have one length
+
+
 def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
-    """Length of one oracle episode of the task (fixed knobs -> fixed length)."""
+    """Length of the task's oracle episodes, which must not vary: ``ValueError`` naming the
+    env and its knobs if the oracle episodes of seeds ``0..LENGTH_SEEDS-1`` differ in length
+    (e.g. ``Copy`` with ``min_length < max_length``, a delay range). Played as one native
+    vector env with a row per seed."""
     import gymnasium as gym
+    import numpy as np
 
     import memenvs  # noqa: F401
 
-    env = gym.make(env_id, **env_kwargs).unwrapped
-    env.reset(seed=0)
-    steps = 0
-    while True:
-        *_, terminated, truncated, _ = env.step(env.oracle_action())
-        steps += 1
-        if terminated or truncated:
-            return steps
+    env = gym.make_vec(
+        env_id, num_envs=LENGTH_SEEDS, vectorization_mode="vector_entry_point", **env_kwargs
+    )
+    try:
+        env.reset(seed=0)  # row i: seed i
+        lengths = np.zeros(LENGTH_SEEDS, dtype=np.int64)
+        steps = 0
+        while not lengths.all():
+            *_, terminated, truncated, _ = env.step(env.unwrapped.oracle_action())
+            steps += 1
+            lengths[(terminated | truncated) & (lengths == 0)] = steps
+    finally:
+        env.close()
+    if lengths.min() != lengths.max():
+        raise ValueError(
+            f'"n_steps": "episode" needs episodes of one length, but {env_id} with '
+            f"{env_kwargs} has oracle episodes of {lengths.min()} to {lengths.max()} steps "
+            f"(seeds 0-{LENGTH_SEEDS - 1}): set n_steps to a number of steps, or fix the "
+            f"length (e.g. min = max)"
+        )
+    return int(lengths[0])
 
 
 def rollout_length(env_id: str, env_kwargs: dict[str, Any]) -> int:

@@ -23,14 +23,16 @@ def median_success(records: list[dict[str, Any]]) -> float:
 
 
 def task_records(records: list[dict[str, Any]], task: dict[str, Any]) -> list[dict[str, Any]]:
-    """The records of one suite task: its env, knob and ``fixed`` knobs (two tasks may
-    share an env and knob and differ in their fixed knobs)."""
-    knob, fixed = task["knob"], task.get("fixed", {})
+    """The records of one suite task: its env, knob and ``fixed`` knobs, at a rung of its
+    current ladder (a rung since removed from the ladder keeps its records in
+    ``results.jsonl``)."""
+    knob, fixed, ladder = task["knob"], task.get("fixed", {}), task["ladder"]
     return [
         r
         for r in records
         if r["env"] == task["env"]
         and r["knob"] == knob
+        and r["value"] in ladder
         and r["env_kwargs"] == {**fixed, knob: r["value"]}
     ]
 
@@ -55,16 +57,21 @@ def write_report(
     """Write ``out_dir/README.md`` (and the plots unless ``plots=False``); return the text."""
     from agents.benchutil import header, machine
 
-    seeds = set(suite["seeds"])  # a seed since dropped from the suite keeps its records
-    records = [r for r in records if r["seed"] in seeds]
+    # a seed or agent since dropped from the suite keeps its records; so does a rung since
+    # dropped from a ladder (task_records leaves those out)
+    seeds, agents = set(suite["seeds"]), set(suite["agents"])
+    records = [r for r in records if r["seed"] in seeds and r["agent"] in agents]
+    n_seeds = len(seeds)
     lines = [f"# Benchmark suite `{suite['name']}`\n", header(command, machine())]
     lines.append(
         f"Budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
         f"{suite.get('eval_episodes', 200)} fresh evaluation episodes per run (deterministic "
         f"actions). Cells: median success over seeds (min-max); `skip` = not run because the "
-        f"agent already failed at a shorter delay; `not run` = not reached (suite unfinished). "
-        f"Frontier: the longest value with median "
-        f"success >= 95% within budget. Hyperparameters: "
+        f"agent already failed at a shorter delay; `not run` = not reached (suite unfinished); "
+        f"`k of {n_seeds} seeds` = only k of the suite's seeds recorded (unfinished: the "
+        f"median may still change). Frontier: the longest value with median "
+        f"success >= 95% within budget; `so far (unfinished)` while seeds are missing. "
+        f"Hyperparameters: "
         f"the suite file `{suite['name']}.json`.\n"
     )
     lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
@@ -79,7 +86,7 @@ def write_report(
         )
         lines.append("| --- " * (len(ladder) + 4) + "|")
         for agent in suite["agents"]:
-            cells, fps, failed, used = [], [], False, set()
+            cells, fps, failed, used, partial = [], [], False, set(), False
             for v in ladder:
                 rs = [r for r in mine if r["agent"] == agent and r["value"] == v]
                 fps += [r["env_steps_per_s"] for r in rs]
@@ -87,12 +94,20 @@ def write_report(
                 if not rs:
                     cells.append("skip" if failed else "not run")
                     continue
-                failed = failed or median_success(rs) < SUCCESS
                 rates = [r["success_rate"] for r in rs]
-                cells.append(f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})")
+                cell = f"{median_success(rs):.2f} ({min(rates):.2f}-{max(rates):.2f})"
+                have = len({r["seed"] for r in rs})
+                if have < n_seeds:  # its median may still change: not a final result
+                    cells.append(f"{cell}, {have} of {n_seeds} seeds")
+                    partial = partial or not failed
+                    continue
+                cells.append(cell)
+                failed = failed or median_success(rs) < SUCCESS
             front = frontier(mine, agent, env)
             front_text = "none" if front is None else str(front)
-            if not failed and "not run" in cells:  # the ladder was not finished for this agent
+            if partial:  # seeds missing at a rung that still counts
+                front_text = f"{front_text} so far (unfinished)"
+            elif not failed and "not run" in cells:  # the ladder was not finished
                 front_text = "not measured" if front is None else f">= {front} (unfinished)"
             speed = f"{statistics.median(fps):,.0f}" if fps else "-"
             curriculum = {frozenset([True]): "yes", frozenset([False]): "no"}.get(

@@ -112,8 +112,10 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     for i, task in enumerate(_items("tasks", suite["tasks"], unique=False)):
         _validate_task(f"tasks[{i}]", task)  # a repeated task: see _check_settings
     _check_agents(suite["agents"], overrides)
+    _check_distinct_tasks(suite["tasks"])
     _check_settings(suite["tasks"])
     _check_seeds(suite)
+    _check_episode_rollouts(suite)
     _check_models(suite)
     return suite
 
@@ -165,6 +167,49 @@ def _check_agents(agents: list[str], overrides: dict[str, dict]) -> None:
             )
 
 
+def run_folder(task: dict[str, Any], value: Any) -> str:
+    """The TensorBoard folder name of a task's rung, ``<Task>-<knob><value>`` (under
+    ``runs/<suite>/``, see :func:`plan`); ``ValueError`` if it is not a safe name."""
+    return path_component("ladder value", f"{task_name(task['env'])}-{task['knob']}{value}")
+
+
+def _check_distinct_tasks(tasks: list[dict]) -> None:
+    """No two tasks vary the same knob of the same env (differing only in their ``fixed``
+    knobs), and no two rungs of different tasks get the same run folder: their runs would
+    share ``runs/<suite>/<Task>-<knob><value>/<agent>/seed<k>`` (a run deletes the other's
+    TensorBoard logs; with several jobs both write at once) and ``--tune`` could not tell
+    the tasks apart."""
+    varied: dict[tuple[str, str], int] = {}
+    folders: dict[str, int] = {}
+    for i, task in enumerate(tasks):
+        key = (str(task["env"]), str(task["knob"]))
+        if key in varied:
+            j = varied[key]
+            raise ValueError(
+                f"tasks[{j}] and tasks[{i}] both vary {task['knob']!r} of {task['env']} (fixed "
+                f"{tasks[j].get('fixed', {})} and {task.get('fixed', {})}): their runs would "
+                f"share TensorBoard folders runs/<suite>/{task_name(task['env'])}-"
+                f"{task['knob']}<value>/ (one run deletes the other's logs) and --tune could "
+                f"not tell them apart; merge them into one task or put them in distinct suites"
+            )
+        varied[key] = i
+        for value in task["ladder"]:
+            folder = run_folder(task, value)
+            if folder in folders:
+                j = folders[folder]
+                who = (
+                    f"tasks[{i}] has two rungs"
+                    if j == i
+                    else f"tasks[{j}] and tasks[{i}] both have a rung"
+                )
+                raise ValueError(
+                    f"{who} in the run "
+                    f"folder runs/<suite>/{folder}/ (their env ids, knobs or ladder values "
+                    f"read alike): put them in distinct suites"
+                )
+            folders[folder] = i
+
+
 def _check_settings(tasks: list[dict]) -> None:
     """Every task's env exists and can be made at every rung (and eval setting), each eval
     setting has the observation and action spaces of the rung it evaluates (the trained
@@ -190,7 +235,7 @@ def _check_settings(tasks: list[dict]) -> None:
             if setting in seen:
                 raise ValueError(
                     f"tasks[{seen[setting]}] and tasks[{i}] both train {env_id} with {kwargs}: "
-                    f"merge them or make their 'fixed' knobs differ"
+                    f"merge them into one task"
                 )
             seen[setting] = i
             trained = _spaces(f"tasks[{i}] (fixed, knob, ladder)", env_id, kwargs)
@@ -243,6 +288,28 @@ def _check_seeds(suite: dict[str, Any]) -> None:
             f"run of seed s trains envs seeded s..s+{n_envs - 1}, and evaluation uses seeds "
             f"{EVAL_SEED}..{end - 1}; use seeds below {first} or from {end}"
         )
+
+
+def _check_episode_rollouts(suite: dict[str, Any]) -> None:
+    """Where an agent's ``"n_steps"`` is ``"episode"``, every rung of every task has
+    episodes of one length (:func:`agents.benchmark.episode_length`); ``ValueError`` naming
+    the task otherwise (a rollout of one seed's episode length would not hold whole
+    episodes)."""
+    from agents.benchmark import episode_length
+
+    hp = suite.get("hyperparameters", {})
+    overrides = suite.get("agent_overrides", {})
+    users = [
+        a for a in suite["agents"] if {**hp, **overrides.get(a, {})}.get("n_steps") == "episode"
+    ]
+    if not users:
+        return
+    for i, task in enumerate(suite["tasks"]):
+        for value in task["ladder"]:
+            try:
+                episode_length(task["env"], {**task.get("fixed", {}), task["knob"]: value})
+            except ValueError as err:
+                raise ValueError(f"tasks[{i}] (agents {users}): {err}") from None
 
 
 def _check_models(suite: dict[str, Any]) -> None:
@@ -358,7 +425,7 @@ def plan(
             continue
         value = task["ladder"][rung]
         env_kwargs = {**task.get("fixed", {}), task["knob"]: value}
-        setting = path_component("ladder value", f"{task_name(task['env'])}-{task['knob']}{value}")
+        setting = run_folder(task, value)
         for agent in suite["agents"]:
             hp = {
                 **suite.get("hyperparameters", {}),

@@ -662,6 +662,41 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         r"tasks\[0\].eval\[1\] .* but the policy trains at num_symbols=3 ",
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
+    # they shared runs/<suite>/DelayedRecall-delay2/<agent>/seed<k>: a run deleted the other's
+    "same env and knob, other fixed knobs": (
+        {
+            "tasks": [
+                {**DELAY_TASK, "fixed": {"num_symbols": 4}},
+                {**DELAY_TASK, "ladder": [2, 4], "fixed": {"num_symbols": 8}},
+            ]
+        },
+        r"tasks\[0\] and tasks\[1\] both vary 'delay' of memenvs/DelayedRecall-v0 .*share "
+        r"TensorBoard folders runs/<suite>/DelayedRecall-delay<value>/.*merge them into one "
+        r"task or put them in distinct suites",
+    ),
+    "two rungs in one run folder": (
+        {"tasks": [{**DELAY_TASK, "ladder": [2, "2"]}]},
+        r"tasks\[0\] has two rungs in the run folder runs/<suite>/DelayedRecall-delay2/",
+    ),
+    # "episode" used one seed's episode: Copy's seed 0 lasts 38 steps, seed 1 only 7
+    "n_steps episode on Copy": (
+        {
+            "hyperparameters": {"n_steps": "episode"},
+            "tasks": [{"env": "memenvs/Copy-v0", "knob": "max_length", "ladder": [5]}],
+        },
+        r'tasks\[0\] \(agents \[\'ppo\'\]\): "n_steps": "episode" needs episodes of one '
+        r"length, but memenvs/Copy-v0 with \{'max_length': 5\} has oracle episodes of 3 to 11",
+    ),
+    "n_steps episode on a delay range": (
+        {
+            "agents": ["ppo", "lstm"],
+            "agent_overrides": {"lstm": {"n_steps": "episode"}},
+            "tasks": [
+                {**DELAY_TASK, "knob": "num_symbols", "ladder": [4], "fixed": {"delay": [2, 50]}}
+            ],
+        },
+        r"tasks\[0\] \(agents \['lstm'\]\): .*DelayedRecall-v0 .* oracle episodes of 4 to 52",
+    ),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
     "device gpu": ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     "device 0": ({"device": 0}, "device must be 'cpu', 'cuda' or 'cuda:N', got 0"),
@@ -1001,3 +1036,41 @@ def test_the_report_counts_only_the_suites_seeds(tmp_path):
     dropped = _record(2, value=2, env_kwargs={"delay": 2}, success_rate=0.0)
     text = write_report(suite, [*kept, dropped], tmp_path, "cmd", plots=False)
     assert "| ppo | 1.00 (1.00-1.00) |" in text  # with seed 2: 1.00 (0.00-1.00)
+
+
+def test_the_report_counts_only_the_rungs_of_the_current_ladder(tmp_path):
+    """Records of a rung since removed from the ladder stay in results.jsonl; frontier()
+    used to pick it and the probability of improvement then failed with
+    ``ValueError: 8 is not in list``."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "agents": ["lstm", "episodic"], "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4]}]
+    records = [
+        _record(seed, agent=agent, value=v, env_kwargs={"delay": v}, success_rate=1.0)
+        for agent in ("lstm", "episodic", "gru")  # gru: an agent no longer in the suite
+        for v in (2, 4, 8)
+        for seed in range(3)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    assert "| episodic | 1.00 (1.00-1.00) | 1.00 (1.00-1.00) | 4 |" in text
+    assert "delay=8" not in text and "| gru |" not in text
+    assert "| **episodic** (best) | 0.50 [0.50, 0.50] | delay=2, delay=4 |" in text
+
+
+def test_a_rung_with_seeds_missing_is_marked_and_its_frontier_not_final(tmp_path):
+    """With seeds [0, 1, 2] and only seed 0 recorded the row used to read like a finished
+    result (frontier 4)."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4, 8]}]
+    records = [_record(0, value=v, env_kwargs={"delay": v}, success_rate=1.0) for v in (2, 4)]
+    records += [
+        _record(seed, value=8, env_kwargs={"delay": 8}, success_rate=0.0) for seed in (0, 1)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    one = "1.00 (1.00-1.00), 1 of 3 seeds"
+    assert f"| ppo | {one} | {one} | 0.00 (0.00-0.00), 2 of 3 seeds | 4 so far (unfinished) |" in (
+        text
+    )
