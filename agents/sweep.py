@@ -213,6 +213,7 @@ SEARCH_SPACE = {  # name: (kind, choices or bounds); documented in the tune repo
     "core_size": ("choice", (32, 64, 128)),
 }
 SOLVED_BONUS = 0.1  # score = success + 0.1 x (unused fraction of the budget) once solved
+SAMPLER_SEED = 0  # a call's TPE seed: this plus the trials already done (a resume draws anew)
 
 
 def search_space(agent: str) -> dict[str, Any]:
@@ -324,14 +325,17 @@ def tune(
     engine: str = "process",
     address: str | None = None,
 ) -> tuple[Path, list[dict[str, Any]], int]:
-    """Optuna search (TPE, seed 0) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
+    """Optuna search (TPE) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
 
     Each trial trains the agent once per suite seed with the suite's budget through the
     benchmark's engine (``jobs`` runs at a time), scored by :func:`trial_score`. Trials go
     to ``<out_root>/tune-<suite>-<agent>-<task>-<knob><rung>/trials.jsonl`` as they finish;
     a rerun resumes (finished trials are told to the study again, not retrained) until
-    ``trials`` are done. Returns the folder, all trials, and how many trials failed in this
-    call (a failed trial is not recorded; it stops the search if its whole batch failed).
+    ``trials`` are done. The sampler's seed is :data:`SAMPLER_SEED` plus the number of
+    trials already done, so a fresh search is reproducible and a resumed one draws new
+    parameters instead of repeating the previous call's random start-up trials. Returns
+    the folder, all trials, and how many trials failed in this call (a failed trial is not
+    recorded; it stops the search if its whole batch failed).
     ``ValueError`` for a bad suite
     (:func:`agents.suite.validate_suite`) or choice.
     """
@@ -367,7 +371,11 @@ def tune(
             path, space, suite["budget"], list(suite["seeds"]), suite.get("device", "cpu")
         )
         startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
-        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=startup)
+        # seeded by the trials done: a resume must not replay the start-up draws of the
+        # call before it (same seed, same random sequence); a fresh search stays seed 0
+        sampler = optuna.samplers.TPESampler(
+            seed=SAMPLER_SEED + len(done), n_startup_trials=startup
+        )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         for entry in done:
@@ -429,11 +437,12 @@ def write_tune_report(
         f"{first.get('value')} (fixed {first.get('env_kwargs')}), suite `{suite['name']}`: "
         f"budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
         f"{suite.get('eval_episodes', 200)} evaluation episodes per run. Optuna TPE "
-        f"(seed 0; random trials first). Score of a trial: mean over seeds of the evaluation "
-        f"success rate, plus {SOLVED_BONUS} x the unused fraction of the budget for a run "
-        f"that reached 95% (runs stop once 99 of 100 training episodes succeed). With "
-        f"{len(suite['seeds'])} seed(s) per trial the ranking is a pointer for a full "
-        f"benchmark run, not an estimate with an interval.\n",
+        f"(random trials first; seed {SAMPLER_SEED} plus the trials done when a call "
+        f"starts, so a resumed search draws new parameters). Score of a trial: mean over "
+        f"seeds of the evaluation success rate, plus {SOLVED_BONUS} x the unused fraction "
+        f"of the budget for a run that reached 95% (runs stop once 99 of 100 training "
+        f"episodes succeed). With {len(suite['seeds'])} seed(s) per trial the ranking is "
+        f"a pointer for a full benchmark run, not an estimate with an interval.\n",
         "Search space (the other hyperparameters are the suite's):\n",
         "| parameter | distribution | values |",
         "| --- | --- | --- |",

@@ -450,3 +450,64 @@ def test_a_tune_whose_trials_fail_exits_1_after_its_report(tmp_path, capsys, mon
     out, err = capsys.readouterr()
     assert exit_.value.code == 1 and "trial(s) failed" in err
     assert "# Hyperparameter search" in out
+
+
+def _fake_record(run: dict) -> dict:
+    """The record train_one writes for ``run``, without training (success 0.5)."""
+    from agents.benchmark import RECORDED, hyperparameters
+
+    keys = ("suite", "agent", "env", "knob", "value", "env_kwargs", "seed", *RECORDED)
+    evals = [
+        {"env_kwargs": {**run["env_kwargs"], **extra}, "success_rate": 0.5, "mean_return": 0.5}
+        for extra in run["eval"]
+    ]
+    return {
+        **{k: run[k] for k in keys},
+        "hyperparameters": hyperparameters(run),
+        "success_rate": 0.5,
+        "mean_return": 0.5,
+        "evals": evals,
+        "steps_to_95": None,
+        "steps_trained": run["budget"],
+        "wall_time_s": 0.0,
+        "curve": [],
+        "curriculum": None,
+        "device": run["device"],
+        "tensorboard": str(Path(run["tb_dir"], f"seed{run['seed']}")),
+    }
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Trials come back at once, as records of what would have been trained."""
+    pytest.importorskip("optuna")
+    import contextlib
+
+    from agents import benchmark
+
+    @contextlib.contextmanager
+    def engine(*args, **kwargs):
+        yield lambda todo: map(_fake_record, todo)
+
+    monkeypatch.setattr(benchmark, "trial_engine", engine)
+
+
+def _tune(tmp_path: Path, trials: int, **changes) -> list[dict]:
+    from agents.suite import validate_suite
+    from agents.sweep import tune
+
+    suite = validate_suite({**TINY, "name": "tiny", "seeds": [0], **changes})
+    return tune(suite, tmp_path / "out", "lstm", "2", trials=trials, jobs=1)[1]
+
+
+def test_a_search_resumed_trial_by_trial_draws_new_parameters(tmp_path, no_training):
+    """Each call used to make a TPESampler(seed=0), so its start-up (random) draws began
+    again: trial 1 of a search run one trial per call had trial 0's parameters."""
+    for n in range(1, 5):  # start-up: min(10, max(2, n // 2)) >= 2 random trials
+        trials = _tune(tmp_path / "steps", n)
+    params = [json.dumps(t["params"], sort_keys=True) for t in trials]
+    assert len(params) == 4 and len(set(params)) == 4, params
+    # a fresh search is reproducible, and its first trial is the stepwise search's
+    once = [t["params"] for t in _tune(tmp_path / "once", 3)]
+    assert once == [t["params"] for t in _tune(tmp_path / "again", 3)]
+    assert once[0] == trials[0]["params"]
