@@ -314,6 +314,34 @@ def read_trials(
     return trials
 
 
+def choose_task(tasks: list[dict[str, Any]], task: str | None) -> dict[str, Any]:
+    """The task of ``tasks`` that ``task`` (``--task``) names: its short name
+    (``DelayedRecall``), env id, either of those with ``:knob`` (``DelayedRecall:delay``,
+    for two tasks on one env) or its index in the suite; ``None`` for a suite's only task.
+
+    ``ValueError`` listing the tasks as ``Name:knob`` with their indices unless exactly one
+    task matches.
+    """
+    from agents.suite import task_name
+
+    def names(i: int, t: dict[str, Any]) -> set[str]:
+        short, env, knob = task_name(t["env"]), str(t["env"]), str(t["knob"])
+        return {short, env, f"{short}:{knob}", f"{env}:{knob}", str(i)}
+
+    chosen = [t for i, t in enumerate(tasks) if task is None or task in names(i, t)]
+    if len(chosen) == 1:
+        return chosen[0]
+    listed = ", ".join(f"{i}: {task_name(t['env'])}:{t['knob']}" for i, t in enumerate(tasks))
+    if task is None:
+        why = f"the suite has {len(tasks)}"
+    else:
+        why = f"{task!r} matches {len(chosen)} of them" if chosen else f"got {task!r}"
+    raise ValueError(
+        f"--task must name one of the suite's tasks ({listed}) by name, env id, name:knob "
+        f"or index; {why}"
+    )
+
+
 def tune(
     suite: dict[str, Any],
     out_root: Path,
@@ -348,11 +376,7 @@ def tune(
     validate_suite(suite)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
-    names = [task_name(t["env"]) for t in suite["tasks"]]
-    chosen = [t for t in suite["tasks"] if task in (None, t["env"], task_name(t["env"]))]
-    if len(chosen) != 1:
-        raise ValueError(f"--task must name one of the suite's tasks {names}, got {task!r}")
-    (chosen_task,) = chosen
+    chosen_task = choose_task(suite["tasks"], task)
     ladder = [str(v) for v in chosen_task["ladder"]]
     if str(rung) not in ladder:
         raise ValueError(f"--rung must be a value of the task's ladder {ladder}, got {rung!r}")

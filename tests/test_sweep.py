@@ -511,3 +511,34 @@ def test_a_search_resumed_trial_by_trial_draws_new_parameters(tmp_path, no_train
     once = [t["params"] for t in _tune(tmp_path / "once", 3)]
     assert once == [t["params"] for t in _tune(tmp_path / "again", 3)]
     assert once[0] == trials[0]["params"]
+
+
+TWO_KNOBS = [  # two tasks on one env, each varying another knob
+    {"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2], "fixed": {}},
+    {"env": "memenvs/DelayedRecall-v0", "knob": "num_symbols", "ladder": [3], "fixed": {}},
+]
+
+
+@pytest.mark.parametrize(
+    "task", ["DelayedRecall:num_symbols", "memenvs/DelayedRecall-v0:num_symbols", "1"]
+)
+def test_tune_picks_one_of_two_tasks_on_one_env_by_knob_or_index(tmp_path, no_training, task):
+    """--task matched the env only, so neither of two tasks on one env could be tuned."""
+    from agents.suite import validate_suite
+    from agents.sweep import tune
+
+    suite = validate_suite({**TINY, "name": "tiny", "seeds": [0], "tasks": TWO_KNOBS})
+    out_dir, trials, _ = tune(suite, tmp_path, "lstm", "3", trials=1, jobs=1, task=task)
+    assert out_dir.name == "tune-tiny-lstm-DelayedRecall-num_symbols3"
+    assert trials[0]["runs"][0]["env_kwargs"] == {"num_symbols": 3}
+
+
+def test_an_ambiguous_task_is_refused_naming_each_task_by_knob_and_index(tmp_path, capsys):
+    argv = ["--suite", str(_suite(tmp_path, tasks=TWO_KNOBS)), "--out", str(tmp_path / "out")]
+    for task, why in [("DelayedRecall", "'DelayedRecall' matches 2 of them"), (None, "has 2")]:
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--tune", "lstm", "--rung", "2", *(["--task", task] if task else [])])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and why in err
+        assert "(0: DelayedRecall:delay, 1: DelayedRecall:num_symbols) by name, env id" in err
+    assert not (tmp_path / "out").exists()
