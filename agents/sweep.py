@@ -269,20 +269,41 @@ def _one_or_all(values) -> Any:
     return distinct[0] if len(distinct) == 1 else distinct
 
 
+def _trial_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's run was made with (a record) or is to be made with (a planned run with
+    the trial's parameters applied), as resume compares them; those present in ``run``."""
+    from agents.benchmark import _settings, hyperparameters
+
+    made = {k: run[k] for k in ("env", "env_kwargs") if k in run}
+    if "evals" in run:  # a record: what it evaluated on
+        made["eval"] = [e.get("env_kwargs") for e in run["evals"]]
+    elif "eval" in run:  # a planned run
+        made["eval"] = [{**run["env_kwargs"], **extra} for extra in run["eval"]]
+    if "curriculum" in run:  # a record's is null or the rungs reached
+        made["curriculum"] = run["curriculum"] not in (None, False)
+    hp = hyperparameters(run) if "hyperparameters" in run else {}
+    return {**made, **_settings(run, hp)}
+
+
 def read_trials(
     path: Path,
     space: dict[str, Any],
     budget: int | None = None,
     seeds: list | None = None,
     device: str | None = None,
+    runs: list[dict[str, Any]] | None = None,
+    agent: str | None = None,
 ) -> list[dict[str, Any]]:
     """The finished trials of a tune run (none if ``path`` does not exist).
 
     ``ResultsError`` naming the file and line for a line that is not a trial of this
     search space (another agent's file, a truncated write) or whose runs had another
     budget, other seeds or another device than ``budget``, ``seeds`` and ``device`` (when
-    given; runs recorded without a device are not compared on it): such scores are not
-    comparable, so a resume must not mix them.
+    given; runs recorded without a device are not compared on it), or, given the planned
+    ``runs`` (one per seed) of base agent ``agent``, was made with other settings than
+    those runs with the trial's parameters applied (:func:`_trial_settings`: env, fixed
+    knobs, ``n_envs``, ``eval_episodes``, evaluations, curriculum and the hyperparameters
+    not tuned): such scores are not comparable, so a resume must not mix them.
     """
     import optuna
 
@@ -310,6 +331,18 @@ def read_trials(
                 f"line (or the file) away to go on"
             ) from None
         check_settings(path, number, "a trial", {k: made[k] for k in wanted}, wanted)
+        if runs is not None and agent is not None:
+            planned = {run["seed"]: run for run in runs}
+            for record in entry["runs"]:
+                if record["seed"] not in planned:
+                    continue  # other seeds: refused above when seeds are given
+                now = apply_params(planned[record["seed"]], entry["params"], agent)
+                was, wanted_now = _trial_settings(record), _trial_settings(now)
+                if "device" not in record:
+                    wanted_now.pop("device", None)
+                what = f"trial {entry['trial']} (seed {record['seed']})"
+                every = "n_envs" in record  # recorded in full
+                check_settings(path, number, what, was, wanted_now, every=every)
         trials.append(entry)
     return trials
 
@@ -392,7 +425,13 @@ def tune(
     path = out_dir / "trials.jsonl"
     with output_lock(out_dir) as close_lock_in_child:
         done = read_trials(
-            path, space, suite["budget"], list(suite["seeds"]), suite.get("device", "cpu")
+            path,
+            space,
+            suite["budget"],
+            list(suite["seeds"]),
+            suite.get("device", "cpu"),
+            runs=runs,
+            agent=base,
         )
         startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
         # seeded by the trials done: a resume must not replay the start-up draws of the

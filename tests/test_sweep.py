@@ -542,3 +542,61 @@ def test_an_ambiguous_task_is_refused_naming_each_task_by_knob_and_index(tmp_pat
         assert exit_.value.code == 2 and why in err
         assert "(0: DelayedRecall:delay, 1: DelayedRecall:num_symbols) by name, env id" in err
     assert not (tmp_path / "out").exists()
+
+
+TASK = TINY["tasks"][0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"tasks": [{**TASK, "fixed": {"num_symbols": 8}}]},
+            "env_kwargs {'delay': 2}, not {'num_symbols': 8, 'delay': 2}",
+        ),
+        ({"n_envs": 4}, "n_envs 2, not 4"),
+        ({"eval_episodes": 8}, "eval_episodes 4, not 8"),
+        ({"hyperparameters": {**TINY["hyperparameters"], "gamma": 0.9}}, "gamma unset, not 0.9"),
+        ({"hyperparameters": {**TINY["hyperparameters"], "n_steps": 64}}, "n_steps "),
+        ({"tasks": [{**TASK, "eval": [{}, {"delay": 3}]}]}, "eval [{'delay': 2}], not"),
+    ],
+    ids=["fixed", "n_envs", "eval_episodes", "untuned-hp", "base-rollout", "evals"],
+)
+def test_a_resume_with_other_settings_is_refused_naming_them(
+    tmp_path, no_training, changes, message
+):
+    """Trials recorded with other fixed knobs, n_envs, ... were resumed and ranked in one
+    table with the new ones (only budget, seeds and device were compared)."""
+    from agents.results import ResultsError
+
+    _tune(tmp_path, 1)
+    with pytest.raises(ResultsError) as err:
+        _tune(tmp_path, 2, **changes)
+    assert "trials.jsonl, line 1: trial 0 (seed 0) made with " in str(err.value)
+    assert message in str(err.value) and "use the same settings to resume" in str(err.value)
+
+
+def test_tune_refuses_to_resume_a_search_of_another_fixed_knob_and_n_envs(
+    tmp_path, capsys, no_training
+):
+    """The review's case: only `fixed` and n_envs differ, the folder is the same. What the
+    search sets (the suite's learning rate, entropy, core width) may change."""
+    from agents.sweep import read_trials, search_space
+
+    argv = ["--out", str(tmp_path / "out"), "--tune", "lstm", "--rung", "2", "--no-progress"]
+    main(["--suite", str(_suite(tmp_path, seeds=[0])), *argv, "--trials", "1"])
+    hp = {**TINY["hyperparameters"], "learning_rate": 5e-4, "ent_coef": 0.3}
+    tuned = _suite(tmp_path, seeds=[0], hyperparameters=hp, agent_overrides={})
+    main(["--suite", str(tuned), *argv, "--trials", "2"])
+    trials = tmp_path / "out" / "tune-tiny-lstm-DelayedRecall-delay2" / "trials.jsonl"
+    first = trials.read_text()
+    fixed = [{**TASK, "fixed": {"num_symbols": 8}}]
+    other = _suite(tmp_path, seeds=[0], n_envs=4, tasks=fixed)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--suite", str(other), *argv, "--trials", "2"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "env_kwargs {'delay': 2}, not {'num_symbols': 8, 'delay': 2}" in err
+    assert "n_envs 2, not 4" in err
+    assert trials.read_text() == first
+    assert len(read_trials(trials, search_space("lstm"))) == 2
