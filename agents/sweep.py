@@ -311,7 +311,7 @@ def read_trials(
 
     if not path.exists():
         return []
-    given = {"budget": budget, "seeds": seeds, "device": device}
+    given = {"budget": budget, "seeds": None if seeds is None else sorted(seeds), "device": device}
     wanted = {k: v for k, v in given.items() if v is not None}
     trials = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -322,7 +322,7 @@ def read_trials(
             devices = _one_or_all(r["device"] for r in entry["runs"] if "device" in r)
             made = {
                 "budget": _one_or_all(r["budget"] for r in entry["runs"]),
-                "seeds": [r["seed"] for r in entry["runs"]],
+                "seeds": sorted(r["seed"] for r in entry["runs"]),  # runs: as they finished
                 "device": devices or device,  # runs recorded without one: not compared
             }
         except (ValueError, KeyError, TypeError) as err:
@@ -448,6 +448,7 @@ def tune(
                 )
             )
         next_id = max((entry["trial"] for entry in done), default=-1) + 1  # names folders
+        order = {run["seed"]: i for i, run in enumerate(runs)}
         failed = 0
         with trial_engine(engine, jobs, address, close_lock_in_child) as train_all:
             while len(done) < trials:
@@ -473,6 +474,7 @@ def tune(
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                         failed += 1
                         continue
+                    finished[number].sort(key=lambda r: order[r["seed"]])  # as they finished
                     score = trial_score(finished[number])
                     study.tell(trial, score)
                     entry = {"trial": number, "params": trial.params, "score": score}

@@ -600,3 +600,22 @@ def test_tune_refuses_to_resume_a_search_of_another_fixed_knob_and_n_envs(
     assert "n_envs 2, not 4" in err
     assert trials.read_text() == first
     assert len(read_trials(trials, search_space("lstm"))) == 2
+
+
+def test_a_trial_whose_seeds_finished_out_of_order_resumes(tmp_path, monkeypatch):
+    """Runs were recorded as they finished and read back compared with the suite's seed
+    order, so a search with several seeds run in parallel could be refused on resume
+    ("seeds [1, 0], not [0, 1]")."""
+    pytest.importorskip("optuna")
+    import contextlib
+
+    from agents import benchmark
+
+    @contextlib.contextmanager
+    def last_seed_first(*args, **kwargs):
+        yield lambda todo: map(_fake_record, reversed(todo))
+
+    monkeypatch.setattr(benchmark, "trial_engine", last_seed_first)
+    _tune(tmp_path, 1, seeds=[0, 1])
+    trials = _tune(tmp_path, 2, seeds=[0, 1])
+    assert [[r["seed"] for r in t["runs"]] for t in trials] == [[0, 1], [0, 1]]
