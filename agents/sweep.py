@@ -337,7 +337,14 @@ def read_trials(
                 if record["seed"] not in planned:
                     continue  # other seeds: refused above when seeds are given
                 now = apply_params(planned[record["seed"]], entry["params"], agent)
-                was, wanted_now = _trial_settings(record), _trial_settings(now)
+                try:
+                    was = _trial_settings(record)
+                except (ValueError, KeyError, TypeError, AttributeError) as err:
+                    raise ResultsError(
+                        f"{path}, line {number}: not a trial record ({err!r}); move the line "
+                        f"(or the file) away to go on"
+                    ) from None
+                wanted_now = _trial_settings(now)
                 if "device" not in record:
                     wanted_now.pop("device", None)
                 what = f"trial {entry['trial']} (seed {record['seed']})"
