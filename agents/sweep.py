@@ -213,6 +213,7 @@ SEARCH_SPACE = {  # name: (kind, choices or bounds); documented in the tune repo
     "core_size": ("choice", (32, 64, 128)),
 }
 SOLVED_BONUS = 0.1  # score = success + 0.1 x (unused fraction of the budget) once solved
+SAMPLER_SEED = 0  # a call's TPE seed: this plus the trials already done (a resume draws anew)
 
 
 def search_space(agent: str) -> dict[str, Any]:
@@ -268,20 +269,41 @@ def _one_or_all(values) -> Any:
     return distinct[0] if len(distinct) == 1 else distinct
 
 
+def _trial_settings(run: dict[str, Any]) -> dict[str, Any]:
+    """What a trial's run was made with (a record) or is to be made with (a planned run with
+    the trial's parameters applied), as resume compares them; those present in ``run``."""
+    from agents.benchmark import _settings, hyperparameters
+
+    made = {k: run[k] for k in ("env", "env_kwargs") if k in run}
+    if "evals" in run:  # a record: what it evaluated on
+        made["eval"] = [e.get("env_kwargs") for e in run["evals"]]
+    elif "eval" in run:  # a planned run
+        made["eval"] = [{**run["env_kwargs"], **extra} for extra in run["eval"]]
+    if "curriculum" in run:  # a record's is null or the rungs reached
+        made["curriculum"] = run["curriculum"] not in (None, False)
+    hp = hyperparameters(run) if "hyperparameters" in run else {}
+    return {**made, **_settings(run, hp)}
+
+
 def read_trials(
     path: Path,
     space: dict[str, Any],
     budget: int | None = None,
     seeds: list | None = None,
     device: str | None = None,
+    runs: list[dict[str, Any]] | None = None,
+    agent: str | None = None,
 ) -> list[dict[str, Any]]:
     """The finished trials of a tune run (none if ``path`` does not exist).
 
     ``ResultsError`` naming the file and line for a line that is not a trial of this
     search space (another agent's file, a truncated write) or whose runs had another
     budget, other seeds or another device than ``budget``, ``seeds`` and ``device`` (when
-    given; runs recorded without a device are not compared on it): such scores are not
-    comparable, so a resume must not mix them.
+    given; runs recorded without a device are not compared on it), or, given the planned
+    ``runs`` (one per seed) of base agent ``agent``, was made with other settings than
+    those runs with the trial's parameters applied (:func:`_trial_settings`: env, fixed
+    knobs, ``n_envs``, ``eval_episodes``, evaluations, curriculum and the hyperparameters
+    not tuned): such scores are not comparable, so a resume must not mix them.
     """
     import optuna
 
@@ -289,7 +311,7 @@ def read_trials(
 
     if not path.exists():
         return []
-    given = {"budget": budget, "seeds": seeds, "device": device}
+    given = {"budget": budget, "seeds": None if seeds is None else sorted(seeds), "device": device}
     wanted = {k: v for k, v in given.items() if v is not None}
     trials = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -300,7 +322,7 @@ def read_trials(
             devices = _one_or_all(r["device"] for r in entry["runs"] if "device" in r)
             made = {
                 "budget": _one_or_all(r["budget"] for r in entry["runs"]),
-                "seeds": [r["seed"] for r in entry["runs"]],
+                "seeds": sorted(r["seed"] for r in entry["runs"]),  # runs: as they finished
                 "device": devices or device,  # runs recorded without one: not compared
             }
         except (ValueError, KeyError, TypeError) as err:
@@ -309,8 +331,55 @@ def read_trials(
                 f"line (or the file) away to go on"
             ) from None
         check_settings(path, number, "a trial", {k: made[k] for k in wanted}, wanted)
+        if runs is not None and agent is not None:
+            planned = {run["seed"]: run for run in runs}
+            for record in entry["runs"]:
+                if record["seed"] not in planned:
+                    continue  # other seeds: refused above when seeds are given
+                now = apply_params(planned[record["seed"]], entry["params"], agent)
+                try:
+                    was = _trial_settings(record)
+                except (ValueError, KeyError, TypeError, AttributeError) as err:
+                    raise ResultsError(
+                        f"{path}, line {number}: not a trial record ({err!r}); move the line "
+                        f"(or the file) away to go on"
+                    ) from None
+                wanted_now = _trial_settings(now)
+                if "device" not in record:
+                    wanted_now.pop("device", None)
+                what = f"trial {entry['trial']} (seed {record['seed']})"
+                every = "n_envs" in record  # recorded in full
+                check_settings(path, number, what, was, wanted_now, every=every)
         trials.append(entry)
     return trials
+
+
+def choose_task(tasks: list[dict[str, Any]], task: str | None) -> dict[str, Any]:
+    """The task of ``tasks`` that ``task`` (``--task``) names: its short name
+    (``DelayedRecall``), env id, either of those with ``:knob`` (``DelayedRecall:delay``,
+    for two tasks on one env) or its index in the suite; ``None`` for a suite's only task.
+
+    ``ValueError`` listing the tasks as ``Name:knob`` with their indices unless exactly one
+    task matches.
+    """
+    from agents.suite import task_name
+
+    def names(i: int, t: dict[str, Any]) -> set[str]:
+        short, env, knob = task_name(t["env"]), str(t["env"]), str(t["knob"])
+        return {short, env, f"{short}:{knob}", f"{env}:{knob}", str(i)}
+
+    chosen = [t for i, t in enumerate(tasks) if task is None or task in names(i, t)]
+    if len(chosen) == 1:
+        return chosen[0]
+    listed = ", ".join(f"{i}: {task_name(t['env'])}:{t['knob']}" for i, t in enumerate(tasks))
+    if task is None:
+        why = f"the suite has {len(tasks)}"
+    else:
+        why = f"{task!r} matches {len(chosen)} of them" if chosen else f"got {task!r}"
+    raise ValueError(
+        f"--task must name one of the suite's tasks ({listed}) by name, env id, name:knob "
+        f"or index; {why}"
+    )
 
 
 def tune(
@@ -324,14 +393,17 @@ def tune(
     engine: str = "process",
     address: str | None = None,
 ) -> tuple[Path, list[dict[str, Any]], int]:
-    """Optuna search (TPE, seed 0) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
+    """Optuna search (TPE) of :data:`SEARCH_SPACE` for ``agent`` at one rung.
 
     Each trial trains the agent once per suite seed with the suite's budget through the
     benchmark's engine (``jobs`` runs at a time), scored by :func:`trial_score`. Trials go
     to ``<out_root>/tune-<suite>-<agent>-<task>-<knob><rung>/trials.jsonl`` as they finish;
     a rerun resumes (finished trials are told to the study again, not retrained) until
-    ``trials`` are done. Returns the folder, all trials, and how many trials failed in this
-    call (a failed trial is not recorded; it stops the search if its whole batch failed).
+    ``trials`` are done. The sampler's seed is :data:`SAMPLER_SEED` plus the number of
+    trials already done, so a fresh search is reproducible and a resumed one draws new
+    parameters instead of repeating the previous call's random start-up trials. Returns
+    the folder, all trials, and how many trials failed in this call (a failed trial is not
+    recorded; it stops the search if its whole batch failed).
     ``ValueError`` for a bad suite
     (:func:`agents.suite.validate_suite`) or choice.
     """
@@ -344,11 +416,7 @@ def tune(
     validate_suite(suite)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
-    names = [task_name(t["env"]) for t in suite["tasks"]]
-    chosen = [t for t in suite["tasks"] if task in (None, t["env"], task_name(t["env"]))]
-    if len(chosen) != 1:
-        raise ValueError(f"--task must name one of the suite's tasks {names}, got {task!r}")
-    (chosen_task,) = chosen
+    chosen_task = choose_task(suite["tasks"], task)
     ladder = [str(v) for v in chosen_task["ladder"]]
     if str(rung) not in ladder:
         raise ValueError(f"--rung must be a value of the task's ladder {ladder}, got {rung!r}")
@@ -364,10 +432,20 @@ def tune(
     path = out_dir / "trials.jsonl"
     with output_lock(out_dir) as close_lock_in_child:
         done = read_trials(
-            path, space, suite["budget"], list(suite["seeds"]), suite.get("device", "cpu")
+            path,
+            space,
+            suite["budget"],
+            list(suite["seeds"]),
+            suite.get("device", "cpu"),
+            runs=runs,
+            agent=base,
         )
         startup = min(10, max(2, trials // 2))  # random trials before TPE models the scores
-        sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=startup)
+        # seeded by the trials done: a resume must not replay the start-up draws of the
+        # call before it (same seed, same random sequence); a fresh search stays seed 0
+        sampler = optuna.samplers.TPESampler(
+            seed=SAMPLER_SEED + len(done), n_startup_trials=startup
+        )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         for entry in done:
@@ -377,6 +455,7 @@ def tune(
                 )
             )
         next_id = max((entry["trial"] for entry in done), default=-1) + 1  # names folders
+        order = {run["seed"]: i for i, run in enumerate(runs)}
         failed = 0
         with trial_engine(engine, jobs, address, close_lock_in_child) as train_all:
             while len(done) < trials:
@@ -402,6 +481,7 @@ def tune(
                         study.tell(trial, state=optuna.trial.TrialState.FAIL)
                         failed += 1
                         continue
+                    finished[number].sort(key=lambda r: order[r["seed"]])  # as they finished
                     score = trial_score(finished[number])
                     study.tell(trial, score)
                     entry = {"trial": number, "params": trial.params, "score": score}
@@ -429,11 +509,12 @@ def write_tune_report(
         f"{first.get('value')} (fixed {first.get('env_kwargs')}), suite `{suite['name']}`: "
         f"budget {suite['budget']:,} env steps per run, seeds {suite['seeds']}, "
         f"{suite.get('eval_episodes', 200)} evaluation episodes per run. Optuna TPE "
-        f"(seed 0; random trials first). Score of a trial: mean over seeds of the evaluation "
-        f"success rate, plus {SOLVED_BONUS} x the unused fraction of the budget for a run "
-        f"that reached 95% (runs stop once 99 of 100 training episodes succeed). With "
-        f"{len(suite['seeds'])} seed(s) per trial the ranking is a pointer for a full "
-        f"benchmark run, not an estimate with an interval.\n",
+        f"(random trials first; seed {SAMPLER_SEED} plus the trials done when a call "
+        f"starts, so a resumed search draws new parameters). Score of a trial: mean over "
+        f"seeds of the evaluation success rate, plus {SOLVED_BONUS} x the unused fraction "
+        f"of the budget for a run that reached 95% (runs stop once 99 of 100 training "
+        f"episodes succeed). With {len(suite['seeds'])} seed(s) per trial the ranking is "
+        f"a pointer for a full benchmark run, not an estimate with an interval.\n",
         "Search space (the other hyperparameters are the suite's):\n",
         "| parameter | distribution | values |",
         "| --- | --- | --- |",

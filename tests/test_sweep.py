@@ -450,3 +450,172 @@ def test_a_tune_whose_trials_fail_exits_1_after_its_report(tmp_path, capsys, mon
     out, err = capsys.readouterr()
     assert exit_.value.code == 1 and "trial(s) failed" in err
     assert "# Hyperparameter search" in out
+
+
+def _fake_record(run: dict) -> dict:
+    """The record train_one writes for ``run``, without training (success 0.5)."""
+    from agents.benchmark import RECORDED, hyperparameters
+
+    keys = ("suite", "agent", "env", "knob", "value", "env_kwargs", "seed", *RECORDED)
+    evals = [
+        {"env_kwargs": {**run["env_kwargs"], **extra}, "success_rate": 0.5, "mean_return": 0.5}
+        for extra in run["eval"]
+    ]
+    return {
+        **{k: run[k] for k in keys},
+        "hyperparameters": hyperparameters(run),
+        "success_rate": 0.5,
+        "mean_return": 0.5,
+        "evals": evals,
+        "steps_to_95": None,
+        "steps_trained": run["budget"],
+        "wall_time_s": 0.0,
+        "curve": [],
+        "curriculum": None,
+        "device": run["device"],
+        "tensorboard": str(Path(run["tb_dir"], f"seed{run['seed']}")),
+    }
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Trials come back at once, as records of what would have been trained."""
+    pytest.importorskip("optuna")
+    import contextlib
+
+    from agents import benchmark
+
+    @contextlib.contextmanager
+    def engine(*args, **kwargs):
+        yield lambda todo: map(_fake_record, todo)
+
+    monkeypatch.setattr(benchmark, "trial_engine", engine)
+
+
+def _tune(tmp_path: Path, trials: int, **changes) -> list[dict]:
+    from agents.suite import validate_suite
+    from agents.sweep import tune
+
+    suite = validate_suite({**TINY, "name": "tiny", "seeds": [0], **changes})
+    return tune(suite, tmp_path / "out", "lstm", "2", trials=trials, jobs=1)[1]
+
+
+def test_a_search_resumed_trial_by_trial_draws_new_parameters(tmp_path, no_training):
+    """Each call used to make a TPESampler(seed=0), so its start-up (random) draws began
+    again: trial 1 of a search run one trial per call had trial 0's parameters."""
+    for n in range(1, 5):  # start-up: min(10, max(2, n // 2)) >= 2 random trials
+        trials = _tune(tmp_path / "steps", n)
+    params = [json.dumps(t["params"], sort_keys=True) for t in trials]
+    assert len(params) == 4 and len(set(params)) == 4, params
+    # a fresh search is reproducible, and its first trial is the stepwise search's
+    once = [t["params"] for t in _tune(tmp_path / "once", 3)]
+    assert once == [t["params"] for t in _tune(tmp_path / "again", 3)]
+    assert once[0] == trials[0]["params"]
+
+
+TWO_KNOBS = [  # two tasks on one env, each varying another knob
+    {"env": "memenvs/DelayedRecall-v0", "knob": "delay", "ladder": [2], "fixed": {}},
+    {"env": "memenvs/DelayedRecall-v0", "knob": "num_symbols", "ladder": [3], "fixed": {}},
+]
+
+
+@pytest.mark.parametrize(
+    "task", ["DelayedRecall:num_symbols", "memenvs/DelayedRecall-v0:num_symbols", "1"]
+)
+def test_tune_picks_one_of_two_tasks_on_one_env_by_knob_or_index(tmp_path, no_training, task):
+    """--task matched the env only, so neither of two tasks on one env could be tuned."""
+    from agents.suite import validate_suite
+    from agents.sweep import tune
+
+    suite = validate_suite({**TINY, "name": "tiny", "seeds": [0], "tasks": TWO_KNOBS})
+    out_dir, trials, _ = tune(suite, tmp_path, "lstm", "3", trials=1, jobs=1, task=task)
+    assert out_dir.name == "tune-tiny-lstm-DelayedRecall-num_symbols3"
+    assert trials[0]["runs"][0]["env_kwargs"] == {"num_symbols": 3}
+
+
+def test_an_ambiguous_task_is_refused_naming_each_task_by_knob_and_index(tmp_path, capsys):
+    argv = ["--suite", str(_suite(tmp_path, tasks=TWO_KNOBS)), "--out", str(tmp_path / "out")]
+    for task, why in [("DelayedRecall", "'DelayedRecall' matches 2 of them"), (None, "has 2")]:
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--tune", "lstm", "--rung", "2", *(["--task", task] if task else [])])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and why in err
+        assert "(0: DelayedRecall:delay, 1: DelayedRecall:num_symbols) by name, env id" in err
+    assert not (tmp_path / "out").exists()
+
+
+TASK = TINY["tasks"][0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"tasks": [{**TASK, "fixed": {"num_symbols": 8}}]},
+            "env_kwargs {'delay': 2}, not {'num_symbols': 8, 'delay': 2}",
+        ),
+        ({"n_envs": 4}, "n_envs 2, not 4"),
+        ({"eval_episodes": 8}, "eval_episodes 4, not 8"),
+        ({"hyperparameters": {**TINY["hyperparameters"], "gamma": 0.9}}, "gamma unset, not 0.9"),
+        ({"hyperparameters": {**TINY["hyperparameters"], "n_steps": 64}}, "n_steps "),
+        ({"tasks": [{**TASK, "eval": [{}, {"delay": 3}]}]}, "eval [{'delay': 2}], not"),
+    ],
+    ids=["fixed", "n_envs", "eval_episodes", "untuned-hp", "base-rollout", "evals"],
+)
+def test_a_resume_with_other_settings_is_refused_naming_them(
+    tmp_path, no_training, changes, message
+):
+    """Trials recorded with other fixed knobs, n_envs, ... were resumed and ranked in one
+    table with the new ones (only budget, seeds and device were compared)."""
+    from agents.results import ResultsError
+
+    _tune(tmp_path, 1)
+    with pytest.raises(ResultsError) as err:
+        _tune(tmp_path, 2, **changes)
+    assert "trials.jsonl, line 1: trial 0 (seed 0) made with " in str(err.value)
+    assert message in str(err.value) and "use the same settings to resume" in str(err.value)
+
+
+def test_tune_refuses_to_resume_a_search_of_another_fixed_knob_and_n_envs(
+    tmp_path, capsys, no_training
+):
+    """The review's case: only `fixed` and n_envs differ, the folder is the same. What the
+    search sets (the suite's learning rate, entropy, core width) may change."""
+    from agents.sweep import read_trials, search_space
+
+    argv = ["--out", str(tmp_path / "out"), "--tune", "lstm", "--rung", "2", "--no-progress"]
+    main(["--suite", str(_suite(tmp_path, seeds=[0])), *argv, "--trials", "1"])
+    hp = {**TINY["hyperparameters"], "learning_rate": 5e-4, "ent_coef": 0.3}
+    tuned = _suite(tmp_path, seeds=[0], hyperparameters=hp, agent_overrides={})
+    main(["--suite", str(tuned), *argv, "--trials", "2"])
+    trials = tmp_path / "out" / "tune-tiny-lstm-DelayedRecall-delay2" / "trials.jsonl"
+    first = trials.read_text()
+    fixed = [{**TASK, "fixed": {"num_symbols": 8}}]
+    other = _suite(tmp_path, seeds=[0], n_envs=4, tasks=fixed)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--suite", str(other), *argv, "--trials", "2"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "env_kwargs {'delay': 2}, not {'num_symbols': 8, 'delay': 2}" in err
+    assert "n_envs 2, not 4" in err
+    assert trials.read_text() == first
+    assert len(read_trials(trials, search_space("lstm"))) == 2
+
+
+def test_a_trial_whose_seeds_finished_out_of_order_resumes(tmp_path, monkeypatch):
+    """Runs were recorded as they finished and read back compared with the suite's seed
+    order, so a search with several seeds run in parallel could be refused on resume
+    ("seeds [1, 0], not [0, 1]")."""
+    pytest.importorskip("optuna")
+    import contextlib
+
+    from agents import benchmark
+
+    @contextlib.contextmanager
+    def last_seed_first(*args, **kwargs):
+        yield lambda todo: map(_fake_record, reversed(todo))
+
+    monkeypatch.setattr(benchmark, "trial_engine", last_seed_first)
+    _tune(tmp_path, 1, seeds=[0, 1])
+    trials = _tune(tmp_path, 2, seeds=[0, 1])
+    assert [[r["seed"] for r in t["runs"]] for t in trials] == [[0, 1], [0, 1]]
