@@ -72,7 +72,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     tune.add_argument("--tune", metavar="AGENT", help="search hyperparameters for this agent")
     tune.add_argument("--rung", help="the ladder value to tune at (with --tune)")
-    tune.add_argument("--task", help="the task (e.g. DelayedRecall), if the suite has several")
+    tune.add_argument(
+        "--task",
+        help="the task, if the suite has several: its name (DelayedRecall), Name:knob, "
+        "env-id:knob or index",
+    )
     tune.add_argument("--trials", type=int, default=8, help="trials in all (default 8)")
     tune.add_argument("--tune-budget", type=int, help="env steps per run (default: the suite's)")
     tune.add_argument("--tune-seeds", help="comma-separated seeds per trial (default: the suite's)")
