@@ -89,6 +89,29 @@ def test_empty_sequence_gives_empty_output_and_the_same_state(name, grad):
 
 
 @pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("name", [*CORE_NAMES, "ntm-aten", "episodic", "episodic-sample"])
+def test_a_batch_of_no_rows_gives_empty_outputs(name, grad):
+    """``B = 0`` (``T = 0`` already worked): ``y [T, 0, output_size]``, the state unchanged,
+    and empty internal actions, log-probs and entropies; it failed in a reshape or a min()
+    in every core but the LSTM and GRU."""
+    extra = {
+        "ntm-aten": NTMCore(F, memory_slots=12, memory_width=6, fused=False),
+        "episodic": EpisodicMemoryCore(F, max_memory=4, embed_size=8),
+        "episodic-sample": EpisodicMemoryCore(F, max_memory=4, embed_size=8, read_mode="sample"),
+    }
+    core = extra[name] if name in extra else make_cores()[name]
+    state = core.initial_state(0)
+    with torch.set_grad_enabled(grad):
+        y, new_state, extras = run(core, torch.zeros(3, 0, F), state, torch.zeros(3, 0))
+    assert y.shape == (3, 0, core.output_size)
+    for old, new in zip(tree_leaves(state), tree_leaves(new_state), strict=True):
+        assert old.shape == new.shape
+    if core.internal_action_nvec:
+        assert extras.actions.shape == (3, 0, len(core.internal_action_nvec))
+        assert extras.log_prob.shape == extras.entropy.shape == (3, 0)
+
+
+@pytest.mark.parametrize("grad", [True, False])
 @pytest.mark.parametrize("name", [*CORE_NAMES, "ntm-aten", "episodic"])
 def test_a_double_core_runs_from_its_own_initial_state(name, grad):
     """``core.double()``: the initial state is float64 too (it was float32, and every core

@@ -149,10 +149,16 @@ class MemoryCore(nn.Module):
         """Scalars (and images if asked) from a trace of one env column (default: nothing)."""
         return Diagnostics()
 
-    def empty_output(self, x: torch.Tensor) -> torch.Tensor:
-        """``y [0, B, output_size]`` for a sequence of no steps ``x [0, B, F]`` (the state
-        passes unchanged and ``extras`` is left as it is)."""
-        return x.new_zeros(0, x.shape[1], self.output_size)
+    def empty_output(self, x: torch.Tensor, extras: CoreExtras | None = None) -> torch.Tensor:
+        """``y [T, B, output_size]`` (zeros) for a sequence with no step or no row (``x [T,
+        B, F]``, ``T`` or ``B`` zero); the state passes unchanged, and a core with internal
+        decisions gives ``extras`` empty ``actions [T, B, R]``, ``log_prob``, ``entropy``."""
+        T, B = x.shape[:2]
+        if extras is not None and self.internal_action_nvec:
+            R = len(self.internal_action_nvec)
+            extras.actions = torch.zeros(T, B, R, dtype=torch.long, device=x.device)
+            extras.log_prob, extras.entropy = x.new_zeros(T, B), x.new_zeros(T, B)
+        return x.new_zeros(T, B, self.output_size)
 
 
 class StepOutput(NamedTuple):
@@ -191,8 +197,8 @@ class StepCore(MemoryCore):
     ) -> tuple[torch.Tensor, State]:
         check_sequence(x, episode_starts)
         T, B = x.shape[:2]
-        if T == 0:
-            return self.empty_output(x), state
+        if T == 0 or B == 0:
+            return self.empty_output(x, extras), state
         initial = None  # built at the first start only (most rollout steps have none)
         starts = episode_starts.bool()
         replay = None if extras is None else extras.replay

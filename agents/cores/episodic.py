@@ -235,6 +235,8 @@ class EpisodicMemoryCore(MemoryCore):
         T]``, grew with ``T^2``: 4.4 GB at T = 10,000). Sequences up to ``block_steps`` run as
         one block, as before."""
         check_sequence(x, episode_starts)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            return self.empty_output(x, extras), state
         return run_in_time_blocks(
             self._forward_block, x, state, episode_starts, extras, self.block_steps
         )
@@ -253,8 +255,6 @@ class EpisodicMemoryCore(MemoryCore):
     ) -> tuple[torch.Tensor, EpisodicState]:
         """:meth:`forward` in one attention pass over all ``T`` steps."""
         T, B, _ = x.shape
-        if T == 0:
-            return self.empty_output(x), state
         _check_finite(x)
         L = self.L
         xs = x.transpose(0, 1)  # [B, T, F]
