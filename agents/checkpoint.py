@@ -59,6 +59,7 @@ import torch
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.checks import reading
 from agents.cores.state import tree_map
 from agents.ppo import MemoryPPO
 
@@ -66,7 +67,8 @@ MODEL, RESUME, ENV, MANIFEST = "model.zip", "resume.pt", "env.pkl", "checkpoint.
 FORMAT = 1
 
 
-def _rng_states() -> dict[str, Any]:
+def rng_states() -> dict[str, Any]:
+    """The global random states: torch's (and CUDA's), numpy's legacy one, Python's."""
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -75,7 +77,8 @@ def _rng_states() -> dict[str, Any]:
     }
 
 
-def _set_rng_states(states: dict[str, Any]) -> None:
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` returned."""
     torch.set_rng_state(states["torch"])
     if states["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -239,7 +242,7 @@ def _write(model: OnPolicyAlgorithm, folder: Path, attribute: str) -> None:
     state = getattr(model, attribute)
     if state is not None:
         state = tree_map(lambda t: t.detach().cpu(), state)
-    extra = {**identity, "last_state": state, "rng": _rng_states()}
+    extra = {**identity, "last_state": state, "rng": rng_states()}
     torch.save(extra, folder / RESUME)
     try:
         blob = _dump_env(model.get_env())
@@ -269,14 +272,12 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
     file = folder / MANIFEST
     if not file.is_file():
         return None
-    try:
+    with reading(file, (OSError, ValueError, KeyError, TypeError)):
         manifest = json.loads(file.read_text())
         files = manifest["files"]
         step, fmt = manifest["step"], manifest["format"]
         if not isinstance(files, dict) or MODEL not in files or RESUME not in files:
             raise KeyError(f"files ({MODEL} and {RESUME})")
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"cannot read {str(file)!r}: {type(err).__name__}: {err}") from err
     if fmt != FORMAT:
         raise ValueError(f"{str(file)!r}: format must be {FORMAT}, got {fmt!r}")
     for name in (MODEL, RESUME, ENV):
@@ -344,36 +345,24 @@ def load_checkpoint(
         raise ValueError(
             f"checkpoint {str(folder)!r} has no pickled env ({ENV}): pass env= (it is reset)"
         )
-    try:
+    with reading(folder / RESUME):
         extra = torch.load(folder / RESUME, weights_only=False)
         if not isinstance(extra, dict) or "rng" not in extra or "last_state" not in extra:
             raise ValueError("not a save_checkpoint resume file")
-    except Exception as err:
-        raise ValueError(
-            f"cannot read {str(folder / RESUME)!r}: {type(err).__name__}: {err}"
-        ) from err
     algorithm = extra.get("algorithm", "MemoryPPO")
     if algorithm not in _algorithms():
         raise ValueError(f"{str(folder / RESUME)!r}: unknown algorithm {algorithm!r}")
     cls, attribute = _algorithms()[algorithm]
-    try:
+    with reading(folder / MODEL, (OSError, zipfile.BadZipFile, ValueError, EOFError)):
         with zipfile.ZipFile(folder / MODEL) as z:  # (in a truncated model.zip it can find
             bad, names = z.testzip(), set(z.namelist())  # the zip of a member: check names)
         if bad is not None:
             raise ValueError(f"member {bad!r} is corrupt")
         if not {"data", "policy.pth"} <= names:
             raise ValueError("not a SB3 save (no data and policy.pth): truncated?")
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as err:
-        raise ValueError(
-            f"cannot read {str(folder / MODEL)!r}: {type(err).__name__}: {err}"
-        ) from err
     if exact:
-        try:
+        with reading(folder / ENV):
             env = _load_env((folder / ENV).read_bytes())
-        except Exception as err:
-            raise ValueError(
-                f"cannot read {str(folder / ENV)!r}: {type(err).__name__}: {err}"
-            ) from err
     model = cls.load(folder / MODEL, env=env, device=device, force_reset=not exact)
     if manifest is not None:
         _check_identity(folder, model, manifest, MANIFEST)
@@ -396,5 +385,5 @@ def load_checkpoint(
         model._last_obs, state = None, None
     if exact or attribute == "_last_state":  # RecurrentPPO keeps zeros for a fresh start
         setattr(model, attribute, state)
-    _set_rng_states(extra["rng"])
+    set_rng_states(extra["rng"])
     return model

@@ -6,7 +6,9 @@ be Python or numpy integers (never bools); numbers may be any real Python/numpy 
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -119,3 +121,13 @@ def check_device(device: str | torch.device) -> str | torch.device:
             f"{kind}:0 to {kind}:{count - 1}"
         )
     return device
+
+
+@contextlib.contextmanager
+def reading(path: Any, errors: tuple[type[BaseException], ...] = (Exception,)) -> Iterator[None]:
+    """Turn ``errors`` raised inside into a ``ValueError`` naming the file: ``cannot read
+    '<path>': <type>: <message>`` (a truncated, changed or foreign file)."""
+    try:
+        yield
+    except errors as err:
+        raise ValueError(f"cannot read {str(path)!r}: {type(err).__name__}: {err}") from err

@@ -26,6 +26,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from agents.checks import reading
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 from agents.registry import memory_agents
 
@@ -164,10 +165,8 @@ def load_policy(
             f"{file!r}: its policy_kwargs do not build a {config['agent']!r} policy: {err}"
         ) from err
     weights = path / WEIGHTS
-    try:
+    with reading(weights):
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"cannot read {str(weights)!r}: {type(err).__name__}: {err}") from err
     try:
         policy.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
@@ -180,10 +179,8 @@ def load_policy(
 
 def _read_config(file: Path) -> dict[str, Any]:
     """``policy.json``, its keys checked: errors name the file and what is wrong."""
-    try:
+    with reading(file, (OSError, UnicodeDecodeError, ValueError)):
         config = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"cannot read {str(file)!r}: {type(err).__name__}: {err}") from err
     if not isinstance(config, dict):
         raise ValueError(f"{str(file)!r} must hold a JSON object, got {type(config).__name__}")
     if config.get("format") != FORMAT:

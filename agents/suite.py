@@ -359,20 +359,14 @@ def _build_error(run: dict[str, Any]) -> Exception | None:
 
 @contextlib.contextmanager
 def _rng_kept() -> Any:
-    """Restore Python's, numpy's and torch's global random states afterwards (building a
-    model seeds them)."""
-    import random
+    """Restore the global random states afterwards (building a model seeds them)."""
+    from agents.checkpoint import rng_states, set_rng_states
 
-    import numpy as np
-    import torch
-
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state()  # noqa: NPY002
+    states = rng_states()
     try:
         yield
     finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])  # noqa: NPY002  (the legacy state SB3 seeds)
-        torch.set_rng_state(states[2])
+        set_rng_states(states)
 
 
 def _shipped() -> Any:
