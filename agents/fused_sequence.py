@@ -70,7 +70,9 @@ class _NTMSequence(torch.autograd.Function):
             blocks_steps = [steps] if blocks == 1 else steps
             per_step = [s.tensors() for s in blocks_steps]
             ctx.steps, ctx.step_counts = None, [len(t) for t in per_step]
-        ctx.save_for_backward(x, starts, w_ih, w_hh, w_head, *saved, *sum(per_step, []))
+        ctx.save_for_backward(
+            x, starts, w_ih, w_hh, w_head, *saved, *itertools.chain.from_iterable(per_step)
+        )
         ctx.cfg, ctx.slots, ctx.blocks = cfg, slots, blocks
         ctx.final_shapes = [t.shape for t in final]
         return y, *final

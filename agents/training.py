@@ -101,10 +101,9 @@ def make_agent(
     """Build one of :data:`AGENTS` on ``env``; ``algo_kwargs`` override the algorithm's."""
     check_device(device)
     spec = get_agent(agent)
-    n_envs = getattr(env, "num_envs", 1)  # SB3 wraps a gym.Env in a VecEnv of one
-    check_batch_size(agent, n_envs, {**spec.algo_kwargs, **algo_kwargs})
-    common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
+    check_batch_size(agent, getattr(env, "num_envs", 1), algo_kwargs)  # a gym.Env: one env
+    common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
     if spec.is_memory_agent:
         policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
         # the spec's, then policy_kwargs' own, then the explicit ones (each overriding)

@@ -254,29 +254,15 @@ def test_memory_ppo_refuses_a_device_it_cannot_use(monkeypatch, device, message)
 
 
 @pytest.mark.parametrize("agent", ["stochastic-ntm", "stochastic-episodic"])
-def test_a_separate_critic_core_values_a_state_whatever_read_was_sampled(agent):
+def test_a_separate_critic_core_values_a_state_whatever_read_was_sampled(agent, load_script):
     """With shared_core=False the critic's core reads by argmax, so V_t (and the internal
     critic's) does not depend on the slot the actor sampled at t: an unbiased baseline for
-    that read. (With the shared default it does: README, sampled reads.)"""
-    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 5})
-    model = MemoryPPO(
-        get_agent(agent).policy, env, n_steps=8, seed=0, internal_gamma=0.5,
-        policy_kwargs={"core_kwargs": SMALL[agent], "shared_core": False},
-    )  # fmt: skip
-    collect(model)
-    buf, t = model.rollout_buffer, 4
-    values, n = [], model.policy.internal_action_nvec[0]
-    for slot in (n - 5, n - 3, n - 1):  # episodic: the cue (step 0), a blank, its own entry
-        internal = buf.internal.clone()
-        internal[t, :, 0] = slot
-        with torch.no_grad():
-            ev = model.policy.evaluate_sequences(
-                buf.obs.reshape(-1, *buf.obs.shape[2:]), buf.actions.reshape(-1),
-                buf.states[0], buf.episode_starts, internal,
-            )  # fmt: skip
-        values.append(torch.stack([ev.values[t], ev.internal_values[t]]))
-    for other in values[1:]:
-        assert torch.equal(other, values[0])
+    that read. With the shared default it does (README, sampled reads), which also shows
+    the probe (scripts/probe_read_baseline.py: the rollout replayed with three reads at t)
+    can tell."""
+    probe = load_script("probe_read_baseline")
+    assert probe.spread(agent, shared=False, seed=0) == (0.0, 0.0)
+    assert probe.spread(agent, shared=True, seed=0)[0] > 0.0
 
 
 def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():
