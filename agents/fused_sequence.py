@@ -139,4 +139,5 @@ def sequence_applies(core, x: torch.Tensor, extras) -> bool:
         and core.controller_kind == "lstm"
         and core.state_grad_clip is None
         and (extras is None or extras.trace is None)
+        and (extras is None or not extras.expected)  # TODO(expected reads in C++)
     )

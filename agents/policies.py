@@ -39,6 +39,7 @@ from agents.cores.state import State, index_rows, tree_leaves
 from agents.registry import AgentSpec, on_register
 
 PolicyState = tuple  # (actor_state, critic_state | None)
+CRITIC_READS = ("expected", "sampled")
 
 
 @dataclass
@@ -62,6 +63,11 @@ class MemoryActorCriticPolicy(BasePolicy):
         core_kwargs: keyword arguments of the core (e.g. ``hidden_size``, ``memory_slots``).
         net_arch: MLP heads after the core, SB3 style (``[64]`` or ``dict(pi=[..], vf=[..])``).
         shared_core: one core for actor and critic (default) or a separate critic core.
+        critic_reads: what the value heads of a shared core see of a core's sampled reads:
+            ``"expected"`` (default) their expectation under the weighting each was drawn
+            from (``CoreExtras.expected_y``), so the baseline of a read does not depend on the
+            read; ``"sampled"``: the sampled reads, as the actor (the baseline then moves with
+            the read it judges: biased). Only for cores with internal decisions.
         bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
             activation checkpointing: memory O(T/chunk * state + chunk * activations).
         internal_critic: a second value head (``internal_value_net``, on the critic's
@@ -80,6 +86,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         net_arch: list[int] | dict[str, list[int]] | None = None,
         activation_fn: type[nn.Module] = nn.Tanh,
         shared_core: bool = True,
+        critic_reads: str = "expected",
         ortho_init: bool = True,
         bptt_checkpoint: int = 0,
         internal_critic: bool = False,
@@ -93,6 +100,8 @@ class MemoryActorCriticPolicy(BasePolicy):
         if use_sde:
             raise ValueError("use_sde is not supported by memory policies")
         check_int("bptt_checkpoint", bptt_checkpoint, 0)
+        if critic_reads not in CRITIC_READS:
+            raise ValueError(f"critic_reads must be one of {CRITIC_READS}, got {critic_reads!r}")
         if not (isinstance(core_class, type) and issubclass(core_class, MemoryCore)):
             raise ValueError(f"core_class must be a MemoryCore subclass, got {core_class!r}")
         super().__init__(
@@ -109,6 +118,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         self.net_arch = [64] if net_arch is None else net_arch
         self.activation_fn = activation_fn
         self.shared_core = shared_core
+        self.critic_reads = critic_reads
         self.ortho_init = ortho_init
         self.bptt_checkpoint = bptt_checkpoint
 
@@ -167,6 +177,7 @@ class MemoryActorCriticPolicy(BasePolicy):
             net_arch=self.net_arch,
             activation_fn=self.activation_fn,
             shared_core=self.shared_core,
+            critic_reads=self.critic_reads,
             ortho_init=self.ortho_init,
             bptt_checkpoint=self.bptt_checkpoint,
             internal_critic=self.internal_value_net is not None,
@@ -224,9 +235,13 @@ class MemoryActorCriticPolicy(BasePolicy):
 
             def run(x_, starts_, replay_, *leaves_, _state=state):
                 st = _rebuild(_state, list(leaves_))
-                ex = CoreExtras(replay=replay_, deterministic=extras.deterministic)
+                ex = CoreExtras(
+                    replay=replay_, deterministic=extras.deterministic, expected=extras.expected
+                )
                 y_, st_ = core(x_, st, starts_, ex)
                 extra = () if ex.log_prob is None else (ex.actions, ex.log_prob, ex.entropy)
+                if ex.expected_y is not None:
+                    extra = (*extra, ex.expected_y)
                 return (y_, *extra, *tree_leaves(st_))
 
             out = checkpoint(run, x[sl], starts[sl], replay, *leaves, use_reentrant=False)
@@ -236,9 +251,9 @@ class MemoryActorCriticPolicy(BasePolicy):
                 extra_chunks.append(out[1 : 1 + n_extra])
             state = _rebuild(state, list(out[1 + n_extra :]))
         if extra_chunks:
-            extras.actions, extras.log_prob, extras.entropy = (
-                torch.cat(parts) for parts in zip(*extra_chunks, strict=True)
-            )
+            joined = [torch.cat(parts) for parts in zip(*extra_chunks, strict=True)]
+            extras.actions, extras.log_prob, extras.entropy = joined[:3]
+            extras.expected_y = joined[3] if len(joined) > 3 else None
         return torch.cat(ys), state
 
     def _latents(
@@ -258,6 +273,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         returned, stored and replayed, so replay never depends on an argmax tie breaking the
         same way twice. Returns the latents, the new state and all internal actions
         ``[T, B, R_actor + R_critic]`` (None for cores without internal decisions).
+        A shared core's critic sees ``extras.expected_y`` with ``critic_reads="expected"``.
         """
         T, B = starts.shape
         x = self._features(obs, T, B)
@@ -265,11 +281,16 @@ class MemoryActorCriticPolicy(BasePolicy):
         if replay is not None:
             extras.replay = replay[..., :n_actor] if n_actor else None
         actor_state, critic_state = state
+        extras.expected = bool(
+            n_actor and self.critic_core is None and self.critic_reads == "expected"
+        )
         y, actor_state = self._run_core(self.core, x, actor_state, starts, extras)
         latent_pi = self.mlp_extractor.forward_actor(y)
         internal = [extras.actions] if extras.actions is not None else []
         if self.critic_core is None:
-            latent_vf = self.mlp_extractor.forward_critic(y)
+            latent_vf = self.mlp_extractor.forward_critic(
+                y if extras.expected_y is None else extras.expected_y
+            )
         else:
             critic_replay = None
             if replay is not None and self.critic_core.internal_action_nvec:

@@ -138,6 +138,9 @@ class MemoryPPO(OnPolicyAlgorithm):
                 "VecEnv) or a single env"
             )
         check_device(device)
+        # recorded in every save, so a file saved before critic_reads existed (values made
+        # from the sampled reads) is told apart at load (_setup_model)
+        policy_kwargs = {"critic_reads": "expected", **(policy_kwargs or {})}
         super().__init__(
             policy,
             env,
@@ -187,6 +190,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.set_random_seed(self.seed)
         if self.internal_gamma is not None:
             self.policy_kwargs = {**self.policy_kwargs, "internal_critic": True}
+        self.policy_kwargs = {"critic_reads": "sampled", **self.policy_kwargs}  # older saves
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)

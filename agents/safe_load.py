@@ -31,7 +31,14 @@ from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 from agents.registry import memory_agents
 
 WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 1
-JSON_KWARGS = ("core_kwargs", "net_arch", "shared_core", "ortho_init", "bptt_checkpoint")
+JSON_KWARGS = (
+    "core_kwargs",
+    "net_arch",
+    "shared_core",
+    "critic_reads",
+    "ortho_init",
+    "bptt_checkpoint",
+)
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -145,6 +152,7 @@ def load_policy(
     config, file = _read_config(path / CONFIG), str(path / CONFIG)
     names = {spec.name: spec for spec in memory_agents()}
     kwargs = dict(config["policy_kwargs"])
+    kwargs.setdefault("critic_reads", "sampled")  # saved before it existed: values from samples
     act = kwargs.pop("activation_fn")
     if not (
         isinstance(act, str)

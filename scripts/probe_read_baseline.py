@@ -2,7 +2,9 @@
 
 A baseline for the sampled read at t must not depend on that read (else the read's expected
 advantage is ~0 once the critic is accurate). For each sampled-read agent, with the critic on
-the actor's core (``shared_core=True``, the default) and on its own core, this collects one
+the actor's core (``shared_core=True``, the default) seeing the expected reads
+(``critic_reads="expected"``, the default) or the sampled ones (``"sampled"``, the default
+before 2026-12-06's thirteenth session), and with the critic on its own core, this collects one
 rollout on DelayedRecall (delay 5, untrained agent), replays it with the read at step t = 4
 set to each of three slots (the cue's entry, a blank step's, the step's own for the episodic
 core; three slots for the NTM) and prints the largest spread of V_t (and of the internal
@@ -29,12 +31,16 @@ CORE_KWARGS = {
 }
 
 
-def spread(agent: str, shared: bool, seed: int, t: int = 4) -> tuple[float, float]:
+def spread(
+    agent: str, shared: bool, seed: int, t: int = 4, critic_reads: str = "expected"
+) -> tuple[float, float]:
     """Largest spread over reads at ``t`` of V_t and of the internal critic's value."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=seed, env_kwargs={"delay": 5})
     model = MemoryPPO(
         get_agent(agent).policy, env, n_steps=8, seed=seed, internal_gamma=0.5,
-        policy_kwargs={"core_kwargs": CORE_KWARGS[agent], "shared_core": shared},
+        policy_kwargs={
+            "core_kwargs": CORE_KWARGS[agent], "shared_core": shared, "critic_reads": critic_reads,
+        },
     )  # fmt: skip
     _, callback = model._setup_learn(model.n_steps * model.n_envs, None)
     model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
@@ -77,10 +83,14 @@ def main(argv: list[str] | None = None) -> None:
         "| agent | critic | " + " | ".join(f"seed {s}" for s in args.seeds) + " |",
         "| --- | --- | " + " | ".join("---" for _ in args.seeds) + " |",
     ]
+    critics = {  # row label -> (shared_core, critic_reads)
+        "shared core, expected reads (default)": (True, "expected"),
+        "shared core, sampled reads": (True, "sampled"),
+        "own core": (False, "expected"),
+    }
     for agent in CORE_KWARGS:
-        for shared in (True, False):
-            cells = [spread(agent, shared, s) for s in args.seeds]
-            critic = "shared core (default)" if shared else "own core"
+        for critic, (shared, reads) in critics.items():
+            cells = [spread(agent, shared, s, critic_reads=reads) for s in args.seeds]
             row = " | ".join(f"{a:.4f} / {b:.4f}" for a, b in cells)
             lines.append(f"| {agent} | {critic} | {row} |")
     text = "\n".join(lines) + "\n"

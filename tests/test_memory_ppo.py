@@ -254,15 +254,17 @@ def test_memory_ppo_refuses_a_device_it_cannot_use(monkeypatch, device, message)
 
 
 @pytest.mark.parametrize("agent", ["stochastic-ntm", "stochastic-episodic"])
-def test_a_separate_critic_core_values_a_state_whatever_read_was_sampled(agent, load_script):
-    """With shared_core=False the critic's core reads by argmax, so V_t (and the internal
-    critic's) does not depend on the slot the actor sampled at t: an unbiased baseline for
-    that read. With the shared default it does (README, sampled reads), which also shows
+def test_the_critic_values_a_state_whatever_read_was_sampled(agent, load_script):
+    """The critic's V_t (and the internal critic's) must not depend on the slot the actor
+    sampled at t, or it is no baseline for that read: on the shared core it sees the reads'
+    expectation (critic_reads="expected", the default); on its own core it reads by argmax.
+    With critic_reads="sampled" (the default before) it does depend on it, which also shows
     the probe (scripts/probe_read_baseline.py: the rollout replayed with three reads at t)
     can tell."""
     probe = load_script("probe_read_baseline")
+    assert probe.spread(agent, shared=True, seed=0) == (0.0, 0.0)
     assert probe.spread(agent, shared=False, seed=0) == (0.0, 0.0)
-    assert probe.spread(agent, shared=True, seed=0)[0] > 0.0
+    assert probe.spread(agent, shared=True, seed=0, critic_reads="sampled")[0] > 0.0
 
 
 def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():

@@ -63,10 +63,14 @@ class CoreExtras:
     """Optional inputs and outputs of ``MemoryCore.forward`` beyond ``(y, state)``.
 
     Inputs: ``replay`` (internal actions ``[T, B, R]`` to teacher-force instead of
-    sampling) and ``deterministic`` (argmax instead of sampling). Outputs, filled by cores
-    with internal stochastic decisions (``internal_action_nvec`` non-empty): ``actions
-    [T, B, R]``, ``log_prob [T, B]``, ``entropy [T, B]``; and by any core when ``trace`` is a
-    dict: per-step diagnostics (lists of tensors, e.g. read/write weightings ``[B, heads, N]``).
+    sampling), ``deterministic`` (argmax instead of sampling) and ``expected`` (also fill
+    ``expected_y``). Outputs, filled by cores with internal stochastic decisions
+    (``internal_action_nvec`` non-empty): ``actions [T, B, R]``, ``log_prob [T, B]``,
+    ``entropy [T, B]``, and if asked ``expected_y [T, B, output_size]``: ``y`` with every
+    sampled read replaced by its expectation under the weighting it was drawn from (weights
+    detached), so a function of the state before step t's decisions only, a baseline for
+    them that does not depend on them; and by any core when ``trace`` is a dict: per-step
+    diagnostics (lists of tensors, e.g. read/write weightings ``[B, heads, N]``).
     """
 
     replay: torch.Tensor | None = None
@@ -75,6 +79,8 @@ class CoreExtras:
     log_prob: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
     trace: dict[str, list[torch.Tensor]] | None = field(default=None)
+    expected: bool = False
+    expected_y: torch.Tensor | None = None
 
 
 def run_in_time_blocks(
@@ -88,8 +94,8 @@ def run_in_time_blocks(
     """``forward(x, state, episode_starts, extras)`` over ``x [T, B, F]`` as consecutive
     blocks of ``steps`` steps, each from the state the previous one returned: ``(y [T, B,
     Y], state)``. ``extras``: each block replays its slice of ``replay``, appends to the
-    same ``trace``, and the blocks' ``actions``, ``log_prob``, ``entropy`` are joined over
-    time. One call where ``T <= steps``."""
+    same ``trace``, and the blocks' ``actions``, ``log_prob``, ``entropy`` (and
+    ``expected_y``) are joined over time. One call where ``T <= steps``."""
     if x.shape[0] <= steps:
         return forward(x, state, episode_starts, extras)
     ys, outputs = [], []
@@ -97,14 +103,16 @@ def run_in_time_blocks(
         part = None
         if extras is not None:
             replay = None if extras.replay is None else extras.replay[a : a + steps]
-            part = CoreExtras(replay, extras.deterministic, trace=extras.trace)
+            part = CoreExtras(
+                replay, extras.deterministic, trace=extras.trace, expected=extras.expected
+            )
         y, state = forward(x[a : a + steps], state, episode_starts[a : a + steps], part)
         ys.append(y)
         if part is not None and part.actions is not None:
-            outputs.append((part.actions, part.log_prob, part.entropy))
+            outputs.append((part.actions, part.log_prob, part.entropy, part.expected_y))
     if outputs:
-        extras.actions, extras.log_prob, extras.entropy = (
-            torch.cat(o) for o in zip(*outputs, strict=True)
+        extras.actions, extras.log_prob, extras.entropy, extras.expected_y = (
+            None if o[0] is None else torch.cat(o) for o in zip(*outputs, strict=True)
         )
     return torch.cat(ys), state
 
@@ -163,13 +171,15 @@ class MemoryCore(nn.Module):
 
 class StepOutput(NamedTuple):
     """One step of a :class:`StepCore`: ``y [B, H]``, the new state, and for cores with
-    internal decisions ``actions [B, R]``, ``log_prob [B]``, ``entropy [B]``."""
+    internal decisions ``actions [B, R]``, ``log_prob [B]``, ``entropy [B]`` and, when
+    ``extras.expected`` asks for it, ``expected_y [B, H]`` (see :class:`CoreExtras`)."""
 
     y: torch.Tensor
     state: State
     actions: torch.Tensor | None = None
     log_prob: torch.Tensor | None = None
     entropy: torch.Tensor | None = None
+    expected_y: torch.Tensor | None = None
 
 
 class StepCore(MemoryCore):
@@ -220,4 +230,6 @@ class StepCore(MemoryCore):
             extras.actions = torch.stack([o.actions for o in outs])
             extras.log_prob = torch.stack([o.log_prob for o in outs])
             extras.entropy = torch.stack([o.entropy for o in outs])
+            if extras.expected:
+                extras.expected_y = torch.stack([o.expected_y for o in outs])
         return torch.stack(ys), state

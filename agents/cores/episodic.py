@@ -285,41 +285,63 @@ class EpisodicMemoryCore(MemoryCore):
         u = self.embed(xs)  # [B, T, D]
         reads, acts, logps, ents, trace_w = [u], [], [], [], []
         replay = None if extras is None else extras.replay
-        for h in range(self.hops):
-            heads = slice(h * self.H, (h + 1) * self.H)
-            q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)  # [B, H, T, dk]
+        sampled = self.read_mode == "sample"
+        want_expected = sampled and extras is not None and extras.expected
+        expected, u_exp = [u], u  # CoreExtras.expected: the expected reads, and their hops' u
+
+        def query(h, u):  # hop h's queries from u: content [B, H, T, dk], time [B, H, T, 3]
+            q = self.query[h](u).view(B, T, self.H, self.dk).transpose(1, 2)
             ct = self.time_query[h](u).view(B, T, self.H, TIME_FEATURES).transpose(1, 2)
             if not self.age_features:  # the time term: 1{age = 0} only
                 ct = ct * ct.new_tensor([1.0, 0.0, 0.0])
-            k, v = mem_k[:, heads], mem_v[:, heads]  # [B, H, S, d]: no copy of the memory
+            return q, ct
+
+        def weights(h, u):  # hop h's read weighting for queries from u: [B, H, T, S]
+            q, ct = query(h, u)
+            logits = q @ mem_k[:, h * self.H : (h + 1) * self.H].transpose(-1, -2)
+            logits = logits / math.sqrt(self.dk)
+            for n in range(TIME_FEATURES):
+                logits = logits + ct[..., n, None] * phi[..., n]
+            if scale is not None:
+                logits = logits * scale
+            return torch.softmax(logits.masked_fill(~visible[:, None], float("-inf")), dim=-1)
+
+        def hop_out(h, o, u):  # hop h's read o [B, H, T, d_v] -> [B, T, H d_v], the next u
+            o = o.transpose(1, 2).reshape(B, T, self.H * self.dv)
+            return o, u + self.hop_out[h](o)
+
+        for h in range(self.hops):
+            heads = slice(h * self.H, (h + 1) * self.H)
+            v = mem_v[:, heads]  # [B, H, S, d_v]: no copy of the memory
             if chunked:
-                w, o, w_age = self._chunked_read(q, ct, k, v, L + t_idx - lo, n_vis, scale)
+                q, ct = query(h, u)
+                w, o, w_age = self._chunked_read(
+                    q, ct, mem_k[:, heads], v, L + t_idx - lo, n_vis, scale
+                )
                 w_age = w_age[:, 0]  # [B, T, kC]: ages read by head 0
             else:
-                logits = q @ k.transpose(-1, -2) / math.sqrt(self.dk)  # [B, H, T, S]
-                for n in range(TIME_FEATURES):
-                    logits = logits + ct[..., n, None] * phi[..., n]
-                if scale is not None:
-                    logits = logits * scale
-                w = torch.softmax(
-                    logits.masked_fill(~visible[:, None], float("-inf")), dim=-1
-                )  # [B, H, T, S]
-                if self.read_mode == "sample":
-                    rep = None if replay is None else replay[..., h * self.H : (h + 1) * self.H]
+                w = weights(h, u)
+                if sampled:
+                    if want_expected:  # hop 0 draws from the same weighting; later hops
+                        w_exp = w if h == 0 else weights(h, u_exp)  # query from u_exp
+                        o_exp, u_exp = hop_out(h, w_exp.detach() @ v, u_exp)
+                        expected.append(o_exp)
+                    rep = None if replay is None else replay[..., heads]
                     w, a, lp, en = self._sample(w, rep, extras, lo, t_idx)
                     acts.append(a)
                     logps.append(lp)
                     ents.append(en)
                 o, w_age = w @ v, age  # [B, H, T, d_v]
-            o = o.transpose(1, 2).reshape(B, T, self.H * self.dv)
+            o, u = hop_out(h, o, u)
             reads.append(o)
             trace_w.append((w, w_age))
-            u = u + self.hop_out[h](o)
         y = torch.cat(reads, dim=-1).transpose(0, 1)  # [T, B, output_size]
-        if extras is not None and self.read_mode == "sample":
+        if extras is not None and sampled:
             extras.actions = torch.cat(acts, dim=-1)
             extras.log_prob = torch.stack(logps).sum(0)
             extras.entropy = torch.stack(ents).sum(0)
+            if want_expected:  # [embedding, expected read of hop 0, .., of the last hop]
+                extras.expected_y = torch.cat(expected, dim=-1).transpose(0, 1)
         if extras is not None and extras.trace is not None:
             self._trace(extras.trace, *trace_w[0], n_vis)
         new_state = EpisodicState(

@@ -400,25 +400,34 @@ class NTMCore(StepCore):
                 self.head_clip,
                 fixed_writes=sequential,
             )
+            soft_rw = rw
             if self.read_mode == "sample":  # the drawn slot of memory t - 1, as below
                 rw = self._choose(rw, self.read_mode, replay, extras, picks)
                 reads = A.read(state.memory, rw)
         else:
-            ww, rw, reads, memory = self._aten_heads(h, state, replay, extras, picks)
-        y = (
-            torch.cat([h, reads.reshape(B, -1)], -1)
-            if self.controller_output
-            else reads.reshape(B, -1)
-        )
+            ww, rw, soft_rw, reads, memory = self._aten_heads(h, state, replay, extras, picks)
+        y = self._output(h, reads)
         new_state = NTMState(h, c, memory, rw, ww, reads)
         if not picks:
             return StepOutput(y, new_state)
         slots, logps, ents = zip(*picks, strict=True)
-        return StepOutput(y, new_state, torch.cat(slots, -1), sum(logps), sum(ents))
+        expected = None
+        if extras is not None and extras.expected:  # the read's expectation: eq. 2 with w
+            sampled = self.read_mode == "sample"
+            expected = self._output(h, A.read(state.memory, soft_rw.detach())) if sampled else y
+        return StepOutput(y, new_state, torch.cat(slots, -1), sum(logps), sum(ents), expected)
+
+    def _output(self, h: torch.Tensor, reads: torch.Tensor) -> torch.Tensor:
+        """``y [B, C + R M]`` (``[B, R M]`` without ``controller_output``) from the controller
+        output ``h [B, C]`` and the reads ``[B, R, M]``."""
+        flat = reads.reshape(reads.shape[0], -1)
+        return torch.cat([h, flat], -1) if self.controller_output else flat
 
     def _aten_heads(self, h, state: NTMState, replay, extras, picks):
         """Addressing (eqs. 5-9), read (eq. 2) and erase/add (eqs. 3-4) in aten ops: the
-        write and read weightings, the reads (of memory t - 1) and the new memory."""
+        write and read weightings, the read weighting before a sampled read head chose its
+        slot (the soft one it was drawn from), the reads (of memory t - 1) and the new
+        memory."""
         W = self.W
         key, beta, g, s, gamma, erase, add = self._head_params(h)
         memory = state.memory
@@ -436,11 +445,12 @@ class NTMCore(StepCore):
             ww = self._choose(
                 ww, self.write_mode, None if replay is None else replay[:, :n_write], extras, picks
             )
+        soft_rw = rw
         rw = self._choose(
             rw, self.read_mode, None if replay is None else replay[:, n_write:], extras, picks
         )
         reads = A.read(memory, rw)  # read, then erase and add (as pytorch-ntm, Collier & Beel)
-        return ww, rw, reads, A.erase_and_add(memory, ww, erase, add)
+        return ww, rw, soft_rw, reads, A.erase_and_add(memory, ww, erase, add)
 
     def _sequential_writes(self, state: NTMState) -> torch.Tensor:
         """``write_mode="sequential"``: head ``h`` moves from slot ``W (t - 1) + h`` to
