@@ -16,10 +16,11 @@ which are summed over the blocks (so results differ from one call by float round
 
 Scope: soft reads, or sampled reads replayed (as PPO's update replays the rollout's slots:
 each read head reads its slot of memory t - 1 and keeps the one-hot weighting, with the log
-probability and entropy of the soft weighting it was drawn from, and straight-through if the
-core says so), a soft or sequential write, the LSTM controller, CPU, no ``state_grad_clip``, no
-trace; :meth:`NTMCore.forward` uses it only then, and only where a gradient is recorded
-(rollouts, one step at a time and sampling, run the step-wise path).
+probability and entropy of the soft weighting it was drawn from, straight-through if the
+core says so, and the expected reads if asked: ``CoreExtras.expected``), a soft or
+sequential write, the LSTM controller, CPU, no ``state_grad_clip``, no trace;
+:meth:`NTMCore.forward` uses it only then, and only where a gradient is recorded (rollouts,
+one step at a time and sampling, run the step-wise path).
 
 Equations (``i f g o`` the LSTM gates, PyTorch's order; ``r`` the reads of step t - 1):
 ``gates = W_ih [x_t, r] + b_ih + W_hh h + b_hh``, ``c' = f c + i g``, ``h' = o tanh(c')``,
@@ -48,6 +49,7 @@ class SequenceConfig(NamedTuple):
     controller_output: bool  # y = [h, reads] (else the reads alone)
     memory_init: float
     straight_through: bool  # sampled reads: the used weighting's gradient reaches the soft one
+    expected: bool  # sampled reads: also the expected reads (CoreExtras.expected)
 
 
 class _NTMSequence(torch.autograd.Function):
@@ -59,11 +61,12 @@ class _NTMSequence(torch.autograd.Function):
         # w_hh, bias, w_head, b_head
         ext = fused_step.load()
         w_ih, w_hh, w_head = tensors[9], tensors[10], tensors[12]
+        args = (x, starts, *tensors, slots, *cfg[:7], cfg.expected)
         if blocks == 1:  # steps: the per-step tensors, in C++ (one object; per block, a list)
-            out, steps = ext.sequence_forward(x, starts, *tensors, slots, *cfg[:7])
+            out, steps = ext.sequence_forward(*args)
         else:
-            out, steps = ext.sequence_forward_blocks(x, starts, *tensors, slots, *cfg[:7], blocks)
-        y, final, saved = out[0], out[1:9], out[9:]  # final: the state, log_prob, entropy
+            out, steps = ext.sequence_forward_blocks(*args, blocks)
+        y, final, saved = out[0], out[1:10], out[10:]  # final: state, log_prob, entropy, ey
         ctx.n_saved, ctx.steps, ctx.step_counts = 5 + len(saved), steps, None
         per_step = []
         if fused_step.saved_tensor_hooks_active():  # checkpointing: they must see every tensor
@@ -110,10 +113,11 @@ def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, ext
     cfg = SequenceConfig(
         core.W, core.R, core.S, core.head_clip or 0.0, core.write_mode == "sequential",
         core.controller_output, MEMORY_INIT, core.straight_through,
+        core.read_mode == "sample" and extras is not None and extras.expected,
     )  # fmt: skip
     sampled = core.read_mode == "sample"
     slots = extras.replay.long().contiguous() if sampled else None
-    y, *final, log_prob, entropy = _NTMSequence.apply(
+    y, *final, log_prob, entropy, expected_reads = _NTMSequence.apply(
         cfg, fused_step.row_blocks(x.shape[1]), x.contiguous(),
         episode_starts.bool().contiguous(), slots,
         *(t.contiguous() for t in state),
@@ -123,6 +127,9 @@ def ntm_sequence(core, x: torch.Tensor, state, episode_starts: torch.Tensor, ext
     )  # fmt: skip
     if sampled:
         extras.actions, extras.log_prob, extras.entropy = slots, log_prob, entropy
+    if cfg.expected:  # y with the expected reads in place of the sampled ones
+        h = (y[..., : core.C],) if core.controller_output else ()
+        extras.expected_y = torch.cat([*h, expected_reads], dim=-1)
     return y, NTMState(*final)
 
 
@@ -139,5 +146,4 @@ def sequence_applies(core, x: torch.Tensor, extras) -> bool:
         and core.controller_kind == "lstm"
         and core.state_grad_clip is None
         and (extras is None or extras.trace is None)
-        and (extras is None or not extras.expected)  # TODO(expected reads in C++)
     )

@@ -63,17 +63,19 @@ class MemoryActorCriticPolicy(BasePolicy):
         core_kwargs: keyword arguments of the core (e.g. ``hidden_size``, ``memory_slots``).
         net_arch: MLP heads after the core, SB3 style (``[64]`` or ``dict(pi=[..], vf=[..])``).
         shared_core: one core for actor and critic (default) or a separate critic core.
-        critic_reads: what the value heads of a shared core see of a core's sampled reads:
-            ``"expected"`` (default) their expectation under the weighting each was drawn
-            from (``CoreExtras.expected_y``), so the baseline of a read does not depend on the
-            read; ``"sampled"``: the sampled reads, as the actor (the baseline then moves with
-            the read it judges: biased). Only for cores with internal decisions.
+        critic_reads: what the internal critic on a shared core sees of the core's sampled
+            reads: ``"expected"`` (default) their expectation under the weighting each was
+            drawn from (``CoreExtras.expected_y``), so the reads' baseline does not depend on
+            the reads it judges; ``"sampled"``: the reads drawn (the baseline then moves with
+            the read: biased). The value head sees the reads drawn: the env action is chosen
+            after them, so for the action they are part of the state.
         bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
             activation checkpointing: memory O(T/chunk * state + chunk * activations).
-        internal_critic: a second value head (``internal_value_net``, on the critic's
-            latent) for the core's internal decisions, trained on returns of their own
-            discount (``MemoryPPO(internal_gamma=...)`` sets it); needs a core with internal
-            decisions.
+        internal_critic: a second value head (``internal_value_net``, on the critic's latent
+            of the expected reads, see ``critic_reads``) for the core's internal decisions,
+            whose advantages then come from it (``MemoryPPO``: discount ``internal_gamma`` or
+            ``gamma``); ``True`` needs a core with internal decisions. ``None`` (default): for
+            a shared core with internal decisions and ``critic_reads="expected"``.
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         critic_reads: str = "expected",
         ortho_init: bool = True,
         bptt_checkpoint: int = 0,
-        internal_critic: bool = False,
+        internal_critic: bool | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
@@ -129,6 +131,11 @@ class MemoryActorCriticPolicy(BasePolicy):
             None if shared_core else core_class(self.features_dim, **self.core_kwargs)
         )
         self.internal_action_nvec = tuple(self.core.internal_action_nvec)
+        if internal_critic is None:
+            internal_critic = bool(
+                self.internal_action_nvec and shared_core and critic_reads == "expected"
+            )
+        self.internal_critic = internal_critic
         if internal_critic and not self.internal_action_nvec:
             raise ValueError(
                 "internal_critic=True (MemoryPPO's internal_gamma sets it) needs a core with "
@@ -180,7 +187,7 @@ class MemoryActorCriticPolicy(BasePolicy):
             critic_reads=self.critic_reads,
             ortho_init=self.ortho_init,
             bptt_checkpoint=self.bptt_checkpoint,
-            internal_critic=self.internal_value_net is not None,
+            internal_critic=self.internal_critic,
             lr_schedule=self._dummy_schedule,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
@@ -263,8 +270,9 @@ class MemoryActorCriticPolicy(BasePolicy):
         starts: torch.Tensor,
         extras: CoreExtras,
         replay: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
-        """Shared forward: ``obs [T*B, ...]``, ``starts [T, B]`` -> latents ``[T, B, *]``.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyState, torch.Tensor | None]:
+        """Shared forward: ``obs [T*B, ...]``, ``starts [T, B]`` -> latents ``[T, B, *]``
+        of the actor, the critic and the internal critic.
 
         ``replay [T, B, R_actor + R_critic]`` teacher-forces both cores' internal actions.
         A separate critic core decides deterministically (``extras.deterministic``, e.g. an
@@ -273,7 +281,8 @@ class MemoryActorCriticPolicy(BasePolicy):
         returned, stored and replayed, so replay never depends on an argmax tie breaking the
         same way twice. Returns the latents, the new state and all internal actions
         ``[T, B, R_actor + R_critic]`` (None for cores without internal decisions).
-        A shared core's critic sees ``extras.expected_y`` with ``critic_reads="expected"``.
+        The internal critic's latent is of the expected reads (``CoreExtras.expected_y``)
+        on a shared core with ``critic_reads="expected"``, else the critic's.
         """
         T, B = starts.shape
         x = self._features(obs, T, B)
@@ -281,16 +290,19 @@ class MemoryActorCriticPolicy(BasePolicy):
         if replay is not None:
             extras.replay = replay[..., :n_actor] if n_actor else None
         actor_state, critic_state = state
-        extras.expected = bool(
-            n_actor and self.critic_core is None and self.critic_reads == "expected"
+        extras.expected = (
+            self.internal_value_net is not None
+            and self.critic_core is None
+            and self.critic_reads == "expected"
         )
         y, actor_state = self._run_core(self.core, x, actor_state, starts, extras)
         latent_pi = self.mlp_extractor.forward_actor(y)
         internal = [extras.actions] if extras.actions is not None else []
+        latent_ivf = None
         if self.critic_core is None:
-            latent_vf = self.mlp_extractor.forward_critic(
-                y if extras.expected_y is None else extras.expected_y
-            )
+            latent_vf = self.mlp_extractor.forward_critic(y)
+            if extras.expected_y is not None:
+                latent_ivf = self.mlp_extractor.forward_critic(extras.expected_y)
         else:
             critic_replay = None
             if replay is not None and self.critic_core.internal_action_nvec:
@@ -303,7 +315,8 @@ class MemoryActorCriticPolicy(BasePolicy):
             if critic_extras.actions is not None:
                 internal.append(critic_extras.actions)
         actions = torch.cat(internal, dim=-1) if internal else None
-        return latent_pi, latent_vf, (actor_state, critic_state), actions
+        latent_ivf = latent_vf if latent_ivf is None else latent_ivf
+        return latent_pi, latent_vf, latent_ivf, (actor_state, critic_state), actions
 
     # --------------------------------------------------------------------- public API
     def forward(
@@ -323,14 +336,16 @@ class MemoryActorCriticPolicy(BasePolicy):
         """
         extras = CoreExtras(deterministic=deterministic, trace=trace)
         starts = episode_starts.view(1, -1)
-        latent_pi, latent_vf, state, internal_actions = self._latents(obs, state, starts, extras)
+        latent_pi, latent_vf, latent_ivf, state, internal_actions = self._latents(
+            obs, state, starts, extras
+        )
         dist = self._distribution(latent_pi[0])
         actions = dist.get_actions(deterministic=deterministic)
         log_prob = dist.log_prob(actions)
         internal = None
         if internal_actions is not None:  # the actor's log-prob only: the critic's is no action
             lp = torch.zeros_like(log_prob) if extras.log_prob is None else extras.log_prob[0]
-            internal = (internal_actions[0], lp, self._internal_values(latent_vf[0]))
+            internal = (internal_actions[0], lp, self._internal_values(latent_ivf[0]))
         values = self.value_net(latent_vf[0]).flatten()
         return actions, values, log_prob, state, internal
 
@@ -346,7 +361,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         ``episode_starts [T, B]``, ``internal_actions [T, B, R_actor + R_critic]``
         teacher-forced."""
         extras = CoreExtras()
-        latent_pi, latent_vf, _, _ = self._latents(
+        latent_pi, latent_vf, latent_ivf, _, _ = self._latents(
             obs, state, episode_starts, extras, internal_actions
         )
         T, B = episode_starts.shape
@@ -361,7 +376,7 @@ class MemoryActorCriticPolicy(BasePolicy):
             entropy,
             extras.log_prob,
             extras.entropy,
-            self._internal_values(latent_vf),
+            self._internal_values(latent_ivf),
         )
 
     def predict_values(self, obs, state: PolicyState, episode_starts: torch.Tensor) -> torch.Tensor:
@@ -373,8 +388,10 @@ class MemoryActorCriticPolicy(BasePolicy):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Both critics' values ``[B]`` (the internal one None without it) from one core run."""
         extras = CoreExtras(deterministic=True)
-        _, latent_vf, _, _ = self._latents(obs, state, episode_starts.view(1, -1), extras)
-        return self.value_net(latent_vf[0]).flatten(), self._internal_values(latent_vf[0])
+        _, latent_vf, latent_ivf, _, _ = self._latents(
+            obs, state, episode_starts.view(1, -1), extras
+        )
+        return self.value_net(latent_vf[0]).flatten(), self._internal_values(latent_ivf[0])
 
     def _internal_values(self, latent_vf: torch.Tensor) -> torch.Tensor | None:
         """The internal critic's values ``[...]`` of latents ``[..., D]`` (None without it)."""

@@ -54,13 +54,16 @@ class MemoryPPO(OnPolicyAlgorithm):
         internal_pg: how internal decisions are trained: ``"ppo"`` (their log-probs join the
             action's in the clipped ratio) or ``"reinforce"`` (REINFORCE with the critic as
             baseline, ``-A * log p(slot)``, as in Zaremba & Sutskever 2015).
-        internal_gamma: ``None`` (default): internal decisions share the action's advantage
-            (discount ``gamma``). A float: they get advantages of their own, GAE with this
-            discount from a second value head (``internal_critic``) trained beside the first,
-            and their own clipped ratio. With ``gamma=0`` on a recall task, a read drawn while
-            the cue is shown earns nothing from the action at that step, however much the
-            later recall depends on where it left the head; ``internal_gamma=0.95`` credits it
-            with the rewards that follow.
+        internal_gamma: the discount of internal decisions' own advantages: GAE from a second
+            value head (the policy's ``internal_critic``) trained beside the first, with their
+            own clipped ratio. ``None`` (default): ``gamma``, where the policy has an internal
+            critic (by default a shared core with sampled reads: its baseline sees the
+            reads' expectation, so it does not depend on the reads it judges, while the
+            action's baseline sees the reads drawn); else internal decisions share the
+            action's advantage. A float adds the internal critic. With ``gamma=0`` on a
+            recall task, a read drawn while the cue is shown earns nothing from the action at
+            that step, however much the later recall depends on where it left the head;
+            ``internal_gamma=0.95`` credits it with the rewards that follow.
         memory_image_interval: every this many rollouts, log an image of the core's
             weightings over one env column (time x slot); 0 disables.
 
@@ -205,7 +208,7 @@ class MemoryPPO(OnPolicyAlgorithm):
             self.device,
             self.gamma,
             self.gae_lambda,
-            self.internal_gamma,
+            self.internal_discount,
         )
         n_seq = self.rollout_buffer.n_sequences
         steps = self.n_steps * self.n_envs // 4 if self.batch_size is None else self.batch_size
@@ -214,6 +217,15 @@ class MemoryPPO(OnPolicyAlgorithm):
         if self.clip_range_vf is not None:
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
         self._last_state = self.policy.initial_state(self.n_envs)
+
+    @property
+    def internal_discount(self) -> float | None:
+        """The discount of the internal critic's returns (``internal_gamma``, else ``gamma``);
+        None without an internal critic (the internal decisions then share the action's
+        advantage)."""
+        if self.policy.internal_value_net is None:
+            return None
+        return self.gamma if self.internal_gamma is None else self.internal_gamma
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_last_state"]
@@ -283,7 +295,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 return False
             self._update_info_buffer(infos, dones)
             rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.device)
-            internal_rewards = None if self.internal_gamma is None else rewards.clone()
+            internal_rewards = None if self.internal_discount is None else rewards.clone()
             truncated = [
                 i
                 for i in np.flatnonzero(dones)
@@ -303,7 +315,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                     term_values, term_internal = self._bootstrap_values(*term)
                 rewards[rows] += self.gamma * term_values
                 if internal_rewards is not None:
-                    internal_rewards[rows] += self.internal_gamma * term_internal
+                    internal_rewards[rows] += self.internal_discount * term_internal
             buffer.add(
                 obs_t, actions, rewards, starts, values, log_probs, internal, internal_rewards
             )
@@ -323,7 +335,7 @@ class MemoryPPO(OnPolicyAlgorithm):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Values ``[B]`` to bootstrap from, and the internal critic's (None without one):
         one core run for both."""
-        if self.internal_gamma is None:
+        if self.internal_discount is None:
             return self.policy.predict_values(obs, state, starts), None
         return self.policy.predict_all_values(obs, state, starts)
 
@@ -371,7 +383,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 )
                 adv = self._normalized(batch.advantages)
                 has_internal = ev.internal_log_prob is not None
-                split = has_internal and self.internal_gamma is not None
+                split = has_internal and self.internal_discount is not None
                 iadv = self._normalized(batch.internal_advantages) if split else adv
                 new_lp, old_lp = ev.log_prob, batch.old_log_prob
                 if has_internal and self.internal_pg == "ppo" and not split:

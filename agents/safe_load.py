@@ -36,6 +36,7 @@ JSON_KWARGS = (
     "net_arch",
     "shared_core",
     "critic_reads",
+    "internal_critic",
     "ortho_init",
     "bptt_checkpoint",
 )

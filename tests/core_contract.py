@@ -109,3 +109,42 @@ def check_memory_ppo(policy: str, policy_kwargs: dict, tmp_path) -> None:
         a2, s2 = loaded.predict(obs, s2, starts, deterministic=True)
         np.testing.assert_array_equal(a1, a2)
         obs, _, starts, _ = env.step(a1)
+
+
+def check_expected_reads(make_core, make_soft_core=None, t: int = 4) -> None:
+    """``CoreExtras.expected`` of a core with sampled reads: ``expected_y`` has ``y``'s shape,
+    does not move when the read drawn at step ``t`` (or later) changes, while ``y[t]`` does,
+    and passes a gradient to the parameters. ``make_soft_core()`` (the same core reading
+    softly, same parameters): at step 0 ``expected_y`` is its ``y``."""
+    core = make_core()
+    T, B = 7, 3
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(T, B, F, generator=g)
+    starts = torch.zeros(T, B, dtype=torch.bool)
+    starts[0] = True
+    draws = []
+    for seed in (0, 1):  # two runs of draws: the second's replace the first's from t on
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            draws.append(CoreExtras())
+            core(x, core.initial_state(B), starts, draws[-1])
+    drawn = draws[0]
+    moved = torch.cat([drawn.actions[:t], draws[1].actions[t:]])
+    assert (moved[t] != drawn.actions[t]).any(), "pick seeds whose draws at t differ"
+    runs = []
+    for replay in (drawn.actions, moved):
+        ex = CoreExtras(replay=replay, expected=True)
+        y, _ = core(x, core.initial_state(B), starts, ex)
+        assert ex.expected_y is not None and ex.expected_y.shape == y.shape
+        runs.append((y, ex.expected_y))
+    (y0, e0), (y1, e1) = runs
+    _close(e1[: t + 1], e0[: t + 1])  # up to t the baseline ignores the draw at t
+    assert not torch.allclose(y1[t], y0[t]), "the draw at t should change y[t]"
+    assert torch.isfinite(e0).all()
+    grads = torch.autograd.grad(e0.square().sum(), list(core.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    if make_soft_core is not None:
+        soft = make_soft_core()
+        soft.load_state_dict(core.state_dict())
+        y_soft, _ = soft(x[:1], soft.initial_state(B), starts[:1])
+        _close(e0[:1], y_soft)

@@ -6,7 +6,9 @@ import pickle
 
 import pytest
 import torch
+from core_contract import check_expected_reads
 
+from agents import fused_step
 from agents.cores import (
     CoreExtras,
     EpisodicMemoryCore,
@@ -389,6 +391,38 @@ def test_ntm_without_controller_output_outputs_the_reads_alone(kwargs):
     assert core.head_proj.weight.grad.abs().sum() > 0  # through memory and addressing
     assert not core.with_memory_slots(32).controller_output
     assert NTMCore(F, 16, 4).output_size == 100 + 4
+
+
+PATHS = {  # NTMCore kwargs of each path a sampled read runs through while training
+    "aten": {"fused": False},
+    "fused": {"fused": True, "fused_sequence": False},
+    "fused-sequence": {"fused": True},  # the C++ sequence (replayed draws, gradient on)
+}
+
+
+@pytest.mark.parametrize(
+    "path, kwargs",
+    [
+        *((p, {}) for p in PATHS),
+        *((p, {"read_heads": 2, "controller_output": False}) for p in PATHS),
+        *((p, {"write_mode": "sequential", "straight_through": True}) for p in PATHS),
+        ("aten", {"read_heads": 2, "write_mode": "sample"}),
+    ],
+)
+def test_ntm_expected_reads_are_a_baseline_that_ignores_the_draw(path, kwargs):
+    """CoreExtras.expected on every path of the NTM: see core_contract."""
+    if PATHS[path]["fused"] and not fused_step.available():
+        pytest.skip("the C++ kernel does not build")
+
+    def make(read_mode):
+        torch.manual_seed(0)
+        kw = {"memory_slots": 12, "memory_width": 6, "controller_size": 16, **kwargs}
+        if read_mode == "soft":  # step 0's write weighting as given, the same as a drawn one
+            kw.pop("straight_through", None)
+            kw["write_mode"] = "sequential" if kw.get("write_mode") == "sequential" else "soft"
+        return NTMCore(F, read_mode=read_mode, **PATHS[path], **kw)
+
+    check_expected_reads(lambda: make("sample"), lambda: make("soft"))
 
 
 def test_straight_through_needs_a_sampled_mode():

@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from core_contract import F, check_core, check_memory_ppo
+from core_contract import F, check_core, check_expected_reads, check_memory_ppo
 
 from agents.cores import CoreExtras, EpisodicMemoryCore, episodic
 from agents.cores.state import tree_leaves
@@ -234,6 +234,25 @@ SMALL = {"max_memory": 40, "embed_size": 16, "key_size": 8, "value_size": 8}
 )
 def test_generic_core_contract(kw):
     check_core(lambda: EpisodicMemoryCore(F, **{"max_memory": 4, "embed_size": 8, **kw}))
+
+
+@pytest.mark.parametrize("kw", [{}, {"hops": 2, "heads": 2}, {"hops": 3, "age_features": False}])
+def test_expected_reads_are_a_baseline_that_ignores_the_draw(kw):
+    """CoreExtras.expected (core_contract): with the hops' own expected queries, the
+    expected output is the soft core's at every step, not only at step 0."""
+
+    def make(read_mode):
+        torch.manual_seed(0)
+        return EpisodicMemoryCore(F, read_mode=read_mode, **{**SMALL, "max_memory": 8, **kw})
+
+    check_expected_reads(lambda: make("sample"), lambda: make("soft"))
+    core, soft = make("sample"), make("soft")
+    x, starts = torch.randn(6, 3, F), torch.zeros(6, 3)
+    starts[0] = 1
+    ex = CoreExtras(expected=True)
+    core(x, core.initial_state(3), starts, ex)
+    y_soft, _ = soft(x, soft.initial_state(3), starts)
+    torch.testing.assert_close(ex.expected_y, y_soft)
 
 
 @pytest.mark.parametrize(

@@ -23,17 +23,19 @@ CONFIGS = [
 ]
 
 
-def run(core, x, state, starts, stepwise, x_grad=True, replay=None):
+def run(core, x, state, starts, stepwise, x_grad=True, replay=None, expected=False):
     """Outputs, final state and the gradients of a loss on both, to the parameters, ``x``
     (if ``x_grad``; a policy's flattened observations need none) and the incoming state; with
-    ``replay`` (sampled reads) also the log-probabilities and entropies, in the loss too."""
+    ``replay`` (sampled reads) also the log-probabilities and entropies (and with
+    ``expected`` the expected reads' output), in the loss too."""
     x = x.clone().requires_grad_(x_grad)
     state = type(state)(*(t.clone().requires_grad_() for t in state))
-    extras = CoreExtras(replay=replay)
+    extras = CoreExtras(replay=replay, expected=expected)
     forward = StepCore.forward if stepwise else NTMCore.forward
     y, final = forward(core, x, state, starts, extras)
     loss = y.square().sum() + sum((t * (k + 1)).sin().sum() for k, t in enumerate(final))
     sampled = [] if replay is None else [extras.log_prob, extras.entropy]
+    sampled += [extras.expected_y] if expected else []
     loss = loss + sum((t * (k + 2)).cos().sum() for k, t in enumerate(sampled))
     inputs = [*core.parameters(), *([x] if x_grad else []), *state]
     grads = torch.autograd.grad(loss, inputs, allow_unused=True)
@@ -79,19 +81,22 @@ def test_sequence_node_equals_the_stepwise_core(float64, kwargs, row_blocks):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("expected", [False, True])
 @pytest.mark.parametrize("kwargs", SAMPLED_CONFIGS)
-def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(float64, kwargs, row_blocks):
+def test_sequence_node_replays_sampled_reads_as_the_stepwise_core(
+    float64, kwargs, expected, row_blocks
+):
     """Sampled reads, replaying slots drawn step by step: the same outputs, state,
-    log-probabilities, entropies and gradients through all of them (with and without
-    straight-through) to float64 rounding."""
+    log-probabilities, entropies (and expected reads, CoreExtras.expected) and gradients
+    through all of them (with and without straight-through) to float64 rounding."""
     core, x, state, starts = sequence_case({"read_mode": "sample", **kwargs})
     drawn = CoreExtras()
     with torch.no_grad():
         core(x, state, starts, drawn)
     assert drawn.actions.unique().numel() > 1  # the draws moved between slots
     assert fused_sequence.sequence_applies(core, x, CoreExtras(replay=drawn.actions))
-    ours = run(core, x, state, starts, stepwise=False, replay=drawn.actions)
-    theirs = run(core, x, state, starts, stepwise=True, replay=drawn.actions)
+    ours = run(core, x, state, starts, stepwise=False, replay=drawn.actions, expected=expected)
+    theirs = run(core, x, state, starts, stepwise=True, replay=drawn.actions, expected=expected)
     for a, b in zip(ours, theirs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 

@@ -29,8 +29,10 @@
 // slots [T, B, R] (int64): sampled reads (read_mode "sample"), replayed: each read head reads
 // the given slot of memory t - 1 and keeps the one-hot weighting; log p(slot) and the entropy
 // of its soft weighting (summed over heads) are returned. Without slots: soft reads (zeros).
+// `expected` (with slots): also the expected reads ey [T, B, R M], each head's soft weighting
+// (as a constant) times memory t - 1, Graves et al.'s eq. 2 (else ey is [T, B, 0]).
 // Returns y [T, B, Y], the final h, c, memory, read_w, write_w, reads, log_prob [T, B],
-// entropy [T, B], then what the backward
+// entropy [T, B], ey, then what the backward
 // needs: rec [T, B, R M + C] ([reads, h] entering each step), acts [T, B, 4C], c_prev,
 // tanh_c, h_all [T, B, C], raw [T, B, P]; and per step (in `steps`): memory, write_prev,
 // read_prev, write_w, read_w and the fused step's saved tensors.
@@ -40,7 +42,7 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
     torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head,
     std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
-    bool sequential, bool controller_output, double memory_init) {
+    bool sequential, bool controller_output, double memory_init, bool expected) {
   check_cpu("the NTM sequence",
             {x, starts, h, c, memory, rw, ww, reads, w_ih, w_hh, bias, w_head, b_head});
   TORCH_CHECK(x.dim() == 3 && h.dim() == 2 && memory.dim() == 3,
@@ -74,7 +76,9 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
   auto h_all = pooled_empty({T, B, C}, opts), ys = pooled_empty({T, B, Y}, opts);
   auto raw_all = pooled_empty({T, B, P}, opts), c_all = pooled_empty({T, B, C}, opts);
   const bool sampled = slots.has_value();
+  TORCH_CHECK(sampled || !expected, "expected reads need sampled reads (slots)");
   auto logp = torch::zeros({T, B}, opts), entropy = torch::zeros({T, B}, opts);
+  auto ey = torch::empty({T, B, expected ? RM : 0}, opts);
   auto init_mem = torch::full({memory.size(1), memory.size(2)}, memory_init, opts);
   const auto init_r = init_reads.contiguous();
   auto w_head_t = w_head.t();
@@ -130,6 +134,7 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
         const auto slot = (*slots)[t].unsqueeze(-1);  // [B, R, 1]
         logp[t].copy_((rw.gather(2, slot) + NTM_EPSILON).log().sum({1, 2}));
         entropy[t].copy_(-(rw * (rw + NTM_EPSILON).log()).sum({1, 2}));
+        if (expected) ey[t].view({B, R, M}).copy_(torch::bmm(rw, memory));
         reads = memory.gather(1, slot.expand({B, R, memory.size(2)}));
         rw = torch::zeros_like(rw).scatter_(2, slot, 1.0);  // the one-hot weighting used
       }
@@ -143,19 +148,20 @@ std::tuple<std::vector<torch::Tensor>, std::shared_ptr<SavedSteps>> sequence_for
     }
   });
   if (T > 0) h = h_all[T - 1], c = c_all[T - 1].clone();
-  std::vector<torch::Tensor> result = {ys,     h.clone(), c,       memory, rw.clone(), ww.clone(),
-                                       reads,  logp,      entropy, rec,    acts,       c_prev,
-                                       tanh_c, h_all,     raw_all};
+  std::vector<torch::Tensor> result = {ys,    h.clone(), c,      memory, rw.clone(),
+                                       ww.clone(), reads, logp, entropy, ey, rec, acts, c_prev,
+                                       tanh_c, h_all, raw_all};
   return {result, saved};
 }
 
 // Gradients of (x, h, c, memory, read_w, write_w, reads, init_rw, init_ww, init_reads, w_ih,
-// w_hh, bias, w_head, b_head) from dy [T, B, Y] and those reaching the final state (x's only
-// if need_dx, else undefined).
+// w_hh, bias, w_head, b_head) from dy [T, B, Y] and those reaching the final state and the
+// expected reads (d_ey [T, B, R M], or [T, B, 0] without them; x's only if need_dx, else
+// undefined).
 std::vector<torch::Tensor> sequence_backward(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
     torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
-    torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
+    torch::Tensor d_ey, torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
     torch::Tensor w_head, torch::Tensor rec, torch::Tensor acts, torch::Tensor c_prev,
     torch::Tensor tanh_c, torch::Tensor h_all, torch::Tensor raw_all, const SavedSteps& saved,
     std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
@@ -203,6 +209,8 @@ std::vector<torch::Tensor> sequence_backward(
         const auto &memory = s[0], &soft = s[4];
         const auto hard = torch::zeros_like(soft).scatter_(2, slot, 1.0);
         d_mem_read = torch::bmm(hard.transpose(1, 2), dreads);  // reads = hard memory
+        if (d_ey.size(2) > 0)  // ey = soft memory, the soft weighting a constant
+          d_mem_read.baddbmm_(soft.transpose(1, 2), d_ey[t].view({B, R, -1}));
         // the used weighting passes its gradient to the soft one only if straight-through
         auto d_soft = straight_through ? drw + torch::bmm(dreads, memory.transpose(1, 2))
                                        : torch::zeros_like(soft);
@@ -271,7 +279,7 @@ sequence_forward_blocks(
     torch::Tensor init_rw, torch::Tensor init_ww, torch::Tensor init_reads, torch::Tensor w_ih,
     torch::Tensor w_hh, torch::Tensor bias, torch::Tensor w_head, torch::Tensor b_head,
     std::optional<torch::Tensor> slots, int64_t W, int64_t R, int64_t S, double clip,
-    bool sequential, bool controller_output, double memory_init, int64_t blocks) {
+    bool sequential, bool controller_output, double memory_init, bool expected, int64_t blocks) {
   TORCH_CHECK(x.dim() == 3, "the NTM sequence needs x [T, B, F]");
   const int64_t T = x.size(0), B = x.size(1);  // each block checks the rest of the shapes
   TORCH_CHECK(starts.dim() == 2 && starts.size(0) == T && starts.size(1) == B,
@@ -290,14 +298,14 @@ sequence_forward_blocks(
   std::vector<std::shared_ptr<SavedSteps>> steps(blocks);
   auto out = forward_in_blocks(
       B, blocks, args, {1, 1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 1},
-      {1, 0, 0, 0, 0, 0, 0, 1, 1},  // y [T, B, Y], the state [B, ...], log_prob, entropy [T, B]
+      {1, 0, 0, 0, 0, 0, 0, 1, 1, 1},  // y [T, B, Y], the state [B, ...], log_prob, entropy, ey
       [&](const std::vector<torch::Tensor>& a, int64_t i) {
         std::optional<torch::Tensor> block_slots;
         if (a[16].defined()) block_slots = a[16];
         auto [result, block_steps] = sequence_forward(
             a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
             a[13], a[14], a[15], block_slots, W, R, S, clip, sequential, controller_output,
-            memory_init);
+            memory_init, expected);
         steps[i] = std::move(block_steps);
         return result;
       });
@@ -310,26 +318,26 @@ sequence_forward_blocks(
 std::vector<torch::Tensor> sequence_backward_blocks(
     torch::Tensor dy, torch::Tensor dh, torch::Tensor dc, torch::Tensor dmem, torch::Tensor drw,
     torch::Tensor dww, torch::Tensor dreads, torch::Tensor d_logp, torch::Tensor d_entropy,
-    torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih, torch::Tensor w_hh,
-    torch::Tensor w_head, const std::vector<torch::Tensor>& saved,
+    torch::Tensor d_ey, torch::Tensor x, torch::Tensor starts, torch::Tensor w_ih,
+    torch::Tensor w_hh, torch::Tensor w_head, const std::vector<torch::Tensor>& saved,
     const std::vector<std::shared_ptr<SavedSteps>>& steps, std::optional<torch::Tensor> slots,
     int64_t W, int64_t R, int64_t S, double clip, bool sequential, bool controller_output,
     bool straight_through, bool need_dx) {
   const std::vector<torch::Tensor> args = {
-      dy, dh, dc, dmem, drw, dww, dreads, d_logp, d_entropy, x, starts, w_ih, w_hh, w_head,
-      slots ? *slots : torch::Tensor()};
+      dy, dh, dc, dmem, drw, dww, dreads, d_logp, d_entropy, d_ey, x, starts, w_ih, w_hh,
+      w_head, slots ? *slots : torch::Tensor()};
   return backward_in_blocks(
       x.size(1), static_cast<int64_t>(steps.size()), args,
-      {1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, -1, -1, -1, 1},
+      {1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, -1, -1, -1, 1},
       {1, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1},  // dx, the state's, the sums
       saved,
       [&](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& sv, int64_t i) {
         std::optional<torch::Tensor> block_slots;
-        if (a[14].defined()) block_slots = a[14];
+        if (a[15].defined()) block_slots = a[15];
         return sequence_backward(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
-                                 a[10], a[11], a[12], a[13], sv[0], sv[1], sv[2], sv[3], sv[4],
-                                 sv[5], *steps[i], block_slots, W, R, S, clip, sequential,
-                                 controller_output, straight_through, need_dx);
+                                 a[10], a[11], a[12], a[13], a[14], sv[0], sv[1], sv[2], sv[3],
+                                 sv[4], sv[5], *steps[i], block_slots, W, R, S, clip,
+                                 sequential, controller_output, straight_through, need_dx);
       });
 }
 
