@@ -63,12 +63,15 @@ class MemoryActorCriticPolicy(BasePolicy):
         core_kwargs: keyword arguments of the core (e.g. ``hidden_size``, ``memory_slots``).
         net_arch: MLP heads after the core, SB3 style (``[64]`` or ``dict(pi=[..], vf=[..])``).
         shared_core: one core for actor and critic (default) or a separate critic core.
-        critic_reads: what the internal critic on a shared core sees of the core's sampled
-            reads: ``"expected"`` (default) their expectation under the weighting each was
-            drawn from (``CoreExtras.expected_y``), so the reads' baseline does not depend on
-            the reads it judges; ``"sampled"``: the reads drawn (the baseline then moves with
-            the read: biased). The value head sees the reads drawn: the env action is chosen
-            after them, so for the action they are part of the state.
+        critic_reads: the baseline of a shared core's sampled reads. ``"sampled"``
+            (default): the critic sees the reads drawn, and the reads share the action's
+            advantage (or, with an internal critic, get theirs from it on the reads drawn): a
+            baseline that depends on the read it judges, biased, but it learned faster than
+            ``"expected"`` in ``benchmarks/results/read-baseline``. ``"expected"``: an
+            internal critic sees their expectation under the weighting each was drawn from
+            (``CoreExtras.expected_y``), an unbiased baseline for the reads, while the value
+            head keeps the reads drawn (the env action is chosen after them, so for the
+            action they are part of the state).
         bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
             activation checkpointing: memory O(T/chunk * state + chunk * activations).
         internal_critic: a second value head (``internal_value_net``, on the critic's latent
@@ -88,7 +91,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         net_arch: list[int] | dict[str, list[int]] | None = None,
         activation_fn: type[nn.Module] = nn.Tanh,
         shared_core: bool = True,
-        critic_reads: str = "expected",
+        critic_reads: str = "sampled",
         ortho_init: bool = True,
         bptt_checkpoint: int = 0,
         internal_critic: bool | None = None,

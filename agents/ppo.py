@@ -56,10 +56,9 @@ class MemoryPPO(OnPolicyAlgorithm):
             baseline, ``-A * log p(slot)``, as in Zaremba & Sutskever 2015).
         internal_gamma: the discount of internal decisions' own advantages: GAE from a second
             value head (the policy's ``internal_critic``) trained beside the first, with their
-            own clipped ratio. ``None`` (default): ``gamma``, where the policy has an internal
-            critic (by default a shared core with sampled reads: its baseline sees the
-            reads' expectation, so it does not depend on the reads it judges, while the
-            action's baseline sees the reads drawn); else internal decisions share the
+            own clipped ratio. ``None`` (default): ``gamma`` where the policy has an internal
+            critic (``policy_kwargs={"critic_reads": "expected"}`` adds one on the reads'
+            expectation, an unbiased baseline for them); else internal decisions share the
             action's advantage. A float adds the internal critic. With ``gamma=0`` on a
             recall task, a read drawn while the cue is shown earns nothing from the action at
             that step, however much the later recall depends on where it left the head;
@@ -141,9 +140,6 @@ class MemoryPPO(OnPolicyAlgorithm):
                 "VecEnv) or a single env"
             )
         check_device(device)
-        # recorded in every save, so a file saved before critic_reads existed (values made
-        # from the sampled reads) is told apart at load (_setup_model)
-        policy_kwargs = {"critic_reads": "expected", **(policy_kwargs or {})}
         super().__init__(
             policy,
             env,
@@ -193,7 +189,6 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.set_random_seed(self.seed)
         if self.internal_gamma is not None:
             self.policy_kwargs = {**self.policy_kwargs, "internal_critic": True}
-        self.policy_kwargs = {"critic_reads": "sampled", **self.policy_kwargs}  # older saves
         self.policy = self.policy_class(
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         ).to(self.device)

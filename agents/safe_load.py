@@ -153,7 +153,6 @@ def load_policy(
     config, file = _read_config(path / CONFIG), str(path / CONFIG)
     names = {spec.name: spec for spec in memory_agents()}
     kwargs = dict(config["policy_kwargs"])
-    kwargs.setdefault("critic_reads", "sampled")  # saved before it existed: values from samples
     act = kwargs.pop("activation_fn")
     if not (
         isinstance(act, str)

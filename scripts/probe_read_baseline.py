@@ -2,9 +2,9 @@
 
 A baseline for the sampled read at t must not depend on that read (else the read's expected
 advantage is ~0 once the critic is accurate). For each sampled-read agent, with the critic on
-the actor's core (``shared_core=True``, the default) seeing the expected reads
-(``critic_reads="expected"``, the default) or the sampled ones (``"sampled"``, the default
-before 2026-12-06's thirteenth session), and with the critic on its own core, this collects one
+the actor's core (``shared_core=True``, the default) seeing the sampled reads
+(``critic_reads="sampled"``, the default) or an internal critic seeing their expectation
+(``"expected"``), and with the critic on its own core, this collects one
 rollout on DelayedRecall (delay 5, untrained agent), replays it with the read at step t = 4
 set to each of three slots (the cue's entry, a blank step's, the step's own for the episodic
 core; three slots for the NTM) and prints the largest spread of V_t (and of the internal
@@ -32,7 +32,7 @@ CORE_KWARGS = {
 
 
 def spread(
-    agent: str, shared: bool, seed: int, t: int = 4, critic_reads: str = "expected"
+    agent: str, shared: bool, seed: int, t: int = 4, critic_reads: str = "sampled"
 ) -> tuple[float, float]:
     """Largest spread over reads at ``t`` of V_t and of the internal critic's value."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=seed, env_kwargs={"delay": 5})
@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         "| --- | --- | " + " | ".join("---" for _ in args.seeds) + " |",
     ]
     critics = {  # row label -> (shared_core, critic_reads)
-        "shared core, expected reads (default)": (True, "expected"),
-        "shared core, sampled reads": (True, "sampled"),
-        "own core": (False, "expected"),
+        "shared core, sampled reads (default)": (True, "sampled"),
+        "shared core, expected reads": (True, "expected"),
+        "own core": (False, "sampled"),
     }
     for agent in CORE_KWARGS:
         for critic, (shared, reads) in critics.items():

@@ -254,19 +254,35 @@ def test_memory_ppo_refuses_a_device_it_cannot_use(monkeypatch, device, message)
 
 
 @pytest.mark.parametrize("agent", ["stochastic-ntm", "stochastic-episodic"])
-def test_the_reads_baseline_ignores_the_read_sampled(agent, load_script):
-    """The internal critic's value at t, the baseline of the read drawn at t, must not depend
-    on that read: on the shared core it sees the reads' expectation (critic_reads="expected",
-    the default); on its own core, which reads by argmax, neither value does. The value
-    head's V_t, the env action's baseline, does depend on it (the action is chosen after the
-    read). With critic_reads="sampled" (the default before) both do, which also shows the
-    probe (scripts/probe_read_baseline.py: the rollout replayed with three reads at t) can
-    tell."""
+def test_the_reads_baseline_ignores_the_read_sampled_where_asked(agent, load_script):
+    """With critic_reads="expected" the internal critic's value at t, the baseline of the
+    read drawn at t, does not depend on that read (it sees the reads' expectation), while the
+    value head's V_t, the env action's baseline, does (the action is chosen after the read).
+    On its own core, which reads by argmax, neither does. With the default "sampled" both
+    do, which also shows the probe (scripts/probe_read_baseline.py: the rollout replayed
+    with three reads at t) can tell."""
     probe = load_script("probe_read_baseline")
-    v, internal = probe.spread(agent, shared=True, seed=0)
+    v, internal = probe.spread(agent, shared=True, seed=0, critic_reads="expected")
     assert internal == 0.0 and v > 0.0
     assert probe.spread(agent, shared=False, seed=0) == (0.0, 0.0)
-    assert probe.spread(agent, shared=True, seed=0, critic_reads="sampled")[1] > 0.0
+    assert probe.spread(agent, shared=True, seed=0)[1] > 0.0
+
+
+@pytest.mark.parametrize("critic_reads, split", [("sampled", False), ("expected", True)])
+def test_expected_reads_give_the_reads_their_own_advantage(critic_reads, split):
+    """critic_reads="expected" adds the internal critic (discount gamma) and the split
+    advantages; the default keeps one advantage for the action and the reads."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
+    kwargs = {"critic_reads": critic_reads, "core_kwargs": {"max_memory": 8}}
+    model = MemoryPPO(
+        "MlpStochasticEpisodicPolicy", env, n_steps=8, gamma=0.9, policy_kwargs=kwargs
+    )
+    assert model.policy.internal_critic is split
+    assert model.internal_discount == (0.9 if split else None)
+    model.learn(16)
+    assert ("train/internal_value_loss" in model.logger.name_to_value) is split
+    with pytest.raises(ValueError, match="critic_reads must be one of"):
+        MemoryPPO("MlpStochasticEpisodicPolicy", env, policy_kwargs={"critic_reads": "soft"})
 
 
 def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():

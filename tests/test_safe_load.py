@@ -55,6 +55,10 @@ def test_crafted_zip_is_refused_and_runs_nothing(tmp_path):
             "MlpStochasticNTMPolicy",
             {"core_kwargs": {"memory_slots": 8, "memory_width": 4}, "shared_core": False},
         ),
+        (  # an internal critic: its weights and the setting that makes it come back
+            "MlpStochasticEpisodicPolicy",
+            {"core_kwargs": {"max_memory": 8}, "critic_reads": "expected"},
+        ),
     ],
 )
 def test_round_trip_gives_identical_predictions(policy, kwargs, tmp_path):

@@ -4,7 +4,9 @@ A core is a ``torch.nn.Module`` with four things (see :class:`MemoryCore`):
 
 * ``output_size`` (int): features per step of ``y``;
 * ``internal_action_nvec`` (tuple of ints, default ``()``): one categorical internal
-  decision per entry (e.g. a sampled memory slot), each with that many choices;
+  decision per entry (e.g. a sampled memory slot), each with that many choices; such a core
+  fills ``CoreExtras`` (the decisions, their log-probs and entropies, and when asked the
+  expected output, the baseline of its decisions);
 * ``initial_state(batch_size, device) -> State``: a nested (Named)tuple of tensors, batch on
   axis 0 (learned where the paper says so);
 * ``forward(x[T, B, F], state, episode_starts[T, B], extras=None) -> (y[T, B, H], state)``:
@@ -132,7 +134,8 @@ class MemoryCore(nn.Module):
     axis 0); nothing hides in the module between calls, so a stored state replays exactly.
     An episode start resets that row to ``initial_state`` (``torch.where``, not ``* 0``)
     before the step. Cores with internal stochastic decisions set ``internal_action_nvec``
-    and read ``extras.replay`` / fill ``extras.actions, log_prob, entropy``.
+    and read ``extras.replay`` / fill ``extras.actions, log_prob, entropy`` (and
+    ``expected_y`` when ``extras.expected`` asks: the reads' baseline, see CoreExtras).
     """
 
     output_size: int
