@@ -134,10 +134,18 @@ class MemoryActorCriticPolicy(BasePolicy):
             None if shared_core else core_class(self.features_dim, **self.core_kwargs)
         )
         self.internal_action_nvec = tuple(self.core.internal_action_nvec)
-        if internal_critic is None:
-            internal_critic = bool(
-                self.internal_action_nvec and shared_core and critic_reads == "expected"
+        expected = critic_reads == "expected"
+        usable = bool(self.internal_action_nvec) and shared_core and internal_critic is not False
+        if expected and not usable:
+            raise ValueError(  # it would change nothing: say why rather than ignore it
+                "critic_reads='expected' is the baseline of a shared core's sampled reads: it "
+                "needs a core with internal decisions (e.g. read_mode='sample'), "
+                "shared_core=True and an internal critic (internal_critic None or True); got "
+                f"{core_class.__name__} with {self.core_kwargs}, shared_core={shared_core}, "
+                f"internal_critic={internal_critic}"
             )
+        if internal_critic is None:
+            internal_critic = expected
         self.internal_critic = internal_critic
         if internal_critic and not self.internal_action_nvec:
             raise ValueError(

@@ -31,13 +31,18 @@ def _close(a, b):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def _inputs(T: int, B: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x [T, B, F]`` (seeded) and ``starts [T, B]`` with every row starting at t = 0."""
+    x = torch.randn(T, B, F, generator=torch.Generator().manual_seed(seed))
+    starts = torch.zeros(T, B, dtype=torch.bool)
+    starts[0] = True
+    return x, starts
+
+
 def check_core(make_core) -> None:
     core = make_core()
     T, B = 9, 3
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(T, B, F, generator=g)
-    starts = torch.zeros(T, B, dtype=torch.bool)
-    starts[0] = True
+    x, starts = _inputs(T, B, seed=0)
     starts[5, 1] = True
     state = core.initial_state(B)
     assert all(leaf.shape[0] == B for leaf in tree_leaves(state)), "batch must be on axis 0"
@@ -118,10 +123,7 @@ def check_expected_reads(make_core, make_soft_core=None, t: int = 4) -> None:
     softly, same parameters): at step 0 ``expected_y`` is its ``y``."""
     core = make_core()
     T, B = 7, 3
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(T, B, F, generator=g)
-    starts = torch.zeros(T, B, dtype=torch.bool)
-    starts[0] = True
+    x, starts = _inputs(T, B, seed=1)
     draws = []
     for seed in (0, 1):  # two runs of draws: the second's replace the first's from t on
         torch.manual_seed(seed)

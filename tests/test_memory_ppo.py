@@ -285,6 +285,20 @@ def test_expected_reads_give_the_reads_their_own_advantage(critic_reads, split):
         MemoryPPO("MlpStochasticEpisodicPolicy", env, policy_kwargs={"critic_reads": "soft"})
 
 
+@pytest.mark.parametrize(
+    "policy, kwargs",
+    [
+        ("MlpLstmPolicy", {}),  # no sampled reads
+        ("MlpStochasticEpisodicPolicy", {"shared_core": False}),  # the critic's own core
+        ("MlpStochasticEpisodicPolicy", {"internal_critic": False}),  # nothing would see it
+    ],
+)
+def test_expected_reads_where_they_would_change_nothing_are_refused(policy, kwargs):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
+    with pytest.raises(ValueError, match="critic_reads='expected' is the baseline of a shared"):
+        MemoryPPO(policy, env, policy_kwargs={"critic_reads": "expected", **kwargs})
+
+
 def test_a_gymnasium_vector_env_is_refused_with_the_way_to_vectorise():
     env = gym.make_vec("memenvs/DelayedRecall-v0", 2)
     with pytest.raises(ValueError, match=r"Gymnasium vector env .* agents.make_vec_env"):
