@@ -212,9 +212,9 @@ def _check_distinct_tasks(tasks: list[dict]) -> None:
 
 def _check_settings(tasks: list[dict]) -> None:
     """Every task's env exists and can be made at every rung (and eval setting), each eval
-    setting has the observation and action spaces of the rung it evaluates (the trained
-    policy could not act on others), and no two tasks train the same setting (their
-    records could not be told apart)."""
+    setting has the observation and action spaces of the rung it evaluates and every rung of
+    a curriculum those of its first rung (the trained policy could not act on others), and
+    no two tasks train the same setting (their records could not be told apart)."""
     import gymnasium as gym
 
     import memenvs  # noqa: F401  (registers the ids)
@@ -239,19 +239,35 @@ def _check_settings(tasks: list[dict]) -> None:
                 )
             seen[setting] = i
             trained = _spaces(f"tasks[{i}] (fixed, knob, ladder)", env_id, kwargs)
+            if task.get("curriculum"):
+                first = task["ladder"][0]
+                if value == first:
+                    first_spaces = trained
+                _same_spaces(
+                    first_spaces, trained,
+                    f"tasks[{i}] trains one policy up its ladder (curriculum): {env_id} at "
+                    f"{task['knob']}={value!r}", f"its first rung {task['knob']}={first!r}",
+                )  # fmt: skip
             for j, extra in enumerate(task.get("eval", [{}])):
                 made = {**kwargs, **extra}
                 if made == kwargs:
                     continue
-                spaces = _spaces(f"tasks[{i}] (fixed, knob, ladder, eval)", env_id, made)
-                for name, want, got in zip(("observation", "action"), trained, spaces, strict=True):
-                    if got != want:
-                        raise ValueError(
-                            f"tasks[{i}].eval[{j}] {extra}: {env_id} with {made} has "
-                            f"{name} space {got}, but the policy trains at {task['knob']}="
-                            f"{value!r} ({kwargs}) with {name} space {want}: an eval setting "
-                            f"must keep the spaces of every rung it evaluates"
-                        )
+                _same_spaces(
+                    trained, _spaces(f"tasks[{i}] (fixed, knob, ladder, eval)", env_id, made),
+                    f"tasks[{i}].eval[{j}] {extra}: {env_id} with {made}",
+                    f"the rung it evaluates, {task['knob']}={value!r} ({kwargs})",
+                )  # fmt: skip
+
+
+def _same_spaces(want: tuple, got: tuple, what: str, against: str) -> None:
+    """``ValueError`` unless the (observation, action) spaces ``got`` of ``what`` are ``want``,
+    those of ``against``: one policy acts on both."""
+    for name, w, g in zip(("observation", "action"), want, got, strict=True):
+        if g != w:
+            raise ValueError(
+                f"{what} has {name} space {g}, but {against} has {w}: one policy must act "
+                f"on both, so they need the same spaces"
+            )
 
 
 def _spaces(field: str, env_id: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:

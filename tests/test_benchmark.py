@@ -442,10 +442,19 @@ def test_curriculum_that_never_meets_95_percent_stays_on_its_first_rung(tmp_path
     assert record["evals"][0]["env_kwargs"]["delay"] == 4 and record["steps_to_95"] is None
 
 
-def test_curriculum_across_different_spaces_is_a_clear_error(tmp_path):
+def test_curriculum_across_different_spaces_is_refused_before_training(tmp_path):
+    """The suite refuses it when it loads; a run built without the suite still fails
+    clearly when training reaches the rung (agents.ladder.switch_env)."""
     from agents.benchmark import train_one
 
-    run = _curriculum_run(tmp_path, ladder=(2, 3), knob="num_symbols", curriculum_success=0.0)
+    with pytest.raises(
+        ValueError,
+        match=r"tasks\[0\] trains one policy up its ladder \(curriculum\): .* at num_symbols=3 "
+        r"has observation space .* but its first rung num_symbols=2 has",
+    ):
+        _curriculum_run(tmp_path, ladder=(2, 3), knob="num_symbols", curriculum_success=0.0)
+    run = _curriculum_run(tmp_path, ladder=(2, 3), knob="num_symbols", curriculum=False)
+    run = {**run, "curriculum": True, "curriculum_success": 0.0}
     with pytest.raises(ValueError, match="observation_space at rung 3 is Box.*same spaces"):
         train_one(run)
 
@@ -645,7 +654,7 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "eval changes the spaces": (
         {"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]},
         r"tasks\[0\].eval\[0\] \{'num_symbols': 8\}: .* has observation space Box\(.*\(10,\)"
-        r".*trains at delay=2 .* with observation space Box\(.*\(6,\)",
+        r".*but the rung it evaluates, delay=2 .* has Box\(.*\(6,\)",
     ),
     "eval changes the spaces of a later rung": (
         {
@@ -659,7 +668,12 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
                 }
             ]
         },
-        r"tasks\[0\].eval\[1\] .* but the policy trains at num_symbols=3 ",
+        r"tasks\[0\].eval\[1\] .* but the rung it evaluates, num_symbols=3 ",
+    ),
+    "a curriculum whose rungs change the spaces": (
+        {"tasks": [{**DELAY_TASK, "knob": "num_symbols", "ladder": [2, 3], "curriculum": True}]},
+        r"tasks\[0\] trains one policy up its ladder \(curriculum\): .* at num_symbols=3 has "
+        r"observation space .* but its first rung num_symbols=2 has",
     ),
     "same task twice": ({"tasks": [DELAY_TASK, DELAY_TASK]}, r"tasks\[0\] and tasks\[1\] both"),
     # they shared runs/<suite>/DelayedRecall-delay2/<agent>/seed<k>: a run deleted the other's
@@ -827,7 +841,7 @@ def test_a_bad_suite_exits_2_with_one_line_before_any_training(tmp_path):
     ("changes", "message"),
     [
         ({"hyperparameters": {"n_steps": 32, "bogus": 1}}, "unexpected keyword argument 'bogus'"),
-        ({"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]}, "must keep the spaces"),
+        ({"tasks": [{**DELAY_TASK, "eval": [{"num_symbols": 8}]}]}, "need the same spaces"),
     ],
     ids=["unknown hyperparameter", "eval changes the spaces"],
 )
