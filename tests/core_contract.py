@@ -90,6 +90,8 @@ def assert_batch_replays(policy, batch):
         iratio = torch.exp(ev.internal_log_prob - batch.old_internal_log_prob).detach()
         assert torch.allclose(iratio, torch.ones_like(iratio), atol=1e-5)
     _close(ev.values.detach(), batch.old_values)
+    if ev.internal_values is not None:
+        _close(ev.internal_values.detach(), batch.old_internal_values)
     return ev
 
 

@@ -44,6 +44,19 @@ EXTRA_CASES = {
         "MlpStochasticNTMPolicy",
         {"core_kwargs": {**SMALL_NTM, "straight_through": True}},
     ),
+    # the reads' own critic on their expectation, BPTT checkpointed (chunks of 5)
+    "ntm-expected-reads-checkpointed": (
+        "MlpStochasticNTMPolicy",
+        {"core_kwargs": SMALL_NTM, "critic_reads": "expected", "bptt_checkpoint": 5},
+    ),
+    "episodic-expected-reads-checkpointed": (
+        "MlpStochasticEpisodicPolicy",
+        {
+            "core_kwargs": SMALL["stochastic-episodic"],
+            "critic_reads": "expected",
+            "bptt_checkpoint": 5,
+        },
+    ),  # fmt: skip
 }
 
 
@@ -126,23 +139,27 @@ def test_separate_critic_internal_decisions_are_stored_and_deterministic():
     assert (critic == critic[0]).all(), "the critic's reads are argmax"
 
 
-@pytest.mark.parametrize("agent", MEMORY_AGENTS)
-def test_checkpointed_replay_has_same_gradients(agent, row_blocks):
+@pytest.mark.parametrize(
+    "agent, critic_reads",
+    [
+        *((a, "sampled") for a in MEMORY_AGENTS),
+        ("stochastic-ntm", "expected"),
+        ("stochastic-episodic", "expected"),
+    ],
+)
+def test_checkpointed_replay_has_same_gradients(agent, critic_reads, row_blocks):
     """Forward and backward, every core on its default path (the C++ LSTM and GRU
     sequences' backward once read their saved tensors twice, which checkpointing refuses),
     the C++ sequences in one call and in blocks of rows (checkpointing's saved-tensor hooks
-    once deadlocked the blocks' threads)."""
+    once deadlocked the blocks' threads), and the expected reads' critic."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
     grads = []
     for chunk in (0, 4):
         torch.manual_seed(0)
-        model = MemoryPPO(
-            get_agent(agent).policy,
-            env,
-            n_steps=16,
-            seed=0,
-            policy_kwargs={"core_kwargs": SMALL.get(agent, {}), "bptt_checkpoint": chunk},
-        )
+        kwargs = {"core_kwargs": SMALL.get(agent, {}), "bptt_checkpoint": chunk}
+        if critic_reads == "expected":
+            kwargs["critic_reads"] = "expected"
+        model = MemoryPPO(get_agent(agent).policy, env, n_steps=16, seed=0, policy_kwargs=kwargs)
         collect(model)
         batch = next(model.rollout_buffer.sequences(2, torch.Generator().manual_seed(0)))
         ev = model.policy.evaluate_sequences(  # sampled reads replayed, as in the update
@@ -152,7 +169,8 @@ def test_checkpointed_replay_has_same_gradients(agent, row_blocks):
             batch.episode_starts,
             batch.internal_actions,
         )
-        (ev.log_prob.sum() + ev.values.sum()).backward()
+        internal = 0.0 if ev.internal_values is None else ev.internal_values.sum()
+        (ev.log_prob.sum() + ev.values.sum() + internal).backward()
         grads.append(
             torch.cat([p.grad.flatten() for p in model.policy.parameters() if p.grad is not None])
         )
