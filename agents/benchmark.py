@@ -16,10 +16,11 @@ An optional ``"notes"`` list is printed in the report (protocol changes, reruns)
 "core_kwargs": {"chrono_max": 1024}}`` trains agent ``lstm`` with those settings.
 ``"n_steps": "episode"`` sets the rollout to a whole number of the task's episodes (the
 smallest multiple of the episode length >= 32): all envs start together and episodes have a
-fixed length, so every rollout holds whole episodes and BPTT spans the full delay. Every
-MemoryPPO core gets the same hyperparameters (a controlled comparison). A suite with any
-other key, an ``eval`` setting that changes a rung's spaces, or settings an agent's model
-refuses (:func:`build_model` builds each agent's once) is refused before any training.
+fixed length, whatever the actions (checked), so every rollout holds whole episodes and BPTT
+spans the full delay. Every MemoryPPO core gets the same hyperparameters (a controlled
+comparison). A suite with any other key, an ``eval`` setting or a curriculum rung that
+changes a rung's spaces, or settings an agent's model refuses (:func:`build_model` builds
+each agent's once) is refused before any training.
 
 This module is the library part (training runs, resume, the plan); the command line is
 :mod:`agents.benchmark_app` (``python -m agents.benchmark``), the report
@@ -85,10 +86,34 @@ LENGTH_SEEDS = 64  # oracle episodes (seeds 0..63) that must all have one length
 
 
 def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
-    """Length of the task's oracle episodes, which must not vary: ``ValueError`` naming the
-    env and its knobs if the oracle episodes of seeds ``0..LENGTH_SEEDS-1`` differ in length
-    (e.g. ``Copy`` with ``min_length < max_length``, a delay range). Played as one native
-    vector env with a row per seed."""
+    """Length of the task's episodes, which must not vary: ``ValueError`` naming the env and
+    its knobs if the oracle episodes of seeds ``0..LENGTH_SEEDS-1`` differ in length (e.g.
+    ``Copy`` with ``min_length < max_length``, a delay range), or if episodes of seeded
+    random actions are not that long too (the length depends on the actions: e.g.
+    Concentration, active TMaze, EndlessRecall). Played as one native vector env with a row
+    per seed."""
+    oracle = _episode_lengths(env_id, env_kwargs, oracle=True)
+    random = _episode_lengths(env_id, env_kwargs, oracle=False)
+    fix = "set n_steps to a number of steps"
+    if oracle.min() != oracle.max():
+        raise ValueError(
+            f'"n_steps": "episode" needs episodes of one length, but {env_id} with '
+            f"{env_kwargs} has oracle episodes of {oracle.min()} to {oracle.max()} steps "
+            f"(seeds 0-{LENGTH_SEEDS - 1}): {fix}, or fix the length (e.g. min = max)"
+        )
+    if random.min() != oracle[0] or random.max() != oracle[0]:
+        raise ValueError(
+            f'"n_steps": "episode" needs episodes of one length, but in {env_id} with '
+            f"{env_kwargs} the length depends on the actions: oracle episodes of "
+            f"{oracle[0]} steps, episodes of random actions of {random.min()} to "
+            f"{random.max()} (seeds 0-{LENGTH_SEEDS - 1}): {fix}"
+        )
+    return int(oracle[0])
+
+
+def _episode_lengths(env_id: str, env_kwargs: dict[str, Any], oracle: bool) -> Any:
+    """The first episode's length ``[LENGTH_SEEDS]`` of seeds ``0..`` under the oracle's
+    actions, or under random actions (the action space seeded 0)."""
     import gymnasium as gym
     import numpy as np
 
@@ -99,22 +124,17 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
     )
     try:
         env.reset(seed=0)  # row i: seed i
+        env.action_space.seed(0)
         lengths = np.zeros(LENGTH_SEEDS, dtype=np.int64)
         steps = 0
         while not lengths.all():
-            *_, terminated, truncated, _ = env.step(env.unwrapped.oracle_action())
+            action = env.unwrapped.oracle_action() if oracle else env.action_space.sample()
+            *_, terminated, truncated, _ = env.step(action)
             steps += 1
             lengths[(terminated | truncated) & (lengths == 0)] = steps
     finally:
         env.close()
-    if lengths.min() != lengths.max():
-        raise ValueError(
-            f'"n_steps": "episode" needs episodes of one length, but {env_id} with '
-            f"{env_kwargs} has oracle episodes of {lengths.min()} to {lengths.max()} steps "
-            f"(seeds 0-{LENGTH_SEEDS - 1}): set n_steps to a number of steps, or fix the "
-            f"length (e.g. min = max)"
-        )
-    return int(lengths[0])
+    return lengths
 
 
 def rollout_length(env_id: str, env_kwargs: dict[str, Any]) -> int:

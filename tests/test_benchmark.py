@@ -711,6 +711,16 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         },
         r"tasks\[0\] \(agents \['lstm'\]\): .*DelayedRecall-v0 .* oracle episodes of 4 to 52",
     ),
+    # the oracle's episodes all last 8 steps, an agent's as long as it takes: rollouts of 8
+    # steps would not hold its episodes
+    "n_steps episode where the length depends on the actions": (
+        {
+            "hyperparameters": {"n_steps": "episode"},
+            "tasks": [{"env": "memenvs/Concentration-v0", "knob": "num_pairs", "ladder": [4]}],
+        },
+        r"tasks\[0\] .*memenvs/Concentration-v0 with \{'num_pairs': 4\} the length depends "
+        r"on the actions: oracle episodes of 8 steps, episodes of random actions of 16 to 16",
+    ),
     "n_envs 0": ({"n_envs": 0}, "n_envs must be an integer >= 1"),
     "device gpu": ({"device": "gpu"}, "device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
     "device 0": ({"device": 0}, "device must be 'cpu', 'cuda' or 'cuda:N', got 0"),
