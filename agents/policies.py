@@ -66,16 +66,17 @@ class MemoryActorCriticPolicy(BasePolicy):
         critic_reads: the baseline of a shared core's sampled reads. ``"sampled"``
             (default): the critic sees the reads drawn, and the reads share the action's
             advantage (or, with an internal critic, get theirs from it on the reads drawn): a
-            baseline that depends on the read it judges, biased, but it learned faster than
-            ``"expected"`` in ``benchmarks/results/read-baseline``. ``"expected"``: an
+            baseline that depends on the read it judges, biased; it learned faster than
+            ``"expected"`` with the episodic core on DelayedRecall and slower with the NTM on
+            Copy (``benchmarks/results/read-baseline/learning``). ``"expected"``: an
             internal critic sees their expectation under the weighting each was drawn from
             (``CoreExtras.expected_y``), an unbiased baseline for the reads, while the value
             head keeps the reads drawn (the env action is chosen after them, so for the
             action they are part of the state).
         bptt_checkpoint: if > 0, replay sequences in chunks of this many steps under
             activation checkpointing: memory O(T/chunk * state + chunk * activations).
-        internal_critic: a second value head (``internal_value_net``, on the critic's latent
-            of the expected reads, see ``critic_reads``) for the core's internal decisions,
+        internal_critic: a second value head (``internal_value_net``, on the critic's latent,
+            of the expected reads with ``critic_reads="expected"``) for internal decisions,
             whose advantages then come from it (``MemoryPPO``: discount ``internal_gamma`` or
             ``gamma``); ``True`` needs a core with internal decisions. ``None`` (default): for
             a shared core with internal decisions and ``critic_reads="expected"``.

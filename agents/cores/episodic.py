@@ -322,8 +322,9 @@ class EpisodicMemoryCore(MemoryCore):
             else:
                 w = weights(h, u)
                 if sampled:
-                    if want_expected:  # hop 0 draws from the same weighting; later hops
-                        w_exp = w if h == 0 else weights(h, u_exp)  # query from u_exp
+                    if want_expected:  # this hop's expected read: hop 0 shares the draw's
+                        # weighting, later hops query from the expected reads' own u_exp
+                        w_exp = w if h == 0 else weights(h, u_exp)
                         o_exp, u_exp = hop_out(h, w_exp.detach() @ v, u_exp)
                         expected.append(o_exp)
                     rep = None if replay is None else replay[..., heads]
