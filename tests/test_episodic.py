@@ -239,7 +239,8 @@ def test_generic_core_contract(kw):
 @pytest.mark.parametrize("kw", [{}, {"hops": 2, "heads": 2}, {"hops": 3, "age_features": False}])
 def test_expected_reads_are_a_baseline_that_ignores_the_draw(kw):
     """CoreExtras.expected (core_contract): with the hops' own expected queries, the
-    expected output is the soft core's at every step, not only at step 0."""
+    expected output is the soft core's at every step, not only at step 0, also over more
+    steps than one attention pass covers (time blocks: the blocks' expected outputs join)."""
 
     def make(read_mode):
         torch.manual_seed(0)
@@ -247,8 +248,9 @@ def test_expected_reads_are_a_baseline_that_ignores_the_draw(kw):
 
     check_expected_reads(lambda: make("sample"), lambda: make("soft"))
     core, soft = make("sample"), make("soft")
-    x, starts = torch.randn(6, 3, F), torch.zeros(6, 3)
-    starts[0] = 1
+    T = core.block_steps + 7  # two time blocks
+    x, starts = torch.randn(T, 3, F), torch.zeros(T, 3)
+    starts[0], starts[100, 1] = 1, 1
     ex = CoreExtras(expected=True)
     core(x, core.initial_state(3), starts, ex)
     y_soft, _ = soft(x, soft.initial_state(3), starts)
