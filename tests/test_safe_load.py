@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 import memenvs  # noqa: F401
 from agents import MemoryPPO, make_vec_env
@@ -75,6 +76,21 @@ def test_round_trip_gives_identical_predictions(policy, kwargs, tmp_path):
         a2, s2 = loaded.predict(obs, s2, starts, deterministic=True)
         np.testing.assert_array_equal(a1, a2)
         obs, _, starts, _ = env.step(a1)
+
+
+def test_a_policy_with_an_internal_critic_loads(tmp_path):
+    """internal_gamma gives the policy a second value head; policy.json now says so (before,
+    its weights did not fit the policy the folder described)."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    kwargs = {"core_kwargs": {"max_memory": 8}}
+    model = MemoryPPO(
+        "MlpStochasticEpisodicPolicy", env, n_steps=8, internal_gamma=0.9, policy_kwargs=kwargs
+    )
+    save_policy(model, tmp_path / "policy")
+    loaded = load_policy(tmp_path / "policy")
+    assert loaded.internal_value_net is not None
+    for mine, theirs in zip(model.policy.parameters(), loaded.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs)
 
 
 def test_load_policy_rejects_bad_folders(tmp_path):
