@@ -93,7 +93,6 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
     Concentration, active TMaze, EndlessRecall). Played as one native vector env with a row
     per seed."""
     oracle = _episode_lengths(env_id, env_kwargs, oracle=True)
-    random = _episode_lengths(env_id, env_kwargs, oracle=False)
     fix = "set n_steps to a number of steps"
     if oracle.min() != oracle.max():
         raise ValueError(
@@ -101,6 +100,7 @@ def episode_length(env_id: str, env_kwargs: dict[str, Any]) -> int:
             f"{env_kwargs} has oracle episodes of {oracle.min()} to {oracle.max()} steps "
             f"(seeds 0-{LENGTH_SEEDS - 1}): {fix}, or fix the length (e.g. min = max)"
         )
+    random = _episode_lengths(env_id, env_kwargs, oracle=False)  # only once that holds
     if random.min() != oracle[0] or random.max() != oracle[0]:
         raise ValueError(
             f'"n_steps": "episode" needs episodes of one length, but in {env_id} with '

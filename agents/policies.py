@@ -302,11 +302,8 @@ class MemoryActorCriticPolicy(BasePolicy):
         if replay is not None:
             extras.replay = replay[..., :n_actor] if n_actor else None
         actor_state, critic_state = state
-        extras.expected = (
-            self.internal_value_net is not None
-            and self.critic_core is None
-            and self.critic_reads == "expected"
-        )
+        # (the constructor refuses "expected" without a shared core and an internal critic)
+        extras.expected = self.critic_reads == "expected"
         y, actor_state = self._run_core(self.core, x, actor_state, starts, extras)
         latent_pi = self.mlp_extractor.forward_actor(y)
         internal = [extras.actions] if extras.actions is not None else []

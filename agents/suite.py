@@ -229,7 +229,7 @@ def _check_settings(tasks: list[dict]) -> None:
                 f"tasks[{i}].env {env_id!r} is not a registered environment: use "
                 f"memenvs/<Task>-v0 (or a -Easy/-Medium/-Hard preset) with Task one of {names}"
             )
-        for value in task["ladder"]:
+        for k, value in enumerate(task["ladder"]):
             kwargs = {**task.get("fixed", {}), task["knob"]: value}
             setting = json.dumps([env_id, kwargs], sort_keys=True)
             if setting in seen:
@@ -239,14 +239,14 @@ def _check_settings(tasks: list[dict]) -> None:
                 )
             seen[setting] = i
             trained = _spaces(f"tasks[{i}] (fixed, knob, ladder)", env_id, kwargs)
-            if task.get("curriculum"):
-                first = task["ladder"][0]
-                if value == first:
-                    first_spaces = trained
+            if k == 0:
+                first_spaces = trained
+            elif task.get("curriculum"):
                 _same_spaces(
                     first_spaces, trained,
                     f"tasks[{i}] trains one policy up its ladder (curriculum): {env_id} at "
-                    f"{task['knob']}={value!r}", f"its first rung {task['knob']}={first!r}",
+                    f"{task['knob']}={value!r}",
+                    f"its first rung {task['knob']}={task['ladder'][0]!r}",
                 )  # fmt: skip
             for j, extra in enumerate(task.get("eval", [{}])):
                 made = {**kwargs, **extra}

@@ -328,12 +328,9 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    from agents.checks import check_device
+    from agents.cli.common import check_device_flag
 
-    try:
-        check_device(args.device)
-    except ValueError as err:
-        parser.error(f"--device: {err}")
+    check_device_flag(parser, args.device)
     command = "python scripts/bench_train.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
