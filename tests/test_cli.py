@@ -291,6 +291,43 @@ def test_enjoy_without_matplotlib_refuses_png_before_the_episode(
     ), line
 
 
+@pytest.mark.parametrize(
+    ("agent", "core_kwargs", "traced"),
+    [
+        ("episodic", '{"max_memory": 16}', "read_age:"),
+        ("stochastic-episodic", '{"max_memory": 16}', "read_age:"),
+        ("stochastic-ntm", '{"memory_slots": 4, "memory_width": 4}', "read_weights (head 0):"),
+    ],
+)
+def test_enjoy_shows_what_each_memory_core_traces(tmp_path, capsys, agent, core_kwargs, traced):
+    """The episodic cores trace one value per step ([B]), not a weighting ([B, H, N]):
+    enjoy stopped with an IndexError on their runs."""
+    argv = [
+        *("--agent", agent, "--env", DR, "--env-kwargs", '{"delay": 1}', "--steps", "16"),
+        *("--n-envs", "2", "--n-steps", "8", "--eval-episodes", "2", "--name", "tiny"),
+        *("--core-kwargs", core_kwargs, "--log-dir", str(tmp_path), "--no-progress-bar"),
+    ]
+    assert train_cli.main(argv) == 0
+    capsys.readouterr()
+    png = tmp_path / "trace.png"
+    assert enjoy_cli.main([str(tmp_path / "tiny"), "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert f"\n{traced}\n" in out, out
+    assert "t=   0 |" in out and "t=   2 |" in out  # delay 1: 3 steps, one row each
+    assert list(tmp_path.glob("trace_*.png"))
+
+
+def test_enjoy_text_of_a_per_step_value():
+    text = enjoy_cli.series_text(np.array([1.0, 3.0, 2.0]), width=4)
+    assert text.splitlines() == [
+        "min 1  max 3",
+        "t=   0 |    | 1",
+        "t=   1 |####| 3",
+        "t=   2 |##  | 2",
+    ]
+    assert "|    | 5" in enjoy_cli.series_text(np.array([5.0, 5.0]), width=4)  # constant
+
+
 def test_enjoy_png_check_leaves_no_file_behind(tmp_path):
     enjoy_cli.check_writable(str(tmp_path / "heat.png"))
     assert not list(tmp_path.iterdir())

@@ -3,9 +3,10 @@
     memenvs-enjoy runs/<run> [--model best] [--png heat.png]
 
 Env id, knobs and agent come from the run folder's config.json. Prints the ansi render of
-each step, the action and reward, then a time x slot heatmap of the core's read and write
-weightings (for memory cores that trace them, e.g. the NTM); ``--png FILE`` also saves the
-heatmaps as images (needs matplotlib).
+each step, the action and reward, then what the core traced of its memory: a time x slot
+heatmap of each read and write weighting (the NTM) or a per-step bar chart of each traced
+value (the episodic core's mean read age, visible entries, read entropy); ``--png FILE``
+also saves them as images (needs matplotlib).
 """
 
 from __future__ import annotations
@@ -92,16 +93,52 @@ def check_writable(png: str) -> None:
         raise OSError(f"cannot write to its folder {folder} ({err.strerror or err})") from None
 
 
-def save_png(weights: np.ndarray, name: str, png: str) -> str:
+def series_text(values: np.ndarray, width: int = 40) -> str:
+    """``[T]`` per-step values as rows of a bar chart (one row per step, bars from the
+    smallest value to the largest)."""
+    lo, hi = float(values.min()), float(values.max())
+    bars = np.zeros(len(values), dtype=int)
+    if hi > lo:
+        bars = ((values - lo) / (hi - lo) * width).round().astype(int)
+    header = f"min {lo:.4g}  max {hi:.4g}"
+    return "\n".join(
+        [header]
+        + [
+            f"t={t:4d} |{'#' * n:<{width}}| {v:.4g}"
+            for t, (n, v) in enumerate(zip(bars, values, strict=True))
+        ]
+    )
+
+
+def first_env(per_step: list[torch.Tensor]) -> np.ndarray:
+    """A traced quantity of env 0: ``[T, N]`` weightings (the first head of ``[T, B, H, N]``)
+    or ``[T]`` per-step values (of ``[T, B]``, e.g. the episodic core's mean read age)."""
+    x = torch.stack(per_step)[:, 0].float().cpu()
+    while x.dim() > 2:
+        x = x[:, 0]
+    return x.numpy()
+
+
+def trace_text(values: np.ndarray) -> str:
+    """A weighting as a heatmap, a per-step value as a bar chart."""
+    return heatmap_text(values) if values.ndim == 2 else series_text(values)
+
+
+def save_png(values: np.ndarray, name: str, png: str) -> str:
+    """Save ``[T, N]`` weightings as a heatmap or ``[T]`` values as a line plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.imshow(weights.T, aspect="auto", cmap="gray_r", interpolation="nearest")
+    if values.ndim == 2:
+        ax.imshow(values.T, aspect="auto", cmap="gray_r", interpolation="nearest")
+        ax.set_ylabel("memory slot")
+    else:
+        ax.plot(values)
+        ax.set_ylabel(name)
     ax.set_xlabel("time step")
-    ax.set_ylabel("memory slot")
     ax.set_title(name)
     out = str(Path(png).with_name(f"{Path(png).stem}_{name}.png"))
     fig.savefig(out, dpi=100, bbox_inches="tight")
@@ -136,13 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{config.env} {env_kwargs} agent {config.agent} ({args.model} model)")
     print(f"return {total:.3f}  success {info.get('success')}  steps {steps}")
     for name, per_step in trace.items():
-        w = torch.stack(per_step)[:, 0, 0].numpy()  # [T, N], first head
-        print(f"\n{name} (head 0):\n{heatmap_text(w)}")
+        values = first_env(per_step)
+        head = " (head 0)" if torch.stack(per_step).dim() > 3 else ""
+        print(f"\n{name}{head}:\n{trace_text(values)}")
         if args.png:
             with flag_errors(parser, f"--png {args.png}", OSError):
-                print(f"saved {save_png(w, name, args.png)}")
+                print(f"saved {save_png(values, name, args.png)}")
     if not trace:
-        print("\n(this agent records no memory weightings)")
+        print("\n(this agent traces nothing of its memory)")
     return 0
 
 
