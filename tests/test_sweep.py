@@ -619,3 +619,19 @@ def test_a_trial_whose_seeds_finished_out_of_order_resumes(tmp_path, monkeypatch
     _tune(tmp_path, 1, seeds=[0, 1])
     trials = _tune(tmp_path, 2, seeds=[0, 1])
     assert [[r["seed"] for r in t["runs"]] for t in trials] == [[0, 1], [0, 1]]
+
+
+def test_bench_sweep_start_times_both_engines(tmp_path, load_script):
+    """The README's "a local Ray start costs about N s" comes from this script."""
+    pytest.importorskip("ray")
+    script = load_script("bench_sweep_start")
+    out, js = tmp_path / "start.md", tmp_path / "start.json"
+    assert script.main(["--repeats", "1", "--out", str(out), "--json", str(js)]) == 0
+    seconds = json.loads(js.read_text())["seconds"]
+    assert set(seconds) == {"process", "ray"}
+    assert all(len(ts) == 1 and 0 < ts[0] < 120 for ts in seconds.values())
+    assert "| ray |" in out.read_text() and "Command: `python scripts/bench_sweep_start.py" in (
+        out.read_text()
+    )
+    with pytest.raises(SystemExit):
+        script.main(["--repeats", "0"])
