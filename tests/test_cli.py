@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 
 from agents.cli import enjoy as enjoy_cli
@@ -315,6 +316,18 @@ def test_enjoy_shows_what_each_memory_core_traces(tmp_path, capsys, agent, core_
     assert f"\n{traced}\n" in out, out
     assert "t=   0 |" in out and "t=   2 |" in out  # delay 1: 3 steps, one row each
     assert list(tmp_path.glob("trace_*.png"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_enjoy_on_cuda(tmp_path):
+    """play_episode built its episode-start flags on the CPU for a policy on the GPU."""
+    argv = [
+        *("--agent", "lstm", "--env", DR, "--env-kwargs", '{"delay": 1}', "--steps", "16"),
+        *("--n-envs", "2", "--n-steps", "8", "--eval-episodes", "2", "--name", "tiny"),
+        *("--device", "cuda", "--log-dir", str(tmp_path), "--no-progress-bar"),
+    ]
+    assert train_cli.main(argv) == 0
+    assert enjoy_cli.main([str(tmp_path / "tiny"), "--device", "cuda"]) == 0
 
 
 def test_enjoy_text_of_a_per_step_value():

@@ -60,7 +60,7 @@ def play_episode(model, env: gym.Env, seed: int, deterministic: bool, show=print
         if memory:
             obs_t, _ = model.policy.obs_to_tensor(obs)
             with torch.no_grad():
-                starts = torch.as_tensor(start)
+                starts = torch.as_tensor(start, device=model.policy.device)
                 action, _, _, state, _ = model.policy(obs_t, state, starts, deterministic, trace)
             action = action.cpu().numpy()[0]
         else:
