@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from agents.checks import reading
+from agents.checks import check_device, reading
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 from agents.registry import memory_agents
 
@@ -143,7 +144,9 @@ def _refuse_pickle(path: Path, allow_pickle: bool) -> MemoryActorCriticPolicy | 
 def load_policy(
     folder: str | Path, device: torch.device | str = "cpu", allow_pickle: bool = False
 ) -> MemoryActorCriticPolicy:
-    """Rebuild a policy from :func:`save_policy`'s folder without unpickling (see module doc)."""
+    """Rebuild a policy from :func:`save_policy`'s folder without unpickling (see module doc);
+    a ``device`` this machine lacks raises a ``ValueError`` (as ``MemoryPPO``'s does)."""
+    device = get_device(check_device(device))
     path = Path(folder)
     pickled = _refuse_pickle(path, allow_pickle)
     if pickled is not None:

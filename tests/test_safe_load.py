@@ -161,3 +161,9 @@ def test_weights_of_another_policy_are_named(saved, tmp_path):
     (folder / "policy.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"weights\.pt' does not fit .*policy\.json"):
         load_policy(folder)
+
+
+@pytest.mark.parametrize(("device", "message"), [("gpu", "device must be"), ("cuda:99", "cuda:99")])
+def test_load_policy_refuses_a_device_this_machine_lacks(device, message, saved):
+    with pytest.raises(ValueError, match=message):
+        load_policy(saved, device=device)
