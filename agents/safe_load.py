@@ -94,6 +94,17 @@ def _agent_name(policy: MemoryActorCriticPolicy) -> str:
     )
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python ones (cores accept ``np.int64(8)``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def save_policy(model: Any, folder: str | Path) -> Path:
     """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``."""
     policy = model.policy
@@ -106,16 +117,21 @@ def save_policy(model: Any, folder: str | Path) -> Path:
         "format": FORMAT,
         "agent": _agent_name(policy),
         "policy_kwargs": {
-            **{k: getattr(policy, k) for k in JSON_KWARGS},
+            **{k: _plain(getattr(policy, k)) for k in JSON_KWARGS},
             "activation_fn": act.__name__,
         },
         "observation_space": space_to_json(policy.observation_space),
         "action_space": space_to_json(policy.action_space),
     }
+    try:  # before the folder exists, so a failure leaves nothing behind
+        text = json.dumps(config, indent=2)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"policy kwargs must be plain JSON to save safely: {err}") from err
+    state = {k: v.cpu() for k, v in policy.state_dict().items()}
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG).write_text(json.dumps(config, indent=2))  # fails here if not plain JSON
-    torch.save({k: v.cpu() for k, v in policy.state_dict().items()}, out / WEIGHTS)
+    (out / CONFIG).write_text(text)
+    torch.save(state, out / WEIGHTS)
     return out
 
 

@@ -15,6 +15,7 @@ import torch
 import memenvs  # noqa: F401
 from agents import MemoryPPO, make_vec_env
 from agents.safe_load import load_policy, save_policy
+from agents.training import make_agent
 
 
 class RunsCode:
@@ -167,3 +168,46 @@ def test_weights_of_another_policy_are_named(saved, tmp_path):
 def test_load_policy_refuses_a_device_this_machine_lacks(device, message, saved):
     with pytest.raises(ValueError, match=message):
         load_policy(saved, device=device)
+
+
+def values(policy, obs) -> torch.Tensor:
+    """The policy's value of ``obs`` at an episode start."""
+    obs_t, _ = policy.obs_to_tensor(obs)
+    n = len(next(iter(obs.values())) if isinstance(obs, dict) else obs)
+    with torch.no_grad():
+        return policy.predict_values(
+            obs_t, policy.initial_state(n), torch.ones(n, dtype=torch.bool)
+        )
+
+
+def assert_same_policy(model, loaded, env) -> None:
+    assert type(loaded) is type(model.policy)
+    obs = env.reset()
+    torch.testing.assert_close(values(loaded, obs), values(model.policy, obs))
+
+
+def test_numpy_core_kwargs_save(tmp_path):
+    """Cores accept numpy integers; json.dumps did not (and left an empty folder)."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = make_agent("episodic", env, n_steps=8, core_kwargs={"max_memory": np.int64(8)})
+    loaded = load_policy(save_policy(model, tmp_path / "policy"))
+    assert loaded.core_kwargs["max_memory"] == 8
+    assert_same_policy(model, loaded, env)
+
+
+@pytest.fixture(scope="module")
+def lstm_model():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    return MemoryPPO("MlpLstmPolicy", env, n_steps=8, seed=0,
+                     policy_kwargs={"core_kwargs": {"hidden_size": 8}})  # fmt: skip
+
+
+def test_kwargs_that_are_not_json_are_refused_and_nothing_written(
+    lstm_model, monkeypatch, tmp_path
+):
+    """save_policy created the folder before finding a kwarg json.dumps cannot write."""
+    folder = tmp_path / "policy"
+    monkeypatch.setitem(lstm_model.policy.core_kwargs, "init", object())
+    with pytest.raises(ValueError, match="must be plain JSON"):
+        save_policy(lstm_model, folder)
+    assert not folder.exists()
