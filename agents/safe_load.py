@@ -5,11 +5,16 @@ file runs arbitrary code. :func:`save_policy` writes a folder that needs no pick
 
 * ``weights.pt``: ``torch.save`` of the policy's state dict, read with ``weights_only=True``;
 * ``policy.json``: the agent's name in :mod:`agents.registry`, the policy kwargs as JSON
-  (core kwargs, ``net_arch``, ``shared_core``, ...) and the observation/action spaces.
+  (core kwargs, ``net_arch``, ``normalize_images``, ...; the activation and features
+  extractor by class name) and the observation/action spaces.
 
-:func:`load_policy` rebuilds the registered policy from those two files. It refuses a
-pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the caller passes
-``allow_pickle=True``: only do that for files you trust.
+:func:`load_policy` rebuilds the registered policy from those two files. A policy kwarg it
+could not rebuild (not plain JSON, an activation outside ``torch.nn``, a features extractor
+other than SB3's ``FlattenExtractor``, ``CombinedExtractor`` and ``NatureCNN``) makes
+:func:`save_policy` raise a ``ValueError`` and write nothing. The optimizer (its class,
+kwargs and state) is not saved: the loaded policy is for acting.
+:func:`load_policy` refuses a pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the
+caller passes ``allow_pickle=True``: only do that for files you trust.
 A path that does not exist raises ``FileNotFoundError``; a ``policy.json`` or ``weights.pt``
 that does not read, lacks a key or does not fit the other raises a ``ValueError`` naming the
 file and what is wrong.
@@ -24,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import get_device
 from torch import nn
 
@@ -31,8 +37,10 @@ from agents.checks import check_device, reading
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 from agents.registry import memory_agents
 
-WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 1
-JSON_KWARGS = (
+WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 2
+FORMATS = (1, 2)  # 1: no features extractor or normalize_images (the defaults)
+# The policy's constructor kwargs (``_get_constructor_parameters``), each handled one way:
+JSON_KWARGS = (  # stored as JSON
     "core_kwargs",
     "net_arch",
     "shared_core",
@@ -40,7 +48,13 @@ JSON_KWARGS = (
     "internal_critic",
     "ortho_init",
     "bptt_checkpoint",
+    "normalize_images",
+    "features_extractor_kwargs",
 )
+NAMED_KWARGS = ("activation_fn", "features_extractor_class")  # stored by class name
+OWN_KEYS = ("observation_space", "action_space", "core_class")  # own keys; the agent's core
+NOT_SAVED = ("lr_schedule", "optimizer_class", "optimizer_kwargs")  # training only
+EXTRACTORS = {cls.__name__: cls for cls in (FlattenExtractor, CombinedExtractor, NatureCNN)}
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -105,28 +119,49 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _policy_kwargs(policy: MemoryActorCriticPolicy) -> dict[str, Any]:
+    """The policy's constructor kwargs as JSON, or ``ValueError`` for one it cannot store."""
+    params = policy._get_constructor_parameters()
+    unknown = sorted(set(params) - {*JSON_KWARGS, *NAMED_KWARGS, *OWN_KEYS, *NOT_SAVED})
+    if unknown:
+        raise ValueError(
+            f"policy kwargs {unknown} cannot be saved: save_policy stores "
+            f"{[*JSON_KWARGS, *NAMED_KWARGS]}"
+        )
+    act, extractor = params["activation_fn"], params["features_extractor_class"]
+    if getattr(nn, act.__name__, None) is not act:
+        raise ValueError(f"activation_fn must be a torch.nn class to save safely, got {act!r}")
+    if EXTRACTORS.get(extractor.__name__) is not extractor:
+        raise ValueError(
+            f"features_extractor_class must be one of {sorted(EXTRACTORS)} to save safely, "
+            f"got {extractor!r}"
+        )
+    kwargs = {"activation_fn": act.__name__, "features_extractor_class": extractor.__name__}
+    for key in JSON_KWARGS:
+        kwargs[key] = _plain(params[key])
+        try:
+            json.dumps(kwargs[key])
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"policy kwarg {key}={params[key]!r} must be plain JSON to save safely ({err})"
+            ) from err
+    return kwargs
+
+
 def save_policy(model: Any, folder: str | Path) -> Path:
-    """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``."""
+    """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``;
+    a policy it cannot save raises a ``ValueError`` before ``folder`` is created."""
     policy = model.policy
     if not isinstance(policy, MemoryActorCriticPolicy):
         raise ValueError(f"model must hold a MemoryActorCriticPolicy, got {type(policy).__name__}")
-    act = policy.activation_fn
-    if getattr(nn, act.__name__, None) is not act:
-        raise ValueError(f"activation_fn must be a torch.nn class to save safely, got {act!r}")
     config = {
         "format": FORMAT,
         "agent": _agent_name(policy),
-        "policy_kwargs": {
-            **{k: _plain(getattr(policy, k)) for k in JSON_KWARGS},
-            "activation_fn": act.__name__,
-        },
+        "policy_kwargs": _policy_kwargs(policy),
         "observation_space": space_to_json(policy.observation_space),
         "action_space": space_to_json(policy.action_space),
     }
-    try:  # before the folder exists, so a failure leaves nothing behind
-        text = json.dumps(config, indent=2)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"policy kwargs must be plain JSON to save safely: {err}") from err
+    text = json.dumps(config, indent=2)  # before the folder: a failure leaves nothing
     state = {k: v.cpu() for k, v in policy.state_dict().items()}
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +214,14 @@ def load_policy(
         and issubclass(getattr(nn, act), nn.Module)
     ):
         raise ValueError(f"{file!r}: activation_fn must name a torch.nn module, got {act!r}")
+    if "features_extractor_class" in kwargs:  # (format 1 has none: the alias's own)
+        name = kwargs["features_extractor_class"]
+        if not isinstance(name, str) or name not in EXTRACTORS:
+            raise ValueError(
+                f"{file!r}: features_extractor_class must be one of {sorted(EXTRACTORS)}, "
+                f"got {name!r}"
+            )
+        kwargs["features_extractor_class"] = EXTRACTORS[name]
     try:
         spaces_ = [space_from_json(config[k]) for k in ("observation_space", "action_space")]
     except (KeyError, TypeError, ValueError) as err:
@@ -210,8 +253,10 @@ def _read_config(file: Path) -> dict[str, Any]:
         config = json.loads(file.read_text())
     if not isinstance(config, dict):
         raise ValueError(f"{str(file)!r} must hold a JSON object, got {type(config).__name__}")
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{str(file)!r}: format must be {FORMAT}, got {config.get('format')!r}")
+    if config.get("format") not in FORMATS:
+        raise ValueError(
+            f"{str(file)!r}: format must be one of {FORMATS}, got {config.get('format')!r}"
+        )
     names = [spec.name for spec in memory_agents()]
     agent = config.get("agent")
     if "agent" in config and (not isinstance(agent, str) or agent not in names):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import pickle
 import shutil
@@ -11,10 +12,19 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.torch_layers import FlattenExtractor
 
 import memenvs  # noqa: F401
 from agents import MemoryPPO, make_vec_env
-from agents.safe_load import load_policy, save_policy
+from agents.policies import MemoryActorCriticPolicy
+from agents.safe_load import (
+    JSON_KWARGS,
+    NAMED_KWARGS,
+    NOT_SAVED,
+    OWN_KEYS,
+    load_policy,
+    save_policy,
+)
 from agents.training import make_agent
 
 
@@ -186,6 +196,16 @@ def assert_same_policy(model, loaded, env) -> None:
     torch.testing.assert_close(values(loaded, obs), values(model.policy, obs))
 
 
+def test_normalize_images_false_round_trips(tmp_path):
+    """An image task's policy with normalize_images=False came back with True: other values."""
+    env = make_vec_env("memenvs/KeyToDoor-Easy-v0", n_envs=2, seed=0)
+    kwargs = {"core_kwargs": {"hidden_size": 8}, "normalize_images": False}
+    model = MemoryPPO("MlpLstmPolicy", env, n_steps=8, seed=0, policy_kwargs=kwargs)
+    loaded = load_policy(save_policy(model, tmp_path / "policy"))
+    assert loaded.normalize_images is False
+    assert_same_policy(model, loaded, env)
+
+
 def test_numpy_core_kwargs_save(tmp_path):
     """Cores accept numpy integers; json.dumps did not (and left an empty folder)."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
@@ -193,6 +213,10 @@ def test_numpy_core_kwargs_save(tmp_path):
     loaded = load_policy(save_policy(model, tmp_path / "policy"))
     assert loaded.core_kwargs["max_memory"] == 8
     assert_same_policy(model, loaded, env)
+
+
+class WideFlatten(FlattenExtractor):
+    """A features extractor load_policy does not know."""
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +232,43 @@ def test_kwargs_that_are_not_json_are_refused_and_nothing_written(
     """save_policy created the folder before finding a kwarg json.dumps cannot write."""
     folder = tmp_path / "policy"
     monkeypatch.setitem(lstm_model.policy.core_kwargs, "init", object())
-    with pytest.raises(ValueError, match="must be plain JSON"):
+    with pytest.raises(ValueError, match="policy kwarg core_kwargs=.* must be plain JSON"):
         save_policy(lstm_model, folder)
     assert not folder.exists()
+
+
+def test_kwargs_load_policy_cannot_rebuild_are_refused(lstm_model, monkeypatch, tmp_path):
+    """A features extractor or a constructor kwarg save_policy does not store was dropped:
+    the loaded policy was another one."""
+    policy, folder = lstm_model.policy, tmp_path / "policy"
+    monkeypatch.setattr(policy, "features_extractor_class", WideFlatten)
+    with pytest.raises(ValueError, match="features_extractor_class must be one of"):
+        save_policy(lstm_model, folder)
+    monkeypatch.undo()
+    params = policy._get_constructor_parameters()
+    monkeypatch.setattr(policy, "_get_constructor_parameters", lambda: {**params, "new": 1})
+    with pytest.raises(ValueError, match=r"policy kwargs \['new'\] cannot be saved"):
+        save_policy(lstm_model, folder)
+    assert not folder.exists()
+
+
+def test_every_constructor_kwarg_is_saved_or_named_unneeded(lstm_model):
+    """A kwarg added to the policy must be stored (or listed as not needed to act)."""
+    handled = {*JSON_KWARGS, *NAMED_KWARGS, *OWN_KEYS, *NOT_SAVED}
+    signature = set(inspect.signature(MemoryActorCriticPolicy.__init__).parameters)
+    assert signature - {"self", "use_sde"} == handled  # use_sde: refused by the constructor
+    assert set(lstm_model.policy._get_constructor_parameters()) == handled
+
+
+def test_a_format_1_folder_still_loads(saved, tmp_path):
+    """Folders saved before policy.json held the features extractor and normalize_images."""
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "policy.json").read_text())
+    config["format"] = 1
+    for key in ("normalize_images", "features_extractor_class", "features_extractor_kwargs"):
+        del config["policy_kwargs"][key]
+    (folder / "policy.json").write_text(json.dumps(config))
+    loaded, now = load_policy(folder), load_policy(saved)
+    assert type(loaded) is type(now) and loaded.normalize_images
+    for mine, theirs in zip(now.state_dict().values(), loaded.state_dict().values(), strict=True):
+        torch.testing.assert_close(mine, theirs)
