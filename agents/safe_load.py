@@ -4,15 +4,16 @@
 file runs arbitrary code. :func:`save_policy` writes a folder that needs no pickle:
 
 * ``weights.pt``: ``torch.save`` of the policy's state dict, read with ``weights_only=True``;
-* ``policy.json``: the agent's name in :mod:`agents.registry`, the policy kwargs as JSON
-  (core kwargs, ``net_arch``, ``normalize_images``, ...; the activation and features
-  extractor by class name) and the observation/action spaces.
+* ``policy.json``: the agent's name in :mod:`agents.registry`, the policy class
+  (``Mlp{stem}Policy``, ``MultiInput{stem}Policy``, or ``MemoryPolicy`` with the agent's core),
+  the policy kwargs as JSON (core kwargs, ``net_arch``, ``normalize_images``, ...; the
+  activation and features extractor by class name) and the observation/action spaces.
 
 :func:`load_policy` rebuilds the registered policy from those two files. A policy kwarg it
 could not rebuild (not plain JSON, an activation outside ``torch.nn``, a features extractor
-other than SB3's ``FlattenExtractor``, ``CombinedExtractor`` and ``NatureCNN``) makes
-:func:`save_policy` raise a ``ValueError`` and write nothing. The optimizer (its class,
-kwargs and state) is not saved: the loaded policy is for acting.
+other than SB3's ``FlattenExtractor``, ``CombinedExtractor`` and ``NatureCNN``, a policy
+subclass) makes :func:`save_policy` raise a ``ValueError`` and write nothing. The optimizer
+(its class, kwargs and state) is not saved: the loaded policy is for acting.
 :func:`load_policy` refuses a pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the
 caller passes ``allow_pickle=True``: only do that for files you trust.
 A path that does not exist raises ``FileNotFoundError``; a ``policy.json`` or ``weights.pt``
@@ -35,10 +36,10 @@ from torch import nn
 
 from agents.checks import check_device, reading
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
-from agents.registry import memory_agents
+from agents.registry import AgentSpec, memory_agents
 
 WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 2
-FORMATS = (1, 2)  # 1: no features extractor or normalize_images (the defaults)
+FORMATS = (1, 2)  # 1: no "policy" (Mlp{stem}Policy), extractor or normalize_images (defaults)
 # The policy's constructor kwargs (``_get_constructor_parameters``), each handled one way:
 JSON_KWARGS = (  # stored as JSON
     "core_kwargs",
@@ -55,6 +56,7 @@ NAMED_KWARGS = ("activation_fn", "features_extractor_class")  # stored by class 
 OWN_KEYS = ("observation_space", "action_space", "core_class")  # own keys; the agent's core
 NOT_SAVED = ("lr_schedule", "optimizer_class", "optimizer_kwargs")  # training only
 EXTRACTORS = {cls.__name__: cls for cls in (FlattenExtractor, CombinedExtractor, NatureCNN)}
+KINDS = ("Mlp", "MultiInput")  # the observation kinds of a stem's policy aliases
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -97,14 +99,24 @@ def space_from_json(d: dict[str, Any]) -> spaces.Space:
     raise ValueError(f"unknown space type {kind!r} in {CONFIG}")
 
 
-def _agent_name(policy: MemoryActorCriticPolicy) -> str:
-    name = type(policy).__name__
+def _aliases(spec: AgentSpec) -> list[str]:
+    """The policy classes ``load_policy`` may rebuild for ``spec``."""
+    stems = [f"{kind}{spec.policy_stem}Policy" for kind in KINDS] if spec.policy_stem else []
+    return [*stems, "MemoryPolicy"]
+
+
+def _agent_and_alias(policy: MemoryActorCriticPolicy) -> tuple[str, str]:
+    """The registered agent whose core ``policy`` runs, and the policy alias of its class."""
+    cls = type(policy)
     for spec in memory_agents():
-        if spec.policy == name:
-            return spec.name
+        for alias in _aliases(spec):
+            if POLICY_ALIASES.get(alias) is cls and spec.core_class is policy.core_class:
+                return spec.name, alias
+    known = sorted({a for spec in memory_agents() for a in _aliases(spec)})
     raise ValueError(
-        f"save_policy needs a registered agent's policy (Mlp<stem>Policy), got {name}: "
-        "register the core with agents.registry.register_agent"
+        f"policy must be one of {known} running a registered agent's core, got "
+        f"{cls.__name__} with core_class {policy.core_class.__name__}: register the core with "
+        "agents.registry.register_agent"
     )
 
 
@@ -154,9 +166,11 @@ def save_policy(model: Any, folder: str | Path) -> Path:
     policy = model.policy
     if not isinstance(policy, MemoryActorCriticPolicy):
         raise ValueError(f"model must hold a MemoryActorCriticPolicy, got {type(policy).__name__}")
+    agent, alias = _agent_and_alias(policy)
     config = {
         "format": FORMAT,
-        "agent": _agent_name(policy),
+        "agent": agent,
+        "policy": alias,
         "policy_kwargs": _policy_kwargs(policy),
         "observation_space": space_to_json(policy.observation_space),
         "action_space": space_to_json(policy.action_space),
@@ -205,7 +219,12 @@ def load_policy(
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise ValueError(f"folder {str(path)!r} holds no {CONFIG} and {WEIGHTS}")
     config, file = _read_config(path / CONFIG), str(path / CONFIG)
-    names = {spec.name: spec for spec in memory_agents()}
+    spec = {spec.name: spec for spec in memory_agents()}[config["agent"]]
+    alias = config.get("policy", spec.policy)
+    if alias not in _aliases(spec):
+        raise ValueError(
+            f"{file!r}: policy must be one of {_aliases(spec)} (agent {spec.name!r}), got {alias!r}"
+        )
     kwargs = dict(config["policy_kwargs"])
     act = kwargs.pop("activation_fn")
     if not (
@@ -227,8 +246,12 @@ def load_policy(
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{file!r}: bad observation_space or action_space ({err!r})") from err
     try:
-        policy = POLICY_ALIASES[names[config["agent"]].policy](
-            *spaces_, lambda _: 0.0, activation_fn=getattr(nn, act), **kwargs
+        policy = POLICY_ALIASES[alias](
+            *spaces_,
+            lambda _: 0.0,
+            core_class=spec.core_class,
+            activation_fn=getattr(nn, act),
+            **kwargs,
         )
     except (TypeError, ValueError) as err:
         raise ValueError(

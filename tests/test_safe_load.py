@@ -9,13 +9,18 @@ import pickle
 import shutil
 import zipfile
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.vec_env import DummyVecEnv
+from torch import nn
 
 import memenvs  # noqa: F401
-from agents import MemoryPPO, make_vec_env
+from agents import MemoryPPO, make_vec_env, registry
+from agents.cores import StepCore, StepOutput
 from agents.policies import MemoryActorCriticPolicy
 from agents.safe_load import (
     JSON_KWARGS,
@@ -206,6 +211,66 @@ def test_normalize_images_false_round_trips(tmp_path):
     assert_same_policy(model, loaded, env)
 
 
+class DictEnv(gym.Env):
+    """Dict observations (a Box and a Discrete), random: enough to save and compare."""
+
+    observation_space = spaces.Dict(
+        {"a": spaces.Box(0, 1, (3,), np.float32), "b": spaces.Discrete(3)}
+    )
+    action_space = spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.observation_space.seed(seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_a_multi_input_policy_round_trips(tmp_path):
+    """save_policy refused MultiInput{stem}Policy (it matched the Mlp alias's name only)."""
+    env = DummyVecEnv([DictEnv, DictEnv])
+    env.seed(0)
+    kwargs = {"core_kwargs": {"hidden_size": 8}}
+    model = MemoryPPO("MultiInputLstmPolicy", env, n_steps=8, seed=0, policy_kwargs=kwargs)
+    loaded = load_policy(save_policy(model, tmp_path / "policy"))
+    assert_same_policy(model, loaded, env)
+
+
+class ElmanCore(StepCore):
+    """The README's "Adding a core" example."""
+
+    def __init__(self, input_size: int, hidden_size: int = 64) -> None:
+        super().__init__()
+        self.cell = nn.RNNCell(input_size, hidden_size)
+        self.output_size = hidden_size
+
+    def initial_state(self, batch_size, device=None):
+        return (torch.zeros(batch_size, self.output_size, device=device),)
+
+    def step(self, x, state, replay, extras):
+        h = self.cell(x, state[0])
+        return StepOutput(h, (h,))
+
+
+@pytest.fixture()
+def elman():
+    registry.register_agent("elman-safe-load", ElmanCore, summary="Elman RNN (no policy_stem)")
+    yield "elman-safe-load"
+    registry._AGENTS.pop("elman-safe-load", None)
+
+
+def test_an_agent_without_a_policy_stem_round_trips(elman, tmp_path):
+    """README's register_agent call (no policy_stem) runs under MemoryPolicy: save_policy
+    said the core was not registered."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = make_agent(elman, env, n_steps=8, core_kwargs={"hidden_size": 8})
+    loaded = load_policy(save_policy(model, tmp_path / "policy"))
+    assert isinstance(loaded.core, ElmanCore) and loaded.core.output_size == 8
+    assert_same_policy(model, loaded, env)
+
+
 def test_numpy_core_kwargs_save(tmp_path):
     """Cores accept numpy integers; json.dumps did not (and left an empty folder)."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
@@ -261,10 +326,12 @@ def test_every_constructor_kwarg_is_saved_or_named_unneeded(lstm_model):
 
 
 def test_a_format_1_folder_still_loads(saved, tmp_path):
-    """Folders saved before policy.json held the features extractor and normalize_images."""
+    """Folders saved before policy.json held the policy class (always Mlp{stem}Policy), the
+    features extractor and normalize_images."""
     folder = copy_of(saved, tmp_path)
     config = json.loads((folder / "policy.json").read_text())
     config["format"] = 1
+    del config["policy"]
     for key in ("normalize_images", "features_extractor_class", "features_extractor_kwargs"):
         del config["policy_kwargs"][key]
     (folder / "policy.json").write_text(json.dumps(config))
@@ -272,3 +339,13 @@ def test_a_format_1_folder_still_loads(saved, tmp_path):
     assert type(loaded) is type(now) and loaded.normalize_images
     for mine, theirs in zip(now.state_dict().values(), loaded.state_dict().values(), strict=True):
         torch.testing.assert_close(mine, theirs)
+
+
+def test_a_policy_class_not_of_the_agent_is_named(saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "policy.json").read_text())
+    assert config["policy"] == "MlpLstmPolicy"
+    config["policy"] = "MlpGruPolicy"
+    (folder / "policy.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"policy must be one of \['MlpLstmPolicy', "):
+        load_policy(folder)
