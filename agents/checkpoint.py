@@ -59,7 +59,7 @@ import torch
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.checks import reading
+from agents.checks import check_device, reading
 from agents.cores.state import tree_map
 from agents.ppo import MemoryPPO
 
@@ -334,7 +334,8 @@ def load_checkpoint(
     reset_num_timesteps=False)``. ``env=None`` takes the saved env (exact resume); an
     ``env`` given here is reset at the next ``learn`` (see the module docstring). Files
     that do not belong together (another save's, changed, truncated) or do not read raise
-    a ``ValueError`` naming them."""
+    a ``ValueError`` naming them, as does a ``device`` this machine lacks."""
+    check_device(device)
     folder = Path(path)
     _recover(folder)
     if not (folder / MODEL).is_file() or not (folder / RESUME).is_file():

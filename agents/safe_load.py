@@ -4,12 +4,18 @@
 file runs arbitrary code. :func:`save_policy` writes a folder that needs no pickle:
 
 * ``weights.pt``: ``torch.save`` of the policy's state dict, read with ``weights_only=True``;
-* ``policy.json``: the agent's name in :mod:`agents.registry`, the policy kwargs as JSON
-  (core kwargs, ``net_arch``, ``shared_core``, ...) and the observation/action spaces.
+* ``policy.json``: the agent's name in :mod:`agents.registry`, the policy class
+  (``Mlp{stem}Policy``, ``MultiInput{stem}Policy``, or ``MemoryPolicy`` with the agent's core),
+  the policy kwargs as JSON (core kwargs, ``net_arch``, ``normalize_images``, ...; the
+  activation and features extractor by class name) and the observation/action spaces.
 
-:func:`load_policy` rebuilds the registered policy from those two files. It refuses a
-pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the caller passes
-``allow_pickle=True``: only do that for files you trust.
+:func:`load_policy` rebuilds the registered policy from those two files. A policy kwarg it
+could not rebuild (not plain JSON, an activation outside ``torch.nn``, a features extractor
+other than SB3's ``FlattenExtractor``, ``CombinedExtractor`` and ``NatureCNN``, a policy
+subclass) makes :func:`save_policy` raise a ``ValueError`` and write nothing. The optimizer
+(its class, kwargs and state) is not saved: the loaded policy is for acting.
+:func:`load_policy` refuses a pickle-based file (a SB3 ``.zip``, a ``.pkl``) unless the
+caller passes ``allow_pickle=True``: only do that for files you trust.
 A path that does not exist raises ``FileNotFoundError``; a ``policy.json`` or ``weights.pt``
 that does not read, lacks a key or does not fit the other raises a ``ValueError`` naming the
 file and what is wrong.
@@ -24,14 +30,18 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import CombinedExtractor, FlattenExtractor, NatureCNN
+from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from agents.checks import reading
+from agents.checks import check_device, reading
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
-from agents.registry import memory_agents
+from agents.registry import AgentSpec, memory_agents
 
-WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 1
-JSON_KWARGS = (
+WEIGHTS, CONFIG, FORMAT = "weights.pt", "policy.json", 2
+FORMATS = (1, 2)  # 1: no "policy" (Mlp{stem}Policy), extractor or normalize_images (defaults)
+# The policy's constructor kwargs (``_get_constructor_parameters``), each handled one way:
+JSON_KWARGS = (  # stored as JSON
     "core_kwargs",
     "net_arch",
     "shared_core",
@@ -39,7 +49,14 @@ JSON_KWARGS = (
     "internal_critic",
     "ortho_init",
     "bptt_checkpoint",
+    "normalize_images",
+    "features_extractor_kwargs",
 )
+NAMED_KWARGS = ("activation_fn", "features_extractor_class")  # stored by class name
+OWN_KEYS = ("observation_space", "action_space", "core_class")  # own keys; the agent's core
+NOT_SAVED = ("lr_schedule", "optimizer_class", "optimizer_kwargs")  # training only
+EXTRACTORS = {cls.__name__: cls for cls in (FlattenExtractor, CombinedExtractor, NatureCNN)}
+KINDS = ("Mlp", "MultiInput")  # the observation kinds of a stem's policy aliases
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -82,39 +99,88 @@ def space_from_json(d: dict[str, Any]) -> spaces.Space:
     raise ValueError(f"unknown space type {kind!r} in {CONFIG}")
 
 
-def _agent_name(policy: MemoryActorCriticPolicy) -> str:
-    name = type(policy).__name__
+def _aliases(spec: AgentSpec) -> list[str]:
+    """The policy classes ``load_policy`` may rebuild for ``spec``."""
+    stems = [f"{kind}{spec.policy_stem}Policy" for kind in KINDS] if spec.policy_stem else []
+    return [*stems, "MemoryPolicy"]
+
+
+def _agent_and_alias(policy: MemoryActorCriticPolicy) -> tuple[str, str]:
+    """The registered agent whose core ``policy`` runs, and the policy alias of its class."""
+    cls = type(policy)
     for spec in memory_agents():
-        if spec.policy == name:
-            return spec.name
+        for alias in _aliases(spec):
+            if POLICY_ALIASES.get(alias) is cls and spec.core_class is policy.core_class:
+                return spec.name, alias
+    known = sorted({a for spec in memory_agents() for a in _aliases(spec)})
     raise ValueError(
-        f"save_policy needs a registered agent's policy (Mlp<stem>Policy), got {name}: "
-        "register the core with agents.registry.register_agent"
+        f"policy must be one of {known} running a registered agent's core, got "
+        f"{cls.__name__} with core_class {policy.core_class.__name__}: register the core with "
+        "agents.registry.register_agent"
     )
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python ones (cores accept ``np.int64(8)``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _policy_kwargs(policy: MemoryActorCriticPolicy) -> dict[str, Any]:
+    """The policy's constructor kwargs as JSON, or ``ValueError`` for one it cannot store."""
+    params = policy._get_constructor_parameters()
+    unknown = sorted(set(params) - {*JSON_KWARGS, *NAMED_KWARGS, *OWN_KEYS, *NOT_SAVED})
+    if unknown:
+        raise ValueError(
+            f"policy kwargs {unknown} cannot be saved: save_policy stores "
+            f"{[*JSON_KWARGS, *NAMED_KWARGS]}"
+        )
+    act, extractor = params["activation_fn"], params["features_extractor_class"]
+    if getattr(nn, act.__name__, None) is not act:
+        raise ValueError(f"activation_fn must be a torch.nn class to save safely, got {act!r}")
+    if EXTRACTORS.get(extractor.__name__) is not extractor:
+        raise ValueError(
+            f"features_extractor_class must be one of {sorted(EXTRACTORS)} to save safely, "
+            f"got {extractor!r}"
+        )
+    kwargs = {"activation_fn": act.__name__, "features_extractor_class": extractor.__name__}
+    for key in JSON_KWARGS:
+        kwargs[key] = _plain(params[key])
+        try:
+            json.dumps(kwargs[key])
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"policy kwarg {key}={params[key]!r} must be plain JSON to save safely ({err})"
+            ) from err
+    return kwargs
+
+
 def save_policy(model: Any, folder: str | Path) -> Path:
-    """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``."""
+    """Write ``weights.pt`` and ``policy.json`` for ``model`` (a MemoryPPO) into ``folder``;
+    a policy it cannot save raises a ``ValueError`` before ``folder`` is created."""
     policy = model.policy
     if not isinstance(policy, MemoryActorCriticPolicy):
         raise ValueError(f"model must hold a MemoryActorCriticPolicy, got {type(policy).__name__}")
-    act = policy.activation_fn
-    if getattr(nn, act.__name__, None) is not act:
-        raise ValueError(f"activation_fn must be a torch.nn class to save safely, got {act!r}")
+    agent, alias = _agent_and_alias(policy)
     config = {
         "format": FORMAT,
-        "agent": _agent_name(policy),
-        "policy_kwargs": {
-            **{k: getattr(policy, k) for k in JSON_KWARGS},
-            "activation_fn": act.__name__,
-        },
+        "agent": agent,
+        "policy": alias,
+        "policy_kwargs": _policy_kwargs(policy),
         "observation_space": space_to_json(policy.observation_space),
         "action_space": space_to_json(policy.action_space),
     }
+    text = json.dumps(config, indent=2)  # before the folder: a failure leaves nothing
+    state = {k: v.cpu() for k, v in policy.state_dict().items()}
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG).write_text(json.dumps(config, indent=2))  # fails here if not plain JSON
-    torch.save({k: v.cpu() for k, v in policy.state_dict().items()}, out / WEIGHTS)
+    (out / CONFIG).write_text(text)
+    torch.save(state, out / WEIGHTS)
     return out
 
 
@@ -143,7 +209,9 @@ def _refuse_pickle(path: Path, allow_pickle: bool) -> MemoryActorCriticPolicy | 
 def load_policy(
     folder: str | Path, device: torch.device | str = "cpu", allow_pickle: bool = False
 ) -> MemoryActorCriticPolicy:
-    """Rebuild a policy from :func:`save_policy`'s folder without unpickling (see module doc)."""
+    """Rebuild a policy from :func:`save_policy`'s folder without unpickling (see module doc);
+    a ``device`` this machine lacks raises a ``ValueError`` (as ``MemoryPPO``'s does)."""
+    device = get_device(check_device(device))
     path = Path(folder)
     pickled = _refuse_pickle(path, allow_pickle)
     if pickled is not None:
@@ -151,7 +219,12 @@ def load_policy(
     if not (path / CONFIG).is_file() or not (path / WEIGHTS).is_file():
         raise ValueError(f"folder {str(path)!r} holds no {CONFIG} and {WEIGHTS}")
     config, file = _read_config(path / CONFIG), str(path / CONFIG)
-    names = {spec.name: spec for spec in memory_agents()}
+    spec = {spec.name: spec for spec in memory_agents()}[config["agent"]]
+    alias = config.get("policy", spec.policy)
+    if alias not in _aliases(spec):
+        raise ValueError(
+            f"{file!r}: policy must be one of {_aliases(spec)} (agent {spec.name!r}), got {alias!r}"
+        )
     kwargs = dict(config["policy_kwargs"])
     act = kwargs.pop("activation_fn")
     if not (
@@ -160,13 +233,25 @@ def load_policy(
         and issubclass(getattr(nn, act), nn.Module)
     ):
         raise ValueError(f"{file!r}: activation_fn must name a torch.nn module, got {act!r}")
+    if "features_extractor_class" in kwargs:  # (format 1 has none: the alias's own)
+        name = kwargs["features_extractor_class"]
+        if not isinstance(name, str) or name not in EXTRACTORS:
+            raise ValueError(
+                f"{file!r}: features_extractor_class must be one of {sorted(EXTRACTORS)}, "
+                f"got {name!r}"
+            )
+        kwargs["features_extractor_class"] = EXTRACTORS[name]
     try:
         spaces_ = [space_from_json(config[k]) for k in ("observation_space", "action_space")]
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{file!r}: bad observation_space or action_space ({err!r})") from err
     try:
-        policy = POLICY_ALIASES[names[config["agent"]].policy](
-            *spaces_, lambda _: 0.0, activation_fn=getattr(nn, act), **kwargs
+        policy = POLICY_ALIASES[alias](
+            *spaces_,
+            lambda _: 0.0,
+            core_class=spec.core_class,
+            activation_fn=getattr(nn, act),
+            **kwargs,
         )
     except (TypeError, ValueError) as err:
         raise ValueError(
@@ -191,8 +276,10 @@ def _read_config(file: Path) -> dict[str, Any]:
         config = json.loads(file.read_text())
     if not isinstance(config, dict):
         raise ValueError(f"{str(file)!r} must hold a JSON object, got {type(config).__name__}")
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{str(file)!r}: format must be {FORMAT}, got {config.get('format')!r}")
+    if config.get("format") not in FORMATS:
+        raise ValueError(
+            f"{str(file)!r}: format must be one of {FORMATS}, got {config.get('format')!r}"
+        )
     names = [spec.name for spec in memory_agents()]
     agent = config.get("agent")
     if "agent" in config and (not isinstance(agent, str) or agent not in names):

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from sb3_contrib import RecurrentPPO
 
 import agents.checkpoint as checkpoint
 import memenvs  # noqa: F401
@@ -125,3 +126,14 @@ def test_a_checkpoint_without_a_manifest_still_loads(tmp_path):
     folder = save_checkpoint(model, tmp_path / "ckpt")
     (folder / "checkpoint.json").unlink()
     assert load_checkpoint(folder).learn(8, reset_num_timesteps=False).num_timesteps == 32
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:99"])
+def test_load_checkpoint_refuses_a_device_this_machine_lacks(device, tmp_path):
+    """RecurrentPPO's load ran on the CPU when asked for a CUDA GPU the machine lacks."""
+    kwargs = {"lstm_hidden_size": 8, "net_arch": [8]}
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+    model = RecurrentPPO("MlpLstmPolicy", env, n_steps=8, batch_size=16, policy_kwargs=kwargs)
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    with pytest.raises(ValueError, match=f"device.*{device}"):
+        load_checkpoint(folder, device=device)
