@@ -527,7 +527,7 @@ class MemoryVectorEnv(VectorEnv):
         check_options(options)
         task = self.task
         if seed is None or isinstance(seed, (int, np.integer)):
-            super().reset(seed=seed)
+            super().reset(seed=None if seed is None else int(seed))  # gymnasium wants an int
         task.streams = row_keys(seed, self.num_envs, task.streams, self.np_random)
         task.start(np.arange(self.num_envs))
         self._needs_reset[:] = False
