@@ -173,6 +173,17 @@ def sample_range(rng: np.random.Generator, bounds: tuple[int, int], size: int) -
     return rng.integers(lo, hi + 1, size=size)
 
 
+def strip_cells(count: int, cell: int, limit: int) -> tuple[int, int]:
+    """``(group, pixels)``: how ``count`` cells fit in ``limit`` pixels along one axis.
+
+    Cells are ``cell`` pixels while they fit, then narrower (``limit // count``, down to 1);
+    past ``limit`` cells each pixel shows a group of ``ceil(count / limit)`` cells. So
+    ``pixels * ceil(count / group) <= limit`` (the ``rgb_array`` renders' size cap).
+    """
+    group = -(-count // limit)
+    return group, min(cell, max(limit // -(-count // group), 1))
+
+
 def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None = None) -> None:
     """Set ``out[i, symbols[i]] = 1`` for every row ``i`` (where ``mask`` is true).
 
@@ -390,12 +401,10 @@ class Task:
         space = self.observation_space
         low = float(space.low.min())
         span = max(float(space.high.max() - space.low.min()), 1.0)
-        size, width = obs.size, self.RENDER_WIDTH
-        if size > width:  # max before scaling: the scaling is monotone
-            group = -(-size // width)
-            obs = np.maximum.reduceat(obs, np.arange(0, size, group))
+        group, cell = strip_cells(obs.size, self.RENDER_CELL, self.RENDER_WIDTH)
+        if group > 1:  # max before scaling: the scaling is monotone
+            obs = np.maximum.reduceat(obs, np.arange(0, obs.size, group))
         values = np.clip((obs.astype(np.float64) - low) / span, 0.0, 1.0)
-        cell = min(self.RENDER_CELL, max(width // values.size, 1))
         pixels = np.repeat((values * 255).astype(np.uint8), cell)
         img = np.empty((self.RENDER_CELL, pixels.size, 3), dtype=np.uint8)
         img[...] = pixels[None, :, None]

@@ -40,7 +40,15 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import Task, check_bool, check_int, check_min_max, one_hot, sample_range
+from memenvs.core import (
+    Task,
+    check_bool,
+    check_int,
+    check_min_max,
+    one_hot,
+    sample_range,
+    strip_cells,
+)
 
 MOVES_1D = ("left", "right")
 MOVES_2D = ("left", "right", "up", "down")
@@ -129,6 +137,32 @@ def _random_tape_outcome(
             moved[:, :-1, :] += q[:, 1:, :]
         p = moved / n_moves
     return float(right), float(wrong), float(timeout)
+
+
+#: Symbol colours: grey levels 230 down to 30 while there are at most this many symbols ...
+_GREYS = 201
+#: ... else colours with every channel in 0 .. 230 (never white), this many of them.
+_COLOURS = 231**3
+
+
+def symbol_colors(symbols: np.ndarray, base: int) -> np.ndarray:
+    """One colour per symbol, uint8 ``[..., 3]``: never white, which is the blank (``base``).
+
+    Up to 201 symbols: greys from 230 (symbol 0) down to 30 (symbol ``base - 1``), one level
+    apart at least. More: symbol ``s`` takes colour number ``s (231**3 - 1) // (base - 1)``
+    of the ``231**3`` colours whose channels are all in ``0 .. 230`` (its base-231 digits),
+    so the colours stay distinct up to ``base = 231**3`` (12.3M symbols; past that, 24-bit
+    colour cannot tell all symbols apart and neighbours may share one).
+    """
+    s = np.asarray(symbols, dtype=np.int64)
+    if base <= _GREYS:
+        grey = 230 - s * 200 // max(base - 1, 1)
+        out = np.repeat(grey[..., None], 3, axis=-1)
+    else:
+        code = s * (_COLOURS - 1) // (base - 1)
+        out = np.stack([code // 231**2, code // 231 % 231, code % 231], axis=-1)
+    out[s == base] = 255
+    return out.astype(np.uint8)
 
 
 def memoryless_tape_bound(base: int, target_len: int, independent: int) -> float:
@@ -406,31 +440,41 @@ class TapeTask(Task):
         return "\n".join(lines)
 
     def render_rgb(self, row: int) -> np.ndarray:
-        """The input tape as grey cells (darker = higher symbol, white = blank), the read head
-        outlined in red, and a bar below for the written fraction of the target."""
+        """The input tape as coloured cells (:func:`symbol_colors`; white = blank, one blank
+        cell all round), the read head in red, and a green bar below for the written fraction
+        of the target.
+
+        Cells are 16 pixels (the head outlined) while they fit in ``RENDER_WIDTH`` (4096)
+        pixels each way, then narrower (the head filled in); past 4096 cells one pixel shows
+        a group of cells, with the lowest symbol among them (blank only if all are blank), as
+        :meth:`Task.render_rgb` groups entries. So the image is at most 4096 pixels wide and
+        4096 + 16 high.
+        """
         cell = 16
         tape = self.input_rows(row)
         rows, width = tape.shape
-        shade = 255 - (tape * (180 // max(self.base - 1, 1))).astype(np.int64)
-        pad = 1  # a blank cell around the input
-        img = np.full(((rows + 2 * pad + 1) * cell, (width + 2 * pad) * cell, 3), 255, np.uint8)
-        for j in range(rows):
-            for i in range(width):
-                y0, x0 = (j + pad) * cell, (i + pad) * cell
-                img[y0 + 1 : y0 + cell - 1, x0 + 1 : x0 + cell - 1] = shade[j, i]
-        hx = min(max(int(self.x[row]), -pad), width) + pad
-        hy = min(max(int(self.y[row]), -pad), rows) + pad
-        y0, x0 = hy * cell, hx * cell
-        img[y0 : y0 + cell, x0 : x0 + 2] = img[y0 : y0 + cell, x0 + cell - 2 : x0 + cell] = (
-            200,
-            0,
-            0,
-        )
-        img[y0 : y0 + 2, x0 : x0 + cell] = img[y0 + cell - 2 : y0 + cell, x0 : x0 + cell] = (
-            200,
-            0,
-            0,
-        )
+        codes = np.full((rows + 2, width + 2), self.base, dtype=np.int64)
+        codes[1:-1, 1:-1] = tape
+        gx, px = strip_cells(width + 2, cell, self.RENDER_WIDTH)
+        gy, py = strip_cells(rows + 2, cell, self.RENDER_WIDTH)
+        if gx > 1:
+            codes = np.minimum.reduceat(codes, np.arange(0, width + 2, gx), axis=1)
+        if gy > 1:
+            codes = np.minimum.reduceat(codes, np.arange(0, rows + 2, gy), axis=0)
+        grid = np.repeat(np.repeat(symbol_colors(codes, self.base), py, axis=0), px, axis=1)
+        img = np.full((grid.shape[0] + cell, grid.shape[1], 3), 255, dtype=np.uint8)
+        img[: grid.shape[0]] = grid
+        if px >= 4:  # a white line between cells
+            img[: grid.shape[0], ::px] = img[: grid.shape[0], px - 1 :: px] = 255
+        if py >= 4:
+            img[: grid.shape[0] : py] = img[py - 1 : grid.shape[0] : py] = 255
+        hx = (min(max(int(self.x[row]), -1), width) + 1) // gx
+        hy = (min(max(int(self.y[row]), -1), rows) + 1) // gy
+        head = img[hy * py : (hy + 1) * py, hx * px : (hx + 1) * px]
+        if min(px, py) >= 6:
+            head[:2] = head[-2:] = head[:, :2] = head[:, -2:] = (200, 0, 0)
+        else:
+            head[...] = (200, 0, 0)
         done = int(img.shape[1] * self.k[row] / max(int(self.target_len[row]), 1))
         img[-cell + 4 : -4, :done] = (0, 160, 0)
         return img
