@@ -238,6 +238,11 @@ def seed_key(seed: int) -> np.uint64:
     return mix64(np.array(seed % 2**64, dtype=np.uint64) ^ np.uint64(0x5851F42D4C957F2D))[()]
 
 
+#: The bytes per drawn element that a :class:`RowRandom` draw holds at its peak, its result
+#: included (the counters, the hash's uint64 temporaries, the conversion): for the budget.
+DRAW_BYTES = 24
+
+
 class RowRandom:
     """Random draws for a batch of rows, each row from its own counter-based stream.
 

@@ -58,8 +58,9 @@ class PrioritySort(Task):
     def _check_size(self, m: int) -> None:
         k = self.num_symbols
         # per item slot: 20 B of state, and about 32 B of reset temporaries (the draws, the
-        # mask, the negated priorities, the argsort order and workspace, the ranked items)
-        self.check_memory(k + 3, 52 * m + 64, num_symbols=k, max_length=m)
+        # mask, the negated priorities, the argsort order and workspace, the ranked items);
+        # shared: the observation bounds built here (float32; the Box copies them)
+        self.check_memory(k + 3, 52 * m + 64, 8 * (k + 3), num_symbols=k, max_length=m)
 
     def _grow(self, m: int) -> None:
         old = self.symbols.shape[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
 
 
 class RepeatPrevious(Task):
@@ -26,10 +26,10 @@ class RepeatPrevious(Task):
             raise ValueError(f"length must be > k, got length={self.length} <= k={self.k}")
         k, n, big_k = self.k, self.length, self.num_symbols
         sym_bytes = 2 if big_k < 2**15 else 8
-        # per row: the sequence, and a reset's draw (about three int64 temporaries a symbol)
+        # per row: the sequence, and a reset's draw of its symbols
         self.check_memory(
             big_k + 1,
-            sym_bytes * (k + n + 1) + 24 * n + 64,
+            sym_bytes * (k + n + 1) + DRAW_BYTES * n + 64,
             4 * (n + 1),
             k=k,
             num_symbols=big_k,

@@ -41,6 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from memenvs.core import (
+    DRAW_BYTES,
     Task,
     check_bool,
     check_int,
@@ -264,12 +265,21 @@ class TapeTask(Task):
         self._grow(self.length_range[1])
 
     def _check_size(self, max_length: int) -> None:
-        """Refuse a ``max_length`` whose tapes (and reset temporaries) overflow the budget."""
-        wcap = int(self.input_width(np.array([max_length]))[0])
-        cells = self.rows * (wcap + max_length) + self.target_capacity(max_length)
-        b = self.base
-        knobs = {"base": b, "max_length": max_length, **self.size_knobs()}
-        self.check_memory(b + 1, 3 * 8 * cells + 128, **knobs)
+        """Refuse a ``max_length`` whose tapes and reset temporaries overflow the budget."""
+        m, r = max_length, self.rows
+        wcap = int(self.input_width(np.array([m]))[0])
+        # per row: the tape and the target (int64), and what a reset holds at its peak: the
+        # symbols' draw, or else the symbols, make_input's cells and their blanked copy
+        # (int64), the beyond-the-width mask and make_target's peak
+        state = 8 * (r * wcap + self.target_capacity(m))
+        build = 8 * r * m + 16 * r * wcap + wcap + self.target_bytes(m)
+        knobs = {"base": self.base, "max_length": m, **self.size_knobs()}
+        self.check_memory(self.base + 1, state + max(DRAW_BYTES * r * m, build) + 128, **knobs)
+
+    def target_bytes(self, max_length: int) -> int:
+        """The bytes :meth:`make_target` holds per row at its peak, its result included (for
+        the memory budget; by default the int64 result alone)."""
+        return 8 * self.target_capacity(max_length)
 
     def size_knobs(self) -> dict[str, int]:
         """The knobs besides ``base`` and ``max_length`` that size the tapes, for errors."""
