@@ -16,7 +16,9 @@ A task subclass implements:
   ``self.rng``; per-step noise comes from :func:`hash_ints` of a per-row key.
 * ``step(actions) -> (reward, terminated, truncated)``: advance every row. A row whose
   episode already ended may be stepped too (the vector env discards that result and
-  resets it), so ``step`` must not index out of bounds for such rows.
+  resets it), so ``step`` must not index out of bounds for such rows. A task that pays a
+  share of 1 per right step pays it with :func:`score_reward` (then a perfect episode's
+  rewards sum to exactly 1.0).
 * ``observe() -> obs[N, ...]``, ``success() -> bool[N]`` (meaningful at episode end),
   ``oracle() -> actions[N]`` (the optimal action from the hidden state, for tests and
   demos) and ``describe(row) -> str`` (the ``ansi`` render).
@@ -182,6 +184,19 @@ def strip_cells(count: int, cell: int, limit: int) -> tuple[int, int]:
     """
     group = -(-count // limit)
     return group, min(cell, max(limit // -(-count // group), 1))
+
+
+def score_reward(count: np.ndarray, gained: np.ndarray, total: Any) -> np.ndarray:
+    """The reward of a step that raised each row's score to ``count`` of ``total`` right steps
+    (by ``gained``: 0 or 1), float64: ``count / total - (count - gained) / total``.
+
+    So the float64 sum of a row's rewards is exactly ``count / total`` after every step, and a
+    perfect episode's is exactly 1.0 (``1 / total`` a step can miss it by an ulp a step). By
+    induction the sum so far is ``(count - gained) / total`` rounded; the two rounded
+    quotients are within a factor of 2 of each other (or the first is 0), so their
+    difference is exact (Sterbenz's lemma) and adding it lands on ``count / total`` rounded.
+    """
+    return count / total - (count - gained) / total
 
 
 def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None = None) -> None:

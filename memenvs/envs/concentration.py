@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int, score_reward
 
 #: The returns' chains first track up to this many pairs found ...
 _BAND = 64
@@ -160,7 +160,7 @@ class Concentration(Task):
         terminated = match & (self.found == self.num_pairs)
         truncated = live & (self.t >= self.time_limit) & ~terminated
         self.done |= terminated | truncated
-        return match / self.num_pairs, terminated, truncated
+        return score_reward(self.found, match, self.num_pairs), terminated, truncated
 
     def observe(self) -> np.ndarray:
         p, n = self.num_pairs, 2 * self.num_pairs

@@ -7,7 +7,15 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import (
+    DRAW_BYTES,
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    one_hot,
+    score_reward,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -73,7 +81,8 @@ class CountRecall(Task):
         self.counts[self._r, shown] += 1
         self.t += live
         terminated = live & (self.t == self.length)
-        return correct / self.length, terminated, np.zeros(self.num_envs, dtype=bool)
+        reward = score_reward(self.num_correct, correct, self.length)
+        return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
         shown = self._shown()

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import (
+    DRAW_BYTES,
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    one_hot,
+    score_reward,
+)
 
 
 def stream_return(num_symbols: int, num_queries: int) -> float:
@@ -82,7 +90,7 @@ class EndlessRecall(Task):
         self.trial += nxt
         self.s[nxt] = 0
         self.delay = self.start_delay + self.delay_growth * self.trial
-        reward = correct / self.num_queries
+        reward = score_reward(self.num_correct, correct, self.num_queries)
         return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:

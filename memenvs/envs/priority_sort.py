@@ -13,6 +13,7 @@ from memenvs.core import (
     check_min_max,
     one_hot,
     sample_range,
+    score_reward,
 )
 
 
@@ -96,7 +97,8 @@ class PrioritySort(Task):
         self.num_correct += correct
         terminated = self.t == 2 * self.length
         self.t += self.t <= 2 * self.length
-        return correct / self.length, terminated, np.zeros(self.num_envs, dtype=bool)
+        reward = score_reward(self.num_correct, correct, self.length)
+        return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
         k = self.num_symbols

@@ -22,7 +22,8 @@ tape and target are laid out; everything else lives in :class:`TapeTask`:
 
 Rewards are the old gym rewards divided by ``T``: ``+1/T`` per right symbol, ``-0.5/T``
 for a wrong one (which ends the episode), ``-1/T`` in place of the step's reward on the
-step that runs out of time. A perfect episode returns 1.0.
+step that runs out of time. A perfect episode returns exactly 1.0 (the ``+1/T`` shares are
+paid by :func:`memenvs.core.score_reward`).
 
 A subclass sets ``name`` and ``rows`` and implements :meth:`TapeTask.input_width`,
 :meth:`TapeTask.target_capacity`, :meth:`TapeTask.make_input`,
@@ -48,6 +49,7 @@ from memenvs.core import (
     check_min_max,
     one_hot,
     sample_range,
+    score_reward,
     strip_cells,
 )
 
@@ -382,7 +384,7 @@ class TapeTask(Task):
             self.y = self.y + _DY[actions[:, 0]] * live
         self.t = self.t + live
         timeout = (self.t > self.limit) & live
-        reward = (correct - 0.5 * wrong) * self.inv_t
+        reward = score_reward(self.k, correct, self.target_len) - 0.5 * wrong * self.inv_t
         terminated = wrong | complete
         if timeout.any():
             reward[timeout] = -self.inv_t[timeout]
