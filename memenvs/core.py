@@ -16,7 +16,9 @@ A task subclass implements:
   ``self.rng``; per-step noise comes from :func:`hash_ints` of a per-row key.
 * ``step(actions) -> (reward, terminated, truncated)``: advance every row. A row whose
   episode already ended may be stepped too (the vector env discards that result and
-  resets it), so ``step`` must not index out of bounds for such rows.
+  resets it), so ``step`` must not index out of bounds for such rows. A task that pays a
+  share of 1 per right step pays it with :func:`score_reward` (then a perfect episode's
+  rewards sum to exactly 1.0).
 * ``observe() -> obs[N, ...]``, ``success() -> bool[N]`` (meaningful at episode end),
   ``oracle() -> actions[N]`` (the optimal action from the hidden state, for tests and
   demos) and ``describe(row) -> str`` (the ``ansi`` render).
@@ -173,6 +175,30 @@ def sample_range(rng: np.random.Generator, bounds: tuple[int, int], size: int) -
     return rng.integers(lo, hi + 1, size=size)
 
 
+def strip_cells(count: int, cell: int, limit: int) -> tuple[int, int]:
+    """``(group, pixels)``: how ``count`` cells fit in ``limit`` pixels along one axis.
+
+    Cells are ``cell`` pixels while they fit, then narrower (``limit // count``, down to 1);
+    past ``limit`` cells each pixel shows a group of ``ceil(count / limit)`` cells. So
+    ``pixels * ceil(count / group) <= limit`` (the ``rgb_array`` renders' size cap).
+    """
+    group = -(-count // limit)
+    return group, min(cell, max(limit // -(-count // group), 1))
+
+
+def score_reward(count: np.ndarray, gained: np.ndarray, total: Any) -> np.ndarray:
+    """The reward of a step that raised each row's score to ``count`` of ``total`` right steps
+    (by ``gained``: 0 or 1), float64: ``count / total - (count - gained) / total``.
+
+    So the float64 sum of a row's rewards is exactly ``count / total`` after every step, and a
+    perfect episode's is exactly 1.0 (``1 / total`` a step can miss it by an ulp a step). By
+    induction the sum so far is ``(count - gained) / total`` rounded; the two rounded
+    quotients are within a factor of 2 of each other (or the first is 0), so their
+    difference is exact (Sterbenz's lemma) and adding it lands on ``count / total`` rounded.
+    """
+    return count / total - (count - gained) / total
+
+
 def one_hot_rows(out: np.ndarray, symbols: np.ndarray, mask: np.ndarray | None = None) -> None:
     """Set ``out[i, symbols[i]] = 1`` for every row ``i`` (where ``mask`` is true).
 
@@ -225,6 +251,11 @@ def hash_ints(key: np.ndarray, counter: np.ndarray, high: int) -> np.ndarray:
 def seed_key(seed: int) -> np.uint64:
     """The stream key of a row seeded with ``seed`` (any int; the same in every view)."""
     return mix64(np.array(seed % 2**64, dtype=np.uint64) ^ np.uint64(0x5851F42D4C957F2D))[()]
+
+
+#: The bytes per drawn element that a :class:`RowRandom` draw holds at its peak, its result
+#: included (the counters, the hash's uint64 temporaries, the conversion): for the budget.
+DRAW_BYTES = 24
 
 
 class RowRandom:
@@ -390,12 +421,10 @@ class Task:
         space = self.observation_space
         low = float(space.low.min())
         span = max(float(space.high.max() - space.low.min()), 1.0)
-        size, width = obs.size, self.RENDER_WIDTH
-        if size > width:  # max before scaling: the scaling is monotone
-            group = -(-size // width)
-            obs = np.maximum.reduceat(obs, np.arange(0, size, group))
+        group, cell = strip_cells(obs.size, self.RENDER_CELL, self.RENDER_WIDTH)
+        if group > 1:  # max before scaling: the scaling is monotone
+            obs = np.maximum.reduceat(obs, np.arange(0, obs.size, group))
         values = np.clip((obs.astype(np.float64) - low) / span, 0.0, 1.0)
-        cell = min(self.RENDER_CELL, max(width // values.size, 1))
         pixels = np.repeat((values * 255).astype(np.uint8), cell)
         img = np.empty((self.RENDER_CELL, pixels.size, 3), dtype=np.uint8)
         img[...] = pixels[None, :, None]
@@ -527,7 +556,7 @@ class MemoryVectorEnv(VectorEnv):
         check_options(options)
         task = self.task
         if seed is None or isinstance(seed, (int, np.integer)):
-            super().reset(seed=seed)
+            super().reset(seed=None if seed is None else int(seed))  # gymnasium wants an int
         task.streams = row_keys(seed, self.num_envs, task.streams, self.np_random)
         task.start(np.arange(self.num_envs))
         self._needs_reset[:] = False

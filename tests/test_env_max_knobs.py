@@ -82,12 +82,40 @@ def test_max_knobs_mode_writes_the_table_and_json(tmp_path):
 
 
 # -------------------------------------------------- the budget estimates count reset temporaries
+#: ``id: (task, knob, other knobs)``: every knob that sizes a task's memory (lengths, alphabets,
+#: counts), each searched alone; the tasks left out (TMaze, KeyToDoor, PassiveVisualMatch)
+#: take the same memory whatever their knobs.
 BUDGETED = {
     "Copy": ("Copy", "max_length", {}),
-    "PrioritySort": ("PrioritySort", "max_length", {}),
+    "Copy-symbols": ("Copy", "num_symbols", {}),
     "RepeatCopy": ("RepeatCopy", "max_length", {}),
+    "RepeatCopy-symbols": ("RepeatCopy", "num_symbols", {}),
+    "PrioritySort": ("PrioritySort", "max_length", {}),
+    "PrioritySort-symbols": ("PrioritySort", "num_symbols", {}),
     "RepeatPrevious": ("RepeatPrevious", "length", {}),
     "RepeatPrevious-int64": ("RepeatPrevious", "length", {"num_symbols": 2**15}),
+    "RepeatPrevious-symbols": ("RepeatPrevious", "num_symbols", {"k": 1, "length": 2}),
+    "CountRecall": ("CountRecall", "length", {}),
+    "CountRecall-symbols": ("CountRecall", "num_symbols", {}),
+    "EndlessRecall": ("EndlessRecall", "num_queries", {}),
+    "EndlessRecall-symbols": ("EndlessRecall", "num_symbols", {}),
+    "MemorySize": ("MemorySize", "num_bits", {}),
+    "DelayedRecall-symbols": ("DelayedRecall", "num_symbols", {}),
+    "AssociativeRecall-symbols": ("AssociativeRecall", "num_symbols", {}),
+    "Concentration": ("Concentration", "num_pairs", {}),
+    "TapeCopy": ("TapeCopy", "max_length", {}),
+    "TapeCopy-base": ("TapeCopy", "base", {}),
+    "TapeReverse": ("TapeReverse", "max_length", {}),
+    "TapeRepeatCopy": ("TapeRepeatCopy", "max_length", {}),
+    "TapeDuplicatedInput": ("TapeDuplicatedInput", "max_length", {}),
+    "TapeDuplicatedInput-duplication": ("TapeDuplicatedInput", "duplication", {}),
+    "TapeReversedAddition": ("TapeReversedAddition", "max_length", {}),
+    "TapeReversedAddition-3-rows": ("TapeReversedAddition", "max_length", {"rows": 3}),
+    "TapeReversedAddition-rows": (
+        "TapeReversedAddition",
+        "rows",
+        {"base": 2**16, "max_length": 64},
+    ),
 }
 
 
@@ -101,7 +129,9 @@ def test_largest_accepted_size_resets_within_the_budget(name, knob, extra, rows,
     """At a 16 MiB budget, the largest accepted size's make + reset + step peaks near it.
 
     numpy reports its buffers to tracemalloc, so the peak counts the reset's temporaries
-    (before they were counted PrioritySort peaked at 2.6x the budget, RepeatCopy at 4x).
+    (before they were counted PrioritySort peaked at 2.6x the budget, RepeatCopy at 4x,
+    CountRecall and EndlessRecall at 4x, MemorySize at 1.6x with 3 rows, TapeRepeatCopy at
+    1.4x, PrioritySort with a large alphabet at 1.2x, Concentration with 3 rows at 1.1x).
     """
     budget = 2**24
     monkeypatch.setattr(core, "MEMORY_BUDGET", budget)
@@ -127,6 +157,19 @@ def test_largest_accepted_size_resets_within_the_budget(name, knob, extra, rows,
     assert budget / 2 < peak < 1.05 * budget, f"{knob}={lo}: peak {peak / budget:.2f} x budget"
 
 
+def test_a_draw_peaks_at_draw_bytes_an_element():
+    """The estimates count :data:`memenvs.core.DRAW_BYTES` for each element a reset draws."""
+    m = 100_000
+    draw = core.RowRandom(*core.row_keys(0, 2, None, None), np.arange(2))
+    tracemalloc.start()
+    try:
+        draw.integers(0, 4, size=(2, m))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert core.DRAW_BYTES * 2 * m <= peak < core.DRAW_BYTES * 2 * m + 2**12
+
+
 @pytest.mark.parametrize(
     "env_id, knob",
     [
@@ -134,10 +177,13 @@ def test_largest_accepted_size_resets_within_the_budget(name, knob, extra, rows,
         ("memenvs/PrioritySort-v0", "max_length"),
         ("memenvs/RepeatCopy-v0", "max_length"),
         ("memenvs/RepeatPrevious-v0", "length"),
+        ("memenvs/CountRecall-v0", "length"),
+        ("memenvs/EndlessRecall-v0", "num_queries"),
     ],
 )
 def test_largest_knob_over_the_budget_is_refused(env_id, knob):
     """Accepted before; PrioritySort, RepeatCopy and RepeatPrevious then peaked at 5.0, 3.1
-    and 2.7 GB on their first reset, and Copy needed twice its estimate."""
+    and 2.7 GB on their first reset, CountRecall and EndlessRecall at about 3.2 GB, and Copy
+    needed twice its estimate."""
     with pytest.raises(ValueError, match=rf"{knob}=100000000 .*MEMORY_BUDGET"):
         gym.make(env_id, **{knob: 10**8})

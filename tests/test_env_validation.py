@@ -12,7 +12,7 @@ import pytest
 
 import memenvs  # noqa: F401
 from memenvs import core
-from memenvs.core import MAX_KNOB, check_int, check_memory
+from memenvs.core import MAX_KNOB, check_int, check_memory, score_reward
 from memenvs.envs.count_recall import CountRecall
 from memenvs.envs.endless_recall import EndlessRecall
 from memenvs.envs.repeat_copy import RepeatCopy
@@ -231,3 +231,13 @@ def test_reset_options_are_checked(env_id):
         venv.reset(options={"x": 1})
     with pytest.raises(ValueError, match="options must be a dict"):
         venv.reset(options="fast")
+
+
+def test_score_rewards_sum_exactly_to_the_score():
+    """Paid one right step at a time, the running float64 sum is exactly ``count / total``
+    (so exactly 1.0 at the end), where ``1 / total`` a step drifts by an ulp or so."""
+    for total in [*range(1, 2001), 99_991, 10**6]:
+        count = np.arange(1, total + 1)
+        rewards = score_reward(count, np.ones(total, dtype=np.int64), total)
+        np.testing.assert_array_equal(np.cumsum(rewards), count / total)  # a sequential sum
+    assert sum([1 / 60] * 60) != 1.0 and sum(score_reward(np.arange(1, 61), 1, 60)) == 1.0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import memenvs  # noqa: F401  (registers the ids)
+from memenvs.envs.tape import symbol_colors
 
 BORDER = (64, 64, 200)
 
@@ -61,3 +62,53 @@ def test_rendering_the_widest_observation_is_cheap():
         tracemalloc.stop()
     assert img.shape[1] <= 4096
     assert peak < 4 * 10**6 + 2**20  # the observation batch itself, then O(4096)
+
+
+# ------------------------------------------------------------------------ the tape tasks
+@pytest.mark.parametrize("base", [2, 5, 201, 202, 10**5])
+def test_tape_symbols_have_distinct_colours_none_white(base):
+    """Symbol 0 was white like a blank cell, and from base 182 on every symbol was."""
+    colours = symbol_colors(np.arange(base + 1), base).astype(np.int64)
+    packed = colours[:, 0] << 16 | colours[:, 1] << 8 | colours[:, 2]
+    assert len(np.unique(packed[:-1])) == base  # one colour per symbol
+    assert (colours[:-1] <= 230).any(axis=1).all() and (colours[-1] == 255).all()  # blank: white
+
+
+def test_tape_cells_show_their_symbols_colour():
+    env = gym.make(
+        "memenvs/TapeReverse-v0", base=2, min_length=8, max_length=8, render_mode="rgb_array"
+    )
+    env.reset(seed=0)
+    tape = env.unwrapped.task.input_rows(0)[0]
+    assert set(tape.tolist()) == {0, 1}
+    img = env.render()
+    assert img.shape == (4 * 16, 10 * 16, 3)
+    centres = img[16 + 8, np.arange(1, 9) * 16 + 8]  # the input row, one blank cell each side
+    np.testing.assert_array_equal(centres, symbol_colors(tape, 2))
+    assert (img[16 + 8, 8] == 255).all() and (img[16 + 8, 9 * 16 + 8] == 255).all()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "knobs", "shape"),
+    [
+        ("memenvs/TapeCopy-v0", {"min_length": 300, "max_length": 300}, (64, 13 * 302)),
+        ("memenvs/TapeCopy-v0", {"min_length": 4094, "max_length": 4094}, (64, 4096)),
+        ("memenvs/TapeCopy-v0", {"min_length": 50_000, "max_length": 50_000}, (64, 3847)),
+        (
+            "memenvs/TapeReversedAddition-v0",
+            {"rows": 5000, "base": 5000, "min_length": 3, "max_length": 3},
+            (2501 + 16, 5 * 16),
+        ),
+    ],
+)
+def test_wide_tapes_shrink_the_cells_then_group_them(env_id, knobs, shape):
+    """TapeCopy with length 50000 drew an 800,032-pixel-wide image."""
+    env = gym.make(env_id, render_mode="rgb_array", **knobs)
+    env.reset(seed=0)
+    for _ in range(3):
+        env.step(env.unwrapped.oracle_action())
+    img = env.render()
+    assert img.dtype == np.uint8 and img.shape == (*shape, 3)
+    assert (img == (200, 0, 0)).all(axis=2).any()  # the read head stays visible
+    if knobs["max_length"] == 50_000:  # 13 cells a pixel: each column shows a symbol
+        assert not (img[24] == 255).all(axis=1).any()

@@ -63,15 +63,16 @@ def test_all_correct_is_success_and_return_one():
 
 @pytest.mark.parametrize("knobs", [{}, {"k": 3, "length": 10}, {"k": 7, "length": 1000}])
 def test_oracle_return_is_one_in_float64(knobs):
-    """Rewards are float64 ``1 / (length - k)``: a float32 one summed to 1.0000000521540642."""
+    """Rewards are float64 shares of ``1 / (length - k)`` that sum to exactly 1.0: a float32
+    ``1 / (length - k)`` summed to 1.0000000521540642, a float64 one to 1.0000000000000013."""
     env = gym.make("memenvs/RepeatPrevious-v0", **knobs)
     env.reset(seed=0)
     scale, total, terminated = 1.0 / (env.unwrapped.task.length - env.unwrapped.task.k), 0.0, False
     while not terminated:
         _, reward, terminated, _, _ = env.step(env.unwrapped.oracle_action())
-        assert reward in (0.0, scale)
+        assert reward == 0.0 or np.float32(reward) == np.float32(scale)
         total += reward
-    assert total == pytest.approx(1.0, rel=0, abs=1e-12)
+    assert total == 1.0
     task = RepeatPrevious(2, k=1, length=4)
     task.rng = np.random.default_rng(0)
     task.reset_rows(np.arange(2))

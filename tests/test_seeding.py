@@ -76,6 +76,19 @@ def test_reseeding_restarts_every_row_and_seed_lists_work():
         venv.reset(seed=[1, 2])
 
 
+def test_vector_reset_takes_a_numpy_integer_seed():
+    """``np.int64(5)`` seeds like ``5`` (gymnasium's own seeding refused numpy integers)."""
+    venv = gym.make_vec("memenvs/DelayedRecall-Medium-v0", num_envs=3)
+    obs, _ = venv.reset(seed=5)
+    trace = [venv.step(np.zeros(3, np.int64))[0] for _ in range(5)]
+    for seed in (np.int64(5), np.uint64(5), np.int32(5)):
+        again, _ = venv.reset(seed=seed)
+        np.testing.assert_array_equal(again, obs)
+        for expected in trace:
+            np.testing.assert_array_equal(venv.step(np.zeros(3, np.int64))[0], expected)
+    assert venv.unwrapped.np_random_seed == 5
+
+
 def test_unseeded_vector_envs_differ_from_each_other():
     a = gym.make_vec("memenvs/CountRecall-v0", num_envs=4)
     b = gym.make_vec("memenvs/CountRecall-v0", num_envs=4)

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int, score_reward
 
 #: The returns' chains first track up to this many pairs found ...
 _BAND = 64
@@ -96,7 +96,9 @@ class Concentration(Task):
         super().__init__(num_envs)
         self.num_pairs = check_int("num_pairs", num_pairs, 2)
         p, n = self.num_pairs, 2 * self.num_pairs
-        self.check_memory(5 * p + 1, 8 * 4 * n + 64, num_pairs=p)
+        # per card and row: the layout, the partners and the deck (int64), matched (bool),
+        # and a reset's shuffle (a draw; pairing the cards then takes as much)
+        self.check_memory(5 * p + 1, (3 * 8 + 1 + DRAW_BYTES) * n + 64, num_pairs=p)
         # [position of the card just flipped (2P), its face (P), matched cards (2P), a card
         #  is face up waiting for its pair]
         self.observation_space = spaces.Box(0.0, 1.0, (5 * p + 1,), np.float32)
@@ -158,7 +160,7 @@ class Concentration(Task):
         terminated = match & (self.found == self.num_pairs)
         truncated = live & (self.t >= self.time_limit) & ~terminated
         self.done |= terminated | truncated
-        return match / self.num_pairs, terminated, truncated
+        return score_reward(self.found, match, self.num_pairs), terminated, truncated
 
     def observe(self) -> np.ndarray:
         p, n = self.num_pairs, 2 * self.num_pairs

@@ -12,6 +12,7 @@ from memenvs.core import (
     check_int,
     check_min_max,
     one_hot,
+    score_reward,
 )
 
 
@@ -64,7 +65,6 @@ class Copy(Task):
         self.end_t = np.full(num_envs, m + 2, dtype=np.int64)  # t once over, M + L + 1
         self.obs_off = self._base + 2 * m  # base + (M+1) + M - L
         self.tgt_off = self.obs_off - 2  # obs_off - L - 1
-        self.weight = np.ones(num_envs, dtype=np.float64)  # 1 / L
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.n_correct = np.zeros(num_envs, dtype=np.int64)
 
@@ -80,7 +80,6 @@ class Copy(Task):
         self.length[rows] = length
         self.last[rows] = 2 * length
         self.end_t[rows] = m + 1 + length
-        self.weight[rows] = 1.0 / length
         self.t[rows] = 0
         self.n_correct[rows] = 0
 
@@ -90,7 +89,7 @@ class Copy(Task):
         np.equal(self._target, actions, out=self._correct)
         self._correct &= self.t > self.length  # only output steps are scored
         self.n_correct += self._correct
-        reward = self._correct * self.weight
+        reward = score_reward(self.n_correct, self._correct, self.length)
         terminated = self.t == self.last
         self.t += 1
         np.copyto(self.t, self.end_t, where=self.t > self.last)

@@ -7,7 +7,15 @@ import functools
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import (
+    DRAW_BYTES,
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    one_hot,
+    score_reward,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -41,7 +49,8 @@ class CountRecall(Task):
         self.num_symbols = check_int("num_symbols", num_symbols, 2)
         self.length = check_int("length", length, 1)
         k, n = self.num_symbols, self.length
-        self.check_memory(k, 8 * (n + k + 4), num_symbols=k, length=n)
+        # per row: the symbols and the counts (int64), and a reset's draw of the symbols
+        self.check_memory(k, 8 * (n + k + 4) + DRAW_BYTES * n, num_symbols=k, length=n)
         # the one-hot symbol shown
         self.observation_space = spaces.Box(0.0, 1.0, (k,), np.float32)
         self.action_space = spaces.Discrete(n)  # a count: 0 .. length - 1
@@ -72,7 +81,8 @@ class CountRecall(Task):
         self.counts[self._r, shown] += 1
         self.t += live
         terminated = live & (self.t == self.length)
-        return correct / self.length, terminated, np.zeros(self.num_envs, dtype=bool)
+        reward = score_reward(self.num_correct, correct, self.length)
+        return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
         shown = self._shown()

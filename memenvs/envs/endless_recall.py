@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import (
+    DRAW_BYTES,
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    one_hot,
+    score_reward,
+)
 
 
 def stream_return(num_symbols: int, num_queries: int) -> float:
@@ -38,10 +46,9 @@ class EndlessRecall(Task):
         self.num_queries = check_int("num_queries", num_queries, 1)
         self.start_delay = check_int("start_delay", start_delay, 0)
         self.delay_growth = check_int("delay_growth", delay_growth, 0)
-        k = self.num_symbols
-        self.check_memory(
-            k + 2, 8 * (self.num_queries + 6), num_symbols=k, num_queries=self.num_queries
-        )
+        k, q = self.num_symbols, self.num_queries
+        # per row: the cues (int64), and a reset's draw of them
+        self.check_memory(k + 2, 8 * (q + 6) + DRAW_BYTES * q, num_symbols=k, num_queries=q)
         # [symbol one-hot (K), cue flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (k + 2,), np.float32)
         self.action_space = spaces.Discrete(k)
@@ -83,7 +90,7 @@ class EndlessRecall(Task):
         self.trial += nxt
         self.s[nxt] = 0
         self.delay = self.start_delay + self.delay_growth * self.trial
-        reward = correct / self.num_queries
+        reward = score_reward(self.num_correct, correct, self.num_queries)
         return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int
+from memenvs.core import DRAW_BYTES, MemoryEnv, MemoryVectorEnv, Task, check_int
 
 
 class MemorySize(Task):
@@ -20,7 +20,8 @@ class MemorySize(Task):
         self.num_bits = check_int("num_bits", num_bits, 1)
         self.delay = check_int("delay", delay, 0)
         b = self.num_bits
-        self.check_memory(2 * b + 2, 8 * (b + 3), num_bits=b, delay=self.delay)
+        # per row: the bits (int64), and a reset's draw of them
+        self.check_memory(2 * b + 2, 8 * (b + 3) + DRAW_BYTES * b, num_bits=b, delay=self.delay)
         # [context bits (B), query one-hot (B), context flag, query flag]
         self.observation_space = spaces.Box(0.0, 1.0, (2 * b + 2,), np.float32)
         self.action_space = spaces.Discrete(2)

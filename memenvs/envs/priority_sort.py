@@ -13,6 +13,7 @@ from memenvs.core import (
     check_min_max,
     one_hot,
     sample_range,
+    score_reward,
 )
 
 
@@ -58,8 +59,9 @@ class PrioritySort(Task):
     def _check_size(self, m: int) -> None:
         k = self.num_symbols
         # per item slot: 20 B of state, and about 32 B of reset temporaries (the draws, the
-        # mask, the negated priorities, the argsort order and workspace, the ranked items)
-        self.check_memory(k + 3, 52 * m + 64, num_symbols=k, max_length=m)
+        # mask, the negated priorities, the argsort order and workspace, the ranked items);
+        # shared: the observation bounds built here (float32; the Box copies them)
+        self.check_memory(k + 3, 52 * m + 64, 8 * (k + 3), num_symbols=k, max_length=m)
 
     def _grow(self, m: int) -> None:
         old = self.symbols.shape[1]
@@ -95,7 +97,8 @@ class PrioritySort(Task):
         self.num_correct += correct
         terminated = self.t == 2 * self.length
         self.t += self.t <= 2 * self.length
-        return correct / self.length, terminated, np.zeros(self.num_envs, dtype=bool)
+        reward = score_reward(self.num_correct, correct, self.length)
+        return reward, terminated, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
         k = self.num_symbols

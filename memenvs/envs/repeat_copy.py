@@ -12,6 +12,7 @@ from memenvs.core import (
     check_int,
     check_min_max,
     one_hot,
+    score_reward,
 )
 
 #: Above this many (length, repeats) combinations the memoryless return is bounded, not summed.
@@ -87,7 +88,6 @@ class RepeatCopy(Task):
         self.lr = np.ones(num_envs, dtype=np.int64)  # L R: j of the end-marker step
         self.stop = np.full(num_envs, 4, dtype=np.int64)  # end-of-episode slot, L + L R + 2
         self.seq_off = self._base + m - 1  # flat index of the row's first symbol, base + M - L
-        self.weight = np.full(num_envs, 0.5, dtype=np.float64)  # 1 / (L R + 1)
         self.repeat_obs = np.ones(num_envs, dtype=np.float32)  # R / max_repeats
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.n_correct = np.zeros(num_envs, dtype=np.int64)
@@ -105,7 +105,6 @@ class RepeatCopy(Task):
         self.lr[rows] = lr
         self.stop[rows] = length + lr + 2
         self.seq_off[rows] = self._base[rows] + hi - length
-        self.weight[rows] = 1.0 / (lr + 1)
         self.repeat_obs[rows] = repeats / rhi
         self.t[rows] = 0
         self.n_correct[rows] = 0
@@ -125,7 +124,7 @@ class RepeatCopy(Task):
         correct &= j >= 0
         correct &= j <= self.lr
         self.n_correct += correct
-        reward = correct * self.weight
+        reward = score_reward(self.n_correct, correct, self.lr + 1)
         self.t += 1
         np.minimum(self.t, self.stop, out=self.t)
         return reward, terminated, np.zeros(self.num_envs, dtype=bool)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import MemoryEnv, MemoryVectorEnv, Task, check_int, one_hot
+from memenvs.core import (
+    DRAW_BYTES,
+    MemoryEnv,
+    MemoryVectorEnv,
+    Task,
+    check_int,
+    one_hot,
+    score_reward,
+)
 
 
 class RepeatPrevious(Task):
@@ -26,10 +34,10 @@ class RepeatPrevious(Task):
             raise ValueError(f"length must be > k, got length={self.length} <= k={self.k}")
         k, n, big_k = self.k, self.length, self.num_symbols
         sym_bytes = 2 if big_k < 2**15 else 8
-        # per row: the sequence, and a reset's draw (about three int64 temporaries a symbol)
+        # per row: the sequence, and a reset's draw of its symbols
         self.check_memory(
             big_k + 1,
-            sym_bytes * (k + n + 1) + 24 * n + 64,
+            sym_bytes * (k + n + 1) + DRAW_BYTES * n + 64,
             4 * (n + 1),
             k=k,
             num_symbols=big_k,
@@ -40,7 +48,6 @@ class RepeatPrevious(Task):
         self.action_space = spaces.Discrete(big_k)
         self.random_return = 1.0 / big_k
         self.memoryless_return = 1.0 / big_k
-        self._scale = 1.0 / (n - k)  # float64: a perfect episode sums to 1.0
         self._width = k + n + 1
         self._row_start = np.arange(num_envs, dtype=np.int64) * self._width
         dtype = np.int16 if big_k < 2**15 else np.int64
@@ -72,7 +79,8 @@ class RepeatPrevious(Task):
         self.num_correct += correct
         self.t += 1
         np.minimum(self.t, self.length, out=self.t)  # rows already over stay at the end
-        return correct * self._scale, self.t == self.length, np.zeros(self.num_envs, dtype=bool)
+        reward = score_reward(self.num_correct, correct, self.length - self.k)
+        return reward, self.t == self.length, np.zeros(self.num_envs, dtype=bool)
 
     def observe(self) -> np.ndarray:
         big_k = self.num_symbols

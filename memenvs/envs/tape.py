@@ -22,7 +22,8 @@ tape and target are laid out; everything else lives in :class:`TapeTask`:
 
 Rewards are the old gym rewards divided by ``T``: ``+1/T`` per right symbol, ``-0.5/T``
 for a wrong one (which ends the episode), ``-1/T`` in place of the step's reward on the
-step that runs out of time. A perfect episode returns 1.0.
+step that runs out of time. A perfect episode returns exactly 1.0 (the ``+1/T`` shares are
+paid by :func:`memenvs.core.score_reward`).
 
 A subclass sets ``name`` and ``rows`` and implements :meth:`TapeTask.input_width`,
 :meth:`TapeTask.target_capacity`, :meth:`TapeTask.make_input`,
@@ -40,7 +41,17 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from memenvs.core import Task, check_bool, check_int, check_min_max, one_hot, sample_range
+from memenvs.core import (
+    DRAW_BYTES,
+    Task,
+    check_bool,
+    check_int,
+    check_min_max,
+    one_hot,
+    sample_range,
+    score_reward,
+    strip_cells,
+)
 
 MOVES_1D = ("left", "right")
 MOVES_2D = ("left", "right", "up", "down")
@@ -129,6 +140,32 @@ def _random_tape_outcome(
             moved[:, :-1, :] += q[:, 1:, :]
         p = moved / n_moves
     return float(right), float(wrong), float(timeout)
+
+
+#: Symbol colours: grey levels 230 down to 30 while there are at most this many symbols ...
+_GREYS = 201
+#: ... else colours with every channel in 0 .. 230 (never white), this many of them.
+_COLOURS = 231**3
+
+
+def symbol_colors(symbols: np.ndarray, base: int) -> np.ndarray:
+    """One colour per symbol, uint8 ``[..., 3]``: never white, which is the blank (``base``).
+
+    Up to 201 symbols: greys from 230 (symbol 0) down to 30 (symbol ``base - 1``), one level
+    apart at least. More: symbol ``s`` takes colour number ``s (231**3 - 1) // (base - 1)``
+    of the ``231**3`` colours whose channels are all in ``0 .. 230`` (its base-231 digits),
+    so the colours stay distinct up to ``base = 231**3`` (12.3M symbols; past that, 24-bit
+    colour cannot tell all symbols apart and neighbours may share one).
+    """
+    s = np.asarray(symbols, dtype=np.int64)
+    if base <= _GREYS:
+        grey = 230 - s * 200 // max(base - 1, 1)
+        out = np.repeat(grey[..., None], 3, axis=-1)
+    else:
+        code = s * (_COLOURS - 1) // (base - 1)
+        out = np.stack([code // 231**2, code // 231 % 231, code % 231], axis=-1)
+    out[s == base] = 255
+    return out.astype(np.uint8)
 
 
 def memoryless_tape_bound(base: int, target_len: int, independent: int) -> float:
@@ -230,12 +267,21 @@ class TapeTask(Task):
         self._grow(self.length_range[1])
 
     def _check_size(self, max_length: int) -> None:
-        """Refuse a ``max_length`` whose tapes (and reset temporaries) overflow the budget."""
-        wcap = int(self.input_width(np.array([max_length]))[0])
-        cells = self.rows * (wcap + max_length) + self.target_capacity(max_length)
-        b = self.base
-        knobs = {"base": b, "max_length": max_length, **self.size_knobs()}
-        self.check_memory(b + 1, 3 * 8 * cells + 128, **knobs)
+        """Refuse a ``max_length`` whose tapes and reset temporaries overflow the budget."""
+        m, r = max_length, self.rows
+        wcap = int(self.input_width(np.array([m]))[0])
+        # per row: the tape and the target (int64), and what a reset holds at its peak: the
+        # symbols' draw, or else the symbols, make_input's cells and their blanked copy
+        # (int64), the beyond-the-width mask and make_target's peak
+        state = 8 * (r * wcap + self.target_capacity(m))
+        build = 8 * r * m + 16 * r * wcap + wcap + self.target_bytes(m)
+        knobs = {"base": self.base, "max_length": m, **self.size_knobs()}
+        self.check_memory(self.base + 1, state + max(DRAW_BYTES * r * m, build) + 128, **knobs)
+
+    def target_bytes(self, max_length: int) -> int:
+        """The bytes :meth:`make_target` holds per row at its peak, its result included (for
+        the memory budget; by default the int64 result alone)."""
+        return 8 * self.target_capacity(max_length)
 
     def size_knobs(self) -> dict[str, int]:
         """The knobs besides ``base`` and ``max_length`` that size the tapes, for errors."""
@@ -338,7 +384,7 @@ class TapeTask(Task):
             self.y = self.y + _DY[actions[:, 0]] * live
         self.t = self.t + live
         timeout = (self.t > self.limit) & live
-        reward = (correct - 0.5 * wrong) * self.inv_t
+        reward = score_reward(self.k, correct, self.target_len) - 0.5 * wrong * self.inv_t
         terminated = wrong | complete
         if timeout.any():
             reward[timeout] = -self.inv_t[timeout]
@@ -406,31 +452,41 @@ class TapeTask(Task):
         return "\n".join(lines)
 
     def render_rgb(self, row: int) -> np.ndarray:
-        """The input tape as grey cells (darker = higher symbol, white = blank), the read head
-        outlined in red, and a bar below for the written fraction of the target."""
+        """The input tape as coloured cells (:func:`symbol_colors`; white = blank, one blank
+        cell all round), the read head in red, and a green bar below for the written fraction
+        of the target.
+
+        Cells are 16 pixels (the head outlined) while they fit in ``RENDER_WIDTH`` (4096)
+        pixels each way, then narrower (the head filled in); past 4096 cells one pixel shows
+        a group of cells, with the lowest symbol among them (blank only if all are blank), as
+        :meth:`Task.render_rgb` groups entries. So the image is at most 4096 pixels wide and
+        4096 + 16 high.
+        """
         cell = 16
         tape = self.input_rows(row)
         rows, width = tape.shape
-        shade = 255 - (tape * (180 // max(self.base - 1, 1))).astype(np.int64)
-        pad = 1  # a blank cell around the input
-        img = np.full(((rows + 2 * pad + 1) * cell, (width + 2 * pad) * cell, 3), 255, np.uint8)
-        for j in range(rows):
-            for i in range(width):
-                y0, x0 = (j + pad) * cell, (i + pad) * cell
-                img[y0 + 1 : y0 + cell - 1, x0 + 1 : x0 + cell - 1] = shade[j, i]
-        hx = min(max(int(self.x[row]), -pad), width) + pad
-        hy = min(max(int(self.y[row]), -pad), rows) + pad
-        y0, x0 = hy * cell, hx * cell
-        img[y0 : y0 + cell, x0 : x0 + 2] = img[y0 : y0 + cell, x0 + cell - 2 : x0 + cell] = (
-            200,
-            0,
-            0,
-        )
-        img[y0 : y0 + 2, x0 : x0 + cell] = img[y0 + cell - 2 : y0 + cell, x0 : x0 + cell] = (
-            200,
-            0,
-            0,
-        )
+        codes = np.full((rows + 2, width + 2), self.base, dtype=np.int64)
+        codes[1:-1, 1:-1] = tape
+        gx, px = strip_cells(width + 2, cell, self.RENDER_WIDTH)
+        gy, py = strip_cells(rows + 2, cell, self.RENDER_WIDTH)
+        if gx > 1:
+            codes = np.minimum.reduceat(codes, np.arange(0, width + 2, gx), axis=1)
+        if gy > 1:
+            codes = np.minimum.reduceat(codes, np.arange(0, rows + 2, gy), axis=0)
+        grid = np.repeat(np.repeat(symbol_colors(codes, self.base), py, axis=0), px, axis=1)
+        img = np.full((grid.shape[0] + cell, grid.shape[1], 3), 255, dtype=np.uint8)
+        img[: grid.shape[0]] = grid
+        if px >= 4:  # a white line between cells
+            img[: grid.shape[0], ::px] = img[: grid.shape[0], px - 1 :: px] = 255
+        if py >= 4:
+            img[: grid.shape[0] : py] = img[py - 1 : grid.shape[0] : py] = 255
+        hx = (min(max(int(self.x[row]), -1), width) + 1) // gx
+        hy = (min(max(int(self.y[row]), -1), rows) + 1) // gy
+        head = img[hy * py : (hy + 1) * py, hx * px : (hx + 1) * px]
+        if min(px, py) >= 6:
+            head[:2] = head[-2:] = head[:, :2] = head[:, -2:] = (200, 0, 0)
+        else:
+            head[...] = (200, 0, 0)
         done = int(img.shape[1] * self.k[row] / max(int(self.target_len[row]), 1))
         img[-cell + 4 : -4, :done] = (0, 160, 0)
         return img

@@ -26,6 +26,10 @@ class TapeRepeatCopy(TapeTask):
     def target_capacity(self, length: int) -> int:
         return 3 * length
 
+    def target_bytes(self, max_length: int) -> int:
+        # int64 [3 M] each: i, the index, its clipped copy, the result, and the shared j
+        return 5 * 8 * 3 * max_length
+
     def make_target(self, symbols: np.ndarray, lengths: np.ndarray):
         hi = symbols.shape[2]
         j = np.arange(3 * hi)[None, :]

@@ -23,6 +23,9 @@ class TapeReverse(TapeTask):
     ) -> None:
         super().__init__(num_envs, base, min_length, max_length, 1, interleaved)
 
+    def target_bytes(self, max_length: int) -> int:
+        return 16 * max_length  # the reversed index and the result, int64
+
     def make_target(self, symbols: np.ndarray, lengths: np.ndarray):
         hi = symbols.shape[2]
         idx = np.clip(lengths[:, None] - 1 - np.arange(hi)[None, :], 0, hi - 1)

@@ -79,6 +79,11 @@ class TapeReversedAddition(TapeTask):
     def target_capacity(self, length: int) -> int:
         return length + 1
 
+    def target_bytes(self, max_length: int) -> int:
+        # int64 [M + 1] each: the column sums, the shared column index, and three carry maps
+        # of add_columns (each [M + 1, rows]) at once
+        return 8 * (max_length + 1) * (2 + 3 * self.rows)
+
     def make_target(self, symbols: np.ndarray, lengths: np.ndarray):
         n, _, hi = symbols.shape
         sums = np.zeros((n, hi + 1), dtype=np.int64)
