@@ -257,6 +257,11 @@ def seed_key(seed: int) -> np.uint64:
 #: included (the counters, the hash's uint64 temporaries, the conversion): for the budget.
 DRAW_BYTES = 24
 
+#: The bytes per row and observation value that a vector env's batched Box observation
+#: space holds at its peak: gymnasium's ``batch_space`` keeps ``[rows, obs]`` low, high and
+#: two bound masks (10) and builds them through temporaries (19 at the peak; tracemalloc).
+BATCHED_BOX_BYTES = 19
+
 
 class RowRandom:
     """Random draws for a batch of rows, each row from its own counter-based stream.
@@ -339,6 +344,8 @@ class Task:
     action_space: spaces.Space
     #: Expected return of a uniformly random policy under this configuration.
     random_return: float = 0.0
+    #: What :meth:`check_memory` counted (None for tasks whose memory no knob sizes).
+    memory_estimate: tuple[int, int, dict[str, Any]] | None = None
     #: Best expected return of any policy that sees only the current observation.
     memoryless_return: float = 0.0
 
@@ -360,10 +367,15 @@ class Task:
 
         Call before allocating: ``obs_size`` floats per observation, ``row_bytes`` of state
         per row, ``shared_bytes`` of tables shared by all rows (Python ints, no overflow).
+        Several rows are a vector env's, so its batched observation space is counted too
+        (:meth:`MemoryVectorEnv.__init__` adds it for a vector env of one row).
         """
         n = self.num_envs
         total = n * (row_bytes + 4 * obs_size) + shared_bytes + 12 * obs_size
+        if n > 1:
+            total += BATCHED_BOX_BYTES * n * obs_size
         check_memory(total, num_envs=n, **knobs)
+        self.memory_estimate = (total, obs_size, knobs)
 
     # subclasses implement these -------------------------------------------------------
     def reset_rows(self, rows: np.ndarray) -> None:
@@ -540,6 +552,9 @@ class MemoryVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.task = self.task_cls(num_envs, **knobs)
         self.num_envs = self.task.num_envs
+        if self.num_envs == 1 and self.task.memory_estimate is not None:  # see check_memory
+            total, obs_size, checked = self.task.memory_estimate
+            check_memory(total + BATCHED_BOX_BYTES * obs_size, num_envs=1, **checked)
         self.single_observation_space = self.task.observation_space
         self.single_action_space = self.task.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
