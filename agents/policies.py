@@ -106,6 +106,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         if use_sde:
             raise ValueError("use_sde is not supported by memory policies")
         check_int("bptt_checkpoint", bptt_checkpoint, 0)
+        self._check_extractor(observation_space, features_extractor_class)
         if critic_reads not in CRITIC_READS:
             raise ValueError(f"critic_reads must be one of {CRITIC_READS}, got {critic_reads!r}")
         if not (isinstance(core_class, type) and issubclass(core_class, MemoryCore)):
@@ -186,6 +187,27 @@ class MemoryActorCriticPolicy(BasePolicy):
                 module.apply(partial(self.init_weights, gain=gain))
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _check_extractor(self, observation_space: spaces.Space, extractor: Any) -> None:
+        """A Dict observation space needs an extractor that takes dicts (CombinedExtractor):
+        FlattenExtractor would fail mid-rollout on the dict of tensors."""
+        if not (
+            isinstance(observation_space, spaces.Dict)
+            and isinstance(extractor, type)
+            and issubclass(extractor, FlattenExtractor)
+        ):
+            return
+        name = type(self).__name__
+        multi = "MultiInput" + name.removeprefix("Mlp")
+        if name.startswith("Mlp") and multi in POLICY_ALIASES:
+            use = f"the policy {multi!r}"
+        else:
+            use = "policy_kwargs features_extractor_class=CombinedExtractor"
+        raise ValueError(
+            f"observation_space is a Dict ({list(observation_space.spaces)}), which "
+            f"{extractor.__name__} cannot take: use {use} (agents.training.make_agent picks "
+            "it for Dict observations)"
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

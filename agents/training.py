@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.checks import check_device, check_int
@@ -104,6 +106,8 @@ def make_agent(
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
     check_batch_size(agent, getattr(env, "num_envs", 1), algo_kwargs)  # a gym.Env: one env
     common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
+    space = getattr(env, "observation_space", None)  # None for an env id: SB3 builds it
+    policy = spec.policy_for(space)
     if spec.is_memory_agent:
         policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
         # the spec's, then policy_kwargs' own, then the explicit ones (each overriding)
@@ -111,11 +115,13 @@ def make_agent(
         policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **given, **(core_kwargs or {})}
         if not spec.policy_stem:  # a registered custom core runs under the generic policy
             policy_kwargs["core_class"] = spec.core_class
-        return MemoryPPO(spec.policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
+            if isinstance(space, spaces.Dict):  # what MultiInput{stem}Policy would set
+                policy_kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        return MemoryPPO(policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
     if core_kwargs:
         memory = [s.name for s in memory_agents()]
         raise ValueError(f"core_kwargs apply to memory agents {memory}, not {agent!r}")
-    return algorithm_class(agent)(spec.policy, env, **common, **algo_kwargs)
+    return algorithm_class(agent)(policy, env, **common, **algo_kwargs)
 
 
 def evaluate_success(

@@ -682,3 +682,17 @@ def test_learn_stopped_by_a_callback_continues_each_episode_where_the_env_is():
     first = model.rollout_buffer.obs[0].cpu().numpy()
     assert np.array_equal(first, obs)  # the continued rollout starts at that observation
     assert np.array_equal(model.rollout_buffer.episode_starts[0].cpu().numpy(), dones)
+
+
+def test_a_dict_observation_space_needs_a_multi_input_policy():
+    """MlpLstmPolicy on Dict observations built, then failed mid-rollout ('dict' object has
+    no attribute 'flatten')."""
+    space = gym.spaces.Dict({"a": gym.spaces.Box(0, 1, (3,), np.float32)})
+    env = DummyVecEnv([lambda: gym.wrappers.TransformObservation(
+        gym.make("memenvs/DelayedRecall-v0", delay=1), lambda o: {"a": o[:3]}, space
+    )])  # fmt: skip
+    with pytest.raises(ValueError, match="observation_space is a Dict.*'MultiInputLstmPolicy'"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8)
+    with pytest.raises(ValueError, match="features_extractor_class=CombinedExtractor"):
+        MemoryPPO("MemoryPolicy", env, n_steps=8)
+    MemoryPPO("MultiInputLstmPolicy", env, n_steps=8, policy_kwargs={"core_kwargs": SMALL_RNN})

@@ -7,6 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -263,3 +264,36 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     points = [(r["num_timesteps"], pytest.approx(r["success_rate"])) for r in rows]
     assert tb["eval/success_rate"][2:] == points[2:]  # the kept rows' scores were edited
     assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192, 256]
+
+
+# --------------------------------------------------------------------- Dict observations
+DICT_RECALL = "tests/DictRecall-v0"
+
+
+def _dict_recall(**kwargs) -> gym.Env:
+    """DelayedRecall with its observation under a Dict's key "obs"."""
+    env = gym.make("memenvs/DelayedRecall-v0", **kwargs)
+    space = gym.spaces.Dict({"obs": env.observation_space})
+    return gym.wrappers.TransformObservation(env, lambda o: {"obs": o}, space)
+
+
+if DICT_RECALL not in gym.registry:
+    gym.register(DICT_RECALL, entry_point=_dict_recall)
+
+
+def small_run(tmp_path: Path, agent: str, env: str, *extra: str) -> list[str]:
+    return [
+        *("--agent", agent, "--env", env, "--steps", "32", "--n-envs", "2", "--n-steps", "16"),
+        *("--eval-episodes", "2", "--log-dir", str(tmp_path), "--no-progress-bar", *extra),
+    ]
+
+
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+def test_train_on_dict_observations(tmp_path, capsys, agent):
+    """lstm and recurrent-ppo exited 1 with a traceback mid-training, after writing a run
+    folder; ppo was refused (MlpPolicy)."""
+    argv = small_run(tmp_path, agent, DICT_RECALL, "--env-kwargs", '{"delay": 1}', *TINY[agent])
+    assert train.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    _, model = load_run(result["run_dir"])
+    assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))

@@ -210,3 +210,75 @@ def test_memory_ppo_trains_on_minibatches_of_one_step():
     model.learn(8)
     assert model.num_timesteps == 8 and model._skipped_updates == 0
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+# ---------------------------------------------------------- Dict observations, hyperparameters
+DICT = "tests/Dict-v0"
+
+
+class DictEnv(gym.Env):
+    """Dict observations (a Box and a Discrete); reward for action 1; 5-step episodes."""
+
+    observation_space = spaces.Dict(
+        {"a": spaces.Box(0.0, 1.0, (3,), np.float32), "b": spaces.Discrete(3)}
+    )
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self.observation_space.sample(), float(action), self.t >= 5, False, {}
+
+
+if DICT not in gym.registry:
+    gym.register(DICT, entry_point=DictEnv)
+
+SMALL_CORES = {
+    "lstm": {"hidden_size": 8},
+    "gru": {"hidden_size": 8},
+    "ntm": {"memory_slots": 8, "controller_size": 16},
+    "stochastic-ntm": {"memory_slots": 8, "controller_size": 16},
+    "episodic": {"max_memory": 16},
+    "stochastic-episodic": {"max_memory": 16},
+}
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_every_agent_trains_on_dict_observations(agent):
+    """make_agent built Mlp policies for Dict observations: every agent but ppo failed
+    mid-training ('dict' object has no attribute 'flatten'), ppo at once (MlpPolicy)."""
+    env = make_vec_env(DICT, n_envs=2, seed=0)
+    model = make_agent(agent, env, core_kwargs=SMALL_CORES.get(agent), n_steps=8, batch_size=16)
+    assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))
+    assert AGENTS[agent].policy_for(env.observation_space) == AGENTS[agent].policy.replace(
+        "Mlp", "MultiInput"
+    )
+    model.learn(16)
+    actions, _ = model.predict(env.reset(), episode_start=np.ones(2, dtype=bool))
+    assert actions.shape == (2,)
+
+
+@pytest.fixture()
+def stemless_agent():
+    """An agent registered with only a core class (the README's "Adding a core")."""
+    from agents import registry
+    from agents.cores import GRUCore
+
+    registry.register_agent("gru-nostem", GRUCore, summary="x", core_kwargs={"hidden_size": 8})
+    yield "gru-nostem"
+    registry._AGENTS.pop("gru-nostem", None)
+
+
+def test_an_agent_without_a_policy_stem_trains_on_dict_observations(stemless_agent):
+    from stable_baselines3.common.torch_layers import CombinedExtractor
+
+    assert AGENTS[stemless_agent].policy_for(DictEnv.observation_space) == "MemoryPolicy"
+    model = make_agent(stemless_agent, make_vec_env(DICT, n_envs=2, seed=0), n_steps=8)
+    assert isinstance(model.policy.features_extractor, CombinedExtractor)
+    model.learn(16)
+    boxed = make_agent(stemless_agent, tiny_env(), n_steps=8)  # a Box: flattened, as before
+    assert "features_extractor_class" not in boxed.policy_kwargs
