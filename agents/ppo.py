@@ -28,11 +28,46 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
-from agents.checks import check_device, check_int, check_number, check_positive_number
+from agents.checks import check_bool, check_device, check_int, check_number, check_positive_number
 from agents.cores.state import index_rows
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
 INTERNAL_PG = ("ppo", "reinforce")
+
+
+def check_ppo_kwargs(
+    *,
+    learning_rate: Any,
+    n_steps: Any,
+    n_epochs: Any,
+    gamma: Any,
+    gae_lambda: Any,
+    clip_range: Any,
+    clip_range_vf: Any,
+    normalize_advantage: Any,
+    ent_coef: Any,
+    vf_coef: Any,
+    max_grad_norm: Any,
+    target_kl: Any,
+    stats_window_size: Any,
+) -> None:
+    """``ValueError`` naming the first of PPO's hyperparameters out of range: MemoryPPO's
+    checks, which ``make_agent`` also runs on SB3's PPO and RecurrentPPO (same meanings)."""
+    check_int("n_steps", n_steps, 1)
+    check_int("n_epochs", n_epochs, 1)
+    check_number("gamma", gamma, 0.0, 1.0)
+    check_number("gae_lambda", gae_lambda, 0.0, 1.0)
+    check_int("stats_window_size", stats_window_size, 1)
+    check_positive_number("learning_rate", learning_rate, schedule=True)
+    check_positive_number("clip_range", clip_range, schedule=True)
+    if clip_range_vf is not None:
+        check_positive_number("clip_range_vf", clip_range_vf, schedule=True)
+    check_positive_number("max_grad_norm", max_grad_norm, allow_inf=True)  # inf: no clip
+    if target_kl is not None:
+        check_positive_number("target_kl", target_kl)
+    check_number("vf_coef", vf_coef, 0.0)
+    check_number("ent_coef", ent_coef, -math.inf)  # finite; negative discourages exploring
+    check_bool("normalize_advantage", normalize_advantage)
 
 
 class MemoryPPO(OnPolicyAlgorithm):
@@ -104,7 +139,21 @@ class MemoryPPO(OnPolicyAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_int("n_steps", n_steps, 1)
+        check_ppo_kwargs(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+        )
         seq_len = n_steps if seq_len is None else seq_len
         check_int("seq_len", seq_len, 1, n_steps)
         if n_steps % seq_len:
@@ -113,21 +162,8 @@ class MemoryPPO(OnPolicyAlgorithm):
             )
         if batch_size is not None:
             check_int("batch_size", batch_size, 1)
-        check_int("n_epochs", n_epochs, 1)
-        check_number("gamma", gamma, 0.0, 1.0)
-        check_number("gae_lambda", gae_lambda, 0.0, 1.0)
         check_int("memory_image_interval", memory_image_interval, 0)
-        check_int("stats_window_size", stats_window_size, 1)
-        check_positive_number("learning_rate", learning_rate, schedule=True)
-        check_positive_number("clip_range", clip_range, schedule=True)
-        if clip_range_vf is not None:
-            check_positive_number("clip_range_vf", clip_range_vf, schedule=True)
-        check_positive_number("max_grad_norm", max_grad_norm, allow_inf=True)  # inf: no clip
-        if target_kl is not None:
-            check_positive_number("target_kl", target_kl)
-        check_number("vf_coef", vf_coef, 0.0)
-        for name, coef in (("ent_coef", ent_coef), ("internal_ent_coef", internal_ent_coef)):
-            check_number(name, coef, -math.inf)  # finite; negative discourages exploring
+        check_number("internal_ent_coef", internal_ent_coef, -math.inf)  # as ent_coef
         if internal_gamma is not None:
             check_number("internal_gamma", internal_gamma, 0.0, 1.0)
         if internal_pg not in INTERNAL_PG:

@@ -18,7 +18,7 @@ from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.checks import check_device, check_int
-from agents.ppo import MemoryPPO
+from agents.ppo import MemoryPPO, check_ppo_kwargs
 from agents.registry import AGENTS as REGISTRY
 from agents.registry import MEMORY_PPO, RECURRENT_PPO, SB3_PPO, get_agent, memory_agents
 from agents.runs import RunConfig, model_path, read_config
@@ -91,6 +91,17 @@ def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> No
         )
 
 
+def check_sb3_kwargs(agent: str, algo_kwargs: dict[str, Any]) -> None:
+    """``ValueError`` for a hyperparameter of the ``ppo`` or ``recurrent-ppo`` agent out of
+    range, by MemoryPPO's checks (:func:`agents.ppo.check_ppo_kwargs`): SB3 takes e.g. a NaN
+    ``ent_coef`` or ``gamma=2`` and fails mid-training or trains silently on it."""
+    if get_agent(agent).algorithm not in (SB3_PPO, RECURRENT_PPO):
+        return  # MemoryPPO checks its own
+    defaults = inspect.signature(algorithm_class(agent)).parameters
+    names = inspect.signature(check_ppo_kwargs).parameters
+    check_ppo_kwargs(**{k: algo_kwargs.get(k, defaults[k].default) for k in names})
+
+
 def make_agent(
     agent: str,
     env: VecEnv,
@@ -104,6 +115,7 @@ def make_agent(
     check_device(device)
     spec = get_agent(agent)
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
+    check_sb3_kwargs(agent, algo_kwargs)
     check_batch_size(agent, getattr(env, "num_envs", 1), algo_kwargs)  # a gym.Env: one env
     common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
     space = getattr(env, "observation_space", None)  # None for an env id: SB3 builds it

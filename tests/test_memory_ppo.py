@@ -696,3 +696,9 @@ def test_a_dict_observation_space_needs_a_multi_input_policy():
     with pytest.raises(ValueError, match="features_extractor_class=CombinedExtractor"):
         MemoryPPO("MemoryPolicy", env, n_steps=8)
     MemoryPPO("MultiInputLstmPolicy", env, n_steps=8, policy_kwargs={"core_kwargs": SMALL_RNN})
+
+
+def test_normalize_advantage_must_be_a_bool():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=r"normalize_advantage must be one of \(True, False\)"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, normalize_advantage="no")

@@ -297,3 +297,27 @@ def test_train_on_dict_observations(tmp_path, capsys, agent):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     _, model = load_run(result["run_dir"])
     assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))
+
+
+@pytest.mark.parametrize(
+    ("agent", "argv", "message"),
+    [
+        ("ppo", ["--ent-coef", "nan"], "ent_coef must be a number (any finite value), got nan"),
+        ("ppo", ["--learning-rate", "inf"], "learning_rate must be a number > 0"),
+        ("ppo", ["--algo-kwargs", '{"n_epochs": 0}'], "n_epochs must be an integer >= 1, got 0"),
+        (
+            "recurrent-ppo",
+            ["--algo-kwargs", '{"gamma": 2}'],
+            "gamma must be a number in [0.0, 1.0]",
+        ),
+    ],
+)
+def test_train_refuses_bad_sb3_hyperparameters_before_the_run_folder(
+    tmp_path, capsys, agent, argv, message
+):
+    """Each trained (gamma 2 silently) or failed mid-training, leaving a run folder."""
+    with pytest.raises(SystemExit) as exc:
+        train.main([*small_run(tmp_path, agent, "memenvs/DelayedRecall-v0"), *argv])
+    assert exc.value.code == 2
+    assert f"memenvs-train: error: {message}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -282,3 +282,29 @@ def test_an_agent_without_a_policy_stem_trains_on_dict_observations(stemless_age
     model.learn(16)
     boxed = make_agent(stemless_agent, tiny_env(), n_steps=8)  # a Box: flattened, as before
     assert "features_extractor_class" not in boxed.policy_kwargs
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
+@pytest.mark.parametrize(
+    ("name", "bad", "allowed"),
+    [
+        ("ent_coef", float("nan"), "a number (any finite value)"),  # NaN in torch mid-run
+        ("learning_rate", float("inf"), "a number > 0 or a schedule"),
+        ("n_epochs", 0, "an integer >= 1"),  # SB3: UnboundLocalError after the rollout
+        ("gamma", 2.0, "a number in [0.0, 1.0]"),  # trained silently
+        ("gae_lambda", -0.5, "a number in [0.0, 1.0]"),
+        ("vf_coef", float("nan"), "a number >= 0.0"),
+        ("clip_range", 0.0, "a number > 0 or a schedule"),
+        ("max_grad_norm", -1.0, "a number > 0"),
+        ("target_kl", 0.0, "a number > 0"),
+        ("normalize_advantage", "no", "one of (True, False)"),
+        ("stats_window_size", 0, "an integer >= 1"),
+    ],
+)
+def test_make_agent_checks_sb3_agents_hyperparameters_as_memory_ppo(agent, name, bad, allowed):
+    """The same checks and messages as MemoryPPO's (agents.ppo.check_ppo_kwargs)."""
+    message = re.escape(f"{name} must be {allowed}, got {bad!r}")
+    with pytest.raises(ValueError, match=message):
+        make_agent(agent, tiny_env(), n_steps=8, batch_size=16, **{name: bad})
+    with pytest.raises(ValueError, match=message):
+        make_agent("lstm", tiny_env(), n_steps=8, batch_size=16, **{name: bad})
