@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -266,8 +267,8 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192, 256]
 
 
-# --------------------------------------------------------------------- Dict observations
-DICT_RECALL = "tests/DictRecall-v0"
+# ------------------------------------------- Dict observations; usage errors only before the run
+DICT_RECALL, NAN_AT_3 = "tests/DictRecall-v0", "tests/NaNObservationAtStep3-v0"
 
 
 def _dict_recall(**kwargs) -> gym.Env:
@@ -277,8 +278,26 @@ def _dict_recall(**kwargs) -> gym.Env:
     return gym.wrappers.TransformObservation(env, lambda o: {"obs": o}, space)
 
 
-if DICT_RECALL not in gym.registry:
-    gym.register(DICT_RECALL, entry_point=_dict_recall)
+class NaNObservationAtStep3(gym.Env):
+    """A NaN observation at step 3 of each episode: MemoryPPO raises a ValueError then."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t == 3 else 0.0, np.float32)
+        return obs, 0.0, self.t >= 5, False, {}
+
+
+for _id, _entry in ((DICT_RECALL, _dict_recall), (NAN_AT_3, NaNObservationAtStep3)):
+    if _id not in gym.registry:
+        gym.register(_id, entry_point=_entry)
 
 
 def small_run(tmp_path: Path, agent: str, env: str, *extra: str) -> list[str]:
@@ -321,3 +340,12 @@ def test_train_refuses_bad_sb3_hyperparameters_before_the_run_folder(
     assert exc.value.code == 2
     assert f"memenvs-train: error: {message}" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_failure_during_training_is_no_usage_error(tmp_path, capsys):
+    """A ValueError raised while training was reported as a bad flag (usage, exit 2)."""
+    argv = small_run(tmp_path, "lstm", NAN_AT_3, *TINY["lstm"])
+    with pytest.raises(ValueError, match="non-finite observation at step 3"):
+        train.main(argv)
+    assert "usage:" not in capsys.readouterr().err
+    assert len(list(tmp_path.iterdir())) == 1  # the run had started
