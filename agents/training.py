@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,10 @@ def make_agent(
     space = getattr(env, "observation_space", None)  # None for an env id: SB3 builds it
     policy = spec.policy_for(space)
     if spec.is_memory_agent:
-        policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
+        policy_kwargs = algo_kwargs.pop("policy_kwargs", None)
+        if not isinstance(policy_kwargs, (Mapping, type(None))):
+            raise ValueError(f"policy_kwargs must be a dict or None, got {policy_kwargs!r}")
+        policy_kwargs = dict(policy_kwargs or {})  # None: the defaults, as in SB3
         # the spec's, then policy_kwargs' own, then the explicit ones (each overriding)
         given = policy_kwargs.get("core_kwargs") or {}
         policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **given, **(core_kwargs or {})}

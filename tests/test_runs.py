@@ -318,6 +318,12 @@ def test_train_on_dict_observations(tmp_path, capsys, agent):
     assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))
 
 
+def test_train_takes_policy_kwargs_null(tmp_path):
+    """It raised a TypeError ('NoneType' object is not iterable) for memory agents."""
+    argv = small_run(tmp_path, "lstm", "memenvs/DelayedRecall-v0")
+    assert train.main([*argv, "--algo-kwargs", '{"policy_kwargs": null}']) == 0
+
+
 @pytest.mark.parametrize(
     ("agent", "argv", "message"),
     [

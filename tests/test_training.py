@@ -308,3 +308,15 @@ def test_make_agent_checks_sb3_agents_hyperparameters_as_memory_ppo(agent, name,
         make_agent(agent, tiny_env(), n_steps=8, batch_size=16, **{name: bad})
     with pytest.raises(ValueError, match=message):
         make_agent("lstm", tiny_env(), n_steps=8, batch_size=16, **{name: bad})
+
+
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+def test_make_agent_takes_policy_kwargs_none_as_the_defaults(agent):
+    """SB3 takes policy_kwargs=None as no keywords; make_agent raised a TypeError."""
+    model = make_agent(agent, tiny_env(), n_steps=8, batch_size=16, policy_kwargs=None)
+    default = make_agent(agent, tiny_env(), n_steps=8, batch_size=16)
+    assert type(model.policy) is type(default.policy)
+    for p, q in zip(model.policy.parameters(), default.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match=r"policy_kwargs must be a dict or None, got \[1\]"):
+        make_agent("lstm", tiny_env(), n_steps=8, policy_kwargs=[1])
