@@ -32,7 +32,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from agents.checks import check_int
+from agents.checks import check_bool, check_int
 from agents.cores import CoreExtras, LSTMCore, MemoryCore
 from agents.cores.base import Diagnostics
 from agents.cores.state import State, index_rows, tree_leaves
@@ -106,6 +106,13 @@ class MemoryActorCriticPolicy(BasePolicy):
         if use_sde:
             raise ValueError("use_sde is not supported by memory policies")
         check_int("bptt_checkpoint", bptt_checkpoint, 0)
+        shared_core = check_bool("shared_core", shared_core)
+        ortho_init = check_bool("ortho_init", ortho_init)
+        normalize_images = check_bool("normalize_images", normalize_images)
+        if internal_critic is not None:
+            internal_critic = check_bool("internal_critic", internal_critic)
+        if net_arch is not None:
+            _check_net_arch(net_arch)
         self._check_extractor(observation_space, features_extractor_class)
         if critic_reads not in CRITIC_READS:
             raise ValueError(f"critic_reads must be one of {CRITIC_READS}, got {critic_reads!r}")
@@ -500,6 +507,27 @@ class MemoryActorCriticPolicy(BasePolicy):
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, state
+
+
+def _check_net_arch(net_arch: Any) -> None:
+    """SB3's ``net_arch``: a list of layer sizes (integers >= 1) or a dict of such lists
+    under ``pi`` and ``vf``; else ``ValueError`` (instead of an error deep in nn.Linear)."""
+
+    def sizes(layers: Any) -> bool:
+        return isinstance(layers, (list, tuple)) and all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n >= 1
+            for n in layers
+        )
+
+    if isinstance(net_arch, dict):
+        ok = set(net_arch) <= {"pi", "vf"} and all(sizes(v) for v in net_arch.values())
+    else:
+        ok = sizes(net_arch)
+    if not ok:
+        raise ValueError(
+            "net_arch must be a list of layer sizes (integers >= 1) or a dict of such lists "
+            f"under 'pi' and 'vf', got {net_arch!r}"
+        )
 
 
 def _rebuild(template: State, leaves: list[torch.Tensor]) -> State:

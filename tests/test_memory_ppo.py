@@ -684,6 +684,22 @@ def test_learn_stopped_by_a_callback_continues_each_episode_where_the_env_is():
     assert np.array_equal(model.rollout_buffer.episode_starts[0].cpu().numpy(), dones)
 
 
+@pytest.mark.parametrize(
+    "net_arch",
+    [[-1], [0], "64", [8.0], [True], {"pi": [8], "qf": [8]}, {"pi": 8}, [{"pi": [8]}], None],
+)
+def test_net_arch_must_be_sb3_layer_lists(net_arch):
+    """[-1] ended in a RuntimeError inside nn.Linear, "64" in a TypeError there."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    if net_arch is None:  # the default, and every form SB3 takes, still builds
+        for ok in (None, [], [8, 4], (8,), {"pi": [8], "vf": [4]}, {"vf": []}, [np.int64(8)]):
+            policy_kwargs = {"net_arch": ok, "core_kwargs": SMALL_RNN}
+            MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs=policy_kwargs)
+        return
+    with pytest.raises(ValueError, match=r"net_arch must be a list of layer sizes \(integers"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs={"net_arch": net_arch})
+
+
 def test_a_dict_observation_space_needs_a_multi_input_policy():
     """MlpLstmPolicy on Dict observations built, then failed mid-rollout ('dict' object has
     no attribute 'flatten')."""
@@ -696,6 +712,21 @@ def test_a_dict_observation_space_needs_a_multi_input_policy():
     with pytest.raises(ValueError, match="features_extractor_class=CombinedExtractor"):
         MemoryPPO("MemoryPolicy", env, n_steps=8)
     MemoryPPO("MultiInputLstmPolicy", env, n_steps=8, policy_kwargs={"core_kwargs": SMALL_RNN})
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("shared_core", "no"),  # each used to be taken as true
+        ("ortho_init", "no"),
+        ("normalize_images", 0),
+        ("internal_critic", "yes"),
+    ],
+)
+def test_policy_flags_must_be_bools(name, bad):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=rf"{name} must be one of \(True, False\), got {bad!r}"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs={name: bad})
 
 
 def test_normalize_advantage_must_be_a_bool():
