@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
 from agents.checks import check_bool, check_device, check_int, check_number, check_positive_number
-from agents.cores.state import index_rows
+from agents.cores.state import index_rows, tree_leaves, tree_map
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
 INTERNAL_PG = ("ppo", "reinforce")
@@ -247,7 +247,10 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+        saved = self._last_state  # MemoryPPO.load's (SB3 sets the saved attributes first)
         self._last_state = self.policy.initial_state(self.n_envs)
+        if saved is not None and _shapes(saved) == _shapes(self._last_state):
+            self._last_state = tree_map(lambda t: t.to(self.device), saved)
 
     @property
     def internal_discount(self) -> float | None:
@@ -258,14 +261,24 @@ class MemoryPPO(OnPolicyAlgorithm):
             return None
         return self.gamma if self.internal_gamma is None else self.internal_gamma
 
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_last_state"]
+    def save(self, path, exclude=None, include=None) -> None:
+        """SB3's save, with the recurrent state that goes with ``_last_obs`` (on the CPU;
+        ``load`` moves it to its device), so ``load(..., force_reset=False)`` continues the
+        episodes with their memory."""
+        state = self._last_state
+        if state is not None:
+            self._last_state = tree_map(lambda t: t.detach().cpu(), state)
+        try:
+            super().save(path, exclude=exclude, include=include)
+        finally:
+            self._last_state = state
 
     def _setup_learn(
         self, total_timesteps, callback=None, reset_num_timesteps=True, *args, **kwargs
     ):
+        fresh = reset_num_timesteps or self._last_obs is None  # SB3 then resets the env
         out = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, *args, **kwargs)
-        if reset_num_timesteps or self._last_state is None:
+        if fresh or self._last_state is None:
             self._last_state = self.policy.initial_state(self.n_envs)
         return out
 
@@ -565,6 +578,11 @@ def _check_finite(what: str, values: Any, step: int, rows: list[int] | None = No
             "MemoryPPO stopped before updating on it: fix or wrap the env (e.g. clip or "
             "VecCheckNan to find the source)"
         )
+
+
+def _shapes(state: Any) -> list[tuple]:
+    """A recurrent state's leaves' shapes and dtypes, in order."""
+    return [(tuple(t.shape), t.dtype) for t in tree_leaves(state)]
 
 
 def _stack_obs(observations: list[Any]) -> Any:

@@ -733,3 +733,46 @@ def test_normalize_advantage_must_be_a_bool():
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
     with pytest.raises(ValueError, match=r"normalize_advantage must be one of \(True, False\)"):
         MemoryPPO("MlpLstmPolicy", env, n_steps=8, normalize_advantage="no")
+
+
+def test_load_without_reset_continues_with_the_saved_recurrent_state(tmp_path):
+    """MemoryPPO.load(..., force_reset=False) kept the last observation and episode starts
+    but started from a blank recurrent state: mid-episode with an empty memory. Saved and
+    restored, learn(16); save; load; learn(24) equals learn(16); learn(24) bit for bit."""
+    from stable_baselines3.common.utils import set_random_seed
+
+    from agents.cores.state import tree_leaves
+
+    def model() -> MemoryPPO:
+        env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
+        return MemoryPPO(
+            "MlpLstmPolicy", env, n_steps=8, batch_size=8, n_epochs=2, seed=0,
+            policy_kwargs={"core_kwargs": {"hidden_size": 8}},
+        )  # fmt: skip
+
+    straight = model().learn(16)  # (each seeds the global RNGs when built)
+    first = model().learn(16)
+    assert not first._last_episode_starts.any()  # mid-episode: the memory matters
+    first.save(tmp_path / "model.zip")
+    loaded = MemoryPPO.load(tmp_path / "model.zip", env=first.get_env(), force_reset=False)
+    before, after = tree_leaves(first._last_state), tree_leaves(loaded._last_state)
+    assert any(t.abs().sum() > 0 for t in before)
+    assert len(before) == len(after)
+    assert all(
+        torch.equal(a, b) and b.device == loaded.device for a, b in zip(before, after, strict=True)
+    )
+    for m in (straight, loaded):
+        set_random_seed(5)  # load reseeds: the same draws from here on for both
+        m.learn(24, reset_num_timesteps=False)
+    for p, q in zip(straight.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # a reset env (force_reset, the default) starts from the initial state, as before, with
+    # as many envs as it has
+    for n_envs in (2, 3):
+        env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=n_envs, env_kwargs={"delay": 3})
+        other = MemoryPPO.load(tmp_path / "model.zip", env=env)
+        other._setup_learn(8, reset_num_timesteps=False)
+        initial = tree_leaves(other.policy.initial_state(n_envs))
+        leaves = tree_leaves(other._last_state)
+        assert all(torch.equal(a, b) for a, b in zip(leaves, initial, strict=True))
+        other.learn(8, reset_num_timesteps=False)
