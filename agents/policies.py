@@ -32,7 +32,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from agents.checks import check_int
+from agents.checks import check_bool, check_int
 from agents.cores import CoreExtras, LSTMCore, MemoryCore
 from agents.cores.base import Diagnostics
 from agents.cores.state import State, index_rows, tree_leaves
@@ -106,6 +106,14 @@ class MemoryActorCriticPolicy(BasePolicy):
         if use_sde:
             raise ValueError("use_sde is not supported by memory policies")
         check_int("bptt_checkpoint", bptt_checkpoint, 0)
+        shared_core = check_bool("shared_core", shared_core)
+        ortho_init = check_bool("ortho_init", ortho_init)
+        normalize_images = check_bool("normalize_images", normalize_images)
+        if internal_critic is not None:
+            internal_critic = check_bool("internal_critic", internal_critic)
+        if net_arch is not None:
+            _check_net_arch(net_arch)
+        self._check_extractor(observation_space, features_extractor_class)
         if critic_reads not in CRITIC_READS:
             raise ValueError(f"critic_reads must be one of {CRITIC_READS}, got {critic_reads!r}")
         if not (isinstance(core_class, type) and issubclass(core_class, MemoryCore)):
@@ -186,6 +194,27 @@ class MemoryActorCriticPolicy(BasePolicy):
                 module.apply(partial(self.init_weights, gain=gain))
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )
+
+    def _check_extractor(self, observation_space: spaces.Space, extractor: Any) -> None:
+        """A Dict observation space needs an extractor that takes dicts (CombinedExtractor):
+        FlattenExtractor would fail mid-rollout on the dict of tensors."""
+        if not (
+            isinstance(observation_space, spaces.Dict)
+            and isinstance(extractor, type)
+            and issubclass(extractor, FlattenExtractor)
+        ):
+            return
+        name = type(self).__name__
+        multi = "MultiInput" + name.removeprefix("Mlp")
+        if name.startswith("Mlp") and multi in POLICY_ALIASES:
+            use = f"the policy {multi!r}"
+        else:
+            use = "policy_kwargs features_extractor_class=CombinedExtractor"
+        raise ValueError(
+            f"observation_space is a Dict ({list(observation_space.spaces)}), which "
+            f"{extractor.__name__} cannot take: use {use} (agents.training.make_agent picks "
+            "it for Dict observations)"
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -478,6 +507,27 @@ class MemoryActorCriticPolicy(BasePolicy):
         if not vectorized:
             actions = actions.squeeze(axis=0)
         return actions, state
+
+
+def _check_net_arch(net_arch: Any) -> None:
+    """SB3's ``net_arch``: a list of layer sizes (integers >= 1) or a dict of such lists
+    under ``pi`` and ``vf``; else ``ValueError`` (instead of an error deep in nn.Linear)."""
+
+    def sizes(layers: Any) -> bool:
+        return isinstance(layers, (list, tuple)) and all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n >= 1
+            for n in layers
+        )
+
+    if isinstance(net_arch, dict):
+        ok = set(net_arch) <= {"pi", "vf"} and all(sizes(v) for v in net_arch.values())
+    else:
+        ok = sizes(net_arch)
+    if not ok:
+        raise ValueError(
+            "net_arch must be a list of layer sizes (integers >= 1) or a dict of such lists "
+            f"under 'pi' and 'vf', got {net_arch!r}"
+        )
 
 
 def _rebuild(template: State, leaves: list[torch.Tensor]) -> State:

@@ -28,11 +28,46 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
-from agents.checks import check_device, check_int, check_number, check_positive_number
-from agents.cores.state import index_rows
+from agents.checks import check_bool, check_device, check_int, check_number, check_positive_number
+from agents.cores.state import index_rows, tree_leaves, tree_map
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
 INTERNAL_PG = ("ppo", "reinforce")
+
+
+def check_ppo_kwargs(
+    *,
+    learning_rate: Any,
+    n_steps: Any,
+    n_epochs: Any,
+    gamma: Any,
+    gae_lambda: Any,
+    clip_range: Any,
+    clip_range_vf: Any,
+    normalize_advantage: Any,
+    ent_coef: Any,
+    vf_coef: Any,
+    max_grad_norm: Any,
+    target_kl: Any,
+    stats_window_size: Any,
+) -> None:
+    """``ValueError`` naming the first of PPO's hyperparameters out of range: MemoryPPO's
+    checks, which ``make_agent`` also runs on SB3's PPO and RecurrentPPO (same meanings)."""
+    check_int("n_steps", n_steps, 1)
+    check_int("n_epochs", n_epochs, 1)
+    check_number("gamma", gamma, 0.0, 1.0)
+    check_number("gae_lambda", gae_lambda, 0.0, 1.0)
+    check_int("stats_window_size", stats_window_size, 1)
+    check_positive_number("learning_rate", learning_rate, schedule=True)
+    check_positive_number("clip_range", clip_range, schedule=True)
+    if clip_range_vf is not None:
+        check_positive_number("clip_range_vf", clip_range_vf, schedule=True)
+    check_positive_number("max_grad_norm", max_grad_norm, allow_inf=True)  # inf: no clip
+    if target_kl is not None:
+        check_positive_number("target_kl", target_kl)
+    check_number("vf_coef", vf_coef, 0.0)
+    check_number("ent_coef", ent_coef, -math.inf)  # finite; negative discourages exploring
+    check_bool("normalize_advantage", normalize_advantage)
 
 
 class MemoryPPO(OnPolicyAlgorithm):
@@ -104,7 +139,21 @@ class MemoryPPO(OnPolicyAlgorithm):
         device: torch.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_int("n_steps", n_steps, 1)
+        check_ppo_kwargs(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            n_epochs=n_epochs,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            clip_range=clip_range,
+            clip_range_vf=clip_range_vf,
+            normalize_advantage=normalize_advantage,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            target_kl=target_kl,
+            stats_window_size=stats_window_size,
+        )
         seq_len = n_steps if seq_len is None else seq_len
         check_int("seq_len", seq_len, 1, n_steps)
         if n_steps % seq_len:
@@ -113,21 +162,8 @@ class MemoryPPO(OnPolicyAlgorithm):
             )
         if batch_size is not None:
             check_int("batch_size", batch_size, 1)
-        check_int("n_epochs", n_epochs, 1)
-        check_number("gamma", gamma, 0.0, 1.0)
-        check_number("gae_lambda", gae_lambda, 0.0, 1.0)
         check_int("memory_image_interval", memory_image_interval, 0)
-        check_int("stats_window_size", stats_window_size, 1)
-        check_positive_number("learning_rate", learning_rate, schedule=True)
-        check_positive_number("clip_range", clip_range, schedule=True)
-        if clip_range_vf is not None:
-            check_positive_number("clip_range_vf", clip_range_vf, schedule=True)
-        check_positive_number("max_grad_norm", max_grad_norm, allow_inf=True)  # inf: no clip
-        if target_kl is not None:
-            check_positive_number("target_kl", target_kl)
-        check_number("vf_coef", vf_coef, 0.0)
-        for name, coef in (("ent_coef", ent_coef), ("internal_ent_coef", internal_ent_coef)):
-            check_number(name, coef, -math.inf)  # finite; negative discourages exploring
+        check_number("internal_ent_coef", internal_ent_coef, -math.inf)  # as ent_coef
         if internal_gamma is not None:
             check_number("internal_gamma", internal_gamma, 0.0, 1.0)
         if internal_pg not in INTERNAL_PG:
@@ -211,7 +247,10 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+        saved = self._last_state  # MemoryPPO.load's (SB3 sets the saved attributes first)
         self._last_state = self.policy.initial_state(self.n_envs)
+        if saved is not None and _shapes(saved) == _shapes(self._last_state):
+            self._last_state = tree_map(lambda t: t.to(self.device), saved)
 
     @property
     def internal_discount(self) -> float | None:
@@ -222,14 +261,24 @@ class MemoryPPO(OnPolicyAlgorithm):
             return None
         return self.gamma if self.internal_gamma is None else self.internal_gamma
 
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_last_state"]
+    def save(self, path, exclude=None, include=None) -> None:
+        """SB3's save, with the recurrent state that goes with ``_last_obs`` (on the CPU;
+        ``load`` moves it to its device), so ``load(..., force_reset=False)`` continues the
+        episodes with their memory."""
+        state = self._last_state
+        if state is not None:
+            self._last_state = tree_map(lambda t: t.detach().cpu(), state)
+        try:
+            super().save(path, exclude=exclude, include=include)
+        finally:
+            self._last_state = state
 
     def _setup_learn(
         self, total_timesteps, callback=None, reset_num_timesteps=True, *args, **kwargs
     ):
+        fresh = reset_num_timesteps or self._last_obs is None  # SB3 then resets the env
         out = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, *args, **kwargs)
-        if reset_num_timesteps or self._last_state is None:
+        if fresh or self._last_state is None:
             self._last_state = self.policy.initial_state(self.n_envs)
         return out
 
@@ -529,6 +578,11 @@ def _check_finite(what: str, values: Any, step: int, rows: list[int] | None = No
             "MemoryPPO stopped before updating on it: fix or wrap the env (e.g. clip or "
             "VecCheckNan to find the source)"
         )
+
+
+def _shapes(state: Any) -> list[tuple]:
+    """A recurrent state's leaves' shapes and dtypes, in order."""
+    return [(tuple(t.shape), t.dtype) for t in tree_leaves(state)]
 
 
 def _stack_obs(observations: list[Any]) -> Any:

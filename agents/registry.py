@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from gymnasium import spaces
+
 from agents.cores import EpisodicMemoryCore, GRUCore, LSTMCore, MemoryCore, NTMCore
 
 MEMORY_PPO, SB3_PPO, RECURRENT_PPO = "memory-ppo", "ppo", "recurrent-ppo"
@@ -51,6 +53,18 @@ class AgentSpec:
         if self.algorithm == RECURRENT_PPO:
             return "MlpLstmPolicy"
         return f"Mlp{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
+
+    def policy_for(self, observation_space: spaces.Space) -> str:
+        """The policy alias for an env with ``observation_space``: :attr:`policy`, or its
+        ``MultiInput`` form for a Dict space (``MemoryPolicy`` then needs
+        ``features_extractor_class=CombinedExtractor``, which ``make_agent`` passes)."""
+        if not isinstance(observation_space, spaces.Dict):
+            return self.policy
+        if self.algorithm == SB3_PPO:
+            return "MultiInputPolicy"
+        if self.algorithm == RECURRENT_PPO:
+            return "MultiInputLstmPolicy"
+        return f"MultiInput{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
 
     @property
     def is_memory_agent(self) -> bool:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.checks import check_device, check_int
-from agents.ppo import MemoryPPO
+from agents.ppo import MemoryPPO, check_ppo_kwargs
 from agents.registry import AGENTS as REGISTRY
 from agents.registry import MEMORY_PPO, RECURRENT_PPO, SB3_PPO, get_agent, memory_agents
 from agents.runs import RunConfig, model_path, read_config
@@ -89,6 +92,17 @@ def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> No
         )
 
 
+def check_sb3_kwargs(agent: str, algo_kwargs: dict[str, Any]) -> None:
+    """``ValueError`` for a hyperparameter of the ``ppo`` or ``recurrent-ppo`` agent out of
+    range, by MemoryPPO's checks (:func:`agents.ppo.check_ppo_kwargs`): SB3 takes e.g. a NaN
+    ``ent_coef`` or ``gamma=2`` and fails mid-training or trains silently on it."""
+    if get_agent(agent).algorithm not in (SB3_PPO, RECURRENT_PPO):
+        return  # MemoryPPO checks its own
+    defaults = inspect.signature(algorithm_class(agent)).parameters
+    names = inspect.signature(check_ppo_kwargs).parameters
+    check_ppo_kwargs(**{k: algo_kwargs.get(k, defaults[k].default) for k in names})
+
+
 def make_agent(
     agent: str,
     env: VecEnv,
@@ -102,20 +116,28 @@ def make_agent(
     check_device(device)
     spec = get_agent(agent)
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
+    check_sb3_kwargs(agent, algo_kwargs)
     check_batch_size(agent, getattr(env, "num_envs", 1), algo_kwargs)  # a gym.Env: one env
     common = {"seed": seed, "device": device, "tensorboard_log": tensorboard_log}
+    space = getattr(env, "observation_space", None)  # None for an env id: SB3 builds it
+    policy = spec.policy_for(space)
     if spec.is_memory_agent:
-        policy_kwargs = dict(algo_kwargs.pop("policy_kwargs", {}))
+        policy_kwargs = algo_kwargs.pop("policy_kwargs", None)
+        if not isinstance(policy_kwargs, (Mapping, type(None))):
+            raise ValueError(f"policy_kwargs must be a dict or None, got {policy_kwargs!r}")
+        policy_kwargs = dict(policy_kwargs or {})  # None: the defaults, as in SB3
         # the spec's, then policy_kwargs' own, then the explicit ones (each overriding)
         given = policy_kwargs.get("core_kwargs") or {}
         policy_kwargs["core_kwargs"] = {**spec.core_kwargs, **given, **(core_kwargs or {})}
         if not spec.policy_stem:  # a registered custom core runs under the generic policy
             policy_kwargs["core_class"] = spec.core_class
-        return MemoryPPO(spec.policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
+            if isinstance(space, spaces.Dict):  # what MultiInput{stem}Policy would set
+                policy_kwargs.setdefault("features_extractor_class", CombinedExtractor)
+        return MemoryPPO(policy, env, policy_kwargs=policy_kwargs, **common, **algo_kwargs)
     if core_kwargs:
         memory = [s.name for s in memory_agents()]
         raise ValueError(f"core_kwargs apply to memory agents {memory}, not {agent!r}")
-    return algorithm_class(agent)(spec.policy, env, **common, **algo_kwargs)
+    return algorithm_class(agent)(policy, env, **common, **algo_kwargs)
 
 
 def evaluate_success(

@@ -742,9 +742,10 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
         r"hyperparameters: agent 'lstm' cannot be built with \{'learning_rate': -1\}: "
         r"ValueError: learning_rate must be a number > 0",
     ),
-    "learning_rate -1 (SB3's PPO)": (
+    "learning_rate -1 (SB3's PPO)": (  # make_agent checks it as MemoryPPO does
         {"hyperparameters": {"learning_rate": -1}},
-        r"hyperparameters: agent 'ppo' cannot be built .*ValueError: .*learning rate: -1",
+        r"hyperparameters: agent 'ppo' cannot be built .*ValueError: learning_rate must be a "
+        r"number > 0 or a schedule, got -1",
     ),
     "unknown hyperparameter": (
         {"hyperparameters": {"bogus": 1}},
@@ -973,12 +974,14 @@ def test_a_changed_suite_on_old_results_exits_2_and_an_unchanged_one_reuses_them
 
 def test_failed_runs_give_exit_status_1_after_the_report(tmp_path):
     # a setting PPO takes but its first update cannot use (one it refused would now stop
-    # the suite at validation, exit status 2)
-    hp = {**TINY_SUITE["hyperparameters"], "target_kl": "high"}
+    # the suite at validation, exit status 2): an Adam that steps in place under autograd
+    # (make_agent now refuses target_kl "high", which this test used to run)
+    optimizer = {"optimizer_kwargs": {"differentiable": True}}
+    hp = {**TINY_SUITE["hyperparameters"], "policy_kwargs": optimizer}
     suite = _write_suite(tmp_path, seeds=[0], hyperparameters=hp)
     proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "run failed: TypeError" in proc.stderr
+    assert "run failed: RuntimeError" in proc.stderr
     assert "1 run(s) failed (reported above); rerun to retry them" in proc.stderr
     assert (tmp_path / "out" / "tiny" / "README.md").is_file()
     assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()

@@ -682,3 +682,97 @@ def test_learn_stopped_by_a_callback_continues_each_episode_where_the_env_is():
     first = model.rollout_buffer.obs[0].cpu().numpy()
     assert np.array_equal(first, obs)  # the continued rollout starts at that observation
     assert np.array_equal(model.rollout_buffer.episode_starts[0].cpu().numpy(), dones)
+
+
+@pytest.mark.parametrize(
+    "net_arch",
+    [[-1], [0], "64", [8.0], [True], {"pi": [8], "qf": [8]}, {"pi": 8}, [{"pi": [8]}], None],
+)
+def test_net_arch_must_be_sb3_layer_lists(net_arch):
+    """[-1] ended in a RuntimeError inside nn.Linear, "64" in a TypeError there."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    if net_arch is None:  # the default, and every form SB3 takes, still builds
+        for ok in (None, [], [8, 4], (8,), {"pi": [8], "vf": [4]}, {"vf": []}, [np.int64(8)]):
+            policy_kwargs = {"net_arch": ok, "core_kwargs": SMALL_RNN}
+            MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs=policy_kwargs)
+        return
+    with pytest.raises(ValueError, match=r"net_arch must be a list of layer sizes \(integers"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs={"net_arch": net_arch})
+
+
+def test_a_dict_observation_space_needs_a_multi_input_policy():
+    """MlpLstmPolicy on Dict observations built, then failed mid-rollout ('dict' object has
+    no attribute 'flatten')."""
+    space = gym.spaces.Dict({"a": gym.spaces.Box(0, 1, (3,), np.float32)})
+    env = DummyVecEnv([lambda: gym.wrappers.TransformObservation(
+        gym.make("memenvs/DelayedRecall-v0", delay=1), lambda o: {"a": o[:3]}, space
+    )])  # fmt: skip
+    with pytest.raises(ValueError, match="observation_space is a Dict.*'MultiInputLstmPolicy'"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8)
+    with pytest.raises(ValueError, match="features_extractor_class=CombinedExtractor"):
+        MemoryPPO("MemoryPolicy", env, n_steps=8)
+    MemoryPPO("MultiInputLstmPolicy", env, n_steps=8, policy_kwargs={"core_kwargs": SMALL_RNN})
+
+
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("shared_core", "no"),  # each used to be taken as true
+        ("ortho_init", "no"),
+        ("normalize_images", 0),
+        ("internal_critic", "yes"),
+    ],
+)
+def test_policy_flags_must_be_bools(name, bad):
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=rf"{name} must be one of \(True, False\), got {bad!r}"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, policy_kwargs={name: bad})
+
+
+def test_normalize_advantage_must_be_a_bool():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=r"normalize_advantage must be one of \(True, False\)"):
+        MemoryPPO("MlpLstmPolicy", env, n_steps=8, normalize_advantage="no")
+
+
+def test_load_without_reset_continues_with_the_saved_recurrent_state(tmp_path):
+    """MemoryPPO.load(..., force_reset=False) kept the last observation and episode starts
+    but started from a blank recurrent state: mid-episode with an empty memory. Saved and
+    restored, learn(16); save; load; learn(24) equals learn(16); learn(24) bit for bit."""
+    from stable_baselines3.common.utils import set_random_seed
+
+    from agents.cores.state import tree_leaves
+
+    def model() -> MemoryPPO:
+        env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 3})
+        return MemoryPPO(
+            "MlpLstmPolicy", env, n_steps=8, batch_size=8, n_epochs=2, seed=0,
+            policy_kwargs={"core_kwargs": {"hidden_size": 8}},
+        )  # fmt: skip
+
+    straight = model().learn(16)  # (each seeds the global RNGs when built)
+    first = model().learn(16)
+    assert not first._last_episode_starts.any()  # mid-episode: the memory matters
+    first.save(tmp_path / "model.zip")
+    loaded = MemoryPPO.load(tmp_path / "model.zip", env=first.get_env(), force_reset=False)
+    before, after = tree_leaves(first._last_state), tree_leaves(loaded._last_state)
+    assert any(t.abs().sum() > 0 for t in before)
+    assert len(before) == len(after)
+    assert all(
+        torch.equal(a, b) and b.device == loaded.device for a, b in zip(before, after, strict=True)
+    )
+    for m in (straight, loaded):
+        set_random_seed(5)  # load reseeds: the same draws from here on for both
+        m.learn(24, reset_num_timesteps=False)
+    for p, q in zip(straight.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # a reset env (force_reset, the default) starts from the initial state, as before, with
+    # as many envs as it has
+    for n_envs in (2, 3):
+        env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=n_envs, env_kwargs={"delay": 3})
+        other = MemoryPPO.load(tmp_path / "model.zip", env=env)
+        other._setup_learn(8, reset_num_timesteps=False)
+        initial = tree_leaves(other.policy.initial_state(n_envs))
+        leaves = tree_leaves(other._last_state)
+        assert all(torch.equal(a, b) for a, b in zip(leaves, initial, strict=True))
+        other.learn(8, reset_num_timesteps=False)

@@ -7,6 +7,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -263,3 +265,93 @@ def test_resume_after_a_kill_forgets_what_the_killed_process_did_after_its_check
     points = [(r["num_timesteps"], pytest.approx(r["success_rate"])) for r in rows]
     assert tb["eval/success_rate"][2:] == points[2:]  # the kept rows' scores were edited
     assert [s for s, _ in tb["eval/success_rate"]] == [64, C, 192, 256]
+
+
+# ------------------------------------------- Dict observations; usage errors only before the run
+DICT_RECALL, NAN_AT_3 = "tests/DictRecall-v0", "tests/NaNObservationAtStep3-v0"
+
+
+def _dict_recall(**kwargs) -> gym.Env:
+    """DelayedRecall with its observation under a Dict's key "obs"."""
+    env = gym.make("memenvs/DelayedRecall-v0", **kwargs)
+    space = gym.spaces.Dict({"obs": env.observation_space})
+    return gym.wrappers.TransformObservation(env, lambda o: {"obs": o}, space)
+
+
+class NaNObservationAtStep3(gym.Env):
+    """A NaN observation at step 3 of each episode: MemoryPPO raises a ValueError then."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t == 3 else 0.0, np.float32)
+        return obs, 0.0, self.t >= 5, False, {}
+
+
+for _id, _entry in ((DICT_RECALL, _dict_recall), (NAN_AT_3, NaNObservationAtStep3)):
+    if _id not in gym.registry:
+        gym.register(_id, entry_point=_entry)
+
+
+def small_run(tmp_path: Path, agent: str, env: str, *extra: str) -> list[str]:
+    return [
+        *("--agent", agent, "--env", env, "--steps", "32", "--n-envs", "2", "--n-steps", "16"),
+        *("--eval-episodes", "2", "--log-dir", str(tmp_path), "--no-progress-bar", *extra),
+    ]
+
+
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+def test_train_on_dict_observations(tmp_path, capsys, agent):
+    """lstm and recurrent-ppo exited 1 with a traceback mid-training, after writing a run
+    folder; ppo was refused (MlpPolicy)."""
+    argv = small_run(tmp_path, agent, DICT_RECALL, "--env-kwargs", '{"delay": 1}', *TINY[agent])
+    assert train.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    _, model = load_run(result["run_dir"])
+    assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))
+
+
+def test_train_takes_policy_kwargs_null(tmp_path):
+    """It raised a TypeError ('NoneType' object is not iterable) for memory agents."""
+    argv = small_run(tmp_path, "lstm", "memenvs/DelayedRecall-v0")
+    assert train.main([*argv, "--algo-kwargs", '{"policy_kwargs": null}']) == 0
+
+
+@pytest.mark.parametrize(
+    ("agent", "argv", "message"),
+    [
+        ("ppo", ["--ent-coef", "nan"], "ent_coef must be a number (any finite value), got nan"),
+        ("ppo", ["--learning-rate", "inf"], "learning_rate must be a number > 0"),
+        ("ppo", ["--algo-kwargs", '{"n_epochs": 0}'], "n_epochs must be an integer >= 1, got 0"),
+        (
+            "recurrent-ppo",
+            ["--algo-kwargs", '{"gamma": 2}'],
+            "gamma must be a number in [0.0, 1.0]",
+        ),
+    ],
+)
+def test_train_refuses_bad_sb3_hyperparameters_before_the_run_folder(
+    tmp_path, capsys, agent, argv, message
+):
+    """Each trained (gamma 2 silently) or failed mid-training, leaving a run folder."""
+    with pytest.raises(SystemExit) as exc:
+        train.main([*small_run(tmp_path, agent, "memenvs/DelayedRecall-v0"), *argv])
+    assert exc.value.code == 2
+    assert f"memenvs-train: error: {message}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failure_during_training_is_no_usage_error(tmp_path, capsys):
+    """A ValueError raised while training was reported as a bad flag (usage, exit 2)."""
+    argv = small_run(tmp_path, "lstm", NAN_AT_3, *TINY["lstm"])
+    with pytest.raises(ValueError, match="non-finite observation at step 3"):
+        train.main(argv)
+    assert "usage:" not in capsys.readouterr().err
+    assert len(list(tmp_path.iterdir())) == 1  # the run had started

@@ -210,3 +210,113 @@ def test_memory_ppo_trains_on_minibatches_of_one_step():
     model.learn(8)
     assert model.num_timesteps == 8 and model._skipped_updates == 0
     assert all(torch.isfinite(p).all() for p in model.policy.parameters())
+
+
+# ---------------------------------------------------------- Dict observations, hyperparameters
+DICT = "tests/Dict-v0"
+
+
+class DictEnv(gym.Env):
+    """Dict observations (a Box and a Discrete); reward for action 1; 5-step episodes."""
+
+    observation_space = spaces.Dict(
+        {"a": spaces.Box(0.0, 1.0, (3,), np.float32), "b": spaces.Discrete(3)}
+    )
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self.observation_space.sample(), float(action), self.t >= 5, False, {}
+
+
+if DICT not in gym.registry:
+    gym.register(DICT, entry_point=DictEnv)
+
+SMALL_CORES = {
+    "lstm": {"hidden_size": 8},
+    "gru": {"hidden_size": 8},
+    "ntm": {"memory_slots": 8, "controller_size": 16},
+    "stochastic-ntm": {"memory_slots": 8, "controller_size": 16},
+    "episodic": {"max_memory": 16},
+    "stochastic-episodic": {"max_memory": 16},
+}
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_every_agent_trains_on_dict_observations(agent):
+    """make_agent built Mlp policies for Dict observations: every agent but ppo failed
+    mid-training ('dict' object has no attribute 'flatten'), ppo at once (MlpPolicy)."""
+    env = make_vec_env(DICT, n_envs=2, seed=0)
+    model = make_agent(agent, env, core_kwargs=SMALL_CORES.get(agent), n_steps=8, batch_size=16)
+    assert type(model.policy).__name__.startswith(("MultiInput", "RecurrentMultiInput"))
+    assert AGENTS[agent].policy_for(env.observation_space) == AGENTS[agent].policy.replace(
+        "Mlp", "MultiInput"
+    )
+    model.learn(16)
+    actions, _ = model.predict(env.reset(), episode_start=np.ones(2, dtype=bool))
+    assert actions.shape == (2,)
+
+
+@pytest.fixture()
+def stemless_agent():
+    """An agent registered with only a core class (the README's "Adding a core")."""
+    from agents import registry
+    from agents.cores import GRUCore
+
+    registry.register_agent("gru-nostem", GRUCore, summary="x", core_kwargs={"hidden_size": 8})
+    yield "gru-nostem"
+    registry._AGENTS.pop("gru-nostem", None)
+
+
+def test_an_agent_without_a_policy_stem_trains_on_dict_observations(stemless_agent):
+    from stable_baselines3.common.torch_layers import CombinedExtractor
+
+    assert AGENTS[stemless_agent].policy_for(DictEnv.observation_space) == "MemoryPolicy"
+    model = make_agent(stemless_agent, make_vec_env(DICT, n_envs=2, seed=0), n_steps=8)
+    assert isinstance(model.policy.features_extractor, CombinedExtractor)
+    model.learn(16)
+    boxed = make_agent(stemless_agent, tiny_env(), n_steps=8)  # a Box: flattened, as before
+    assert "features_extractor_class" not in boxed.policy_kwargs
+
+
+@pytest.mark.parametrize("agent", ["ppo", "recurrent-ppo"])
+@pytest.mark.parametrize(
+    ("name", "bad", "allowed"),
+    [
+        ("ent_coef", float("nan"), "a number (any finite value)"),  # NaN in torch mid-run
+        ("learning_rate", float("inf"), "a number > 0 or a schedule"),
+        ("n_epochs", 0, "an integer >= 1"),  # SB3: UnboundLocalError after the rollout
+        ("gamma", 2.0, "a number in [0.0, 1.0]"),  # trained silently
+        ("gae_lambda", -0.5, "a number in [0.0, 1.0]"),
+        ("vf_coef", float("nan"), "a number >= 0.0"),
+        ("clip_range", 0.0, "a number > 0 or a schedule"),
+        ("max_grad_norm", -1.0, "a number > 0"),
+        ("target_kl", 0.0, "a number > 0"),
+        ("normalize_advantage", "no", "one of (True, False)"),
+        ("stats_window_size", 0, "an integer >= 1"),
+    ],
+)
+def test_make_agent_checks_sb3_agents_hyperparameters_as_memory_ppo(agent, name, bad, allowed):
+    """The same checks and messages as MemoryPPO's (agents.ppo.check_ppo_kwargs)."""
+    message = re.escape(f"{name} must be {allowed}, got {bad!r}")
+    with pytest.raises(ValueError, match=message):
+        make_agent(agent, tiny_env(), n_steps=8, batch_size=16, **{name: bad})
+    with pytest.raises(ValueError, match=message):
+        make_agent("lstm", tiny_env(), n_steps=8, batch_size=16, **{name: bad})
+
+
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+def test_make_agent_takes_policy_kwargs_none_as_the_defaults(agent):
+    """SB3 takes policy_kwargs=None as no keywords; make_agent raised a TypeError."""
+    model = make_agent(agent, tiny_env(), n_steps=8, batch_size=16, policy_kwargs=None)
+    default = make_agent(agent, tiny_env(), n_steps=8, batch_size=16)
+    assert type(model.policy) is type(default.policy)
+    for p, q in zip(model.policy.parameters(), default.policy.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match=r"policy_kwargs must be a dict or None, got \[1\]"):
+        make_agent("lstm", tiny_env(), n_steps=8, policy_kwargs=[1])

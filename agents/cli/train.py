@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import (
     Logger,
     TensorBoardOutputFormat,
@@ -204,8 +205,12 @@ def resumed_logger(run_dir: Path, resumed_from: int, verbose: bool = False) -> L
     return Logger(folder=folder, output_formats=outputs)
 
 
-def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """Build or resume the run, train to ``config.steps``, save, evaluate; the result."""
+def _start(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[RunConfig, BaseAlgorithm, Path]:
+    """Check the arguments, build (or load) the model and create the run folder (or find
+    the resumed one): the config, the model and the folder. Nothing is written before the
+    checks pass."""
     check_device_flag(parser, args.device)
     config = resumed_config(args, parser) if args.resume else new_config(args)
     torch.set_num_threads(args.threads)
@@ -227,8 +232,6 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
                 f"--steps >= {model.num_timesteps}"
             )
         model.set_random_seed(config.seed + model.num_timesteps)  # new episodes, not replays
-        write_config(run_dir, config)  # a new --steps is remembered
-        callbacks = []
     else:
         try:
             model = make_agent(
@@ -242,7 +245,24 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         except TypeError as err:  # an unknown keyword in --core-kwargs or --algo-kwargs
             raise ValueError(f"--core-kwargs / --algo-kwargs: {err}") from None
         with flag_errors(parser, f"--log-dir {args.log_dir}", OSError):
-            run_dir = new_run_dir(args.log_dir, config.name)
+            run_dir = new_run_dir(args.log_dir, config.name)  # the last step: nothing fails after
+    return config, model, run_dir
+
+
+def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Build or resume the run, train to ``config.steps``, save, evaluate; the result.
+
+    A ``ValueError`` before the run starts (a new run's folder is created, a resumed run's
+    config rewritten) is a usage error (exit 2); one raised later, while training or
+    evaluating, is no bad flag and propagates."""
+    try:
+        config, model, run_dir = _start(args, parser)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.resume:
+        write_config(run_dir, config)  # a new --steps is remembered
+        callbacks = []
+    else:
         write_config(run_dir, stamp_config(config))
         callbacks = [LogHParams(hparams(config))]
     resumed_from = model.num_timesteps
@@ -287,11 +307,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        result = train(args, parser)
-    except ValueError as err:
-        parser.error(str(err))
-    print(json.dumps(result))
+    print(json.dumps(train(args, parser)))
     return 0
 
 
