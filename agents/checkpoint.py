@@ -5,8 +5,9 @@
 * ``model.zip``: SB3's save (policy and optimizer weights, ``num_timesteps``, ``_last_obs``,
   ``_last_episode_starts``, episode-info buffers, update counters, hyperparameters);
 * ``resume.pt``: the algorithm's name, the step, policy and core classes, its recurrent
-  state (MemoryPPO's ``_last_state``, RecurrentPPO's ``_last_lstm_states``: both left out of
-  SB3's save) and the torch (CPU and CUDA), numpy and Python RNG states;
+  state (MemoryPPO's ``_last_state``, which its own save now keeps too, and RecurrentPPO's
+  ``_last_lstm_states``, which SB3's save leaves out) and the torch (CPU and CUDA), numpy
+  and Python RNG states;
 * ``env.pkl``: the VecEnv itself (cloudpickle), when it pickles: memenvs envs (single and
   native vector) and ``DummyVecEnv``/``VecMonitor`` do, with their own generators.
 * ``checkpoint.json``: the step, the algorithm, policy and core classes, and each file's
