@@ -13,6 +13,7 @@ it is registered, through :func:`on_register`).
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -130,9 +131,25 @@ def register_agent(
 
 
 def get_agent(name: str) -> AgentSpec:
-    if name not in _AGENTS:
-        raise ValueError(f"agent must be one of {list(_AGENTS)}, got {name!r}")
-    return _AGENTS[name]
+    """The agent ``name``; ``"module:name"`` first imports ``module`` (which registers it),
+    as Gymnasium's ``"module:id"`` does for envs, so the CLI, the benchmark's workers and
+    a run's later evaluation find an agent registered in the user's own code."""
+    if not isinstance(name, str):
+        raise ValueError(f"agent must be a string, got {name!r}")
+    module, _, short = name.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"agent {name!r}: cannot import module {module!r} ({err})") from None
+        if short not in _AGENTS:
+            raise ValueError(f"agent {name!r}: module {module!r} registers no agent {short!r}")
+    if short not in _AGENTS:
+        raise ValueError(
+            f"agent must be one of {list(_AGENTS)} (or 'module:name' for an agent that "
+            f"module registers), got {name!r}"
+        )
+    return _AGENTS[short]
 
 
 def memory_agents() -> list[AgentSpec]:

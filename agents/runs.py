@@ -63,6 +63,7 @@ def run_name(
     env = _UNSAFE.sub("-", env_id.partition(":")[2] or env_id)
     knobs = knob_tag(env_kwargs or {})
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    agent = _UNSAFE.sub("-", agent)  # "module:name" agents
     return "__".join(p for p in (env, knobs, agent, f"seed{seed}", stamp) if p)
 
 

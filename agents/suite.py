@@ -95,8 +95,8 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     for variant, override in overrides.items():
         path_component("agent_overrides key", variant)
         _object(f"agent_overrides[{variant!r}]", override)
-        if "agent" in override:
-            path_component(f"agent_overrides[{variant!r}].agent", override["agent"])
+        if "agent" in override and not isinstance(override["agent"], str):  # not a folder
+            raise ValueError(f"agent_overrides[{variant!r}].agent must be an agent name")
     for seed in _items("seeds", suite["seeds"]):
         check_int("seeds[]", seed, 0)
     check_int("budget", suite["budget"], 1)
@@ -154,17 +154,22 @@ EXTERNAL_MEMORY = "external-memory-ppo"  # PPO on the task wrapped in ExternalMe
 def _check_agents(agents: list[str], overrides: dict[str, dict]) -> None:
     """Each agent is a registered one, ``external-memory-ppo``, or a variant whose
     override's ``agent`` is one of those."""
-    from agents.registry import AGENTS
+    from agents.registry import AGENTS, get_agent
 
     known = [*AGENTS, EXTERNAL_MEMORY]
     for agent in agents:
         base = overrides.get(agent, {}).get("agent", agent)
-        if base not in known:
+        if base == EXTERNAL_MEMORY:
+            continue
+        try:
+            get_agent(base)  # imports the module of a "module:name" agent
+        except ValueError as err:
             where = "agents" if base == agent else f"agent_overrides[{agent!r}].agent"
             raise ValueError(
-                f"{where}: unknown agent {base!r}; use one of {known}, or a variant name "
-                f"with an agent_overrides entry whose 'agent' is one of them"
-            )
+                f"{where}: unknown agent {base!r}; use one of {known}, 'module:name' for an "
+                "agent that module registers, or a variant name with an agent_overrides entry "
+                f"whose 'agent' is one of them{f' ({err})' if ':' in base else ''}"
+            ) from None
 
 
 def run_folder(task: dict[str, Any], value: Any) -> str:

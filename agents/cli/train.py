@@ -81,8 +81,18 @@ RUN_DEFINING = (
 )
 
 
+def agent_name(text: str) -> str:
+    """An ``--agent`` value: a registered name or ``module:name`` (the module registers it)."""
+    try:
+        get_agent(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     agents = "\n".join(f"  {name:20s} {spec.summary}" for name, spec in AGENTS.items())
+    agents += "\n  module:name          an agent that your module registers (register_agent)"
     p = argparse.ArgumentParser(
         prog="memenvs-train",
         description=__doc__,
@@ -90,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = p.add_argument
-    add("--agent", choices=list(AGENTS), default="ntm", help="which agent (listed below)")
+    add("--agent", type=agent_name, default="ntm", help="which agent (listed below)")
     add("--env", default="memenvs/DelayedRecall-Easy-v0", help='Gymnasium id ("module:id" ok)')
     add("--env-kwargs", type=json_dict, default={}, help="""env knobs, e.g. '{"delay": 8}'""")
     add("--core-kwargs", type=json_dict, default={}, help="memory core knobs (memory agents)")
