@@ -45,9 +45,43 @@ def algorithm_class(agent: str) -> type[BaseAlgorithm]:
 def load_agent(
     agent: str, path: str | Path, env: VecEnv | None = None, device: str = "cpu"
 ) -> BaseAlgorithm:
-    """Load a model of a registered agent saved with ``model.save``."""
+    """Load a model of a registered agent saved with ``model.save``; ``ValueError`` if the
+    file holds another agent's model (SB3's ``load`` builds whatever policy the file names,
+    so ``ppo`` loaded a MemoryPPO file as a PPO around a memory policy)."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
     cls = algorithm_class(agent)
-    return cls.load(path, env=env, device=check_device(device))
+    device = check_device(device)
+    data, _, _ = load_from_zip_file(path, device="cpu")  # the policy class, before building it
+    refuse_other_agents(agent, path, data.get("policy_class"))
+    model = cls.load(path, env=env, device=device)
+    refuse_other_agents(agent, path, type(model.policy), type(getattr(model.policy, "core", None)))
+    return model
+
+
+def refuse_other_agents(agent: str, path: Any, policy: Any, core: type | None = None) -> None:
+    """``ValueError`` unless ``policy`` (a policy class) and ``core`` (its core class, when
+    known) are ones that ``agent`` builds."""
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+    from agents.policies import MemoryActorCriticPolicy
+
+    spec = get_agent(agent)
+    memory = isinstance(policy, type) and issubclass(policy, MemoryActorCriticPolicy)
+    recurrent = isinstance(policy, type) and issubclass(policy, RecurrentActorCriticPolicy)
+    why = ""
+    if memory != spec.is_memory_agent:
+        why = "a memory policy" if memory else "not a memory policy"
+    elif not memory and recurrent != (spec.algorithm == RECURRENT_PPO):
+        why = "a recurrent policy" if recurrent else "not a recurrent policy"
+    elif memory and core is not None and spec.core_class not in (None, core):
+        why = f"core {core.__name__}, not {spec.core_class.__name__}"
+    if why:
+        name = getattr(policy, "__name__", repr(policy))
+        raise ValueError(
+            f"{path} holds a {name} model ({why}), not one of agent {agent!r}: load it as "
+            "the agent that saved it"
+        )
 
 
 def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> None:

@@ -82,6 +82,27 @@ def test_every_registered_agent_saves_and_loads_by_name(tmp_path, agent):
     np.testing.assert_array_equal(a1, a2)
 
 
+@pytest.mark.parametrize(
+    ("saved", "loaded_as", "why"),
+    [
+        ("lstm", "ppo", "a memory policy"),
+        ("lstm", "recurrent-ppo", "a memory policy"),
+        ("ppo", "lstm", "not a memory policy"),
+        ("lstm", "gru", "core LSTMCore, not GRUCore"),
+        ("ppo", "recurrent-ppo", "not a recurrent policy"),
+        ("recurrent-ppo", "ppo", "a recurrent policy"),
+    ],
+)
+def test_load_agent_refuses_another_agents_model(tmp_path, saved, loaded_as, why):
+    """SB3's load builds the policy the file names: load_agent("ppo", a MemoryPPO file)
+    returned a PPO around a memory policy, and "gru" loaded an LSTM model."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    kwargs = {"n_steps": 8, "batch_size": 16} if saved != "recurrent-ppo" else {"n_steps": 8}
+    make_agent(saved, env, **kwargs).save(tmp_path / "m.zip")
+    with pytest.raises(ValueError, match=rf"m.zip holds a \w+ model \({why}\), not one of "):
+        load_agent(loaded_as, tmp_path / "m.zip")
+
+
 def test_load_agent_rejects_unknown_agent(tmp_path):
     with pytest.raises(ValueError, match="agent must be one of"):
         load_agent("transformer", tmp_path / "m.zip")
