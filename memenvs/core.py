@@ -222,21 +222,36 @@ def one_hot(columns: np.ndarray, width: int, mask: np.ndarray | None = None) -> 
 
 # ---------------------------------------------------------------------------- randomness
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX = tuple(np.uint64(c) for c in (30, 0xBF58476D1CE4E5B9, 27, 0x94D049BB133111EB, 31))
+
+
+def _mix64_inplace(z: np.ndarray) -> np.ndarray:
+    """:func:`mix64` of a uint64 array, overwriting it (no temporaries but the shifts)."""
+    s1, m1, s2, m2, s3 = _MIX
+    with np.errstate(over="ignore"):
+        z ^= z >> s1
+        z *= m1
+        z ^= z >> s2
+        z *= m2
+        z ^= z >> s3
+    return z
 
 
 def mix64(z: np.ndarray) -> np.ndarray:
     """The splitmix64 finaliser: a bijection of uint64 that mixes every bit into every bit."""
-    with np.errstate(over="ignore"):
-        z = z.astype(np.uint64)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    return _mix64_inplace(np.array(z, dtype=np.uint64))  # a copy: the caller's z stays
 
 
 def hash_bits(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
-    """64 random-looking bits from each ``(key, counter)`` pair (counter-based, stateless)."""
+    """64 random-looking bits from each ``(key, counter)`` pair (counter-based, stateless):
+    ``mix64(key ^ mix64(counter * golden + golden))``, computed in place."""
+    z = np.array(counter, dtype=np.uint64)  # broadcast against key below, so never a view
     with np.errstate(over="ignore"):
-        return mix64(key.astype(np.uint64) ^ mix64(counter.astype(np.uint64) * _GOLDEN + _GOLDEN))
+        z *= _GOLDEN
+        z += _GOLDEN
+    _mix64_inplace(z)
+    z = z ^ np.asarray(key, dtype=np.uint64)  # may broadcast to a larger shape
+    return _mix64_inplace(z)
 
 
 def hash_ints(key: np.ndarray, counter: np.ndarray, high: int) -> np.ndarray:
