@@ -33,6 +33,16 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+#: Seeds numpy's legacy global seeding (which SB3's set_random_seed calls) accepts.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any) -> int | None:
+    """``seed`` if None or an integer in ``[0, 2**32 - 1]`` (numpy's error otherwise came from
+    inside SB3's seeding, or a TypeError for a string)."""
+    return None if seed is None else check_int("seed", seed, 0, MAX_SEED)
+
+
 def check_positive(name: str, value: Any) -> int:
     return check_int(name, value, 1)
 

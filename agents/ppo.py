@@ -28,7 +28,14 @@ from stable_baselines3.common.utils import FloatSchedule, explained_variance, ob
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.buffer import SequenceRolloutBuffer
-from agents.checks import check_bool, check_device, check_int, check_number, check_positive_number
+from agents.checks import (
+    check_bool,
+    check_device,
+    check_int,
+    check_number,
+    check_positive_number,
+    check_seed,
+)
 from agents.cores.state import index_rows, tree_leaves, tree_map
 from agents.policies import POLICY_ALIASES, MemoryActorCriticPolicy
 
@@ -176,6 +183,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 "VecEnv) or a single env"
             )
         check_device(device)
+        check_seed(seed)
         super().__init__(
             policy,
             env,
@@ -527,6 +535,7 @@ class MemoryPPO(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ):
+        check_int("total_timesteps", total_timesteps, 0)
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

@@ -18,7 +18,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import CombinedExtractor
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.checks import check_device, check_int
+from agents.checks import check_device, check_int, check_seed
 from agents.ppo import MemoryPPO, check_ppo_kwargs
 from agents.registry import AGENTS as REGISTRY
 from agents.registry import MEMORY_PPO, RECURRENT_PPO, SB3_PPO, get_agent, memory_agents
@@ -148,6 +148,7 @@ def make_agent(
 ) -> BaseAlgorithm:
     """Build one of :data:`AGENTS` on ``env``; ``algo_kwargs`` override the algorithm's."""
     check_device(device)
+    check_seed(seed)
     spec = get_agent(agent)
     algo_kwargs = {**spec.algo_kwargs, **algo_kwargs}
     check_sb3_kwargs(agent, algo_kwargs)

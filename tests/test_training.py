@@ -11,6 +11,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
+from agents.ppo import MemoryPPO
 from agents.registry import AGENTS
 from agents.training import (
     algorithm_class,
@@ -341,3 +342,23 @@ def test_make_agent_takes_policy_kwargs_none_as_the_defaults(agent):
         assert torch.equal(p, q)
     with pytest.raises(ValueError, match=r"policy_kwargs must be a dict or None, got \[1\]"):
         make_agent("lstm", tiny_env(), n_steps=8, policy_kwargs=[1])
+
+
+@pytest.mark.parametrize("agent", ["lstm", "ppo", "recurrent-ppo"])
+@pytest.mark.parametrize("seed", [-1, 2**32, "1", 1.5, True])
+def test_make_agent_names_a_bad_seed(agent, seed):
+    """numpy's seeding refused these from inside SB3 ("Seed must be between 0 and 2**32 - 1")
+    or with a TypeError."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 4294967295\]"):
+        make_agent(agent, env, seed=seed)
+
+
+def test_memory_ppo_names_a_bad_total_timesteps():
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    model = make_agent("lstm", env, n_steps=8, batch_size=16)
+    for bad in ("16", -1, 2.5):
+        with pytest.raises(ValueError, match="total_timesteps must be an integer"):
+            model.learn(bad)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        MemoryPPO("MlpLstmPolicy", env, seed=-1)
