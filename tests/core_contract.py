@@ -11,12 +11,31 @@ save/load gives identical predictions.
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from agents.cores import CoreExtras
 from agents.cores.state import tree_leaves
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_example_core(agent: str = "elman") -> str:
+    """The source of the README's "Adding a core" example (an Elman core and its
+    ``register_agent`` call), registering it as ``agent``."""
+    block = re.search(
+        r"<!-- example-core:begin -->\n```python\n(.*?)```\n<!-- example-core:end -->",
+        README.read_text(),
+        re.S,
+    )
+    assert block, "README has no example-core block"
+    code = block.group(1)
+    assert code.count('register_agent("elman", ') == 1, "the example registers 'elman'"
+    return code.replace('register_agent("elman", ', f"register_agent({agent!r}, ")
+
 
 F = 5
 

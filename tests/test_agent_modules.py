@@ -9,10 +9,13 @@ runner's process, so neither could reach an agent defined in the user's code.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 
 import pytest
+from core_contract import readme_example_core
 
+from agents import registry
 from agents.cli import evaluate as evaluate_cli
 from agents.cli import train as train_cli
 from agents.registry import get_agent
@@ -20,41 +23,18 @@ from agents.suite import validate_suite
 
 DR = "memenvs/DelayedRecall-v0"
 
-MODULE = """
-import torch
-from torch import nn
-
-from agents.cores import StepCore, StepOutput
-from agents.registry import register_agent
-
-
-class TinyElman(StepCore):
-    def __init__(self, input_size: int, hidden_size: int = 8) -> None:
-        super().__init__()
-        self.cell = nn.RNNCell(input_size, hidden_size)
-        self.output_size = hidden_size
-
-    def initial_state(self, batch_size, device=None):
-        return (torch.zeros(batch_size, self.output_size, device=device),)
-
-    def step(self, x, state, replay, extras):
-        h = self.cell(x, state[0])
-        return StepOutput(h, (h,))
-
-
-register_agent("{name}", TinyElman, summary="a test's Elman core")
-"""
-
 
 @pytest.fixture
-def user_agent(tmp_path, monkeypatch) -> str:
-    """``"module:name"`` of an agent that a fresh module on ``sys.path`` registers on import
-    (fresh names: the registry is process-wide)."""
+def user_agent(tmp_path, monkeypatch):
+    """``"module:name"`` of the README's example core, as a fresh module on ``sys.path``
+    that registers it on import (fresh names: the registry is process-wide)."""
     tag = uuid.uuid4().hex[:8]
     module, name = f"user_cores_{tag}", f"elman-{tag}"
-    (tmp_path / f"{module}.py").write_text(MODULE.replace("{name}", name))
+    (tmp_path / f"{module}.py").write_text(readme_example_core(name))
     monkeypatch.syspath_prepend(str(tmp_path))
-    return f"{module}:{name}"
+    yield f"{module}:{name}"
+    registry._AGENTS.pop(name, None)  # other tests compare the registry with the README
+    sys.modules.pop(module, None)
 
 
 def test_get_agent_imports_the_module_that_registers_it(user_agent):

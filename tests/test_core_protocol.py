@@ -3,30 +3,21 @@ under MemoryPPO by its registered name, without touching any other file."""
 
 from __future__ import annotations
 
-import re
 import sys
 import types
-from pathlib import Path
 
 import pytest
-from core_contract import F, check_core, check_memory_ppo
+from core_contract import README, F, check_core, check_memory_ppo, readme_example_core
 
 import memenvs  # noqa: F401
 from agents import registry
 from agents.training import make_agent
 from agents.vec_env import make_vec_env
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
 
 @pytest.fixture()
 def example_module():
-    text = README.read_text()
-    block = re.search(
-        r"<!-- example-core:begin -->\n```python\n(.*?)```\n<!-- example-core:end -->", text, re.S
-    )
-    assert block, "README has no example-core block"
-    code = block.group(1)
+    code = readme_example_core()
     assert len(code.strip().splitlines()) <= 30, "the example core should stay about 25 lines"
     module = types.ModuleType("readme_example_core")
     sys.modules[module.__name__] = module  # so saved models find the class by reference

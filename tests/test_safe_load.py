@@ -7,20 +7,20 @@ import inspect
 import json
 import pickle
 import shutil
+import types
 import zipfile
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from core_contract import readme_example_core
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv
-from torch import nn
 
 import memenvs  # noqa: F401
 from agents import MemoryPPO, make_vec_env, registry
-from agents.cores import StepCore, StepOutput
 from agents.policies import MemoryActorCriticPolicy
 from agents.safe_load import (
     JSON_KWARGS,
@@ -238,26 +238,12 @@ def test_a_multi_input_policy_round_trips(tmp_path):
     assert_same_policy(model, loaded, env)
 
 
-class ElmanCore(StepCore):
-    """The README's "Adding a core" example."""
-
-    def __init__(self, input_size: int, hidden_size: int = 64) -> None:
-        super().__init__()
-        self.cell = nn.RNNCell(input_size, hidden_size)
-        self.output_size = hidden_size
-
-    def initial_state(self, batch_size, device=None):
-        return (torch.zeros(batch_size, self.output_size, device=device),)
-
-    def step(self, x, state, replay, extras):
-        h = self.cell(x, state[0])
-        return StepOutput(h, (h,))
-
-
 @pytest.fixture()
 def elman():
-    registry.register_agent("elman-safe-load", ElmanCore, summary="Elman RNN (no policy_stem)")
-    yield "elman-safe-load"
+    """The README's "Adding a core" example (no policy_stem), registered as a module."""
+    module = types.ModuleType("readme_example_core_safe_load")
+    exec(readme_example_core("elman-safe-load"), module.__dict__)
+    yield module
     registry._AGENTS.pop("elman-safe-load", None)
 
 
@@ -265,9 +251,9 @@ def test_an_agent_without_a_policy_stem_round_trips(elman, tmp_path):
     """README's register_agent call (no policy_stem) runs under MemoryPolicy: save_policy
     said the core was not registered."""
     env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
-    model = make_agent(elman, env, n_steps=8, core_kwargs={"hidden_size": 8})
+    model = make_agent("elman-safe-load", env, n_steps=8, core_kwargs={"hidden_size": 8})
     loaded = load_policy(save_policy(model, tmp_path / "policy"))
-    assert isinstance(loaded.core, ElmanCore) and loaded.core.output_size == 8
+    assert isinstance(loaded.core, elman.ElmanCore) and loaded.core.output_size == 8
     assert_same_policy(model, loaded, env)
 
 
