@@ -461,6 +461,12 @@ class MemoryActorCriticPolicy(BasePolicy):
             diag.scalars["internal_entropy"] = extras.entropy.mean().item()
         return diag
 
+    def _state_layout(self) -> list[int]:
+        """The number of dimensions of each tensor of a state (computed once)."""
+        if getattr(self, "_layout", None) is None:
+            self._layout = [t.dim() for t in tree_leaves(self.initial_state(1))]
+        return self._layout
+
     def _predict(self, observation, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError(
             "memory policies need a state: use predict(obs, state, episode_start)"
@@ -485,6 +491,13 @@ class MemoryActorCriticPolicy(BasePolicy):
         ]
         if state is None:
             state = self.initial_state(n)
+        layout = [t.dim() for t in tree_leaves(state)]
+        if layout != self._state_layout():
+            raise ValueError(
+                f"state does not fit this policy (tensors of {layout} dimensions, its core's "
+                f"are {self._state_layout()}): pass the state this policy's predict returned "
+                "(or state=None to start from the initial state)"
+            )
         rows = sorted({t.shape[0] if t.dim() else 0 for t in tree_leaves(state)})
         if rows != [n]:
             raise ValueError(

@@ -362,3 +362,16 @@ def test_memory_ppo_names_a_bad_total_timesteps():
             model.learn(bad)
     with pytest.raises(ValueError, match="seed must be an integer"):
         MemoryPPO("MlpLstmPolicy", env, seed=-1)
+
+
+def test_predict_names_a_state_from_another_policy():
+    """An LSTM's state passed to an NTM ended in "zip() argument 2 is longer than argument 1"
+    from inside the core."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 1})
+    lstm, ntm = (make_agent(a, env, n_steps=8, batch_size=16) for a in ("lstm", "ntm"))
+    obs = env.reset()
+    _, state = lstm.predict(obs)
+    with pytest.raises(ValueError, match="state does not fit this policy"):
+        ntm.predict(obs, state=state)
+    _, ntm_state = ntm.predict(obs)
+    ntm.predict(obs, state=ntm_state)  # its own state fits
