@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 import memenvs  # noqa: F401  (registers the ids)
+from memenvs.core import MAX_KNOB
 from memenvs.evaluate import POLICIES, evaluate
 from memenvs.registry import TASKS, configurations_markdown, entry_for
 
@@ -98,6 +99,8 @@ def parse_action(text: str, space: spaces.Space) -> Any:
     try:
         values = [int(tok) for tok in text.replace(",", " ").split()]
     except ValueError:
+        return None
+    if any(abs(v) >= 2**63 for v in values):  # numpy's int64 would raise OverflowError
         return None
     if isinstance(space, spaces.Discrete):
         if len(values) != 1:
@@ -191,8 +194,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 def cmd_rollout(args: argparse.Namespace) -> int:
     knobs = parse_kw(args.kw)
     check_knobs(args.id, knobs)
-    if args.episodes < 1:
-        raise CLIError(f"--episodes must be >= 1, got {args.episodes}")
+    if not 1 <= args.episodes <= MAX_KNOB:  # 10**20 ran until killed, 10**25 overflowed
+        raise CLIError(f"--episodes must be in [1, {MAX_KNOB}], got {args.episodes}")
     result = build(lambda: evaluate(args.id, args.policy, args.episodes, args.seed, **knobs))
     print(
         f"{args.id}  policy={args.policy}  episodes={result['episodes']}  seed={args.seed}"

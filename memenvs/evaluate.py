@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 import memenvs  # noqa: F401  (registers the ids)
+from memenvs.core import check_int
 
 POLICIES = ("random", "oracle")
 
@@ -57,8 +58,7 @@ def evaluate(
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    check_int("episodes", episodes, 1)  # at most MAX_KNOB: np.full overflowed on 10**25
     n = min(episodes, max_envs)
     env = make_vec(env_id, n, **knobs)
     rng = np.random.default_rng(seed)

@@ -153,6 +153,19 @@ def test_parse_action_discrete_and_multidiscrete():
     assert parse_action("2 4", md) is None
     assert parse_action("2", md) is None
     assert parse_action("a b", md) is None
+    # past int64: an OverflowError traceback ended `play` (now asked again, like any bad action)
+    assert parse_action("99999999999999999999999", spaces.Discrete(3)) is None
+    assert parse_action("1 99999999999999999999", md) is None
+
+
+@pytest.mark.parametrize("episodes", ["99999999999999999999", "10000000000000000000000000"])
+def test_rollout_refuses_more_episodes_than_it_can_play(episodes):
+    """10**20 ran until killed, 10**25 ended in np.full's OverflowError."""
+    proc = cli("rollout", DR, "--episodes", episodes)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--episodes must be in [1, 100000000], got {episodes}" in proc.stderr
+    with pytest.raises(ValueError, match=r"episodes must be in \[1, 100000000\]"):
+        evaluate(DR, "random", episodes=int(episodes))
 
 
 def test_evaluate_counts_exact_episodes():
