@@ -102,7 +102,12 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     check_int("budget", suite["budget"], 1)
     for key in ("n_envs", "eval_episodes", "jobs"):
         check_int(key, suite.get(key, 1), 1)
-    _object("hyperparameters", suite.get("hyperparameters", {}))
+    if "agent" in _object("hyperparameters", suite.get("hyperparameters", {})):
+        raise ValueError(
+            "hyperparameters.agent is not allowed: it would train another agent than the "
+            "one each run is named after; to train a variant, name it in agents and set its "
+            "agent in agent_overrides"
+        )
     device = suite.get("device", "cpu")
     if not isinstance(device, str) or not _DEVICE.match(device):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")

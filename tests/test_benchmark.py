@@ -633,6 +633,11 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "fixed [1]": ({"tasks": [{**DELAY_TASK, "fixed": [1]}]}, r"tasks\[0\].fixed must be an obj"),
     "hyperparameters [1]": ({"hyperparameters": [1]}, "hyperparameters must be an object"),
     "agent_overrides [1]": ({"agent_overrides": [1]}, "agent_overrides must be an object"),
+    # every run would train the lstm, labelled ppo (build_model reads the merged "agent")
+    "hyperparameters.agent": (
+        {"hyperparameters": {"agent": "lstm", "n_steps": 32}},
+        "hyperparameters.agent is not allowed: .* set its agent in agent_overrides",
+    ),
     "unknown agent": ({"agents": ["nope"]}, "agents: unknown agent 'nope'; use one of"),
     "unknown variant base": (
         {"agents": ["v"], "agent_overrides": {"v": {"agent": "nope"}}},
