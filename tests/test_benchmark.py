@@ -1106,3 +1106,17 @@ def test_a_rung_with_seeds_missing_is_marked_and_its_frontier_not_final(tmp_path
     assert f"| ppo | {one} | {one} | 0.00 (0.00-0.00), 2 of 3 seeds | 4 so far (unfinished) |" in (
         text
     )
+
+
+@pytest.mark.parametrize("mode", [[], ["--report-only"], ["--report-only", "--repair"]])
+def test_an_out_that_cannot_be_created_exits_2_naming_out(tmp_path, capsys, mode):
+    """It ended in a FileNotFoundError traceback from the output lock, exit status 1."""
+    from agents.benchmark_app import main
+
+    out = Path("/proc/nonexistent-benchmark-out")
+    argv = ["--suite", str(_write_suite(tmp_path)), "--out", str(out), *mode]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--out: cannot create {out / 'tiny'} (" in err
+    assert not out.exists()
