@@ -419,8 +419,9 @@ def trial_engine(
 
 def _train_all(runs: list[dict], jobs: int, child_init) -> Iterator[dict]:
     """Yield the records of ``runs`` as they finish (a failed run is reported and skipped:
-    the next invocation retries it)."""
-    pool = worker_pool(jobs, child_init)
+    the next invocation retries it). The pool has at most one worker per run (it forks
+    them all at once)."""
+    pool = worker_pool(min(jobs, len(runs)), child_init)
     try:
         futures = [pool.submit(train_one, run) for run in runs]
         for future in as_completed(futures):

@@ -27,10 +27,11 @@ import sys
 from pathlib import Path
 
 from agents import benchmark
+from agents.checks import check_int
 from agents.plots import require_matplotlib
 from agents.report import write_report
 from agents.results import OutputLocked, ResultsError, output_lock, read_results
-from agents.suite import known_suites, load_suite
+from agents.suite import MAX_JOBS, known_suites, load_suite
 from agents.sweep import check_address, import_ray, require
 
 
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     try:
         if not args.no_plots and args.tune is None:
             require_matplotlib()  # before training, not after it
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if args.jobs is not None:
+            check_int("--jobs", args.jobs, 1, MAX_JOBS)
         engine = args.engine or ("ray" if args.address is not None else "process")
         if args.address is not None:
             if engine != "ray":

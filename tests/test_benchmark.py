@@ -633,6 +633,7 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "fixed [1]": ({"tasks": [{**DELAY_TASK, "fixed": [1]}]}, r"tasks\[0\].fixed must be an obj"),
     "hyperparameters [1]": ({"hyperparameters": [1]}, "hyperparameters must be an object"),
     "agent_overrides [1]": ({"agent_overrides": [1]}, "agent_overrides must be an object"),
+    "jobs 1025": ({"jobs": 1025}, r"jobs must be an integer in \[1, 1024\], got 1025"),
     # every run would train the lstm, labelled ppo (build_model reads the merged "agent")
     "hyperparameters.agent": (
         {"hyperparameters": {"agent": "lstm", "n_steps": 32}},
@@ -1120,3 +1121,39 @@ def test_an_out_that_cannot_be_created_exits_2_naming_out(tmp_path, capsys, mode
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"--out: cannot create {out / 'tiny'} (" in err
     assert not out.exists()
+
+
+def test_the_process_pool_has_at_most_one_worker_per_run(monkeypatch):
+    """A pool forks all its workers at the first submit: jobs 1000 for one run forked 1000."""
+    from concurrent.futures import Future
+
+    import agents.benchmark as bench
+
+    sizes = []
+
+    class Pool:
+        def submit(self, fn, run):
+            future = Future()
+            future.set_result({"seed": run["seed"]})
+            return future
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(bench, "worker_pool", lambda jobs, init=None: sizes.append(jobs) or Pool())
+    with bench.trial_engine("process", 1024) as train_all:
+        assert list(train_all([{"seed": 0}])) == [{"seed": 0}]
+        assert len(list(train_all([{"seed": s} for s in range(3)]))) == 3
+    assert sizes == [1, 3]
+
+
+@pytest.mark.parametrize("jobs", ["0", "1025", "1000000"])
+def test_jobs_out_of_range_exits_2_naming_jobs(tmp_path, capsys, jobs):
+    from agents.benchmark_app import main
+
+    argv = ["--suite", str(_write_suite(tmp_path)), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--jobs", jobs, "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--jobs must be an integer in [1, 1024], got {jobs}" in err
+    assert not (tmp_path / "out").exists()
