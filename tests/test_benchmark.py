@@ -427,6 +427,7 @@ def test_curriculum_moves_on_at_the_threshold_with_the_same_model_and_evaluates_
     record = train_one(_curriculum_run(tmp_path, curriculum_success=0.0))  # advance at once
     (first, start), (second, reached) = record["curriculum"]
     assert (first, start, second) == (2, 0, 4)
+    assert record["curriculum_success"] == 0.0  # compared on resume
     assert reached == 400  # at the step the 100th episode ended: 4 envs x 25 episodes x 4 steps
     assert record["value"] == 4 and record["evals"][0]["env_kwargs"]["delay"] == 4
     assert record["steps_trained"] >= 2048  # one budget for all rungs, not one per rung
@@ -935,6 +936,36 @@ def test_resume_refuses_records_made_on_another_device(tmp_path):
     # a record without a device (train_one always writes one) is not compared on it
     no_device = {k: v for k, v in on_cpu.items() if k != "device"}
     check_resumable({**suite, "device": "cuda"}, [no_device], path)
+
+
+def test_resume_refuses_records_of_other_evaluations_or_curriculum_success(tmp_path):
+    """A changed eval setting or curriculum_success reused the old records (exit 0)."""
+    from agents.benchmark import check_resumable
+    from agents.results import ResultsError
+
+    suite = load_suite(str(_write_suite(tmp_path, seeds=[0])))
+    path = tmp_path / "results.jsonl"
+    evals = [{"env_kwargs": {"delay": 2}, "success_rate": 0.5, "mean_return": 0.5}]
+    made = _plan_record(suite, evals=evals)
+    check_resumable(suite, [made], path)
+    noisy = [{**DELAY_TASK, "eval": [{"num_symbols": 4, "noise": True}]}]
+    noisy = load_suite(str(_write_suite(tmp_path, seeds=[0], tasks=noisy)))
+    with pytest.raises(
+        ResultsError,
+        match=r"line 1: run ppo/.* made with eval env_kwargs \[\{'delay': 2\}\], "
+        r"not \[\{'delay': 2, 'num_symbols': 4, 'noise': True\}\]",
+    ):
+        check_resumable(noisy, [made], path)
+    check_resumable(noisy, [{k: v for k, v in made.items() if k != "evals"}], path)  # older
+
+    taught = [{**DELAY_TASK, "ladder": [2, 4], "curriculum": True}]
+    taught = load_suite(str(_write_suite(tmp_path, seeds=[0], tasks=taught)))
+    made = _plan_record(taught, evals=evals, curriculum=[[2, 0]], curriculum_success=0.95)
+    check_resumable(taught, [made], path)
+    taught["tasks"][0]["curriculum_success"] = 0.5
+    with pytest.raises(ResultsError, match="made with curriculum_success 0.95, not 0.5"):
+        check_resumable(taught, [made], path)
+    check_resumable(taught, [{k: v for k, v in made.items() if k != "curriculum_success"}], path)
 
 
 @pytest.mark.parametrize(
