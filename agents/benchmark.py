@@ -28,7 +28,8 @@ This module is the library part (training runs, resume, the plan); the command l
 
 Results go to ``<out>/<suite>/``: ``results.jsonl`` (one record per run, appended as runs
 finish, so a rerun skips them; it refuses records made with another budget, ``n_envs``,
-``eval_episodes``, device or hyperparameters), ``README.md`` (tables, delay frontier,
+``eval_episodes``, device, hyperparameters, ``eval`` settings or ``curriculum_success``),
+``README.md`` (tables, delay frontier,
 throughput), ``success_vs_<knob>.png`` and ``curves_<task>.png``. TensorBoard runs go to
 ``<out>/runs/<suite>/<task>-<knob><value>/<agent>/seed<k>``. Names from the suite become
 folder names only if they are safe (:func:`agents.suite.path_component`). An agent that
@@ -236,8 +237,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
     at_target = reached[-1][1] if reached[-1][0] == run["value"] else math.inf
     steps_to_95 = next((s for s, rate in curve if rate >= SUCCESS and s > at_target), None)
     evals = []
-    for extra in run.get("eval", [{}]):
-        eval_kwargs = {**run["env_kwargs"], **extra}
+    for eval_kwargs in _eval_kwargs(run):
         result = evaluate_success(
             model,
             run["env"],
@@ -262,6 +262,7 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
         "env_steps_per_s": model.num_timesteps / wall,
         "curve": curve,
         "curriculum": reached if run.get("curriculum") else None,
+        **({"curriculum_success": run["curriculum_success"]} if run.get("curriculum") else {}),
         "device": run.get("device", "cpu"),
         "tensorboard": str(Path(run["tb_dir"], f"seed{run['seed']}")),
         "machine": info,
@@ -269,34 +270,47 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the matrix
-def _settings(run: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
-    """What resume compares between a record and the run it stands for (those present)."""
+def _settings(run: dict[str, Any], hp: dict[str, Any], evals: list[dict] | None) -> dict[str, Any]:
+    """What resume compares between a record and the run it stands for (those present):
+    ``evals`` are the env kwargs of its evaluations, ``curriculum_success`` counts only
+    under a curriculum."""
+    keys = (*RECORDED, "device", *(("curriculum_success",) if run.get("curriculum") else ()))
     return {
-        **{k: run[k] for k in (*RECORDED, "device") if k in run},
+        **{k: run[k] for k in keys if k in run},
         **{f"hyperparameters.{k}": v for k, v in hp.items()},
+        **({"eval env_kwargs": evals} if evals is not None else {}),
     }
+
+
+def _eval_kwargs(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The env kwargs of a run's evaluations, as its record's ``evals`` lists them."""
+    return [{**run["env_kwargs"], **extra} for extra in run.get("eval", [{}])]
 
 
 def check_resumable(suite: dict[str, Any], records: list[dict], path: Path) -> None:
     """``ResultsError`` if a record of ``path`` stands for a run of ``suite`` (the same
     :func:`run_key`) but was made with another budget, ``n_envs``, ``eval_episodes``,
     device (the suite's ``"device"``, ``cpu`` by default) or hyperparameters (one the suite
-    sets and the record lacks, or the other way round).
+    sets and the record lacks, or the other way round), other evaluations (the env kwargs
+    of its ``evals``) or, under a curriculum, another ``curriculum_success``.
 
     Records written before ``n_envs`` was recorded are compared only on what they have
     (their budget and the hyperparameters they list): suites with such results have since
-    pinned some hyperparameters at the values then in force. A record without a device
-    (:func:`train_one` always writes one) is not compared on it.
+    pinned some hyperparameters at the values then in force. A record without a device,
+    ``evals`` or (under a curriculum) ``curriculum_success`` (:func:`train_one` writes
+    them) is not compared on it.
     """
     n_rungs = max(len(t["ladder"]) for t in suite["tasks"])
     planned = {run_key(r): r for i in range(n_rungs) for r in plan(suite, i)}
     for number, record in enumerate(records, start=1):  # read_results: one record a line
         run = planned.get(run_key(record))
         if run is not None:
-            made = _settings(record, record.get("hyperparameters") or {})
-            wanted = _settings(run, hyperparameters(run))
-            if "device" not in record:
-                wanted.pop("device", None)
+            evals = [e.get("env_kwargs") for e in record["evals"]] if "evals" in record else None
+            made = _settings(record, record.get("hyperparameters") or {}, evals)
+            wanted = _settings(run, hyperparameters(run), _eval_kwargs(run))
+            for key in ("device", "curriculum_success", "eval env_kwargs"):
+                if key not in made:  # a record of older code: not compared on it
+                    wanted.pop(key, None)
             what, every = f"run {trial_name(record)}", "n_envs" in record
             check_settings(path, number, what, made, wanted, every=every)
 
@@ -419,8 +433,9 @@ def trial_engine(
 
 def _train_all(runs: list[dict], jobs: int, child_init) -> Iterator[dict]:
     """Yield the records of ``runs`` as they finish (a failed run is reported and skipped:
-    the next invocation retries it)."""
-    pool = worker_pool(jobs, child_init)
+    the next invocation retries it). The pool has at most one worker per run (it forks
+    them all at once)."""
+    pool = worker_pool(min(jobs, len(runs)), child_init)
     try:
         futures = [pool.submit(train_one, run) for run in runs]
         for future in as_completed(futures):

@@ -10,26 +10,28 @@ tensorboard --logdir benchmarks/results/runs/smoke
 Exit status 2 with a one-line error for a bad suite, a corrupt results file (rerun with
 ``--repair`` to move bad lines to ``results.jsonl.bad``), results made with other settings
 (budget, n_envs, eval_episodes, device, hyperparameters) than the suite's, another runner
-on the same output, an ``--out`` that is not a folder, a bad ``--address``, ray missing for
-``--engine ray`` (``pip install 'memenvs-agents[sweep]'``) or matplotlib missing (``pip
-install 'memenvs-agents[bench]'``, or ``--no-plots``); all before any training, and before
-Ray starts. Exit status 1 if runs failed (each is reported; the report is still written
-and a rerun retries them), or, with ``--tune``, if trials failed (the report of the others
-is still written).
+on the same output, an ``--out`` that is not a folder or cannot be created, a bad
+``--address``, ray missing for ``--engine ray`` (``pip install 'memenvs-agents[sweep]'``)
+or matplotlib missing (``pip install 'memenvs-agents[bench]'``, or ``--no-plots``); all
+before any training, and before Ray starts. Exit status 1 if runs failed (each is
+reported; the report is still written and a rerun retries them), or, with ``--tune``, if
+trials failed (the report of the others is still written).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from agents import benchmark
+from agents.checks import check_int
 from agents.plots import require_matplotlib
 from agents.report import write_report
 from agents.results import OutputLocked, ResultsError, output_lock, read_results
-from agents.suite import known_suites, load_suite
+from agents.suite import MAX_JOBS, known_suites, load_suite
 from agents.sweep import check_address, import_ray, require
 
 
@@ -95,6 +97,17 @@ def _folder(path: Path) -> None:
             return
 
 
+def _create(out_dir: Path) -> None:
+    """Create ``out_dir`` (and the folders above it) where the runner can write; else
+    ``ValueError`` naming ``--out`` and the reason."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out: cannot create {out_dir} ({err.strerror or err})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot create files in {out_dir} (permission denied)")
+
+
 def _tune(
     args: argparse.Namespace, suite: dict, out_root: Path, engine: str, command: str
 ) -> tuple[str, int]:
@@ -141,8 +154,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     try:
         if not args.no_plots and args.tune is None:
             require_matplotlib()  # before training, not after it
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        if args.jobs is not None:
+            check_int("--jobs", args.jobs, 1, MAX_JOBS)
         engine = args.engine or ("ray" if args.address is not None else "process")
         if args.address is not None:
             if engine != "ray":
@@ -167,6 +180,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         _folder(out_dir)
         if args.rung is not None or args.task is not None:
             raise ValueError("--rung and --task go with --tune")
+        _create(out_dir)  # before the lock, the results and the report need it
         if args.report_only:
             if args.repair:
                 with output_lock(out_dir):

@@ -33,6 +33,8 @@ KEYS = (  # every key a suite may have (see agents.benchmark)
     "agent_overrides",
 )
 
+MAX_JOBS = 1024  # parallel runs: a process pool forks all its workers at once
+
 TASK_KEYS = ("env", "knob", "ladder", "fixed", "eval", "curriculum", "curriculum_success")
 
 
@@ -100,9 +102,15 @@ def validate_suite(suite: dict[str, Any]) -> dict[str, Any]:
     for seed in _items("seeds", suite["seeds"]):
         check_int("seeds[]", seed, 0)
     check_int("budget", suite["budget"], 1)
-    for key in ("n_envs", "eval_episodes", "jobs"):
+    for key in ("n_envs", "eval_episodes"):
         check_int(key, suite.get(key, 1), 1)
-    _object("hyperparameters", suite.get("hyperparameters", {}))
+    check_int("jobs", suite.get("jobs", 1), 1, MAX_JOBS)
+    if "agent" in _object("hyperparameters", suite.get("hyperparameters", {})):
+        raise ValueError(
+            "hyperparameters.agent is not allowed: it would train another agent than the "
+            "one each run is named after; to train a variant, name it in agents and set its "
+            "agent in agent_overrides"
+        )
     device = suite.get("device", "cpu")
     if not isinstance(device, str) or not _DEVICE.match(device):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")

@@ -427,6 +427,7 @@ def test_curriculum_moves_on_at_the_threshold_with_the_same_model_and_evaluates_
     record = train_one(_curriculum_run(tmp_path, curriculum_success=0.0))  # advance at once
     (first, start), (second, reached) = record["curriculum"]
     assert (first, start, second) == (2, 0, 4)
+    assert record["curriculum_success"] == 0.0  # compared on resume
     assert reached == 400  # at the step the 100th episode ended: 4 envs x 25 episodes x 4 steps
     assert record["value"] == 4 and record["evals"][0]["env_kwargs"]["delay"] == 4
     assert record["steps_trained"] >= 2048  # one budget for all rungs, not one per rung
@@ -633,6 +634,12 @@ BAD_SUITES = {  # field -> (suite changes, what the error names)
     "fixed [1]": ({"tasks": [{**DELAY_TASK, "fixed": [1]}]}, r"tasks\[0\].fixed must be an obj"),
     "hyperparameters [1]": ({"hyperparameters": [1]}, "hyperparameters must be an object"),
     "agent_overrides [1]": ({"agent_overrides": [1]}, "agent_overrides must be an object"),
+    "jobs 1025": ({"jobs": 1025}, r"jobs must be an integer in \[1, 1024\], got 1025"),
+    # every run would train the lstm, labelled ppo (build_model reads the merged "agent")
+    "hyperparameters.agent": (
+        {"hyperparameters": {"agent": "lstm", "n_steps": 32}},
+        "hyperparameters.agent is not allowed: .* set its agent in agent_overrides",
+    ),
     "unknown agent": ({"agents": ["nope"]}, "agents: unknown agent 'nope'; use one of"),
     "unknown variant base": (
         {"agents": ["v"], "agent_overrides": {"v": {"agent": "nope"}}},
@@ -931,6 +938,36 @@ def test_resume_refuses_records_made_on_another_device(tmp_path):
     check_resumable({**suite, "device": "cuda"}, [no_device], path)
 
 
+def test_resume_refuses_records_of_other_evaluations_or_curriculum_success(tmp_path):
+    """A changed eval setting or curriculum_success reused the old records (exit 0)."""
+    from agents.benchmark import check_resumable
+    from agents.results import ResultsError
+
+    suite = load_suite(str(_write_suite(tmp_path, seeds=[0])))
+    path = tmp_path / "results.jsonl"
+    evals = [{"env_kwargs": {"delay": 2}, "success_rate": 0.5, "mean_return": 0.5}]
+    made = _plan_record(suite, evals=evals)
+    check_resumable(suite, [made], path)
+    noisy = [{**DELAY_TASK, "eval": [{"num_symbols": 4, "noise": True}]}]
+    noisy = load_suite(str(_write_suite(tmp_path, seeds=[0], tasks=noisy)))
+    with pytest.raises(
+        ResultsError,
+        match=r"line 1: run ppo/.* made with eval env_kwargs \[\{'delay': 2\}\], "
+        r"not \[\{'delay': 2, 'num_symbols': 4, 'noise': True\}\]",
+    ):
+        check_resumable(noisy, [made], path)
+    check_resumable(noisy, [{k: v for k, v in made.items() if k != "evals"}], path)  # older
+
+    taught = [{**DELAY_TASK, "ladder": [2, 4], "curriculum": True}]
+    taught = load_suite(str(_write_suite(tmp_path, seeds=[0], tasks=taught)))
+    made = _plan_record(taught, evals=evals, curriculum=[[2, 0]], curriculum_success=0.95)
+    check_resumable(taught, [made], path)
+    taught["tasks"][0]["curriculum_success"] = 0.5
+    with pytest.raises(ResultsError, match="made with curriculum_success 0.95, not 0.5"):
+        check_resumable(taught, [made], path)
+    check_resumable(taught, [{k: v for k, v in made.items() if k != "curriculum_success"}], path)
+
+
 @pytest.mark.parametrize(
     "folder",
     sorted(p.parent for p in (ROOT / "benchmarks" / "results").glob("*/results.jsonl")),
@@ -1101,3 +1138,53 @@ def test_a_rung_with_seeds_missing_is_marked_and_its_frontier_not_final(tmp_path
     assert f"| ppo | {one} | {one} | 0.00 (0.00-0.00), 2 of 3 seeds | 4 so far (unfinished) |" in (
         text
     )
+
+
+@pytest.mark.parametrize("mode", [[], ["--report-only"], ["--report-only", "--repair"]])
+def test_an_out_that_cannot_be_created_exits_2_naming_out(tmp_path, capsys, mode):
+    """It ended in a FileNotFoundError traceback from the output lock, exit status 1."""
+    from agents.benchmark_app import main
+
+    out = Path("/proc/nonexistent-benchmark-out")
+    argv = ["--suite", str(_write_suite(tmp_path)), "--out", str(out), *mode]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--out: cannot create {out / 'tiny'} (" in err
+    assert not out.exists()
+
+
+def test_the_process_pool_has_at_most_one_worker_per_run(monkeypatch):
+    """A pool forks all its workers at the first submit: jobs 1000 for one run forked 1000."""
+    from concurrent.futures import Future
+
+    import agents.benchmark as bench
+
+    sizes = []
+
+    class Pool:
+        def submit(self, fn, run):
+            future = Future()
+            future.set_result({"seed": run["seed"]})
+            return future
+
+        def shutdown(self):
+            pass
+
+    monkeypatch.setattr(bench, "worker_pool", lambda jobs, init=None: sizes.append(jobs) or Pool())
+    with bench.trial_engine("process", 1024) as train_all:
+        assert list(train_all([{"seed": 0}])) == [{"seed": 0}]
+        assert len(list(train_all([{"seed": s} for s in range(3)]))) == 3
+    assert sizes == [1, 3]
+
+
+@pytest.mark.parametrize("jobs", ["0", "1025", "1000000"])
+def test_jobs_out_of_range_exits_2_naming_jobs(tmp_path, capsys, jobs):
+    from agents.benchmark_app import main
+
+    argv = ["--suite", str(_write_suite(tmp_path)), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--jobs", jobs, "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--jobs must be an integer in [1, 1024], got {jobs}" in err
+    assert not (tmp_path / "out").exists()
