@@ -53,7 +53,9 @@ def _task_of(env: Any) -> Any:
         if nxt is None or nxt is inner:
             raise TypeError(f"{env} is not a memenvs env: no task to set the length of")
         inner = nxt
-    if not hasattr(task, "set_length_range") or not hasattr(task, "length_range"):
+    if not all(
+        hasattr(task, a) for a in ("set_length_range", "check_length_range", "length_range")
+    ):
         raise TypeError(
             f"{type(task).__name__} has no length range (set_length_range) for a curriculum: "
             "the tape tasks (memenvs.suites.TAPE) and PrioritySort have one"
@@ -68,7 +70,8 @@ class LengthSchedule:
     draws lengths from ``[min_length, n]`` (``min_length``: the task's own), or from
     ``[max(min_length, n - spread), n]`` when ``spread`` is given. After ``window``
     finished episodes in a row that all succeeded the level goes up and the record starts
-    afresh (as in the old gym, which used a window of 10).
+    afresh (as in the old gym, which used a window of 10). A ``stop`` whose range the task
+    cannot hold (its memory budget) is refused up front.
     """
 
     def __init__(
@@ -83,21 +86,34 @@ class LengthSchedule:
         self.task = task
         lo, hi = task.length_range
         self.min_length = lo
-        self.start = check_int("start", lo if start is None else start, lo)
-        self.stop = check_int("stop", hi if stop is None else stop, self.start)
+        start = lo if start is None else start
+        if stop is None:  # the task's max_length: start must not pass it
+            self.start = check_int("start", start, lo, hi)
+            self.stop = hi
+        else:
+            self.start = check_int("start", start, lo)
+            self.stop = check_int("stop", stop, self.start)
         self.window = check_int("window", window, 1)
         self.increment = check_int("increment", increment, 1)
         self.spread = None if spread is None else check_int("spread", spread, 0)
         self.length = self.start
         self.promotions = 0
         self.recent: deque[bool] = deque(maxlen=self.window)
+        try:
+            task.check_length_range(*self.range_at(self.stop))
+        except ValueError as e:
+            raise ValueError(f"stop={self.stop} is too long for this task: {e}") from e
         self.apply()
+
+    def range_at(self, length: int) -> tuple[int, int]:
+        """The range episodes are drawn from at level ``length``."""
+        if self.spread is None:
+            return self.min_length, length
+        return max(self.min_length, length - self.spread), length
 
     def length_range(self) -> tuple[int, int]:
         """The range episodes are drawn from at the current level."""
-        if self.spread is None:
-            return self.min_length, self.length
-        return max(self.min_length, self.length - self.spread), self.length
+        return self.range_at(self.length)
 
     def apply(self) -> None:
         self.task.set_length_range(*self.length_range())
@@ -107,10 +123,11 @@ class LengthSchedule:
         self.recent.append(bool(success))
         if len(self.recent) < self.window or not all(self.recent) or self.length >= self.stop:
             return False
-        self.length = min(self.length + self.increment, self.stop)
+        length = min(self.length + self.increment, self.stop)
+        self.task.set_length_range(*self.range_at(length))  # may raise: then nothing changed
+        self.length = length
         self.promotions += 1
         self.recent.clear()
-        self.apply()
         return True
 
     def state(self) -> dict[str, Any]:
@@ -150,7 +167,8 @@ class LengthCurriculum(_Scheduled, gym.Wrapper):
         env: a memenvs env whose task has a length range (``min_length``/``max_length``).
         start: the first level (the longest length drawn at first); default: the task's
             ``min_length``.
-        stop: the last level; default: the task's ``max_length`` as configured.
+        stop: the last level; default: the task's ``max_length`` as configured. Refused
+            (ValueError) if the task's memory budget cannot hold that length.
         window: how many finished episodes in a row must succeed to go up a level.
         increment: how much the level goes up each time.
         spread: if given, draw lengths from ``[level - spread, level]`` (a sliding range,

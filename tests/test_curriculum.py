@@ -131,7 +131,7 @@ def test_tasks_without_a_length_range_are_refused():
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"start": 1}, r"start must be in \[2, 100000000\], got 1"),
+        ({"start": 1}, r"start must be in \[2, 6\], got 1"),
         ({"stop": 1}, r"stop must be in \[2, 100000000\], got 1"),
         ({"window": 0}, r"window must be in \[1, 100000000\], got 0"),
         ({"increment": 0}, r"increment must be in \[1, 100000000\], got 0"),
@@ -141,3 +141,53 @@ def test_tasks_without_a_length_range_are_refused():
 def test_bad_arguments(knobs, message):
     with pytest.raises(ValueError, match=message):
         LengthCurriculum(gym.make("memenvs/TapeCopy-v0"), **knobs)
+
+
+def test_start_past_the_tasks_max_length_names_start():
+    env = gym.make("memenvs/TapeCopy-v0", min_length=2, max_length=4)
+    with pytest.raises(ValueError, match=r"start must be in \[2, 4\], got 100000000"):
+        LengthCurriculum(env, start=10**8)
+
+
+@pytest.mark.parametrize(
+    "env_id", ["memenvs/TapeCopy-v0", "memenvs/TapeDuplicatedInput-v0", "memenvs/PrioritySort-v0"]
+)
+def test_a_stop_over_the_memory_budget_is_refused_up_front(env_id):
+    env = gym.make(env_id, min_length=2, max_length=4)
+    with pytest.raises(ValueError, match=r"stop=100000000 .*max_length=100000000.*over the budget"):
+        LengthCurriculum(env, window=1, stop=10**8, increment=10**8)
+    assert env.unwrapped.task.length_range == (2, 4)
+
+
+@pytest.mark.parametrize("task_env", ["memenvs/TapeCopy-v0", "memenvs/PrioritySort-v0"])
+def test_a_refused_length_range_leaves_the_task_as_it_was(task_env):
+    task = gym.make(task_env, min_length=2, max_length=4).unwrapped.task
+    with pytest.raises(ValueError, match="max_length=100000000.*over the budget"):
+        task.set_length_range(2, 10**8)
+    assert task.length_range == (2, 4)
+    assert task.check_length_range(3, 5) == (3, 5) and task.length_range == (2, 4)
+
+
+def test_a_failed_promotion_leaves_schedule_and_task_consistent(monkeypatch):
+    env = LengthCurriculum(
+        gym.make("memenvs/TapeCopy-v0", min_length=2, max_length=4), window=1, stop=6
+    )
+    env.reset(seed=6)
+    task = env.unwrapped.task
+
+    def refuse(min_length, max_length):
+        raise ValueError(f"max_length={max_length} refused")
+
+    monkeypatch.setattr(task, "set_length_range", refuse)
+    with pytest.raises(ValueError, match="max_length=3 refused"):
+        play(env, oracle)
+    monkeypatch.undo()
+    assert env.schedule.state() == {
+        "length": 2,
+        "length_range": (2, 2),
+        "promotions": 0,
+        "recent_successes": [True],
+    }
+    assert task.length_range == (2, 2)
+    ret, info = play(env, oracle)  # the env still works and the next solve promotes
+    assert ret == pytest.approx(1.0) and info["curriculum_length"] == 3

@@ -51,10 +51,19 @@ class PrioritySort(Task):
         self.num_correct = np.zeros(num_envs, dtype=np.int64)
 
     def set_length_range(self, min_length: int, max_length: int) -> None:
-        """Draw later episodes' lengths from ``[min_length, max_length]`` (for curricula)."""
-        self.length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
-        self._check_size(self.length_range[1])
-        self._grow(self.length_range[1])
+        """Draw later episodes' lengths from ``[min_length, max_length]`` (for curricula).
+
+        A refused range leaves the task as it was.
+        """
+        length_range = self.check_length_range(min_length, max_length)
+        self._grow(length_range[1])
+        self.length_range = length_range
+
+    def check_length_range(self, min_length: int, max_length: int) -> tuple[int, int]:
+        """Validate a length range and its memory (allocating nothing); return it."""
+        length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
+        self._check_size(length_range[1])
+        return length_range
 
     def _check_size(self, m: int) -> None:
         k = self.num_symbols
