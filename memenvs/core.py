@@ -461,6 +461,36 @@ class Task:
 
 
 # --------------------------------------------------------------------------- single env
+class LengthRangeTask(Task):
+    """A task whose episode lengths a curriculum can move (:mod:`memenvs.curriculum`):
+    subclasses keep ``length_range`` and implement ``_check_size(max_length)`` (refuse a
+    length over the budget) and ``_grow(max_length)`` (size the arrays for it)."""
+
+    length_range: tuple[int, int]
+
+    def set_length_range(self, min_length: int, max_length: int) -> None:
+        """Draw later episodes' lengths from ``[min_length, max_length]``.
+
+        Rows in the middle of an episode keep theirs; arrays grow when needed. A refused
+        range leaves the task as it was.
+        """
+        length_range = self.check_length_range(min_length, max_length)
+        self._grow(length_range[1])
+        self.length_range = length_range
+
+    def check_length_range(self, min_length: int, max_length: int) -> tuple[int, int]:
+        """Validate a length range and its memory (allocating nothing); return it."""
+        length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
+        self._check_size(length_range[1])
+        return length_range
+
+    def _check_size(self, max_length: int) -> None:
+        raise NotImplementedError
+
+    def _grow(self, max_length: int) -> None:
+        raise NotImplementedError
+
+
 class MemoryEnv(gym.Env):
     """A single-episode Gymnasium view of a :class:`Task` (one row)."""
 

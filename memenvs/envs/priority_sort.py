@@ -6,9 +6,9 @@ import numpy as np
 from gymnasium import spaces
 
 from memenvs.core import (
+    LengthRangeTask,
     MemoryEnv,
     MemoryVectorEnv,
-    Task,
     check_int,
     check_min_max,
     one_hot,
@@ -17,7 +17,7 @@ from memenvs.core import (
 )
 
 
-class PrioritySort(Task):
+class PrioritySort(LengthRangeTask):
     """Batched dynamics of :class:`PrioritySortEnv`.
 
     State per row: the items ``symbols[N, M]`` and ``priority[N, M]`` (``M`` = the longest
@@ -49,21 +49,6 @@ class PrioritySort(Task):
         self.length = np.ones(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self.num_correct = np.zeros(num_envs, dtype=np.int64)
-
-    def set_length_range(self, min_length: int, max_length: int) -> None:
-        """Draw later episodes' lengths from ``[min_length, max_length]`` (for curricula).
-
-        A refused range leaves the task as it was.
-        """
-        length_range = self.check_length_range(min_length, max_length)
-        self._grow(length_range[1])
-        self.length_range = length_range
-
-    def check_length_range(self, min_length: int, max_length: int) -> tuple[int, int]:
-        """Validate a length range and its memory (allocating nothing); return it."""
-        length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
-        self._check_size(length_range[1])
-        return length_range
 
     def _check_size(self, m: int) -> None:
         k = self.num_symbols

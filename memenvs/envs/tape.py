@@ -43,7 +43,7 @@ from gymnasium import spaces
 
 from memenvs.core import (
     DRAW_BYTES,
-    Task,
+    LengthRangeTask,
     check_bool,
     check_int,
     check_min_max,
@@ -181,7 +181,7 @@ def memoryless_tape_bound(base: int, target_len: int, independent: int) -> float
     return float(np.sum(float(base) ** -np.minimum(k, independent)) / target_len)
 
 
-class TapeTask(Task):
+class TapeTask(LengthRangeTask):
     """Batched dynamics shared by the tape tasks (see the module docstring).
 
     State per row: the input tape ``tape[N, rows, Wcap]`` (blank code ``base`` beyond the
@@ -257,22 +257,6 @@ class TapeTask(Task):
         raise NotImplementedError
 
     # curriculum -----------------------------------------------------------------------------
-    def set_length_range(self, min_length: int, max_length: int) -> None:
-        """Draw later episodes' lengths from ``[min_length, max_length]`` (a curriculum hook).
-
-        Rows in the middle of an episode keep theirs; arrays grow when needed. A refused
-        range leaves the task as it was.
-        """
-        length_range = self.check_length_range(min_length, max_length)
-        self._grow(length_range[1])
-        self.length_range = length_range
-
-    def check_length_range(self, min_length: int, max_length: int) -> tuple[int, int]:
-        """Validate a length range and its memory (allocating nothing); return it."""
-        length_range = check_min_max("min_length", min_length, "max_length", max_length, 1)
-        self._check_size(length_range[1])
-        return length_range
-
     def _check_size(self, max_length: int) -> None:
         """Refuse a ``max_length`` whose tapes and reset temporaries overflow the budget."""
         m, r = max_length, self.rows
