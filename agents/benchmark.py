@@ -270,10 +270,12 @@ def train_one(run: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the matrix
-def _settings(run: dict[str, Any], hp: dict[str, Any], evals: list[dict] | None) -> dict[str, Any]:
+def _settings(
+    run: dict[str, Any], hp: dict[str, Any], evals: list[dict] | None = None
+) -> dict[str, Any]:
     """What resume compares between a record and the run it stands for (those present):
-    ``evals`` are the env kwargs of its evaluations, ``curriculum_success`` counts only
-    under a curriculum."""
+    ``evals`` are the env kwargs of its evaluations (None: not compared, as for ``--tune``'s
+    trials), ``curriculum_success`` counts only under a curriculum."""
     keys = (*RECORDED, "device", *(("curriculum_success",) if run.get("curriculum") else ()))
     return {
         **{k: run[k] for k in keys if k in run},

@@ -368,7 +368,7 @@ def test_a_bad_trials_line_names_the_file_and_line(tmp_path):
         (["--rung", "2"], "--rung and --task go with --tune"),
         (["--address", "nohost"], "is not a Ray cluster address"),
         (["--address", "127.0.0.1:6379", "--engine", "process"], "--address needs --engine ray"),
-        (["--engine", "ray", "--jobs", "0"], "--jobs must be >= 1"),
+        (["--engine", "ray", "--jobs", "0"], "--jobs must be an integer in [1, 1024], got 0"),
         (["--engine", "spark"], "invalid choice"),
     ],
 )
