@@ -48,24 +48,19 @@ class AgentSpec:
 
     @property
     def policy(self) -> str:
-        """The policy alias the algorithm is built with."""
-        if self.algorithm == SB3_PPO:
-            return "MlpPolicy"
-        if self.algorithm == RECURRENT_PPO:
-            return "MlpLstmPolicy"
-        return f"Mlp{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
+        """The policy alias the algorithm is built with (for flat observations)."""
+        return self.policy_for(None)
 
-    def policy_for(self, observation_space: spaces.Space) -> str:
-        """The policy alias for an env with ``observation_space``: :attr:`policy`, or its
-        ``MultiInput`` form for a Dict space (``MemoryPolicy`` then needs
+    def policy_for(self, observation_space: spaces.Space | None) -> str:
+        """The policy alias for an env with ``observation_space``: the ``Mlp`` form, or the
+        ``MultiInput`` one for a Dict space (``MemoryPolicy`` then needs
         ``features_extractor_class=CombinedExtractor``, which ``make_agent`` passes)."""
-        if not isinstance(observation_space, spaces.Dict):
-            return self.policy
+        kind = "MultiInput" if isinstance(observation_space, spaces.Dict) else "Mlp"
         if self.algorithm == SB3_PPO:
-            return "MultiInputPolicy"
+            return f"{kind}Policy"
         if self.algorithm == RECURRENT_PPO:
-            return "MultiInputLstmPolicy"
-        return f"MultiInput{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
+            return f"{kind}LstmPolicy"
+        return f"{kind}{self.policy_stem}Policy" if self.policy_stem else "MemoryPolicy"
 
     @property
     def is_memory_agent(self) -> bool:

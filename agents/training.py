@@ -94,10 +94,9 @@ def check_batch_size(agent: str, n_envs: int, algo_kwargs: dict[str, Any]) -> No
     algorithm = get_agent(agent).algorithm
     if algorithm not in (SB3_PPO, RECURRENT_PPO):
         return
-    defaults = inspect.signature(algorithm_class(agent)).parameters
-    value = lambda name: algo_kwargs.get(name, defaults[name].default)  # noqa: E731
-    batch_size, n_steps = value("batch_size"), value("n_steps")
-    if not value("normalize_advantage"):
+    value = _sb3_settings(agent, algo_kwargs, ("batch_size", "n_steps", "normalize_advantage"))
+    batch_size, n_steps = value["batch_size"], value["n_steps"]
+    if not value["normalize_advantage"]:
         if batch_size is not None or algorithm == SB3_PPO:
             check_int("batch_size", batch_size, 1)
         return
@@ -132,9 +131,15 @@ def check_sb3_kwargs(agent: str, algo_kwargs: dict[str, Any]) -> None:
     ``ent_coef`` or ``gamma=2`` and fails mid-training or trains silently on it."""
     if get_agent(agent).algorithm not in (SB3_PPO, RECURRENT_PPO):
         return  # MemoryPPO checks its own
-    defaults = inspect.signature(algorithm_class(agent)).parameters
     names = inspect.signature(check_ppo_kwargs).parameters
-    check_ppo_kwargs(**{k: algo_kwargs.get(k, defaults[k].default) for k in names})
+    check_ppo_kwargs(**_sb3_settings(agent, algo_kwargs, names))
+
+
+def _sb3_settings(agent: str, algo_kwargs: dict[str, Any], names: Any) -> dict[str, Any]:
+    """``names``' values for an SB3 agent: the given ``algo_kwargs`` or the algorithm's
+    defaults."""
+    defaults = inspect.signature(algorithm_class(agent)).parameters
+    return {k: algo_kwargs.get(k, defaults[k].default) for k in names}
 
 
 def make_agent(

@@ -110,10 +110,10 @@ def series_text(values: np.ndarray, width: int = 40) -> str:
     )
 
 
-def first_env(per_step: list[torch.Tensor]) -> np.ndarray:
+def first_env(stacked: torch.Tensor) -> np.ndarray:
     """A traced quantity of env 0: ``[T, N]`` weightings (the first head of ``[T, B, H, N]``)
     or ``[T]`` per-step values (of ``[T, B]``, e.g. the episodic core's mean read age)."""
-    x = torch.stack(per_step)[:, 0].float().cpu()
+    x = stacked[:, 0].float().cpu()
     while x.dim() > 2:
         x = x[:, 0]
     return x.numpy()
@@ -173,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{config.env} {env_kwargs} agent {config.agent} ({args.model} model)")
     print(f"return {total:.3f}  success {info.get('success')}  steps {steps}")
     for name, per_step in trace.items():
-        values = first_env(per_step)
-        head = " (head 0)" if torch.stack(per_step).dim() > 3 else ""
+        stacked = torch.stack(per_step)
+        values = first_env(stacked)
+        head = " (head 0)" if stacked.dim() > 3 else ""
         print(f"\n{name}{head}:\n{trace_text(values)}")
         if args.png:
             with flag_errors(parser, f"--png {args.png}", OSError):
