@@ -111,35 +111,59 @@ def load():
 
     If it does not build with :func:`openmp_flags` (a compiler without OpenMP), it is built
     without them, with a warning: the kernels then run on one thread."""
-    from torch.utils.cpp_extension import _get_build_directory
     from torch.utils.cpp_extension import load as load_extension
 
     def build(openmp: list[str]):
-        return load_extension(
-            name=NAME,
-            sources=SOURCES,
-            extra_cflags=[*CFLAGS, *openmp, headers_flag()],
-            extra_ldflags=openmp,
-            build_directory=build_dir,
-        )
-
-    build_dir = _get_build_directory(NAME, verbose=False)
-    openmp = openmp_flags()
-    with exclusive_build(build_dir):
-        try:
-            ext = build(openmp)
-        except Exception as exc:
-            if not openmp:
-                raise
-            warnings.warn(
-                f"the fused kernels do not build with {openmp} ({type(exc).__name__}: {exc}); "
-                "building them without OpenMP, on one thread",
-                RuntimeWarning,
-                stacklevel=2,
+        cflags = build_flags(openmp)
+        build_dir = build_directory(cflags, openmp)
+        with exclusive_build(build_dir):
+            return load_extension(
+                name=NAME,
+                sources=SOURCES,
+                extra_cflags=cflags,
+                extra_ldflags=openmp,
+                build_directory=build_dir,
             )
-            ext = build([])
+
+    openmp = openmp_flags()
+    try:
+        ext = build(openmp)
+    except Exception as exc:
+        if not openmp:
+            raise
+        warnings.warn(
+            f"the fused kernels do not build with {openmp} ({type(exc).__name__}: {exc}); "
+            "building them without OpenMP, on one thread",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        ext = build([])
     ext.use_generic_kernel(generic_by_default())
     return ext
+
+
+def build_flags(openmp: list[str]) -> list[str]:
+    """The compiler flags of a build with the given OpenMP flags (:func:`openmp_flags`)."""
+    return [*CFLAGS, *openmp, headers_flag()]
+
+
+def build_directory(cflags: list[str], ldflags: list[str]) -> str:
+    """The cache folder of one build: ``memenvs_ntm_step_<hash>`` under torch's extension
+    root, the hash over the sources' and headers' bytes, the flags and torch's version.
+
+    torch names the folder by the extension alone and rebuilds whenever the sources or flags
+    differ from the last build there, so two checkouts or installed versions (or two torch
+    versions) sharing one cache rebuilt over each other on every switch (about a minute
+    each). With the hash in the name each keeps its own build (about 4 MB); an unchanged
+    tree always finds its own. Folders of old versions are not removed."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    digest = hashlib.sha1()
+    for path in [*SOURCES, *HEADERS]:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    digest.update(repr((cflags, ldflags, torch.__version__)).encode())
+    return _get_build_directory(f"{NAME}_{digest.hexdigest()[:12]}", verbose=False)
 
 
 @contextlib.contextmanager

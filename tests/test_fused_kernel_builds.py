@@ -5,6 +5,7 @@ widths (8, 16, 20, 32), each against float64 (run-time width, generic arithmetic
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 
 import pytest
@@ -209,6 +210,34 @@ def test_a_changed_header_changes_the_build_flags(tmp_path, monkeypatch):
     assert fused_step.headers_flag() != before
 
 
+def test_each_source_tree_and_flag_set_builds_in_its_own_cache_folder(tmp_path, monkeypatch):
+    """Two checkouts (or versions) sharing one extension cache each keep their own build: the
+    folder's name hashes the sources, headers, flags and torch version, so a changed source
+    or flag gets a new folder and an unchanged tree finds its old one."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    source, header = tmp_path / "a.cpp", tmp_path / "a.h"
+    source.write_text("// one\n")
+    header.write_text("// one\n")
+    monkeypatch.setattr(fused_step, "SOURCES", [str(source)])
+    monkeypatch.setattr(fused_step, "HEADERS", [str(header)])
+    first = fused_step.build_directory(["-O3"], [])
+    assert os.path.isdir(first)
+    assert os.path.dirname(first) == str(tmp_path / "cache")
+    assert os.path.basename(first).startswith(fused_step.NAME + "_")
+    assert fused_step.build_directory(["-O3"], []) == first
+    assert fused_step.build_directory(["-O3", "-fopenmp"], ["-fopenmp"]) != first
+    assert fused_step.build_directory(["-O3"], ["-fopenmp"]) != first
+    source.write_text("// two\n")
+    assert fused_step.build_directory(["-O3"], []) != first
+    source.write_text("// one\n")
+    header.write_text("// two\n")
+    assert fused_step.build_directory(["-O3"], []) != first
+    header.write_text("// one\n")
+    assert fused_step.build_directory(["-O3"], []) == first
+    monkeypatch.setattr(fused_step.torch, "__version__", "0.0.0-other")
+    assert fused_step.build_directory(["-O3"], []) != first
+
+
 def test_the_kernels_run_on_torchs_threads_where_torch_uses_openmp():
     """Built with -fopenmp where torch threads with OpenMP: without it, the kernels'
     ``at::parallel_for`` (a header) ran every row on one thread at any thread count."""
@@ -249,10 +278,12 @@ def test_a_step_gives_the_same_bits_on_one_thread_and_on_several(build, threads)
         assert torch.equal(a, b)
 
 
-def test_a_compiler_without_openmp_still_gets_the_kernels_on_one_thread(monkeypatch):
+def test_a_compiler_without_openmp_still_gets_the_kernels_on_one_thread(tmp_path, monkeypatch):
     """If the build with -fopenmp fails, the extension is built without it, with a warning
     (torch's ``load`` is replaced here: no compiler runs)."""
     import torch.utils.cpp_extension as cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # its build folders go here
 
     calls = []
 

@@ -292,10 +292,11 @@ def test_load_in_a_new_process_passes_a_stale_build_lock():
     import subprocess
     import sys
 
-    from torch.utils.cpp_extension import _get_build_directory
-
     fused_step.load()  # built and cached, so the child only checks and imports it
-    lock = os.path.join(_get_build_directory(fused_step.NAME, verbose=False), "lock")
+    openmp = fused_step.openmp_flags() if fused_step.load().openmp() else []
+    build_dir = fused_step.build_directory(fused_step.build_flags(openmp), openmp)
+    assert os.path.exists(os.path.join(build_dir, f"{fused_step.NAME}.so"))
+    lock = os.path.join(build_dir, "lock")
     open(lock, "w").close()
     code = "from agents import fused_step; print(fused_step.load().kernel_isa())"
     out = subprocess.run(
