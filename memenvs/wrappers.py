@@ -256,15 +256,27 @@ class ExternalMemoryVector(VectorWrapper):
         self.memory = np.zeros((n, self.num_slots, d), dtype=np.float32)
         self._last = np.zeros((n, d), dtype=np.float32)
         self._needs_reset = np.zeros(n, dtype=bool)
+        self._obs = np.zeros((n, *self.single_observation_space.shape), dtype=np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
+        """Reset every row, or with ``options={"reset_mask": mask}`` (bool ``[N]``, as
+        gymnasium's ``SyncVectorEnv`` takes it) only the rows in ``mask``: their memory is
+        cleared and they read nothing; the other rows keep their memory and get back the
+        observation of their last step."""
         n = self.num_envs
-        self.memory[:] = 0.0
-        self._needs_reset[:] = False
-        self._last = self._layout.encode(obs, n)
+        mask = None if options is None else options.get("reset_mask")  # the env pops it
+        obs, info = self.env.reset(seed=seed, options=options)
+        rows = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        self.memory[rows] = 0.0
+        self._needs_reset[rows] = False
+        flat = self._layout.encode(obs, n)
+        self._last[rows] = flat[rows]
         nothing = np.zeros(n, dtype=np.int64)
-        return self._layout.observe(self._last, self.memory, nothing, nothing.astype(bool)), info
+        out = self._layout.observe(flat, self.memory, nothing, np.zeros(n, dtype=bool))
+        if mask is not None:
+            out[~rows] = self._obs[~rows]
+        self._obs = out
+        return out, info
 
     def step(self, actions):
         layout, n = self._layout, self.num_envs
@@ -291,4 +303,5 @@ class ExternalMemoryVector(VectorWrapper):
             self.memory[rows] = 0.0
             out[rows, layout.obs_dim :] = 0.0  # fresh episodes have read nothing yet
         self._last = flat
+        self._obs = out
         return out, reward, terminated, truncated, info

@@ -315,6 +315,30 @@ def test_vector_same_step_final_obs_and_bad_actions():
         venv.step(np.zeros((2, 3), dtype=np.int64))
 
 
+def test_vector_partial_reset_clears_only_the_masked_rows():
+    """gymnasium's ``reset_mask``: the masked rows start afresh (empty memory, nothing read);
+    the others keep their memory, their pending state and their last observation."""
+    n = 3
+    envs = [lambda: gym.make("memenvs/DelayedRecall-v0", delay=5) for _ in range(n)]
+    venv = ExternalMemoryVector(gym.vector.SyncVectorEnv(envs), num_slots=2)
+    venv.reset(seed=0)
+    venv.step(np.array([[0, 1, 1]] * n))  # write each cue to slot 0 (read the empty slot 1)
+    x, *_ = venv.step(np.array([[0, 0, 0]] * n))  # read slot 0 back
+    assert venv.memory[:, 0].any(axis=1).all() and x[:, D : D + K].any(axis=1).all()
+    memory, before = venv.memory.copy(), x.copy()
+    mask = np.array([False, True, False])
+    options = {"reset_mask": mask}
+    y, _ = venv.reset(seed=7, options=options)
+    assert not venv.memory[1].any() and not y[1, D:].any() and y[1, K] == 1  # a new cue
+    np.testing.assert_array_equal(venv.memory[~mask], memory[~mask])
+    np.testing.assert_array_equal(y[~mask], before[~mask])
+    z, *_ = venv.step(np.array([[0, 0, 0]] * n))  # rows 0 and 2 still read their cue
+    np.testing.assert_array_equal(z[~mask, D : 2 * D], memory[~mask, 0])
+    assert not z[1, D : 2 * D].any()
+    y, _ = venv.reset(seed=1)  # no mask: every row
+    assert not venv.memory.any() and not y[:, D:].any()
+
+
 def test_vector_rejects_disabled_autoreset():
     venv = gym.make_vec("memenvs/DelayedRecall-v0", num_envs=2)
     venv.metadata = {**venv.metadata, "autoreset_mode": AutoresetMode.DISABLED}
