@@ -439,12 +439,12 @@ def _train_all(runs: list[dict], jobs: int, child_init) -> Iterator[dict]:
     them all at once)."""
     pool = worker_pool(min(jobs, len(runs)), child_init)
     try:
-        futures = [pool.submit(train_one, run) for run in runs]
+        futures = {pool.submit(train_one, run): run for run in runs}
         for future in as_completed(futures):
             try:
                 record = future.result()
             except Exception as err:
-                report_failure(err)
+                report_failure(err, futures[future])
                 continue
             yield record
     except BaseException:

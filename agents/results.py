@@ -1,10 +1,11 @@
 """A suite's ``results.jsonl``: validated reading, repair, appending, and one runner at a time.
 
 Each line is one complete JSON record of a finished run. A bad line (truncated JSON, a
-non-object, a record missing keys or with values of the wrong type, a second record of the
-same run) is reported as ``ResultsError`` naming the file and line; ``repair_results`` moves
-such lines to ``results.jsonl.bad`` and keeps the rest. ``output_lock`` makes a second
-runner on the same output folder refuse instead of writing duplicate records.
+non-object, a record missing keys or with values of the wrong type, also in the fields a
+record may lack, a second record of the same run) is reported as ``ResultsError`` naming
+the file and line; ``repair_results`` moves such lines to ``results.jsonl.bad`` and keeps
+the rest. ``output_lock`` makes a second runner on the same output folder refuse instead
+of writing duplicate records.
 """
 
 from __future__ import annotations
@@ -30,6 +31,73 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
     "mean_return": Real,
     "env_steps_per_s": Real,
     "curve": list,
+}
+
+
+def _int(least: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _finite(v: Any) -> bool:
+    return _number(v) and math.isfinite(v)
+
+
+def _rate(v: Any) -> bool:
+    return _number(v) and 0.0 <= v <= 1.0
+
+
+def _pair(first: Callable[[Any], bool], second: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and len(v) == 2 and first(v[0]) and second(v[1])
+
+
+def _eval(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and isinstance(v.get("env_kwargs"), dict)
+        and _rate(v.get("success_rate"))
+        and _finite(v.get("mean_return"))
+        and ("episodes" not in v or _int(1)(v["episodes"]))
+    )
+
+
+# fields a record may lack (older runners wrote fewer), checked when present: (test, what)
+OPTIONAL: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "suite": (lambda v: isinstance(v, str), "a string"),
+    "budget": (_int(1), "an integer >= 1"),
+    "n_envs": (_int(1), "an integer >= 1"),
+    "eval_episodes": (_int(1), "an integer >= 1"),
+    "hyperparameters": (lambda v: isinstance(v, dict), "an object"),
+    "steps_to_95": (_int(0), "an integer >= 0 or null"),
+    "steps_trained": (_int(0), "an integer >= 0"),
+    "wall_time_s": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "curriculum_success": (_rate, "a number in [0, 1]"),
+    "device": (lambda v: isinstance(v, str), "a string"),
+    "tensorboard": (lambda v: isinstance(v, str), "a string"),
+    "machine": (lambda v: isinstance(v, dict), "an object"),
+    "node": (lambda v: isinstance(v, dict), "an object"),
+}
+NULLABLE = ("steps_to_95", "curriculum")  # null: never at 95% in training; no curriculum
+# list fields, checked item by item: (test of an item, what an item is, may it be empty)
+LISTS: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
+    "curve": (
+        _pair(_int(0), lambda v: v is None or _number(v)),
+        "[env step, number or null]",
+        True,
+    ),
+    "evals": (
+        _eval,
+        "an evaluation {env_kwargs: object, success_rate in [0, 1], mean_return finite}",
+        False,
+    ),
+    "curriculum": (
+        _pair(lambda v: isinstance(v, REQUIRED["value"]) and not isinstance(v, bool), _int(0)),
+        "[rung, env step reached >= 0]",
+        False,
+    ),
 }
 REPAIR_HINT = "rerun with --repair to move bad lines to {bad} and keep the rest"
 
@@ -82,7 +150,9 @@ def _shown(settings: dict[str, Any], key: str) -> str:
 
 
 def check_record(line: str) -> dict[str, Any]:
-    """Parse one line into a record; raise ``ValueError`` saying what is wrong with it."""
+    """Parse one line into a record; raise ``ValueError`` saying what is wrong with it: a
+    ``REQUIRED`` key missing or of the wrong type, or a field of ``OPTIONAL`` or ``LISTS``
+    present but malformed (what the report, plots and resume would trip over later)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
@@ -98,8 +168,21 @@ def check_record(line: str) -> dict[str, Any]:
             raise ValueError(f"{key}={value!r} is a {type(value).__name__}")
     if not 0.0 <= record["success_rate"] <= 1.0:
         raise ValueError(f"success_rate={record['success_rate']!r} is outside [0, 1]")
-    if not math.isfinite(record["mean_return"]):
-        raise ValueError(f"mean_return={record['mean_return']!r} is not finite")
+    for key in ("mean_return", "env_steps_per_s"):
+        if not math.isfinite(record[key]):
+            raise ValueError(f"{key}={record[key]!r} is not finite")
+    for key, (ok, what) in OPTIONAL.items():
+        if key in record and not (ok(record[key]) or (record[key] is None and key in NULLABLE)):
+            raise ValueError(f"{key}={record[key]!r} is not {what}")
+    for key, (ok, what, may_be_empty) in LISTS.items():
+        items = record.get(key)
+        if items is None and (key not in record or key in NULLABLE):
+            continue
+        if not isinstance(items, list) or not (items or may_be_empty):
+            raise ValueError(f"{key}={items!r} is not a {'' if may_be_empty else 'non-empty '}list")
+        for i, item in enumerate(items):
+            if not ok(item):
+                raise ValueError(f"{key}[{i}]={item!r} is not {what}")
     return record
 
 

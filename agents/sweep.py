@@ -106,10 +106,13 @@ def _trial(run: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def report_failure(err: BaseException) -> None:
-    """One line on stderr for a trial that failed (the next invocation reruns it)."""
+def report_failure(err: BaseException, run: dict[str, Any]) -> None:
+    """One line on stderr for a trial that failed, naming it (the next invocation reruns it)."""
     first = str(err).strip().splitlines()[:1]
-    print(f"run failed: {type(err).__name__}: {first[0] if first else ''}", file=sys.stderr)
+    print(
+        f"run {trial_name(run)} failed: {type(err).__name__}: {first[0] if first else ''}",
+        file=sys.stderr,
+    )
 
 
 class RaySession:
@@ -184,11 +187,11 @@ class RaySession:
                     options = {**trial_resources(run), "max_retries": MAX_RETRIES}
                     pending[remote.options(name=trial_name(run), **options).remote(run)] = run
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
-                pending.pop(ref)
+                run = pending.pop(ref)
                 try:
                     record = ray.get(ref)
                 except Exception as err:  # a Ray task error wraps the trial's exception
-                    report_failure(err)
+                    report_failure(err, run)
                     continue
                 yield record
         except BaseException:

@@ -128,7 +128,9 @@ def descendants(*pids: int) -> dict[int, int]:
 
 def _reap(marker: str, parent: int) -> None:
     """Until EOF on stdin, note ``parent``'s descendants every ``WATCHDOG_PERIOD_S``; then,
-    unless told ``stop``, SIGKILL what :func:`_targets` finds."""
+    unless told ``stop``, SIGKILL what :func:`_targets` finds. Ignores SIGINT: a Ctrl-C
+    that reaches it must not leave the parent's helpers to outlive the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     print("watching", flush=True)
     seen: dict[int, int] = {}
     while not select.select([sys.stdin], [], [], WATCHDOG_PERIOD_S)[0]:
@@ -176,7 +178,9 @@ def start_reaper() -> subprocess.Popen | None:
     read end of a pipe whose write end only this process has: on EOF (this process is gone)
     it SIGKILLs the descendants it last noted (if their start times match: no reused pid),
     whatever those started since the last note, and every process carrying the marker.
-    Returns once the reaper is watching; returns None where there is no ``/proc``.
+    The reaper runs in a session of its own (a Ctrl-C or hangup of this process's group
+    does not end it) and ignores SIGINT. Returns once the reaper is watching; returns None
+    where there is no ``/proc``.
     """
     if not Path("/proc/self/environ").exists():
         return None
@@ -196,6 +200,7 @@ def start_reaper() -> subprocess.Popen | None:
         stdout=subprocess.PIPE,
         env=env,
         text=True,
+        start_new_session=True,  # out of the terminal's process group: Ctrl-C, hangup
     )
     if reaper.stdout.readline().strip() != "watching":
         reaper.wait()

@@ -213,6 +213,24 @@ BAD_LINES = {
     "not an object": ("[1, 2]", "not a record"),
     "wrong type": (json.dumps(_record(1, success_rate="high")), "success_rate"),
     "duplicate": (GOOD, "second record of the run on line 1"),
+    # optional fields, present but malformed (they used to fail later, with a traceback)
+    "evals null": (json.dumps(_record(1, evals=None)), "evals=None is not a non-empty list"),
+    "eval without a rate": (
+        json.dumps(_record(1, evals=[{"env_kwargs": {}, "mean_return": 0.5}])),
+        "evals[0]=",
+    ),
+    "curriculum step null": (
+        json.dumps(_record(1, curriculum=[[2, None]])),
+        "curriculum[0]=[2, None] is not [rung, env step reached >= 0]",
+    ),
+    "curve point of one number": (
+        json.dumps(_record(1, curve=[[256, 0.5], [512]])),
+        "curve[1]=[512] is not [env step, number or null]",
+    ),
+    "speed not finite": (json.dumps(_record(1, env_steps_per_s=float("nan"))), "not finite"),
+    "hyperparameters null": (json.dumps(_record(1, hyperparameters=None)), "hyperparameters"),
+    "steps_to_95 a string": (json.dumps(_record(1, steps_to_95="never")), "steps_to_95"),
+    "budget a float": (json.dumps(_record(1, budget=256.5)), "budget=256.5 is not an integer"),
 }
 
 
@@ -234,6 +252,24 @@ def test_a_bad_results_line_names_file_and_line_and_repair_moves_it_aside(tmp_pa
     assert [(m["line"], m["text"]) for m in moved] == [(2, bad)]
 
 
+def test_records_the_runner_wrote_pass_the_check_old_and_new():
+    """Every committed results file (runners of all versions: some records lack the newer
+    fields) and the runs of committed tune trials; also nulls the runner writes."""
+    from agents.results import check_record, read_results
+
+    files = sorted((ROOT / "benchmarks" / "results").glob("**/results.jsonl"))
+    assert len(files) >= 5 and all(read_results(path) for path in files)
+    for path in (ROOT / "benchmarks" / "results").glob("**/trials.jsonl"):
+        for line in path.read_text().splitlines():
+            for run in json.loads(line)["runs"]:
+                check_record(json.dumps(run))
+    evals = [{"env_kwargs": {}, "success_rate": 1.0, "mean_return": 1.0, "episodes": 4}]
+    written = _record(steps_to_95=None, curriculum=None, curve=[[256, None]], evals=evals)
+    assert check_record(json.dumps(written)) == written
+    taught = _record(curriculum=[[2, 0], [4, 512]], curriculum_success=0.95)
+    assert check_record(json.dumps(taught)) == taught
+
+
 def test_results_path_that_is_a_directory_is_a_clear_error(tmp_path):
     from agents.results import ResultsError, read_results
 
@@ -252,14 +288,23 @@ def test_append_after_a_truncated_last_line_keeps_records_apart(tmp_path):
     assert [r["seed"] for r in read_results(path)] == [0, 3]
 
 
-def test_cli_on_a_corrupt_results_file_exits_with_the_line_then_repairs(tmp_path):
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (None, "record missing keys"),  # line 2 is {}
+        ({"evals": None}, "evals=None is not"),  # a run of the suite: resume used to crash
+    ],
+    ids=["empty object", "evals null"],
+)
+def test_cli_on_a_corrupt_results_file_exits_with_the_line_then_repairs(tmp_path, changes, problem):
     suite = _write_suite(tmp_path)
+    line = "{}" if changes is None else json.dumps(_plan_record(load_suite(str(suite)), **changes))
     out = tmp_path / "out"
     (out / "tiny").mkdir(parents=True)
-    (out / "tiny" / "results.jsonl").write_text(f"{GOOD}\n{{}}\n")
+    (out / "tiny" / "results.jsonl").write_text(f"{GOOD}\n{line}\n")
     proc = _bench("--suite", str(suite), "--out", str(out), "--report-only", cwd=tmp_path)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "results.jsonl, line 2: record missing keys" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"results.jsonl, line 2: {problem}" in proc.stderr
     proc = _bench(
         "--suite", str(suite), "--out", str(out), "--report-only", "--repair", cwd=tmp_path
     )
@@ -1018,7 +1063,7 @@ def test_failed_runs_give_exit_status_1_after_the_report(tmp_path):
     suite = _write_suite(tmp_path, seeds=[0], hyperparameters=hp)
     proc = _bench("--suite", str(suite), "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "run failed: RuntimeError" in proc.stderr
+    assert "run ppo/memenvs/DelayedRecall-v0/delay=2/seed0 failed: RuntimeError" in proc.stderr
     assert "1 run(s) failed (reported above); rerun to retry them" in proc.stderr
     assert (tmp_path / "out" / "tiny" / "README.md").is_file()
     assert not (tmp_path / "out" / "tiny" / "results.jsonl").exists()

@@ -180,6 +180,42 @@ def test_the_reaper_kills_what_its_parent_started_when_the_parent_is_killed():
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_the_reaper_outlives_a_ctrl_c_of_its_parents_group_then_reaps():
+    """Ctrl-C in a terminal signals the whole foreground group: the reaper used to die of
+    it (KeyboardInterrupt), so a parent then killed left its helpers behind. Here the group
+    and the reaper itself get SIGINT, then the parent (which survives it) SIGKILL."""
+    code = (
+        "import signal, subprocess, sys, time\n"
+        "from agents.workers import start_reaper\n"
+        "reaper = start_reaper()\n"
+        "signal.signal(signal.SIGINT, lambda *_: None)  # shutting down when killed\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+        " start_new_session=True)\n"
+        "print(reaper.pid, flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(  # a group of its own, as a terminal's job (not pytest's)
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        reaper = int(parent.stdout.readline())
+        left = descendants(parent.pid)
+        assert reaper in left and len(left) == 2  # the reaper and the sleeper
+        os.killpg(parent.pid, signal.SIGINT)
+        os.kill(reaper, signal.SIGINT)
+        time.sleep(0.3)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert not _wait_gone(left, 10)
+    err = parent.stderr.read()
+    assert f"reaper: process {parent.pid} died; killed 1 process(es)" in err, err
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_the_reaper_also_kills_what_a_noted_process_started_after_the_last_note():
     """A daemon that restarts one of its agents between two notes (the agent unmarked, as
     one whose title rewrite blanked its environment): the noted daemon's new child is a
@@ -216,6 +252,18 @@ def test_a_stopped_reaper_kills_nothing():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_failed_run_is_reported_by_name(capsys):
+    """Two failed runs used to print the same line, naming neither."""
+    from agents.sweep import report_failure
+
+    run = {"agent": "lstm", "env": "memenvs/DelayedRecall-v0", "knob": "delay", "value": 2}
+    report_failure(ValueError("device='cuda' was asked for\nmore"), {**run, "seed": 1})
+    assert capsys.readouterr().err == (
+        "run lstm/memenvs/DelayedRecall-v0/delay=2/seed1 failed: ValueError: "
+        "device='cuda' was asked for\n"
+    )
 
 
 def _command(pid: int) -> str:
