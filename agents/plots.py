@@ -52,7 +52,10 @@ def write_plots(suite: dict[str, Any], records: list[dict], out_dir: Path) -> No
                     pts.append((v, median_success(rs)))
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=agent)
-        ax.set_xscale("log", base=2)
+        if any(isinstance(v, (int, float)) and v <= 0 for v in task["ladder"]):
+            ax.set_xscale("symlog", base=2, linthresh=1)  # a log axis drops 0 and below
+        else:
+            ax.set_xscale("log", base=2)
         ax.axhline(SUCCESS, color="gray", linestyle=":", linewidth=1)
         ax.set_xlabel(task["knob"])
         ax.set_ylabel("success rate (median over seeds)")

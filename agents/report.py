@@ -24,8 +24,15 @@ def median_success(records: list[dict[str, Any]]) -> float:
 
 def task_records(records: list[dict[str, Any]], task: dict[str, Any]) -> list[dict[str, Any]]:
     """The records of one suite task: its env, knob and ``fixed`` knobs, at a rung of its
-    current ladder (a rung since removed from the ladder keeps its records in
+    current ladder, made under its current protocol (with a curriculum or without: a rung
+    since removed from the ladder or a run of the other protocol keeps its records in
     ``results.jsonl``)."""
+    curriculum = bool(task.get("curriculum"))
+    return [r for r in _env_records(records, task) if bool(r.get("curriculum")) == curriculum]
+
+
+def _env_records(records: list[dict[str, Any]], task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records at the task's env, knob, ``fixed`` knobs and ladder, of either protocol."""
     knob, fixed, ladder = task["knob"], task.get("fixed", {}), task["ladder"]
     return [
         r
@@ -78,6 +85,13 @@ def write_report(
     for task in suite["tasks"]:
         env, mine = task["env"], task_records(records, task)
         lines.append(f"\n## {env} (`{task['knob']}`; fixed {task.get('fixed', {})})\n")
+        other, taught = len(_env_records(records, task)) - len(mine), bool(task.get("curriculum"))
+        if other:  # the task's curriculum flag changed since: another protocol
+            lines.append(
+                f"Left out: {other} record(s) made {'without' if taught else 'with'} a "
+                f"curriculum, another protocol than this task's (`curriculum: "
+                f"{json.dumps(taught)}`); they stay in results.jsonl.\n"
+            )
         ladder = task["ladder"]
         lines.append(
             "| agent | "
@@ -119,7 +133,7 @@ def write_report(
         lines.append(_interval_estimates(mine, task, suite["agents"]))
         lines.append(_improvement_over_baseline(mine, task, suite))
         lines.append(_curriculum_steps(mine, task, suite["agents"]))
-        lines.append(_extra_evals(mine, suite["agents"]))
+        lines.append(_extra_evals(mine, task, suite["agents"]))
     text = "\n".join(lines) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "README.md").write_text(text)
@@ -250,31 +264,40 @@ def _curriculum_steps(records: list[dict], task: dict, agents: list[str]) -> str
     return "\n".join(out)
 
 
-def _extra_evals(records: list[dict], agents: list[str]) -> str:
-    """Length-generalisation table for a task evaluated at several settings (``records``:
-    the task's)."""
-    rows = [r for r in records if len(r.get("evals", [])) > 1]
-    if not rows:
+def _extra_evals(records: list[dict], task: dict, agents: list[str]) -> str:
+    """Length-generalisation table for a task evaluated at several settings: one column per
+    entry of its ``eval`` (``{}``: as trained), ``-`` where no run made that evaluation
+    (``records``: the task's)."""
+    extras = task.get("eval", [{}])
+    if len(extras) < 2 or not records:
         return ""
-    settings = [
-        "as trained"
-        if e["env_kwargs"] == rows[0]["env_kwargs"]
-        else f"`{json.dumps(e['env_kwargs'], sort_keys=True)}`"
-        for e in rows[0]["evals"]
-    ]
+    settings = [f"`{json.dumps(e, sort_keys=True)}`" if e else "as trained" for e in extras]
     out = [
         "\nEvaluation beyond the training distribution: median success over seeds (median mean "
-        "return in brackets: partial credit, e.g. the fraction of symbols right):\n",
+        "return in brackets: partial credit, e.g. the fraction of symbols right); columns: "
+        "the task's `eval` settings, each on top of the rung trained at:\n",
         "| agent | trained at | " + " | ".join(settings) + " |",
         "| --- " * (len(settings) + 2) + "|",
     ]
-    for agent in agents:
-        for value in sorted({r["value"] for r in rows if r["agent"] == agent}):
-            rs = [r for r in rows if r["agent"] == agent and r["value"] == value]
-            cells = [
-                f"{statistics.median(r['evals'][i]['success_rate'] for r in rs):.2f} "
-                f"({statistics.median(r['evals'][i]['mean_return'] for r in rs):.2f})"
-                for i in range(len(settings))
-            ]
+    for agent, value in itertools.product(agents, task["ladder"]):
+        rs = [r for r in records if r["agent"] == agent and r["value"] == value]
+        if rs:
+            cells = [_eval_cell(rs, extra) for extra in extras]
             out.append(f"| {agent} | {value} | " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def _eval_cell(records: list[dict], extra: dict) -> str:
+    """Median success (mean return) of the runs' evaluations at their env kwargs updated by
+    ``extra`` (a record without ``evals`` was evaluated as trained only)."""
+    found = []
+    for r in records:
+        wanted = {**r["env_kwargs"], **extra}
+        found += [e for e in r.get("evals", [r]) if e["env_kwargs"] == wanted][:1]
+    if not found:
+        return "-"
+    cell = (
+        f"{statistics.median(e['success_rate'] for e in found):.2f} "
+        f"({statistics.median(e['mean_return'] for e in found):.2f})"
+    )
+    return cell if len(found) >= len(records) else f"{cell}, {len(found)} of {len(records)} runs"

@@ -520,10 +520,13 @@ def test_records_and_resume_keys_say_whether_a_curriculum_was_used(tmp_path):
     text = write_report(suite, [plain, taught], tmp_path, "cmd")
     assert "| env-steps/s | curriculum |" in text
     row = next(line for line in text.splitlines() if line.startswith("| ppo |"))
-    assert row.endswith("| mixed |")
+    assert row.endswith("| no |")  # the task trains without: the curriculum run is left out
+    assert "Left out: 1 record(s) made with a curriculum" in text
+    suite["tasks"][0]["curriculum"] = True
+    text = write_report(suite, [plain, taught], tmp_path, "cmd")
+    row = next(line for line in text.splitlines() if line.startswith("| ppo |"))
+    assert row.endswith("| yes |")
     assert "| ppo | 4 | 1 | 2@0, 4@1,200 |" in text
-    text = write_report(suite, [plain], tmp_path, "cmd")
-    assert next(line for line in text.splitlines() if line.startswith("| ppo |")).endswith("| no |")
 
 
 @pytest.mark.parametrize(
@@ -1134,6 +1137,27 @@ def test_each_task_on_the_same_env_gets_its_own_plots(tmp_path, monkeypatch):
         assert (tmp_path / f"curves_{name}-{i}.png").exists()
 
 
+def test_a_ladder_with_0_plots_every_point(tmp_path, monkeypatch):
+    """A base-2 log axis dropped delay 0 (a valid rung) from the success plot."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from agents import plots
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [0, 1, 4]}]
+    records = [_record(0, value=v, env_kwargs={"delay": v}) for v in (0, 1, 4)]
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plots.write_plots(suite, records, tmp_path)
+    ax = figures[0].axes[0]  # success vs delay
+    (line,) = ax.get_lines()[:1]
+    low, high = ax.get_xlim()
+    assert list(line.get_xdata()) == [0, 1, 4]
+    assert all(low < x < high for x in line.get_xdata())
+    assert np.isfinite(ax.transData.transform(line.get_xydata())).all()
+
+
 def test_the_report_counts_only_the_suites_seeds(tmp_path):
     """A seed dropped from the suite keeps its records in results.jsonl; the tables and
     the IQM used to count them."""
@@ -1165,6 +1189,64 @@ def test_the_report_counts_only_the_rungs_of_the_current_ladder(tmp_path):
     assert "| episodic | 1.00 (1.00-1.00) | 1.00 (1.00-1.00) | 4 |" in text
     assert "delay=8" not in text and "| gru |" not in text
     assert "| **episodic** (best) | 0.50 [0.50, 0.50] | delay=2, delay=4 |" in text
+
+
+def _evals(record: dict, *extras: dict, rate: float = 1.0) -> dict:
+    """``record`` with ``evals`` at its env kwargs updated by each of ``extras``."""
+    evals = [
+        {"env_kwargs": {**record["env_kwargs"], **e}, "success_rate": rate, "mean_return": rate}
+        for e in extras
+    ]
+    return {**record, "evals": evals}
+
+
+def test_extra_evaluations_are_headed_by_the_suites_eval_settings_not_the_first_rungs(tmp_path):
+    """The column was headed by the first rung's env kwargs (``{"delay": 2, "noise": true}``)
+    although the runs at delay 4 were evaluated at delay 4."""
+    from agents.benchmark import write_report
+
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4], "eval": [{}, {"noise": True}]}]
+    records = [
+        _evals(_record(0, value=v, env_kwargs={"delay": v}), {}, {"noise": True}) for v in (2, 4)
+    ]
+    text = write_report(suite, records, tmp_path, "cmd", plots=False)
+    assert '| agent | trained at | as trained | `{"noise": true}` |' in text
+    assert "| ppo | 4 | 1.00 (1.00) | 1.00 (1.00) |" in text
+
+
+def test_the_report_leaves_out_records_of_the_other_curriculum_protocol(tmp_path):
+    """After a task's curriculum flag changed, the old records (resume keys them apart)
+    were counted too (6 runs for 3 seeds, IQM over both), the eval columns came from an
+    old record (the new eval never showed), and a shorter ``evals`` crashed the report
+    with IndexError."""
+    from agents.benchmark import write_report
+
+    extras = [{}, {"noise": True}, {"delay": 8}]
+    suite = {**TINY_SUITE, "name": "tiny", "seeds": [0, 1, 2]}
+    suite["tasks"] = [{**DELAY_TASK, "ladder": [2, 4], "eval": extras, "curriculum": True}]
+    old = [
+        _evals(_record(s, env_kwargs={"delay": 2}, success_rate=0.0), *extras[:2], rate=0.0)
+        for s in range(3)
+    ]
+    new = [
+        _evals(_record(s, env_kwargs={"delay": 2}, success_rate=1.0, curriculum=[[2, 0]]), *extras)
+        for s in range(3)
+    ]
+    new.append(  # a run that lacks the delay-8 evaluation
+        _evals(
+            _record(0, value=4, env_kwargs={"delay": 4}, curriculum=[[2, 0], [4, 9]]),
+            *extras[:2],
+            rate=0.5,
+        )
+    )
+    text = write_report(suite, [*new, *old], tmp_path, "cmd", plots=False)
+    assert "Left out: 3 record(s) made without a curriculum" in text
+    assert "| ppo | 1.00 (1.00-1.00) | 0.50 (0.50-0.50), 1 of 3 seeds |" in text
+    assert "| ppo | 1.00 [1.00, 1.00] | n=1 |" in text  # IQM of the 3 new runs only
+    assert '| as trained | `{"noise": true}` | `{"delay": 8}` |' in text
+    assert "| ppo | 2 | 1.00 (1.00) | 1.00 (1.00) | 1.00 (1.00) |" in text
+    assert "| ppo | 4 | 0.50 (0.50) | 0.50 (0.50) | - |" in text
 
 
 def test_a_rung_with_seeds_missing_is_marked_and_its_frontier_not_final(tmp_path):
