@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -77,15 +78,47 @@ def run_worker(script: str, config: dict[str, Any], timeout: float = 1800) -> di
     return json.loads(lines[-1])
 
 
+def command_line(script: str, argv: list[str] | None = None) -> str:
+    """The command that ran ``scripts/<script>`` with ``argv`` (default ``sys.argv[1:]``),
+    shell-quoted so that it can be pasted back into a shell (JSON arguments included)."""
+    args = sys.argv[1:] if argv is None else argv
+    return shlex.join(["python", f"scripts/{script}", *args])
+
+
 def header(command: str, info: dict[str, Any]) -> str:
-    """Markdown provenance block: command, machine, versions, date."""
+    """Markdown provenance block: command, machine, versions, commit (marked when tracked
+    files differed from it), date."""
     gpu = f", GPU {info['gpu']}" if info.get("gpu") else ""
+    dirty = " with uncommitted changes" if info.get("uncommitted_changes") else ""
     return (
         f"Command: `{command}`\n\n"
         f"Machine: {info['cpu']}, {info['cores']} cores{gpu}. Python {info['python']}, "
         f"torch {info['torch']}, numpy {info['numpy']}, gymnasium {info['gymnasium']}, "
-        f"SB3 {info['stable_baselines3']}. Commit {info['commit']}, {info['date']}.\n"
+        f"SB3 {info['stable_baselines3']}. Commit {info['commit']}{dirty}, {info['date']}.\n"
     )
+
+
+def provenance(command: str) -> dict[str, Any]:
+    """What a JSON results file records beside its data: ``{"command", "machine"}``, the
+    machine as :func:`machine` gives it (commit, uncommitted changes and date included)."""
+    return {"command": command, "machine": machine()}
+
+
+def check_output_paths(**paths: str | None) -> None:
+    """Before any work: make the folders of the given output files and check that files can
+    be written there; else ``ValueError`` naming the flag and the path. Keywords name the
+    flags (``out=`` for ``--out``, ``json=`` for ``--json``); ``None`` paths are skipped."""
+    for name, path in paths.items():
+        if not path:
+            continue
+        flag = "--" + name.replace("_", "-")
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"{flag}: cannot create {folder} ({err.strerror or err})") from None
+        if os.path.isdir(path) or not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag}: cannot write {path}")
 
 
 def write_results(text: str, data: Any, out: str | None, json_path: str | None) -> None:

@@ -149,20 +149,22 @@ def build_flags(openmp: list[str]) -> list[str]:
 
 def build_directory(cflags: list[str], ldflags: list[str]) -> str:
     """The cache folder of one build: ``memenvs_ntm_step_<hash>`` under torch's extension
-    root, the hash over the sources' and headers' bytes, the flags and torch's version.
+    root, the hash over the sources' and headers' paths and bytes, the flags and torch's
+    version.
 
-    torch names the folder by the extension alone and rebuilds whenever the sources or flags
-    differ from the last build there, so two checkouts or installed versions (or two torch
-    versions) sharing one cache rebuilt over each other on every switch (about a minute
-    each). With the hash in the name each keeps its own build (about 4 MB); an unchanged
-    tree always finds its own. Folders of old versions are not removed."""
+    torch names the folder by the extension alone and rebuilds whenever the sources, their
+    paths (its ninja file names them) or the flags differ from the last build there, so two
+    checkouts or installed versions (or two torch versions) sharing one cache rebuilt over
+    each other on every switch (about a minute each). With the hash in the name each keeps
+    its own build (about 4 MB); an unchanged tree always finds its own. Folders of old
+    versions are not removed."""
     from torch.utils.cpp_extension import _get_build_directory
 
     digest = hashlib.sha1()
     for path in [*SOURCES, *HEADERS]:
         with open(path, "rb") as f:
             digest.update(f.read())
-    digest.update(repr((cflags, ldflags, torch.__version__)).encode())
+    digest.update(repr(([*SOURCES, *HEADERS], cflags, ldflags, torch.__version__)).encode())
     return _get_build_directory(f"{NAME}_{digest.hexdigest()[:12]}", verbose=False)
 
 

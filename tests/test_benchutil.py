@@ -52,3 +52,37 @@ def test_checkout_commit_reads_any_checkout_and_says_when_files_differ(tmp_path)
 
 def test_cpu_model_names_a_cpu():
     assert cpu_model() and cpu_model() != "unknown"
+
+
+def test_a_recorded_command_pastes_back_into_a_shell():
+    """JSON and spaces survive: shlex splits the recorded line into the same arguments."""
+    import shlex
+
+    from agents.benchutil import command_line
+
+    argv = ["--core-kwargs", '{"heads": 1, "key_size": 8}', "--out", "a b.md"]
+    line = command_line("probe_episodic_frontier.py", argv)
+    assert shlex.split(line) == ["python", "scripts/probe_episodic_frontier.py", *argv]
+
+
+def test_the_header_says_when_tracked_files_differed_from_the_commit():
+    from agents.benchutil import header
+
+    info = {**machine(), "commit": "abc1234", "uncommitted_changes": False}
+    assert "Commit abc1234, " in header("python x", info)
+    info["uncommitted_changes"] = True
+    assert "Commit abc1234 with uncommitted changes, " in header("python x", info)
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    import pytest
+
+    from agents.benchutil import check_output_paths
+
+    check_output_paths(out=str(tmp_path / "new" / "r.md"), json=None)
+    assert (tmp_path / "new").is_dir()  # made, so a run's end can write there
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match=r"^--json: cannot create .*file"):
+        check_output_paths(json=str(tmp_path / "file" / "r.json"))
+    with pytest.raises(ValueError, match=r"^--out: cannot write .*new"):
+        check_output_paths(out=str(tmp_path / "new"))

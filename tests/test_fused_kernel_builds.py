@@ -212,8 +212,9 @@ def test_a_changed_header_changes_the_build_flags(tmp_path, monkeypatch):
 
 def test_each_source_tree_and_flag_set_builds_in_its_own_cache_folder(tmp_path, monkeypatch):
     """Two checkouts (or versions) sharing one extension cache each keep their own build: the
-    folder's name hashes the sources, headers, flags and torch version, so a changed source
-    or flag gets a new folder and an unchanged tree finds its old one."""
+    folder's name hashes the sources' and headers' paths and bytes, the flags and the torch
+    version, so a changed source, path or flag gets a new folder and an unchanged tree finds
+    its old one."""
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
     source, header = tmp_path / "a.cpp", tmp_path / "a.h"
     source.write_text("// one\n")
@@ -235,6 +236,14 @@ def test_each_source_tree_and_flag_set_builds_in_its_own_cache_folder(tmp_path, 
     header.write_text("// one\n")
     assert fused_step.build_directory(["-O3"], []) == first
     monkeypatch.setattr(fused_step.torch, "__version__", "0.0.0-other")
+    assert fused_step.build_directory(["-O3"], []) != first
+    monkeypatch.undo()  # the same bytes at another path (another checkout): its own folder
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    (tmp_path / "copy").mkdir()
+    for path in (source, header):
+        (tmp_path / "copy" / path.name).write_text(path.read_text())
+    monkeypatch.setattr(fused_step, "SOURCES", [str(tmp_path / "copy" / "a.cpp")])
+    monkeypatch.setattr(fused_step, "HEADERS", [str(tmp_path / "copy" / "a.h")])
     assert fused_step.build_directory(["-O3"], []) != first
 
 
