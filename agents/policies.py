@@ -486,6 +486,7 @@ class MemoryActorCriticPolicy(BasePolicy):
         """
         self.set_training_mode(False)
         obs_tensor, vectorized = self.obs_to_tensor(observation)
+        check_finite_observation(obs_tensor)
         n = (next(iter(obs_tensor.values())) if isinstance(obs_tensor, dict) else obs_tensor).shape[
             0
         ]
@@ -597,3 +598,16 @@ def _add_policy_aliases(spec: AgentSpec) -> None:
 
 
 on_register(_add_policy_aliases)
+
+
+def check_finite_observation(obs: torch.Tensor | dict[str, torch.Tensor]) -> None:
+    """``ValueError`` naming the rows (and key) of an observation ``[B, ...]`` that hold NaN
+    or inf: a core would otherwise turn them into NaN logits and an unclear error."""
+    parts = obs.items() if isinstance(obs, dict) else [(None, obs)]
+    for key, x in parts:
+        if not x.is_floating_point():
+            continue
+        bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten()
+        if bad.numel():
+            name = "observation" if key is None else f"observation[{key!r}]"
+            raise ValueError(f"{name} must be finite; rows {bad.tolist()[:8]} hold NaN or inf")

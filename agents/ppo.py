@@ -223,7 +223,9 @@ class MemoryPPO(OnPolicyAlgorithm):
         self.memory_image_interval = memory_image_interval
         self._last_state = None
         self._rollouts = 0
-        self._skipped_updates = 0
+        self._skipped_updates = 0  # minibatch steps dropped for a non-finite loss or gradient
+        self._minibatch_steps = 0  # minibatch steps tried, taken or dropped
+        self._warned_skip = False
         if _init_setup_model:
             self._setup_model()
 
@@ -482,6 +484,7 @@ class MemoryPPO(OnPolicyAlgorithm):
                 policy.optimizer.zero_grad()
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+                self._minibatch_steps += 1
                 if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
                     self._skip_update(loss, grad_norm)
                     continue
@@ -514,17 +517,33 @@ class MemoryPPO(OnPolicyAlgorithm):
             return (adv - adv.mean()) / (adv.std() + 1e-8)
         return adv
 
+    @property
+    def skipped_updates(self) -> int:
+        """Minibatch steps dropped so far for a non-finite loss or gradient norm (the
+        optimizer never saw them), out of :attr:`minibatch_steps`; also logged as
+        ``train/skipped_updates``."""
+        return self._skipped_updates
+
+    @property
+    def minibatch_steps(self) -> int:
+        """Minibatch optimizer steps tried so far, taken or skipped."""
+        return self._minibatch_steps
+
     def _skip_update(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Drop a minibatch step whose loss or gradient norm is not finite: the optimizer
-        (parameters and Adam moments) never sees it; counted in ``train/skipped_updates``."""
+        (parameters and Adam moments) never sees it. Warns at the first skip of a ``learn``
+        call; ``learn`` sums up the rest at its end."""
         self.policy.optimizer.zero_grad()
         self._skipped_updates += 1
-        warnings.warn(
-            f"MemoryPPO skipped an update with a non-finite loss ({loss.item()}) or gradient "
-            f"norm ({grad_norm.item()}); {self._skipped_updates} skipped so far",
-            UserWarning,
-            stacklevel=3,
-        )
+        if not self._warned_skip:
+            self._warned_skip = True
+            warnings.warn(
+                f"MemoryPPO skipped an update with a non-finite loss ({loss.item()}) or "
+                f"gradient norm ({grad_norm.item()}); further skips in this learn() call are "
+                "counted and summed up at its end",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def learn(
         self,
@@ -536,14 +555,28 @@ class MemoryPPO(OnPolicyAlgorithm):
         progress_bar: bool = False,
     ):
         check_int("total_timesteps", total_timesteps, 0)
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+        skipped, tried = self._skipped_updates, self._minibatch_steps
+        self._warned_skip = False
+        try:
+            return super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        finally:
+            skipped, tried = self._skipped_updates - skipped, self._minibatch_steps - tried
+            if skipped:
+                warnings.warn(
+                    f"MemoryPPO skipped {skipped} of {tried} minibatch updates in this learn() "
+                    "call for a non-finite loss or gradient norm (the weights did not take "
+                    f"them{'; none was taken' if skipped == tried else ''}): look for huge "
+                    "rewards or observations, or lower the learning rate",
+                    UserWarning,
+                    stacklevel=2,  # the caller of learn()
+                )
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = False):
         """``(actions, state)``: pass the returned state back with the next observation."""

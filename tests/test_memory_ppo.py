@@ -257,6 +257,23 @@ def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
     assert actions.shape == (2,)
 
 
+@pytest.mark.parametrize("agent", MEMORY_AGENTS)
+def test_predict_refuses_a_non_finite_observation_naming_its_rows(agent):
+    """The LSTM, GRU and NTM cores turned a NaN into NaN logits and torch's unclear
+    'Expected parameter logits ... invalid values' error."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=3, seed=0, env_kwargs={"delay": 2})
+    model = MemoryPPO(
+        get_agent(agent).policy, env, n_steps=8, seed=0,
+        policy_kwargs={"core_kwargs": SMALL.get(agent, {})},
+    )  # fmt: skip
+    obs = env.reset()
+    obs[1, 0], obs[2, -1] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"observation must be finite; rows \[1, 2\] hold NaN"):
+        model.predict(obs)
+    actions, _ = model.predict(obs[:1])
+    assert actions.shape == (1,)
+
+
 @pytest.mark.parametrize(
     ("device", "message"),
     [("foo", "device must be 'cpu', 'cuda'"), ("cuda:7", "device='cuda:7' was asked for")],

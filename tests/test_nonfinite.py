@@ -93,7 +93,7 @@ def test_non_finite_gradient_update_is_skipped_and_counted():
     weight = model.policy.value_net.weight
     hook = weight.register_hook(lambda g: g * float("nan"))
     before = params(model)
-    with pytest.warns(UserWarning, match="non-finite"):
+    with pytest.warns(UserWarning, match="non-finite") as caught:
         model.learn(N_STEPS * 3)
     for p, q in zip(before, params(model), strict=True):
         assert torch.equal(p, q), "a non-finite gradient must not change any parameter"
@@ -101,10 +101,19 @@ def test_non_finite_gradient_update_is_skipped_and_counted():
     n_batches = model.rollout_buffer.n_sequences // model.sequences_per_batch
     skipped = model.logger.name_to_value["train/skipped_updates"]
     assert skipped == model.n_epochs * n_batches
+    assert model.skipped_updates == skipped == model.minibatch_steps  # every one skipped
+    # one warning at the first skip and one sum at the end, not one per skip
+    messages = [str(w.message) for w in caught if "MemoryPPO skipped" in str(w.message)]
+    assert len(messages) == 2, messages
+    assert f"skipped {skipped} of {skipped} minibatch updates" in messages[1]
+    assert "none was taken" in messages[1]
+    summary = [w for w in caught if "minibatch updates in this learn() call" in str(w.message)]
+    assert summary[0].filename == __file__  # points at the learn() call
     hook.remove()
     model.learn(N_STEPS * 3, reset_num_timesteps=False)
     assert not all(torch.equal(p, q) for p, q in zip(before, params(model), strict=True))
     assert model.logger.name_to_value["train/skipped_updates"] == skipped  # cumulative, no more
+    assert model.skipped_updates == skipped < model.minibatch_steps
 
 
 def test_non_finite_loss_update_is_skipped():
