@@ -30,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
@@ -455,7 +456,9 @@ def max_knobs_table(results: list[dict[str, Any]]) -> str:
 
 def max_knobs_report(info: dict[str, Any], results: list[dict[str, Any]], cap: int | None) -> str:
     defects = [r for r in results if r["verdict"] != "ok"]
-    rss = min(r["rss_import_mib"] for r in results if "rss_import_mib" in r)
+    imports = [r["rss_import_mib"] for r in results if "rss_import_mib" in r]
+    # every cell may have failed or timed out: then nothing measured the imports
+    rss = f" (the imports alone take about {min(imports):.0f} MiB)" if imports else ""
     return "\n".join(
         [
             "# make + reset time at the largest knobs",
@@ -480,8 +483,8 @@ def max_knobs_report(info: dict[str, Any], results: list[dict[str, Any]], cap: i
             f" searched again for {MAX_KNOB_ROWS} rows) plus `reset(seed=0)`, once, after an"
             " untimed make + reset at the defaults; killed after the timeout. *At a tenth*:"
             " the same with the knob at a tenth, timed first in the same process; *growth* ="
-            " the ratio (10x is linear). Peak RSS is the process's peak (the imports alone"
-            f" take about {rss:.0f} MiB). Marked a defect: *super-linear* (growth over"
+            f" the ratio (10x is linear). Peak RSS is the process's peak{rss}. Marked a"
+            f" defect: *super-linear* (growth over"
             f" {MAX_KNOB_GROWTH:g}x where the time is {GROWTH_FLOOR:g} s or more), *over"
             f" {MAX_KNOB_SECONDS:g} s*, *RSS over the budget* (peak RSS less the imports more"
             f" than {RSS_SLACK:g} x `MEMORY_BUDGET`: the budget check underestimates what make +"
@@ -497,7 +500,7 @@ def max_knobs_report(info: dict[str, Any], results: list[dict[str, Any]], cap: i
 
 
 def run_max_knobs(args: argparse.Namespace) -> None:
-    families = [env_id.split("/", 1)[-1].rsplit("-v", 1)[0].split("-")[0] for env_id in args.ids]
+    families = [family(env_id) for env_id in args.ids]
     results = []
     for spec in max_knob_specs(families, args.knob_cap):
         result = {**spec, **run_child(spec, args.timeout)}
@@ -516,13 +519,72 @@ def run_max_knobs(args: argparse.Namespace) -> None:
         f.write("\n")
 
 
+#: The longest ``--seconds`` per cell and repeat (an hour; more is a typo, not a benchmark).
+MAX_SECONDS = 3600.0
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (this script stays torch-free, so it does not
+    import ``agents.cli.common``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def seconds_up_to(high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds in ``(0, high]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (0 < value <= high and math.isfinite(value)):
+            allowed = "> 0" if high == math.inf else f"in (0, {high:g}]"
+            raise argparse.ArgumentTypeError(f"must be a finite number {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+def check_ids(parser: argparse.ArgumentParser, ids: list[str], max_knobs: bool) -> None:
+    """Every ``--ids`` entry must be a registered id (``--max-knobs``: a memenvs task's),
+    checked before any cell runs."""
+    tasks = {entry.name for entry in TASKS}
+    for env_id in ids:
+        try:
+            gym.spec(env_id)
+        except gym.error.Error as err:
+            parser.error(f"--ids: {err}")
+        if max_knobs and family(env_id) not in tasks:
+            parser.error(f"--ids: --max-knobs times memenvs tasks only, got {env_id!r}")
+
+
+def family(env_id: str) -> str:
+    """The task name of a memenvs id: ``memenvs/DelayedRecall-v0`` -> ``DelayedRecall``."""
+    return env_id.split("/", 1)[-1].rsplit("-v", 1)[0].split("-")[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = [f"memenvs/{e.name}-v0" for e in TASKS]
     parser.add_argument("--ids", nargs="+", default=defaults, help="ids (default: every task)")
-    parser.add_argument("--seconds", type=float, default=0.5, help="time per cell and repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seconds",
+        type=seconds_up_to(MAX_SECONDS),
+        default=0.5,
+        help=f"time per cell and repeat, in (0, {MAX_SECONDS:g}]",
+    )
+    parser.add_argument("--repeats", type=int_at_least(1), default=3)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one core")
     parser.add_argument("--no-popgym", action="store_true", help="skip the POPGym reference")
     parser.add_argument("--out", help="write the Markdown report here")
@@ -533,17 +595,24 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: time make + reset of every task at its largest knobs (one process per"
         " cell), write DIR/README.md and DIR/results.json",
     )
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per --max-knobs cell")
+    parser.add_argument(
+        "--timeout",
+        type=seconds_up_to(math.inf),
+        default=120.0,
+        help="seconds per --max-knobs cell (> 0)",
+    )
     parser.add_argument(
         "--knob-cap",
-        type=int,
-        help="--max-knobs: no knob above this (default: MAX_KNOB, i.e. the largest valid)",
+        type=int_at_least(1),
+        help="--max-knobs: no knob above this, >= 1 (default: MAX_KNOB, i.e. the largest"
+        " valid; a knob whose default is above it stays at its default)",
     )
     parser.add_argument("--measure-one", help=argparse.SUPPRESS)  # a --max-knobs child
     args = parser.parse_args(argv)
     if args.measure_one:
         print(json.dumps(measure_make_reset(json.loads(args.measure_one))))
         return 0
+    check_ids(parser, args.ids, bool(args.max_knobs))
     if args.max_knobs:
         run_max_knobs(args)
         return 0

@@ -15,6 +15,8 @@ each setting's time with the first (shortest) one measured in the same run.
 Each setting runs with the exact full read and with the chunked read (``attention=
 "chunked"``, ``--chunk-size`` entries per chunk, the ``--top-k`` best chunks read); the
 chunked columns are ratios against the full read of the same run (below 1: faster, smaller).
+A setting whose worker fails (e.g. out of memory) is recorded as failed; ``--json`` writes
+``{"command", "machine", "records"}``, one record per setting.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-from agents.benchutil import header, machine, peak_rss_mb, run_worker, write_results
+from agents.benchutil import (
+    check_output_paths,
+    command_line,
+    header,
+    machine,
+    peak_rss_mb,
+    provenance,
+    run_worker,
+    write_results,
+)
+from agents.cores.base import MAX_SIZE
 
 F = 6
 
@@ -83,7 +94,15 @@ def _starts(T: int, B: int):
     return s
 
 
-def main() -> None:
+def failure(error: str) -> str:
+    """A worker's error as one markdown table cell: its last line (the exception), with no
+    newline and no unescaped ``|`` that would end the row."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    last = (lines or ["(no output)"])[-1][-200:]
+    return "failed: " + last.replace("|", "\\|")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--history", nargs="+", type=int, default=[1000, 10_000, 100_000])
@@ -92,14 +111,21 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=8)
     parser.add_argument("--out", default=None)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     if min(args.history) < 1 or min(args.repeats, args.chunk_size, args.top_k) < 1:
         parser.error("--history, --repeats, --chunk-size and --top-k must be >= 1")
+    if max(args.history) > MAX_SIZE:  # the core's own limit on max_memory
+        parser.error(f"--history must be in [1, {MAX_SIZE:,}], got {max(args.history):,}")
     if args.chunk_size > min(args.history):
         parser.error("--chunk-size must be <= the smallest --history")
+    try:
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
+    command = command_line("bench_episodic.py", argv)
     script = os.path.abspath(__file__)
     load = os.getloadavg()[0]  # the machine is shared: say how busy it was
     records = []
@@ -120,7 +146,7 @@ def main() -> None:
                 print(json.dumps(records[-1]), flush=True)
     lines = [
         "# Episodic core: time and memory against stored history\n",
-        header("python scripts/bench_episodic.py " + " ".join(sys.argv[1:]), machine()),
+        header(command, machine()),
         f"Chunked read: chunks of {args.chunk_size} entries, the best {args.top_k} read "
         f"(at most {args.chunk_size * args.top_k} entries per query). Load average "
         f"(1 min) at start: {load:.1f}, at end: {os.getloadavg()[0]:.1f}.\n",
@@ -133,7 +159,7 @@ def main() -> None:
     for full, chunk in zip(records[::2], records[1::2], strict=True):
         cells = [full["mode"], f"{full['history']:,}", f"{full['rows']} x {full['T']}"]
         if "error" in full:
-            cells += [f"failed: {full['error'][-200:]!r}", "", ""]
+            cells += [failure(full["error"]), "", ""]
         else:  # full read
             base.setdefault(full["mode"], full["seconds"])
             cells += [
@@ -142,13 +168,14 @@ def main() -> None:
                 f"{full['peak_rss_mb']:.0f}",
             ]
         if "error" in chunk:
-            cells += [f"failed: {chunk['error'][-200:]!r}", "", "", ""]
+            cells += [failure(chunk["error"]), "", "", ""]
         else:
             cells.append(f"{chunk['seconds'] * 1e3:.1f} ms")
             for key in ("seconds", "cpu_seconds", "peak_rss_mb"):
                 cells.append("-" if "error" in full else f"{chunk[key] / full[key]:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
-    write_results("\n".join(lines) + "\n", records, args.out, args.json)
+    data = {**provenance(command), "records": records}
+    write_results("\n".join(lines) + "\n", data, args.out, args.json)
 
 
 if __name__ == "__main__":

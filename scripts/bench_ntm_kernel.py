@@ -25,20 +25,45 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from agents import fused_step  # noqa: E402
-from agents.benchutil import header, kernel_isa, machine, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
+    header,
+    kernel_isa,
+    machine,
+    provenance,
+    write_results,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLOTS, WIDTH, SHIFTS = 128, 20, 3
 
 
-def build_base(rev: str, directory: str):
-    """The extension as it was at ``rev``, built as ``memenvs_ntm_base``."""
-    from torch.utils.cpp_extension import load
-
+def base_sources(rev: str) -> list[str]:
+    """The files of ``agents/csrc`` at ``rev``; ``ValueError`` if ``rev`` is not a commit of
+    this checkout or has no C++ sources there (checked before anything is built)."""
+    if rev.startswith("-"):  # git would read it as an option
+        raise ValueError(f"--base: {rev!r} is not a git revision")
+    verify = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    if verify.returncode != 0:
+        raise ValueError(f"--base: {rev!r} is not a commit of the checkout at {ROOT}")
     names = subprocess.run(
         ["git", "ls-tree", "--name-only", rev, "agents/csrc/"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout.split()  # fmt: skip
+    if not any(name.endswith(".cpp") for name in names):
+        raise ValueError(f"--base: {rev!r} has no agents/csrc/*.cpp to build")
+    return names
+
+
+def build_base(rev: str, directory: str, names: list[str]):
+    """The extension as it was at ``rev`` (its ``agents/csrc`` files ``names``), built as
+    ``memenvs_ntm_base``."""
+    from torch.utils.cpp_extension import load
+
     for name in names:
         text = subprocess.run(
             ["git", "show", f"{rev}:{name}"], cwd=ROOT, check=True, capture_output=True, text=True
@@ -94,10 +119,15 @@ def main(argv=None) -> None:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch sizes must be >= 1, got {args.batch}")
+    try:  # before building anything
+        names = base_sources(args.base)
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
     new = fused_step.load()
     with tempfile.TemporaryDirectory() as tmp:
-        base = build_base(args.base, tmp)
+        base = build_base(args.base, tmp, names)
     lines = [
         f"Kernel build of this tree: {kernel_isa()}. Base: `{args.base}`.",
         "",
@@ -121,11 +151,11 @@ def main(argv=None) -> None:
             f"{best['new'] / best['base']:.3f} | {diff:.1e} |"
         )
         print(lines[-1], flush=True)
-    command = "python scripts/bench_ntm_kernel.py " + " ".join(argv or sys.argv[1:])
+    command = command_line("bench_ntm_kernel.py", argv)
     text = f"# Fused NTM step kernel, forward + backward\n\n{header(command, machine())}\n"
     write_results(
         text + "\n".join(lines) + "\n",
-        {"machine": machine(), "command": command, "kernel_isa": kernel_isa(), "results": results},
+        {**provenance(command), "kernel_isa": kernel_isa(), "results": results},
         args.out,
         args.json,
     )

@@ -24,7 +24,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from agents.benchutil import header, kernel_isa, machine, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
+    header,
+    kernel_isa,
+    machine,
+    provenance,
+    write_results,
+)
 from agents.cores import GRUCore, LSTMCore  # noqa: E402
 
 CORES = {"lstm": LSTMCore, "gru": GRUCore}
@@ -58,6 +66,10 @@ def main(argv=None) -> None:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch sizes must be >= 1, got {args.batch}")
+    try:
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
     lines = [
         "| core | batch | torch layer ms | fused ms | fused / torch | max difference |",
@@ -89,7 +101,7 @@ def main(argv=None) -> None:
             f"{best['fused'] / best['torch']:.2f} | {diff:.1e} |"
         )
         print(lines[-1], flush=True)
-    command = "python scripts/bench_rnn_sequence.py " + " ".join(argv or sys.argv[1:])
+    command = command_line("bench_rnn_sequence.py", argv)
     text = (  # the kernel build is known once the fused core has loaded the extension
         f"# LSTM / GRU training sequence, forward + backward\n\n{header(command, machine())}\n"
         f"Kernel build: {kernel_isa()}. One layer: {args.features} inputs, {args.hidden} units, "
@@ -97,7 +109,7 @@ def main(argv=None) -> None:
     )
     write_results(
         text + "\n".join(lines) + "\n",
-        {"machine": machine(), "command": command, "kernel_isa": kernel_isa(), "results": results},
+        {**provenance(command), "kernel_isa": kernel_isa(), "results": results},
         args.out,
         args.json,
     )

@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 
-from agents.benchutil import header, machine, write_results
+from agents.benchutil import check_output_paths, command_line, header, machine, write_results
+from agents.cli.common import positive_int
 
 # Each child prints the seconds from before the engine's import to after its shutdown.
 CHILD = {
@@ -49,19 +50,16 @@ def time_engine(engine: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=positive_int, default=5, help="rounds (default 5)")
     parser.add_argument("--out", default="", help="also write the table to this Markdown file")
     parser.add_argument("--json", default="", help="also write the times to this JSON file")
     args = parser.parse_args(argv)
+    try:
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     info = machine()
     times: dict[str, list[float]] = {"process": [], "ray": []}
     for i in range(args.repeats):  # alternate the engines so drifts in load hit both
@@ -72,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| {engine} | {statistics.median(ts):.2f} | {min(ts):.2f}-{max(ts):.2f} |"
         for engine, ts in times.items()
     ]
-    command = "python scripts/bench_sweep_start.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = command_line("bench_sweep_start.py", argv)
     text = "\n".join(
         [
             "# Starting a sweep engine: local Ray against the process pool",
@@ -89,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    write_results(text, {"machine": info, "seconds": times}, args.out, args.json)
+    data = {"command": command, "machine": info, "seconds": times}
+    write_results(text, data, args.out, args.json)
     return 0
 
 

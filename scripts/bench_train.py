@@ -20,7 +20,6 @@ import argparse
 import itertools
 import json
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -28,13 +27,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
     header,
     kernel_isa,
     machine,
     peak_rss_mb,
+    provenance,
     run_worker,
     write_results,
 )
+from agents.cli.common import json_dict  # noqa: E402
 
 ENV_ID, ENV_KWARGS = "memenvs/DelayedRecall-v0", {"delay": 48}
 HIDDEN = 64
@@ -255,7 +258,7 @@ def phase_table(results: list[dict], threads: list[int], n_envs: list[int]) -> s
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -297,14 +300,14 @@ def main(argv=None) -> None:
     )
     parser.add_argument(
         "--bptt",
-        nargs="*",
+        nargs="+",
         type=int,
         default=None,
-        help="measure peak memory at these BPTT lengths (n_steps) instead of fps",
+        help="measure peak memory at these BPTT lengths (n_steps, one or more) instead of fps",
     )
     parser.add_argument(
         "--core-kwargs",
-        type=json.loads,
+        type=json_dict,
         default=None,
         help='JSON added to the memory agents\' core kwargs, e.g. \'{"attention": "chunked"}\'',
     )
@@ -327,16 +330,15 @@ def main(argv=None) -> None:
         variants[label] = (name, {**(args.core_kwargs or {}), **own} or None)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
-        return
+        return 0
     from agents.cli.common import check_device_flag
 
     check_device_flag(parser, args.device)
-    command = "python scripts/bench_train.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line("bench_train.py", argv)
     if args.delay < 1:
         parser.error("--delay must be >= 1")
-    for name in ("n_envs", "n_steps", "n_epochs", "steps", "minibatches", "batch_size", "repeats"):
+    names = ("n_envs", "n_steps", "n_epochs", "steps", "minibatches", "batch_size", "repeats")
+    for name in (*names, "threads", "bptt"):
         value = getattr(args, name)
         for v in value if isinstance(value, list) else [value]:
             if v is not None and v < 1:
@@ -345,6 +347,10 @@ def main(argv=None) -> None:
         rollout = n_envs * args.n_steps
         if args.minibatches is not None and rollout % args.minibatches:
             parser.error(f"--minibatches must divide n_envs * n_steps = {rollout}")
+    try:
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     base = {
         "delay": args.delay,
         "n_epochs": args.n_epochs,
@@ -411,10 +417,21 @@ def main(argv=None) -> None:
                     lines.append(f"| {label} | {n_steps} | {chunk or 'off'} | {fps} | {rss} |")
         table = "\n".join(lines)
         title = "Peak memory versus BPTT length (one full-rollout minibatch, 1 epoch)"
+    failed = [r for r in results if "error" in r]
+    if failed:  # a worker's error is in its JSON record; say so, and exit 1 (report written)
+        last = failed[0]["error"].strip().splitlines() or ["(no output)"]
+        table += (
+            f'\n\n{len(failed)} of {len(results)} measurements failed ("error" in the table;'
+            f" the JSON records hold each worker's error), the first: {last[-1]}"
+        )
     text = f"# {title}\n\n{header(command, machine())}\n{table}\n"
-    data = {"machine": machine(), "command": command, "results": results}
+    data = {**provenance(command), "results": results}
     write_results(text, data, args.out, args.json)
+    if failed:
+        print(f"{len(failed)} of {len(results)} measurements failed: {last[-1]}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -30,7 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from agents.benchutil import header, kernel_isa, machine, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
+    header,
+    kernel_isa,
+    machine,
+    provenance,
+    write_results,
+)
 
 SLOTS, WIDTH, CONTROLLER, INPUT = 128, 20, 64, 11
 
@@ -139,7 +147,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--step-wise",
         action="store_true",
-        help="NTMCore(fused_sequence=False): a fused core runs step by step, not as one node",
+        help="NTMCore(fused_sequence=False): a fused core runs step by step, not as one node "
+        "(needs --fused and --read-mode soft, where the sequence runs as one node)",
     )
     parser.add_argument(
         "--start-prob",
@@ -157,6 +166,15 @@ def main(argv=None) -> None:
         parser.error(f"--steps must be >= 3, got {args.steps}")
     if any(b < 1 for b in args.batch):
         parser.error(f"--batch values must be >= 1, got {args.batch}")
+    if args.step_wise and not (args.fused and args.read_mode == "soft"):
+        # otherwise the core runs step by step anyway: --step-wise would change nothing
+        parser.error("--step-wise needs --fused and --read-mode soft")
+    if args.compile and (args.fused or args.read_mode == "sample"):
+        parser.error("--compile takes neither --fused nor --read-mode sample (NTMCore's rule)")
+    try:
+        check_output_paths(out=args.out, json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
     step = args.step_wise
     results = [
@@ -188,16 +206,12 @@ def main(argv=None) -> None:
             f"| {r['backward_ops']} ({r['backward_memory_ops']}) | {top} |"
         )
         print(lines[-1], flush=True)
-    command = "python scripts/profile_ntm.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line("profile_ntm.py", argv)
     text = (
         "# NTM training step: where the time goes\n\n"
         f"{header(command, machine())}\n" + "\n".join(lines) + "\n"
     )
-    write_results(
-        text, {"machine": machine(), "command": command, "results": results}, args.out, args.json
-    )
+    write_results(text, {**provenance(command), "results": results}, args.out, args.json)
 
 
 if __name__ == "__main__":
