@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -59,8 +60,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import machine  # noqa: E402
+from agents.benchutil import check_output_paths, command_line, provenance  # noqa: E402
+from agents.checks import MAX_SEED  # noqa: E402
+from agents.cli.common import json_dict  # noqa: E402
 from agents.ladder import STOP_SUCCESS  # noqa: E402
+from agents.script_args import (  # noqa: E402
+    check_agent,
+    check_float,
+    check_ints,
+    usage_errors,
+)
 
 ENV_ID = "memenvs/Copy-v0"
 HYPER = {"learning_rate": 1e-3, "ent_coef": 0.01, "n_steps": 64, "batch_size": 1024, "n_epochs": 4}
@@ -346,7 +355,7 @@ def run(args) -> dict:
         if hasattr(model.policy, "core")
         else None,
         "budget": args.budget,
-        "seconds_limit": args.seconds,
+        "seconds_limit": None if math.isinf(args.seconds) else args.seconds,  # JSON: no inf
         "steps_trained": int(model.num_timesteps),
         "resumed_at_steps": resumed_at,
         "train_s": train_s,
@@ -362,8 +371,62 @@ def run(args) -> dict:
         "final_train": log[-1] if log else None,
         "eval": evals,
         "log": log,
-        "machine": machine(),
     }
+
+
+def check_args(args) -> None:
+    """The arguments the parser's own checks leave, before any training: ``ValueError``
+    naming the flag and the range. Builds each env once (its knob and memory checks) and the
+    model (the core's and the algorithm's checks of ``--core-kwargs`` and ``--hyper``, and of
+    ``--final-hyper`` over them)."""
+    from agents.cores.base import MAX_SIZE
+    from agents.training import make_agent
+    from agents.vec_env import make_vec_env
+    from memenvs.core import MAX_KNOB
+
+    for flag in ("--seed", "--eval-seed", "--gate-seed"):
+        check_ints(flag, getattr(args, flag[2:].replace("-", "_")), 0, MAX_SEED)
+    check_ints("--min-length", args.min_length, 1, MAX_KNOB)
+    check_ints("--ladder", args.ladder, 1, MAX_KNOB)
+    check_ints("--eval", args.eval, 1, MAX_KNOB)
+    check_ints("--num-symbols", args.num_symbols, 2, MAX_KNOB)
+    check_ints("--budget", args.budget, 1)
+    check_ints("--n-envs", args.n_envs, 1, MAX_KNOB)
+    check_ints("--eval-episodes", args.eval_episodes, 1, MAX_KNOB)
+    check_ints("--eval-slots", args.eval_slots, 0, MAX_SIZE)
+    check_ints("--print-every", args.print_every, 0)
+    check_float("--advance", args.advance, 0, 1)
+    check_float("--seconds", args.seconds, 0, above=True, inf="no time limit")
+    check_float("--checkpoint-every", args.checkpoint_every, 0, inf="only when training stops")
+    spec = check_agent(args.agent, args.hyper, args.core_kwargs)
+    if args.eval_slots and not hasattr(spec.core_class, "with_memory_slots"):
+        raise ValueError(f"--eval-slots needs an NTM core, got agent {args.agent!r}")
+    eval_envs = min(32, args.eval_episodes)  # score_length's
+    lengths = [(f"--ladder {n}", args.min_length, n, args.n_envs) for n in args.ladder]
+    lengths += [(f"--eval {n}", n, n, eval_envs) for n in args.eval]
+    if args.gate_length:
+        lengths.append((f"--gate-length {args.gate_length}", *[args.gate_length] * 2, eval_envs))
+    for flag, low, high, n in lengths:
+        kwargs = {"num_symbols": args.num_symbols, "min_length": low, "max_length": high}
+        try:
+            make_vec_env(ENV_ID, n_envs=n, env_kwargs=kwargs).close()
+        except ValueError as err:
+            raise ValueError(f"{flag} ({n} envs): {err}") from None
+    hyper = {**HYPER, **args.hyper}
+    core = args.core_kwargs or None
+    kwargs = {"num_symbols": args.num_symbols, "min_length": args.min_length}
+    env = make_vec_env(
+        ENV_ID, n_envs=args.n_envs, env_kwargs={**kwargs, "max_length": args.ladder[0]}
+    )
+    for flag, settings in (("--hyper", hyper), ("--final-hyper", {**hyper, **args.final_hyper})):
+        try:
+            make_agent(args.agent, env, seed=args.seed, core_kwargs=core, **settings)
+        except (TypeError, ValueError) as err:
+            flags = f"--core-kwargs or {flag}" if spec.is_memory_agent else flag
+            raise ValueError(f"{flags}: {err}") from None
+        if not args.final_hyper:
+            break
+    env.close()
 
 
 def main(argv=None) -> None:
@@ -379,11 +442,11 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=int, default=300_000)
     parser.add_argument("--seconds", type=float, default=float("inf"))
     parser.add_argument("--n-envs", type=int, default=32)
-    parser.add_argument("--hyper", type=json.loads, default={}, help=f"JSON over {HYPER}")
-    parser.add_argument("--core-kwargs", type=json.loads, default={}, help="JSON")
+    parser.add_argument("--hyper", type=json_dict, default={}, help=f"JSON over {HYPER}")
+    parser.add_argument("--core-kwargs", type=json_dict, default={}, help="JSON")
     parser.add_argument(
         "--final-hyper",
-        type=json.loads,
+        type=json_dict,
         default={},
         help=f"JSON over {RETUNABLE}: replace --hyper's from the last rung on",
     )
@@ -448,9 +511,11 @@ def main(argv=None) -> None:
         parser.error("--retune changes a resumed run: it needs --checkpoint")
     if args.train_on and not args.checkpoint:
         parser.error("--train-on continues a resumed run: it needs --checkpoint")
-    record = run(args)
-    argv_text = " ".join(argv if argv is not None else sys.argv[1:])
-    record["command"] = f"python scripts/probe_rl_copy.py {argv_text}"
+    with usage_errors(parser):
+        check_args(args)
+        check_output_paths(json=args.json)
+    command = command_line("probe_rl_copy.py", argv)
+    record = {**provenance(command), **run(args)}
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as f:

@@ -25,7 +25,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
+    header,
+    machine,
+    provenance,
+    write_results,
+)
+from agents.script_args import check_float, check_ints, usage_errors  # noqa: E402
 
 
 def build(args):
@@ -35,10 +43,8 @@ def build(args):
 
     torch.manual_seed(args.seed)
     task = S.TASKS[args.task]
-    core = S.make_core(args.agent, task.input_size, json.loads(args.core_kwargs))
+    core = S.make_core(args.agent, task.input_size, args.core_kwargs)
     if args.init == "uniform":
-        if not hasattr(core, "init_write_logits"):
-            raise SystemExit(f"--init uniform needs an NTM core, got agent {args.agent!r}")
         with torch.no_grad():
             core.init_read_logits.zero_()
             core.init_write_logits.zero_()
@@ -87,15 +93,13 @@ def run(args) -> dict:
     final = S.evaluate(model, task, sizes, args.eval_batch, 20_000)
     resized = None
     if args.eval_slots:  # the trained NTM with a bigger memory (length generalisation)
-        if not hasattr(model.core, "with_memory_slots"):
-            raise SystemExit(f"--eval-slots needs an NTM core, got agent {args.agent!r}")
         big = S.Reader(model.core.with_memory_slots(args.eval_slots), task.output_size)
         big.head.load_state_dict(model.head.state_dict())
         resized = S.evaluate(big, task, sizes, args.eval_batch, 20_000)
     return {
         "task": args.task,
         "agent": args.agent,
-        "core_kwargs": json.loads(args.core_kwargs),
+        "core_kwargs": args.core_kwargs,
         "init": args.init,
         "optimizer": args.optimizer,
         "lr": args.lr,
@@ -117,6 +121,22 @@ def run(args) -> dict:
     }
 
 
+def lr_drop(r: dict) -> str:
+    """What ``--solved-lr`` did: nothing asked, asked but never solved, or when."""
+    if not r["solved_lr"]:
+        return "The learning rate stayed fixed (no --solved-lr)."
+    when = r["lr_dropped_at"]
+    if when is None:
+        return (
+            f"The learning rate would have been set to {r['solved_lr']} once solved on "
+            "training batches: never solved there, so it stayed fixed."
+        )
+    return (
+        f"Learning rate set to {r['solved_lr']} once solved on training batches: at "
+        f"{when:,} sequences."
+    )
+
+
 def report(r: dict, command: str) -> str:
     sizes = list(r["final_bits_wrong"])
     lo_hi = "sizes " + ", ".join(map(str, r["train_sizes"]))
@@ -130,8 +150,7 @@ def report(r: dict, command: str) -> str:
         f"{clip}, "
         f"batch {r['batch']}, seed {r['seed']}: {r['sequences']:,} sequences in "
         f"{r['seconds']:.0f} s. Sequences until bits wrong per sequence <= 1 at every "
-        f"training size ({lo_hi}): **{solved}**. Learning rate set to {r['solved_lr']} once "
-        f"solved on training batches: at {r['lr_dropped_at'] or 'never'} sequences.\n",
+        f"training size ({lo_hi}): **{solved}**. {lr_drop(r)}\n",
         *(
             [
                 f"**Diverged** after {d['sequences']:,} sequences ({d['error']}); training stopped "
@@ -161,7 +180,116 @@ def report(r: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steps_of(task: str, size: int) -> int:
+    """Steps of a sequence of ``size`` (the longest, for RepeatCopy's drawn repeat count)."""
+    from agents import supervised as S
+
+    if task == "copy":
+        return 2 * size + 1
+    if task == "repeat-copy":
+        return size + 1 + S.REPEATS[1] * size + 1
+    return (size + 1) * 4 + 1 + 3  # associative recall, items of 3 vectors
+
+
+def batch_bytes(task: str, core, size: int, batch: int) -> int:
+    """About the bytes a batch of ``batch`` sequences of ``size`` takes through the model:
+    inputs, targets, core outputs and logits per step, and the core's state."""
+    import torch
+
+    from agents import supervised as S
+
+    def numel(x) -> int:
+        if isinstance(x, torch.Tensor):
+            return x.numel()
+        values = x.values() if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else ()
+        return sum(map(numel, values))
+
+    t = S.TASKS[task]
+    per_step = t.input_size + 2 * t.output_size + core.output_size
+    return 4 * batch * (steps_of(task, size) * per_step + numel(core.initial_state(1)))
+
+
+def largest_size(task: str, core, batch: int, budget: int) -> int:
+    """The largest size whose batch fits ``budget`` bytes (0: none does)."""
+    from memenvs.core import MAX_KNOB
+
+    lo, hi = 0, MAX_KNOB
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if batch_bytes(task, core, mid, batch) <= budget else (lo, mid - 1)
+    return lo
+
+
+def check_args(args) -> None:
+    """Every argument, before any training: ``ValueError`` naming the flag and the range.
+    Builds the core (its registry and ``--core-kwargs`` checks) and bounds the batches and
+    evaluation sizes by ``memenvs.core.MEMORY_BUDGET``."""
+    from agents import supervised as S
+    from agents.checks import MAX_SEED
+    from agents.registry import get_agent
+    from memenvs.core import MEMORY_BUDGET, format_bytes
+
+    for name in ("sequences", "batch", "eval_every", "eval_batch"):
+        check_ints("--" + name.replace("_", "-"), getattr(args, name), 1)
+    check_ints("--threads", args.threads, 1, os.cpu_count() or 1)
+    check_ints("--seed", args.seed, 0, MAX_SEED)
+    check_ints("--eval-slots", args.eval_slots, 0)
+    check_float("--lr", args.lr, 0, above=True)
+    check_float("--solved-lr", args.solved_lr, 0)
+    if args.clip_norm is not None:
+        check_float("--clip-norm", args.clip_norm, 0, above=True)
+    check_float("--seconds", args.seconds, 0, above=True, inf="no time limit")
+    task = S.TASKS[args.task]
+    smallest = task.train_range[0]  # e.g. associative recall needs 2 items
+    bad_sizes = [s for s in args.eval_sizes or () if s < smallest]
+    if bad_sizes:  # checked before training, not when the evaluation first meets them
+        raise ValueError(f"--eval-sizes must be >= {smallest} for {args.task}, got {bad_sizes}")
+    try:
+        spec = get_agent(args.agent)
+    except ValueError as err:
+        raise ValueError(f"--agent: {err}") from None
+    if not spec.is_memory_agent:
+        raise ValueError(f"--agent must be a memory agent (one with a core), got {args.agent!r}")
+    try:
+        core = S.make_core(args.agent, task.input_size, args.core_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--core-kwargs: {err}") from None
+    if args.init == "uniform" and not hasattr(core, "init_write_logits"):
+        raise ValueError(f"--init uniform needs an NTM core, got agent {args.agent!r}")
+    cores = [core]
+    if args.eval_slots:
+        if not hasattr(core, "with_memory_slots"):
+            raise ValueError(f"--eval-slots needs an NTM core, got agent {args.agent!r}")
+        try:
+            cores.append(core.with_memory_slots(args.eval_slots))
+        except ValueError as err:
+            raise ValueError(f"--eval-slots: {err}") from None
+    budget = f"{format_bytes(MEMORY_BUDGET)} (memenvs.core.MEMORY_BUDGET)"
+    need = batch_bytes(args.task, core, task.train_range[1], args.batch)
+    if need > MEMORY_BUDGET:
+        raise ValueError(
+            f"--batch {args.batch} at size {task.train_range[1]} would need about "
+            f"{format_bytes(need)}, over {budget}"
+        )
+    sizes = args.eval_sizes or task.eval_sizes  # and the training sizes, every --eval-every
+    for flag, c in zip(("--eval-sizes", "--eval-slots")[: len(cores)], cores, strict=True):
+        most = largest_size(args.task, c, args.eval_batch, MEMORY_BUDGET)
+        if max(sizes) <= most:
+            continue
+        if most < task.train_range[1]:  # not even the training sizes: too many sequences
+            flag = "--eval-batch" if flag == "--eval-sizes" else flag
+        need = batch_bytes(args.task, c, max(sizes), args.eval_batch)
+        slots = f" with {c.N} memory slots" if hasattr(c, "N") else ""
+        fits = f"sizes in [{smallest}, {most}] fit" if most >= smallest else "no size fits"
+        raise ValueError(
+            f"{flag}: {args.eval_batch} evaluation sequences (--eval-batch) of size "
+            f"{max(sizes)}{slots} would need about {format_bytes(need)}, over {budget}: "
+            f"{fits} for {args.task}"
+        )
+
+
 def main(argv=None) -> None:
+    from agents.cli.common import json_dict
     from agents.supervised import TASKS
 
     parser = argparse.ArgumentParser(
@@ -169,7 +297,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--task", default="copy", choices=list(TASKS))
     parser.add_argument("--agent", default="ntm", help="a registered memory agent")
-    parser.add_argument("--core-kwargs", default="{}", help="JSON, over the registry defaults")
+    parser.add_argument(
+        "--core-kwargs", type=json_dict, default={}, help="JSON, over the registry defaults"
+    )
     parser.add_argument("--init", default="focused", choices=["focused", "uniform"])
     parser.add_argument("--sequences", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=float("inf"), help="time limit")
@@ -203,30 +333,13 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="", help="write the Markdown report here")
     parser.add_argument("--json", default="", help="write the record here")
     args = parser.parse_args(argv)
-    for name in ("sequences", "batch", "eval_every", "eval_batch", "threads"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1")
-    if args.eval_slots < 0:
-        raise SystemExit(f"--eval-slots must be >= 0, got {args.eval_slots}")
-    if args.clip_norm is not None and not args.clip_norm > 0:
-        raise SystemExit(f"--clip-norm must be > 0, got {args.clip_norm}")
-    if args.solved_lr < 0:
-        raise SystemExit(f"--solved-lr must be >= 0, got {args.solved_lr}")
-    if not args.lr > 0:
-        raise SystemExit(f"--lr must be > 0, got {args.lr}")
-    if not args.seconds > 0:  # inf (the default): no time limit
-        raise SystemExit(f"--seconds must be > 0, got {args.seconds}")
-    from agents.supervised import TASKS
-
-    smallest = TASKS[args.task].train_range[0]  # e.g. associative recall needs 2 items
-    bad_sizes = [s for s in args.eval_sizes or () if s < smallest]
-    if bad_sizes:  # checked before training, not when the evaluation first meets them
-        raise SystemExit(f"--eval-sizes must be >= {smallest} for {args.task}, got {bad_sizes}")
-    command = "python scripts/probe_supervised_copy.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    with usage_errors(parser):
+        check_args(args)
+        check_output_paths(out=args.out, json=args.json)
+    command = command_line("probe_supervised_copy.py", argv)
     record = run(args)
-    write_results(report(record, command), {**record, "command": command}, args.out, args.json)
+    data = {**provenance(command), **record}
+    write_results(report(record, command), data, args.out, args.json)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from agents.benchutil import header, machine, write_results  # noqa: E402
+from agents.benchutil import (  # noqa: E402
+    check_output_paths,
+    command_line,
+    header,
+    machine,
+    provenance,
+    write_results,
+)
+from agents.checks import MAX_SEED  # noqa: E402
+from agents.script_args import check_float, check_ints, usage_errors  # noqa: E402
 
 CORES = {  # the frontier suites' sizes
     "lstm": ("LSTMCore", {"hidden_size": 128}),
@@ -36,6 +45,11 @@ CORES = {  # the frontier suites' sizes
     "episodic": ("EpisodicMemoryCore", {}),  # max_memory = the episode length (delay + 2)
 }
 NUM_SYMBOLS, BATCH, EVAL = 4, 16, 512
+# The probe holds whole episodes: the observations of EVAL test episodes and the BPTT graph
+# of BATCH training ones grow with the delay (estimated: a few GiB at 16,384 for the NTM,
+# not measured); longer delays are refused before any training, not by a failed
+# allocation mid-run (10**12 was a traceback).
+MAX_DELAY = 2**14
 
 
 def episodes(task, count: int):
@@ -118,24 +132,31 @@ def probe(
     }
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
-    parser.add_argument("--delays", nargs="+", type=int, default=[16, 64, 256])
+    parser.add_argument(
+        "--delays",
+        nargs="+",
+        type=int,
+        default=[16, 64, 256],
+        help=f"steps between cue and query, in [0, {MAX_DELAY}] (0: the query right after the "
+        "cue, which the core still has to carry one step)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--noise", action="store_true", help="noisy distractors (random symbols)")
     parser.add_argument("--steps", type=int, default=3000, help="most Adam steps per run")
     parser.add_argument("--seconds", type=float, default=300, help="most training time per run")
     parser.add_argument("--out", default=None, help="write the markdown table here")
     parser.add_argument("--json", default=None, help="write the records here")
-    args = parser.parse_args()
-    for name, values, low in (("delays", args.delays, 0), ("seeds", args.seeds, 0)):
-        if min(values) < low:
-            raise SystemExit(f"--{name} must be >= {low}, got {min(values)}")
-    if args.steps < 1:
-        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
-    if not args.seconds > 0:
-        raise SystemExit(f"--seconds must be > 0, got {args.seconds}")
+    args = parser.parse_args(argv)
+    with usage_errors(parser):
+        check_ints("--delays", args.delays, 0, MAX_DELAY)
+        check_ints("--seeds", args.seeds, 0, MAX_SEED)
+        check_ints("--steps", args.steps, 1)
+        check_float("--seconds", args.seconds, 0, above=True, inf="no time limit")
+        check_output_paths(out=args.out, json=args.json)
+    command = command_line("probe_supervised_recall.py", argv)
     import torch
 
     torch.set_num_threads(1)
@@ -147,7 +168,7 @@ def main() -> None:
                 print(json.dumps(records[-1]), flush=True)
     lines = [
         "# DelayedRecall as supervised learning: can each core carry the cue?\n",
-        header("python scripts/probe_supervised_recall.py " + " ".join(sys.argv[1:]), machine()),
+        header(command, machine()),
         f"K = {NUM_SYMBOLS} symbols (chance 0.25), noise={args.noise}; "
         "cores as in the frontier suites "
         f"({', '.join(f'{k}: {v[1]}' for k, v in CORES.items())}) plus a linear head; "
@@ -165,7 +186,8 @@ def main() -> None:
             f"| {r['core']} | {r['delay']} | {r['seed']} | {solved} | {r['accuracy']:.2f} | "
             f"{r['steps']:,} | {r['wall_time_s']:.0f} |"
         )
-    write_results("\n".join(lines) + "\n", records, args.out, args.json)
+    data = {**provenance(command), "results": records}
+    write_results("\n".join(lines) + "\n", data, args.out, args.json)
 
 
 if __name__ == "__main__":

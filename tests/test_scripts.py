@@ -312,7 +312,7 @@ def test_chrono_init_lets_an_lstm_carry_a_cue_64_steps(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    plain, chrono = json.loads(js.read_text())
+    plain, chrono = json.loads(js.read_text())["results"]
     assert chrono["steps_to_95"] is not None and chrono["accuracy"] >= 0.95
     assert plain["steps_to_95"] is None and plain["accuracy"] < 0.5
 
@@ -350,7 +350,7 @@ def test_probe_supervised_copy_reports_the_bigger_memory_and_the_lr_drop(tmp_pat
         ),
         ("probe_supervised_recall.py", ("--steps", "0"), "--steps must be >= 1"),
         ("probe_supervised_recall.py", ("--seconds", "-1"), "--seconds must be > 0"),
-        ("probe_supervised_recall.py", ("--seeds", "0", "-1"), "--seeds must be >= 0"),
+        ("probe_supervised_recall.py", ("--seeds", "0", "-1"), "--seeds must be in [0, "),
     ],
 )
 def test_supervised_probes_refuse_degenerate_limits_before_training(tmp_path, script, args, named):
@@ -369,7 +369,7 @@ def test_probe_episodic_frontier_runs_a_recurrent_baseline(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (record,) = json.loads(rec.read_text())
+    (record,) = json.loads(rec.read_text())["results"]
     assert record["agent"] == "gru" and record["hyperparameters"]["n_steps"] == 32
     assert "max_memory" not in record["core_kwargs"] and set(record["eval"]) == {"2", "4"}
 
