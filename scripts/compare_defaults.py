@@ -10,20 +10,24 @@ early stop, so every agent sees the same env steps. Each record holds the learni
 (mean return of the last 100 training episodes after each rollout) and the mean return and
 success of ``eval_episodes`` fresh deterministic episodes at the end. Records are appended
 to ``<out>/returns.jsonl`` one run at a time (a rerun skips finished runs); the report is
-``<out>/README.md`` plus ``<out>/returns.json``. ``--agents``/``--tasks``/``--seeds``
-restrict a run to part of the suite.
+``<out>/README.md`` plus ``<out>/returns.json`` (the command and machine, and the records).
+``--agents``/``--tasks``/``--seeds`` restrict a run to part of the suite. Models are built
+as ``scripts/benchmark.py`` builds them (``"n_steps": "episode"``, the suite's device, named
+agent variants, ``external-memory-ppo``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CHECKPOINTS = (0.25, 0.5, 0.75, 1.0)  # fractions of the budget shown in the report
 
@@ -34,18 +38,14 @@ def train_run(run: dict[str, Any]) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    import memenvs  # noqa: F401
+    from agents.benchmark import build_model, hyperparameters
     from agents.benchutil import machine
-    from agents.training import evaluate_success, make_agent
-    from agents.vec_env import make_vec_env
+    from agents.training import evaluate_success
 
     torch.set_num_threads(1)
-    hp = dict(run["hyperparameters"])
-    agent = hp.pop("agent", run["agent"])
-    env = make_vec_env(
-        run["env"], n_envs=run["n_envs"], seed=run["seed"], env_kwargs=run["env_kwargs"]
-    )
-    model = make_agent(agent, env, seed=run["seed"], **hp)
+    hp = hyperparameters(run)  # "n_steps": "episode" resolved, as the benchmark trains
+    model, _, external = build_model(run, hp)
+    env = model.get_env()
     curve: list[list[float]] = []
 
     class Curve(BaseCallback):
@@ -60,12 +60,19 @@ def train_run(run: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     model.learn(run["budget"], callback=Curve())
     wall = time.perf_counter() - start
-    result = evaluate_success(model, run["env"], run["env_kwargs"], n_episodes=run["eval_episodes"])
+    result = evaluate_success(
+        model,
+        run["env"],
+        run["env_kwargs"],
+        n_episodes=run["eval_episodes"],
+        external_memory=external,
+    )
     env.close()
     keys = ("agent", "env", "knob", "value", "env_kwargs", "seed", "budget", "n_envs")
     return {
         **{k: run[k] for k in keys},
-        "hyperparameters": run["hyperparameters"],
+        "hyperparameters": hp,
+        "device": run["device"],
         "success_rate": result["success_rate"],
         "mean_return": result["mean_return"],
         "eval_episodes": run["eval_episodes"],
@@ -129,6 +136,24 @@ def report(suite: dict[str, Any], records: list[dict[str, Any]], command: str) -
     return "\n".join(lines) + "\n"
 
 
+def check_subset(
+    suite: dict[str, Any], agents: list[str] | None, tasks: list[str] | None, seeds: list | None
+) -> None:
+    """``ValueError`` naming each ``--agents``/``--tasks``/``--seeds`` value that selects
+    nothing of the suite, and the values it has (a typo ran nothing and reported nothing)."""
+    envs = [task["env"] for task in suite["tasks"]]
+    for flag, given, allowed, hit in (
+        ("--agents", agents, suite["agents"], lambda a: a in suite["agents"]),
+        ("--tasks", tasks, envs, lambda t: any(t in env for env in envs)),
+        ("--seeds", seeds, suite["seeds"], lambda s: s in suite["seeds"]),
+    ):
+        missing = [value for value in given or [] if not hit(value)]
+        if missing:
+            raise ValueError(
+                f"{flag} {missing} not in suite {suite['name']!r}, which has {allowed}"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", required=True, help="shipped suite name or a JSON path")
@@ -139,12 +164,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report-only", action="store_true", help="rewrite the report only")
     args = parser.parse_args(argv)
 
+    from agents.benchutil import check_output_paths, command_line, provenance
+    from agents.checks import check_device
     from agents.results import append_record, read_results, run_key
     from agents.suite import load_suite, plan
 
-    suite = load_suite(args.suite)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        suite = load_suite(args.suite)
+        check_subset(suite, args.agents, args.tasks, args.seeds)
+        check_device(suite.get("device", "cpu"))  # the suite's, as the benchmark trains on it
+        check_output_paths(out=str(out / "README.md"))
+    except ValueError as err:
+        parser.error(str(err))
     path = out / "returns.jsonl"
     records = read_results(path)
     done = {run_key(r) for r in records}
@@ -166,12 +198,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         append_record(path, record)
         records.append(record)
-    command = "python scripts/compare_defaults.py " + shlex.join(
-        a for a in sys.argv[1:] if a != "--report-only"
-    )
+    given = sys.argv[1:] if argv is None else argv
+    command = command_line("compare_defaults.py", [a for a in given if a != "--report-only"])
     text = report(suite, records, command)
     (out / "README.md").write_text(text)
-    (out / "returns.json").write_text(json.dumps(records, indent=1))
+    data = {**provenance(command), "records": records}
+    (out / "returns.json").write_text(json.dumps(data, indent=1))
     print(text)
 
 

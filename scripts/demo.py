@@ -14,8 +14,11 @@ import argparse
 import time
 
 import memenvs  # noqa: F401  (registers the ids)
+from memenvs.core import MAX_KNOB, check_int
 from memenvs.evaluate import evaluate
 from memenvs.registry import TASKS
+
+MAX_SEED = 2**32 - 1  # what the training demo's seeding (numpy's legacy global seed) takes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-steps", type=int, default=30_000, help="0 skips the training demo")
     args = parser.parse_args(argv)
+    try:  # before the task list: 10**12 episodes or seed -1 failed inside the first task
+        check_int("--episodes", args.episodes, 1, MAX_KNOB)
+        check_int("--seed", args.seed, 0, MAX_SEED)
+        check_int("--train-steps", args.train_steps, 0)
+    except ValueError as err:
+        parser.error(str(err))
     start = time.perf_counter()
 
     print("memenvs tasks (`python -m memenvs list` shows every preset):\n")

@@ -34,7 +34,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from agents.benchutil import check_output_paths, command_line, provenance  # noqa: E402
+from agents.checks import MAX_SEED  # noqa: E402
+from agents.cores.base import MAX_SIZE  # noqa: E402
+
 ENV_ID = "memenvs/Copy-v0"
+MAX_EPISODES = 10**8  # as memenvs' MAX_KNOB
 
 
 def play(model, length: int, num_symbols: int, episodes: int, seed: int) -> dict:
@@ -100,20 +105,36 @@ def main(argv=None) -> None:
     parser.add_argument("--slots", type=int, default=0, help="grow the memory to this first")
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    if not 1 <= args.episodes <= MAX_EPISODES:
+        parser.error(f"--episodes must be >= 1 and <= {MAX_EPISODES}, got {args.episodes}")
     if any(n < 1 for n in args.lengths):
         parser.error(f"--lengths must be >= 1, got {args.lengths}")
+    last_seed = MAX_SEED - args.episodes + 1  # episode k resets with seed + k
+    if not 0 <= args.seed <= last_seed:
+        parser.error(f"--seed must be in [0, {last_seed}] with --episodes {args.episodes}")
+    if not 0 <= args.slots <= MAX_SIZE:
+        parser.error(f"--slots must be in [0, {MAX_SIZE}] (0: as trained), got {args.slots}")
+    try:
+        check_output_paths(json=args.json)
+    except ValueError as err:
+        parser.error(str(err))
     probe = os.path.join(args.checkpoint, "probe.json")
     if not os.path.isfile(probe):
         parser.error(f"--checkpoint {args.checkpoint!r} has no probe.json")
+    import gymnasium as gym
     import torch
 
+    import memenvs  # noqa: F401
     from agents.checkpoint import load_checkpoint
 
     torch.set_num_threads(1)
     with open(probe) as f:
         num_symbols = json.load(f)["settings"]["num_symbols"]
+    for length in args.lengths:  # Copy's own limits, before the checkpoint loads
+        try:
+            gym.make(ENV_ID, num_symbols=num_symbols, min_length=length, max_length=length)
+        except ValueError as err:
+            parser.error(f"--lengths {length}: {err}")
     model = load_checkpoint(args.checkpoint)
     if args.slots:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -125,9 +146,13 @@ def main(argv=None) -> None:
         results.append(play(model, length, num_symbols, args.episodes, args.seed))
         print(json.dumps(results[-1]), flush=True)
     if args.json:
-        command = "python scripts/diagnose_rl_copy.py " + " ".join(argv or sys.argv[1:])
+        data = {
+            **provenance(command_line("diagnose_rl_copy.py", argv)),
+            "checkpoint": args.checkpoint,
+            "results": results,
+        }
         with open(args.json, "w") as f:
-            json.dump({"command": command, "checkpoint": args.checkpoint, "results": results}, f)
+            json.dump(data, f)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ python scripts/probe_read_baseline.py --out benchmarks/results/read-baseline/REA
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 
 import torch
 
 from agents import MemoryPPO, make_vec_env
-from agents.benchutil import machine
+from agents.benchutil import check_output_paths, command_line, header, machine
+from agents.checks import MAX_SEED, check_int
 from agents.registry import get_agent
 
 CORE_KWARGS = {
@@ -65,17 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", help="write the Markdown table here too")
     args = parser.parse_args(argv)
+    try:
+        for seed in args.seeds:
+            check_int("--seeds", seed, 0, MAX_SEED)
+        check_output_paths(out=args.out)
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
-    command = "python scripts/probe_read_baseline.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    command = command_line("probe_read_baseline.py", argv)
     lines = [
         "# Does the critic's value depend on the read sampled at step t?",
         "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {machine()}",
-        "",
+        header(command, machine()),
         "Largest spread of V_t / of the internal critic's value over three reads at t = 4, "
         "per seed (untrained agents, DelayedRecall delay 5; 0 means the baseline does not "
         "depend on the read).",

@@ -79,6 +79,7 @@ RUN_DEFINING = (
     "eval_every",
     *FLAG_KWARGS,
 )
+MAX_THREADS = 1024  # torch.set_num_threads overflowed on 10**12 ("Overflow when unpacking long")
 
 
 def agent_name(text: str) -> str:
@@ -88,6 +89,14 @@ def agent_name(text: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
+
+
+def threads_arg(text: str) -> int:
+    """A ``--threads`` value: torch CPU threads, an integer in ``[1, MAX_THREADS]``."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, {MAX_THREADS}], got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rollouts between memory heatmaps in TensorBoard (memory agents; 0: none)",
     )
     add("--resume", default="", help="continue this run folder from its latest checkpoint")
-    add("--threads", type=positive_int, default=1, help="torch CPU threads")
+    add("--threads", type=threads_arg, default=1, help="torch CPU threads")
     add("--progress-bar", action=argparse.BooleanOptionalAction, default=True)
     add("--verbose", action="store_true", help="also print SB3's training log")
     return p
