@@ -472,3 +472,8 @@ def test_resume_refuses_steps_below_the_checkpoint(checkpointed_run, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["num_timesteps"] == result["resumed_from"] == 32
     assert json.loads((run_dir / "config.json").read_text())["steps"] == 32
+    # MemoryPPO's update counts, carried over by the checkpoint: none skipped
+    assert result["skipped_updates"] == 0 and result["minibatch_steps"] > 0
+    assert json.loads((run_dir / "result.json").read_text())["minibatch_steps"] == (
+        result["minibatch_steps"]
+    )

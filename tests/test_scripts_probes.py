@@ -41,7 +41,7 @@ RL_COPY = "probe_rl_copy"
         (COPY, ["--seconds", "nan"], "--seconds must be > 0 (inf: no time limit), got nan"),
         (COPY, ["--init", "uniform", "--agent", "gru"], "--init uniform needs an NTM core"),
         (COPY, ["--sequences", "0"], "--sequences must be >= 1, got 0"),
-        (RECALL, ["--delays", "1000000000000"], "--delays must be in [0, 16384]"),
+        (RECALL, ["--delays", "1000000000000"], "--delays must be in [0, 32768]"),
         (RECALL, ["--seeds", "100000000000000000000"], "--seeds must be in [0, 4294967295]"),
         (RECALL, ["--seconds", "nan"], "--seconds must be > 0"),
         (RECALL, ["--steps", "0"], "--steps must be >= 1, got 0"),

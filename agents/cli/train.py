@@ -316,11 +316,20 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         "steps": config.steps,
         "num_timesteps": model.num_timesteps,
         "resumed_from": resumed_from if args.resume else None,
+        **update_counts(model),
         "run_dir": str(run_dir),
         "model": str(run_dir / FINAL),
     }
     (run_dir / RESULT).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def update_counts(model) -> dict[str, int]:
+    """MemoryPPO's minibatch updates tried and skipped for a non-finite loss or gradient
+    (``{}`` for the SB3 agents, which do not skip)."""
+    if not hasattr(model, "skipped_updates"):
+        return {}
+    return {"skipped_updates": model.skipped_updates, "minibatch_steps": model.minibatch_steps}
 
 
 def main(argv: list[str] | None = None) -> int:
