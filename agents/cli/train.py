@@ -14,7 +14,9 @@ result.json at the end. memenvs-evaluate and memenvs-enjoy need only that folder
 process did after it: TensorBoard hides its later scalars, its later evaluations move to
 evaluations.discarded.jsonl and a best_model.zip it saved after the checkpoint to
 best_model.discarded.zip (the run has no best model until an evaluation beats the kept best).
---steps with --resume is the run's new budget, at least the checkpoint's step.
+--steps with --resume is the run's new budget, at least the checkpoint's step. A resumed run
+plays new episodes (its envs are reseeded with the seed plus the checkpoint's step), so its
+numbers differ from an uninterrupted run's (agents.checkpoint resumes bit for bit).
 """
 
 from __future__ import annotations
