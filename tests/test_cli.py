@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import usage_error
 from gymnasium import spaces
 
 from agents.cli import enjoy as enjoy_cli
@@ -179,12 +180,7 @@ def test_evaluate_counts_exact_episodes():
 # ---------------------------------------------- memenvs-train / -evaluate / -enjoy
 def refused(main, argv: list[str], capsys) -> str:
     """Run a CLI's ``main`` that must refuse ``argv``; its one-line error (exit 2)."""
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
+    return usage_error(main, argv, capsys).strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -474,6 +470,7 @@ def test_resume_refuses_steps_below_the_checkpoint(checkpointed_run, capsys):
     assert json.loads((run_dir / "config.json").read_text())["steps"] == 32
     # MemoryPPO's update counts, carried over by the checkpoint: none skipped
     assert result["skipped_updates"] == 0 and result["minibatch_steps"] > 0
-    assert json.loads((run_dir / "result.json").read_text())["minibatch_steps"] == (
-        result["minibatch_steps"]
+    assert (
+        json.loads((run_dir / "result.json").read_text())["minibatch_steps"]
+        == (result["minibatch_steps"])
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import usage_error as refused
 
 ROOT = Path(__file__).resolve().parent.parent
 DR = "memenvs/DelayedRecall-v0"
@@ -19,14 +20,6 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
-
-
-def refused(main, argv: list[str], capsys) -> str:
-    """``main(argv)``'s usage error (exit 2): its stderr."""
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    return capsys.readouterr().err
 
 
 def pasted_back(command: str, script: str) -> list[str]:

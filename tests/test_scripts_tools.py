@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import usage_error as refused
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLVED_COPY = (
@@ -22,14 +23,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600
     )
-
-
-def refused(main, argv: list[str], capsys) -> str:
-    """``main(argv)``'s usage error (exit 2): its stderr."""
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 2
-    return capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ probe_solved_update
