@@ -152,6 +152,16 @@ class _Scheduled:
         increment: int = 1,
         spread: int | None = None,
     ) -> None:
+        vector = isinstance(env, gym.vector.VectorEnv)
+        if vector != isinstance(self, gym.vector.VectorWrapper):
+            raise TypeError(
+                "VectorLengthCurriculum wraps a native memenvs vector env; for a single env "
+                "use LengthCurriculum"
+                if not vector
+                else "LengthCurriculum wraps a single env; for a vector env use "
+                "VectorLengthCurriculum (a native memenvs vector env) or "
+                "gymnasium.make_vec(..., wrappers=[LengthCurriculum])"
+            )
         super().__init__(env)
         self.schedule = LengthSchedule(_task_of(env), start, stop, window, increment, spread)
 

@@ -128,6 +128,21 @@ def test_tasks_without_a_length_range_are_refused():
             LengthCurriculum(gym.make(env_id))
 
 
+def test_each_wrapper_names_the_other_for_the_wrong_kind_of_env():
+    """LengthCurriculum on a vector env failed with gymnasium's generic 'Expected env to be a
+    gymnasium.Env'; VectorLengthCurriculum on a single env with 'not a memenvs env'."""
+    vector = gym.make_vec("memenvs/TapeCopy-v0", num_envs=2)
+    with pytest.raises(TypeError, match=r"use VectorLengthCurriculum .* wrappers=\[Length"):
+        LengthCurriculum(vector)
+    with pytest.raises(TypeError, match="for a single env use LengthCurriculum"):
+        VectorLengthCurriculum(gym.make("memenvs/TapeCopy-v0"))
+    venv = gym.make_vec(
+        "memenvs/TapeCopy-v0", 2, vectorization_mode="sync", wrappers=[LengthCurriculum]
+    )
+    _, info = venv.reset(seed=0)
+    assert info["curriculum_length"].tolist() == [venv.envs[0].curriculum_length] * 2
+
+
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [

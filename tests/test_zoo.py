@@ -77,6 +77,15 @@ def test_launcher_defaults_the_conf_file_only_for_train_without_one():
     assert zoo_argv("enjoy", ["--algo", "ppo"]) == ["rl_zoo3.enjoy", "--algo", "ppo"]
 
 
+@pytest.mark.parametrize("flag", ["-optimize", "--optimize-hyperparameters"])
+def test_optimize_for_memory_ppo_is_refused_with_a_pointer_to_tune(flag, capsys):
+    """The zoo has no sampler for memory_ppo: its -optimize ended in a KeyError traceback."""
+    from agents.zoo.__main__ import main
+
+    assert main(["train", "--algo", "memory_ppo", "--env", "x", flag]) == 2
+    assert "benchmark.py --tune" in capsys.readouterr().err
+
+
 def test_register_adds_memory_ppo_once():
     rl_zoo3 = pytest.importorskip("rl_zoo3", reason="pip install 'memenvs-agents[zoo]'")
     from agents.ppo import MemoryPPO
