@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
             raise ValueError("--rung and --task go with --tune")
         _create(out_dir)  # before the lock, the results and the report need it
         if args.report_only:
+            if not (out_dir / "results.jsonl").exists():  # a mistyped --out, or a plan preview
+                print(
+                    f"{cli.prog}: warning: no {out_dir / 'results.jsonl'}: every run is "
+                    "reported as not run",
+                    file=sys.stderr,
+                )
             if args.repair:
                 with output_lock(out_dir):
                     benchmark.report_repair(out_dir / "results.jsonl")

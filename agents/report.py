@@ -78,8 +78,8 @@ def write_report(
         f"`k of {n_seeds} seeds` = only k of the suite's seeds recorded (unfinished: the "
         f"median may still change). Frontier: the longest value with median "
         f"success >= 95% within budget; `so far (unfinished)` while seeds are missing. "
-        f"Hyperparameters: "
-        f"the suite file `{suite['name']}.json`.\n"
+        f"Hyperparameters: the suite's file (`--suite` in the command above; a shipped "
+        f"suite's is `agents/suites/{suite['name']}.json`).\n"
     )
     lines += [f"Note: {note}\n" for note in suite.get("notes", [])]
     for task in suite["tasks"]:

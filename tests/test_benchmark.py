@@ -560,7 +560,10 @@ def test_shipped_suites_load_by_name_from_any_directory(tmp_path):
     assert proc.stdout.splitlines() == [str(shipped), "smoke"]
     proc = _bench("--suite", "smoke", "--report-only", "--out", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / "out" / "smoke" / "README.md").is_file()
+    report = (tmp_path / "out" / "smoke" / "README.md").read_text()
+    assert "a shipped suite's is `agents/suites/smoke.json`" in report
+    # nothing trained there yet (a plan preview, or a mistyped --out): said, not an error
+    assert "warning: no out/smoke/results.jsonl: every run is reported as not run" in proc.stderr
 
 
 def test_suites_are_declared_as_package_data():
