@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 
-def _allowed(low: float, high: float | None) -> str:
+def allowed_range(low: float, high: float | None) -> str:
+    """How a check's message states its range: ``>= low`` or ``in [low, high]``."""
     if low == -math.inf and high is None:
         return "(any finite value)"
     return f">= {low}" if high is None else f"in [{low}, {high}]"
@@ -29,7 +30,7 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
         or value < low
         or (high is not None and value > high)
     ):
-        raise ValueError(f"{name} must be an integer {_allowed(low, high)}, got {value!r}")
+        raise ValueError(f"{name} must be an integer {allowed_range(low, high)}, got {value!r}")
     return int(value)
 
 
@@ -62,7 +63,7 @@ def check_number(name: str, value: Any, low: float, high: float | None = None) -
         or value < low
         or (high is not None and value > high)
     ):
-        raise ValueError(f"{name} must be a number {_allowed(low, high)}, got {value!r}")
+        raise ValueError(f"{name} must be a number {allowed_range(low, high)}, got {value!r}")
     return float(value)
 
 

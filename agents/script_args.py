@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from agents.checks import allowed_range
+
 
 @contextmanager
 def usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
@@ -25,17 +27,13 @@ def usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
         parser.error(str(err))
 
 
-def _allowed(low: float, high: float | None) -> str:
-    return f">= {low}" if high is None else f"in [{low}, {high}]"
-
-
 def check_ints(flag: str, value: int | list[int], low: int, high: int | None = None) -> None:
     """An integer (or each of a list of them) in ``[low, high]`` (``>= low``: no ``high``)."""
     values = value if isinstance(value, list) else [value]
     bad = [v for v in values if v < low or (high is not None and v > high)]
     if bad:
         got = bad if isinstance(value, list) else bad[0]
-        raise ValueError(f"{flag} must be {_allowed(low, high)}, got {got}")
+        raise ValueError(f"{flag} must be {allowed_range(low, high)}, got {got}")
 
 
 def check_float(
@@ -51,7 +49,7 @@ def check_float(
     given, says what an infinite value means (e.g. ``"no time limit"``): then ``inf`` passes."""
     in_range = (value > low if above else value >= low) and (high is None or value <= high)
     if not (in_range and (math.isfinite(value) or (inf and value == math.inf))):
-        allowed = f"> {low}" if above else _allowed(low, high)
+        allowed = f"> {low}" if above else allowed_range(low, high)
         kind = f" (inf: {inf})" if inf else "" if high is not None else " and finite"
         raise ValueError(f"{flag} must be {allowed}{kind}, got {value}")
 

@@ -152,15 +152,20 @@ class _Scheduled:
         increment: int = 1,
         spread: int | None = None,
     ) -> None:
-        vector = isinstance(env, gym.vector.VectorEnv)
-        if vector != isinstance(self, gym.vector.VectorWrapper):
+        vector, vector_wrapper = (
+            isinstance(env, gym.vector.VectorEnv),
+            isinstance(self, gym.vector.VectorWrapper),
+        )
+        if vector and not vector_wrapper:
+            raise TypeError(
+                "LengthCurriculum wraps a single env; for a vector env use "
+                "VectorLengthCurriculum (a native memenvs vector env) or "
+                "gymnasium.make_vec(..., wrappers=[LengthCurriculum])"
+            )
+        if vector_wrapper and not vector:
             raise TypeError(
                 "VectorLengthCurriculum wraps a native memenvs vector env; for a single env "
                 "use LengthCurriculum"
-                if not vector
-                else "LengthCurriculum wraps a single env; for a vector env use "
-                "VectorLengthCurriculum (a native memenvs vector env) or "
-                "gymnasium.make_vec(..., wrappers=[LengthCurriculum])"
             )
         super().__init__(env)
         self.schedule = LengthSchedule(_task_of(env), start, stop, window, increment, spread)

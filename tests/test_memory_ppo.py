@@ -237,16 +237,22 @@ def test_predict_single_observation_and_evaluate_policy():
     assert 0.0 <= mean <= 1.0
 
 
-@pytest.mark.parametrize("agent", MEMORY_AGENTS)
-def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
-    """A state made for 1 env passed with 4 observations was once spread over the 4 rows (the
-    LSTM, GRU) or failed deep inside a core (the NTM: 'inconsistent input_size')."""
-    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=2, seed=0, env_kwargs={"delay": 2})
+def small_model_and_obs(agent: str, n_envs: int) -> tuple[MemoryPPO, np.ndarray]:
+    """An untrained small MemoryPPO of ``agent`` on DelayedRecall (delay 2) and its vector
+    env's first observations ``[n_envs, ...]``."""
+    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=n_envs, seed=0, env_kwargs={"delay": 2})
     model = MemoryPPO(
         get_agent(agent).policy, env, n_steps=8, seed=0,
         policy_kwargs={"core_kwargs": SMALL.get(agent, {})},
     )  # fmt: skip
-    obs = env.reset()
+    return model, env.reset()
+
+
+@pytest.mark.parametrize("agent", MEMORY_AGENTS)
+def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
+    """A state made for 1 env passed with 4 observations was once spread over the 4 rows (the
+    LSTM, GRU) or failed deep inside a core (the NTM: 'inconsistent input_size')."""
+    model, obs = small_model_and_obs(agent, n_envs=2)
     _, one = model.predict(obs[:1])
     with pytest.raises(ValueError, match="state has batch size 1 but the observation has 2 rows"):
         model.predict(obs, state=one)
@@ -261,12 +267,7 @@ def test_predict_refuses_a_state_or_episode_start_of_another_batch(agent):
 def test_predict_refuses_a_non_finite_observation_naming_its_rows(agent):
     """The LSTM, GRU and NTM cores turned a NaN into NaN logits and torch's unclear
     'Expected parameter logits ... invalid values' error."""
-    env = make_vec_env("memenvs/DelayedRecall-v0", n_envs=3, seed=0, env_kwargs={"delay": 2})
-    model = MemoryPPO(
-        get_agent(agent).policy, env, n_steps=8, seed=0,
-        policy_kwargs={"core_kwargs": SMALL.get(agent, {})},
-    )  # fmt: skip
-    obs = env.reset()
+    model, obs = small_model_and_obs(agent, n_envs=3)
     obs[1, 0], obs[2, -1] = np.nan, np.inf
     with pytest.raises(ValueError, match=r"observation must be finite; rows \[1, 2\] hold NaN"):
         model.predict(obs)

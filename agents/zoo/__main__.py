@@ -32,8 +32,9 @@ def algo_of(args: list[str]) -> str:
 def zoo_argv(command: str, args: list[str]) -> list[str]:
     """The argument list for the zoo's ``command``: ``args`` plus the default conf file."""
     given = any(a in ("-conf", "--conf-file") or a.startswith("--conf-file=") for a in args)
-    if command == "train" and not given and algo_of(args) in HYPERPARAMS:
-        args = [*args, "--conf-file", str(conf_file(algo_of(args)))]
+    algo = algo_of(args)
+    if command == "train" and not given and algo in HYPERPARAMS:
+        args = [*args, "--conf-file", str(conf_file(algo))]
     return [f"rl_zoo3.{command}", *args]
 
 
