@@ -167,16 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     from agents.benchutil import check_output_paths, command_line, provenance
     from agents.checks import check_device
     from agents.results import append_record, read_results, run_key
+    from agents.script_args import usage_errors
     from agents.suite import load_suite, plan
 
     out = Path(args.out)
-    try:
+    with usage_errors(parser):
         suite = load_suite(args.suite)
         check_subset(suite, args.agents, args.tasks, args.seeds)
         check_device(suite.get("device", "cpu"))  # the suite's, as the benchmark trains on it
         check_output_paths(out=str(out / "README.md"))
-    except ValueError as err:
-        parser.error(str(err))
     path = out / "returns.jsonl"
     records = read_results(path)
     done = {run_key(r) for r in records}

@@ -37,9 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from agents.benchutil import check_output_paths, command_line, provenance  # noqa: E402
 from agents.checks import MAX_SEED  # noqa: E402
 from agents.cores.base import MAX_SIZE  # noqa: E402
+from agents.script_args import usage_errors  # noqa: E402
+from memenvs.core import MAX_KNOB as MAX_EPISODES  # noqa: E402
 
 ENV_ID = "memenvs/Copy-v0"
-MAX_EPISODES = 10**8  # as memenvs' MAX_KNOB
 
 
 def play(model, length: int, num_symbols: int, episodes: int, seed: int) -> dict:
@@ -114,10 +115,8 @@ def main(argv=None) -> None:
         parser.error(f"--seed must be in [0, {last_seed}] with --episodes {args.episodes}")
     if not 0 <= args.slots <= MAX_SIZE:
         parser.error(f"--slots must be in [0, {MAX_SIZE}] (0: as trained), got {args.slots}")
-    try:
+    with usage_errors(parser):
         check_output_paths(json=args.json)
-    except ValueError as err:
-        parser.error(str(err))
     probe = os.path.join(args.checkpoint, "probe.json")
     if not os.path.isfile(probe):
         parser.error(f"--checkpoint {args.checkpoint!r} has no probe.json")

@@ -23,6 +23,7 @@ from agents import MemoryPPO, make_vec_env
 from agents.benchutil import check_output_paths, command_line, header, machine
 from agents.checks import MAX_SEED, check_int
 from agents.registry import get_agent
+from agents.script_args import usage_errors
 
 CORE_KWARGS = {
     "stochastic-ntm": {"memory_slots": 16, "memory_width": 8, "controller_size": 32},
@@ -64,12 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", help="write the Markdown table here too")
     args = parser.parse_args(argv)
-    try:
+    with usage_errors(parser):
         for seed in args.seeds:
             check_int("--seeds", seed, 0, MAX_SEED)
         check_output_paths(out=args.out)
-    except ValueError as err:
-        parser.error(str(err))
     torch.set_num_threads(1)
     command = command_line("probe_read_baseline.py", argv)
     lines = [
